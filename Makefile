@@ -1,0 +1,31 @@
+# doorctl — every target sets itself up (a local .venv with pinned packages).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SIM_ARGS ?=
+
+.PHONY: sim test bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): host_tools/requirements.txt host_tools/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r host_tools/requirements.txt
+	$(BIN)/pip install -q --no-deps -e host_tools
+	touch $@
+
+## Run the real firmware in the MicroPython unix port on the `sim` board.
+sim: $(STAMP)
+	$(BIN)/doorctl sim run $(SIM_ARGS)
+
+## The whole test suite (CPython and MicroPython).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+## Benchmarks; results also go to bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m doorctl.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build
