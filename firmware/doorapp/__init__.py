@@ -1,0 +1,2 @@
+"""doorctl device application: services, access decision, configuration."""
+VERSION = "0.1.0"

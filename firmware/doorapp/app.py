@@ -1,0 +1,197 @@
+"""Wires board, configuration, users, reader and relays into a running door controller.
+
+Flow of a card tap (DESIGN §2): card watcher -> on_card -> access.decide_card -> relays pulse in
+the same loop turn -> LED/buzzer -> event log append -> listeners (simulator display).
+"""
+import asyncio
+import gc
+
+import cardfmt
+import eventlog
+from configerror import ConfigError
+from doorapp import VERSION, access, clock, config, fileio
+from doorapp import users as userdb
+from doorapp.indicators import DENIED_BEEP, ERROR_LED, GRANTED_BEEP, GRANTED_LED, Indicator
+from doorapp.inputs import Input
+from doorapp.inputs import poll as poll_inputs
+from doorapp.relays import Relay
+
+CONFIG_FILE = "config.json"
+USERS_FILE = "users.json"
+EVENTS_FILE = "events.log"
+
+
+def data_path(board, name):
+    return board.data_dir + "/" + name
+
+
+def load_config(board):
+    path = data_path(board, CONFIG_FILE)
+    if not fileio.exists(path):
+        return config.defaults(board.spec)
+    return config.validate(fileio.read_json(path), board.spec, path)
+
+
+def load_users(board, cfg):
+    path = data_path(board, USERS_FILE)
+    if not fileio.exists(path):
+        return userdb.UserStore([])
+    relay_ids = [r["id"] for r in board.spec["relays"]]
+    return userdb.UserStore(userdb.parse(fileio.read_json(path), cfg["card"]["format"], relay_ids, path))
+
+
+class Door:
+    """The running controller; `state()` is what the simulator and (later) the API show."""
+
+    def __init__(self, board, cfg, users, log):
+        self.board = board
+        self.cfg = cfg
+        self.users = users
+        self.log = log
+        self.card_format = cfg["card"]["format"]
+        self._fmt_id = cardfmt.format_id(self.card_format)
+        self.relays = {}  # id -> Relay, in board order
+        for r in board.spec["relays"]:
+            hold = cfg["relays"][str(r["id"])]["hold_ms"]
+            self.relays[r["id"]] = Relay(r["id"], board.output(r["pin"], r["active"] == "high"), hold)
+        self.inputs = []
+        for spec in board.spec["inputs"]:
+            c = cfg["inputs"][spec["id"]]
+            if c["enabled"]:
+                pin = board.input(spec["pin"], spec["pull"])
+                self.inputs.append(Input(spec["id"], spec["kind"], pin, c["trigger"], c["debounce_ms"],
+                                         c["relay"], self.on_input))
+        self.led = Indicator(self._opt_output("led"))
+        self.buzzer = Indicator(self._opt_output("buzzer"))
+        self.watcher = None
+        self.listeners = []  # callables(event_dict), e.g. the simulator's live display
+
+    def _opt_output(self, name):
+        o = self.board.spec.get(name)
+        return self.board.output(o["pin"], o["active"] == "high") if o else None
+
+    # --- credentials and inputs -------------------------------------------------------------
+    def on_card(self, uid, atqa=None, sak=None):
+        code = cardfmt.format_uid(uid, self.card_format)
+        d = access.decide_card(self.users, code, self.cfg["card"]["enabled"])
+        self.act(d)
+        self.record(eventlog.KIND_CARD, d.granted, d.reason, uid, self._fmt_id, d.user, d.relays)
+        return d
+
+    def on_input(self, inp, active):
+        if inp.kind == "exit_button":
+            if active and inp.relay:
+                self.relays[inp.relay].pulse()
+                self.record(eventlog.KIND_EXIT, True, eventlog.REASON_OK, b"", 0, None, (inp.relay,))
+        elif inp.kind == "door_sensor":
+            reason = eventlog.REASON_DOOR_OPENED if active else eventlog.REASON_DOOR_CLOSED
+            self.record(eventlog.KIND_DOOR, None, reason, b"", 0, None, ())
+
+    def act(self, d):
+        if d.granted:
+            for r in d.relays:
+                self.relays[r].pulse()
+            self.led.play(GRANTED_LED)
+            self.buzzer.play(GRANTED_BEEP)
+        else:
+            self.buzzer.play(DENIED_BEEP)
+
+    def record(self, kind, granted, reason, value, fmt, user, relays):
+        result = eventlog.RESULT_INFO if granted is None else (
+            eventlog.RESULT_GRANTED if granted else eventlog.RESULT_DENIED)
+        mask = 0
+        for r in relays:
+            mask |= 1 << (r - 1)
+        seq = self.log.append(clock.now(), kind, result, reason, value, fmt, user.id if user else 0, mask)
+        if self.listeners:
+            ev = self.log.read(seq - 1, 1)
+            if ev:
+                d = eventlog.to_dict(ev[0])
+                for cb in self.listeners:
+                    cb(d)
+        return seq
+
+    # --- observation ------------------------------------------------------------------------
+    def reader_status(self):
+        w = self.watcher
+        return w.state() if w else {"status": "starting"}
+
+    def state(self, events=10):
+        relays = {}
+        for rid in self.relays:
+            r = self.relays[rid]
+            relays[str(rid)] = {"on": r.is_on(), "remaining_ms": r.remaining_ms(), "pulses": r.pulses}
+        inputs = {}
+        for i in self.inputs:
+            inputs[i.name] = {"kind": i.kind, "active": i.active, "level": i.level()}
+        last = self.log.last_seq
+        evs = [eventlog.to_dict(e) for e in self.log.read(max(0, last - events), events)]
+        return {
+            "version": VERSION,
+            "board": self.board.name,
+            "relays": relays,
+            "inputs": inputs,
+            "led": self.led.is_on(),
+            "buzzer": self.buzzer.is_on(),
+            "reader": self.reader_status(),
+            "clock": clock.now(),
+            "users": self.users.count(),
+            "card_format": self.card_format,
+            "last_seq": last,
+            "heap_free": gc.mem_free(),
+            "heap_used": gc.mem_alloc(),
+            "events": evs,
+        }
+
+    # --- tasks ------------------------------------------------------------------------------
+    async def run_reader(self):
+        from pn532.watch import CardWatcher
+
+        kind, t = await self.board.pn532_transport()
+        if kind == "uart":
+            from pn532.hsu import PN532_HSU
+
+            chip = PN532_HSU(t)
+        else:
+            from pn532.i2c import PN532_I2C
+
+            chip = PN532_I2C(t[0], t[1])
+        rc = self.cfg["reader"]
+        self.watcher = CardWatcher(chip, self.on_card, interval_ms=rc["poll_ms"], miss_polls=2,
+                                   miss_ms=rc["removal_ms"])
+        await self.watcher.run()
+
+    async def run(self, extra=()):
+        tasks = [asyncio.create_task(r.run()) for r in self.relays.values()]
+        tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
+        tasks.append(asyncio.create_task(self.run_reader()))
+        for coro in extra:
+            tasks.append(asyncio.create_task(coro))
+        await asyncio.gather(*tasks)
+
+
+def open_door(board):
+    """Load everything from flash and build the Door; ConfigError if a file is bad."""
+    cfg = load_config(board)
+    users = load_users(board, cfg)
+    log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
+    return Door(board, cfg, users, log)
+
+
+def fail(err):
+    """Start-up stopped by bad input: one line naming file and field, outputs stay off."""
+    print("doorctl: cannot start: " + str(err))
+
+
+def main(board_path="/board.json"):
+    """Device entry point (main.py)."""
+    import hal
+
+    try:
+        board = hal.open_board(hal.load_board(board_path))
+        door = open_door(board)
+    except ConfigError as e:
+        fail(e)
+        return
+    print("doorctl %s on %s: %d users" % (VERSION, board.name, door.users.count()))
+    asyncio.run(door.run())

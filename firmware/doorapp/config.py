@@ -1,0 +1,104 @@
+"""Device configuration (config.json on flash): schema with types, ranges and defaults.
+
+Validated on load and on every change; an invalid file stops start-up with one message naming
+the file and the field, and nothing on flash is touched. Unknown keys are errors (typos must not
+silently fall back to defaults). Secrets never live here (see DESIGN §4).
+"""
+import cardfmt
+from configerror import ConfigError
+
+# field: (kind, default, lo, hi) — kind is int, bool, str (lo/hi = length) or a tuple of choices
+SECTIONS = {
+    "device": {"id": (str, "door-1", 1, 12), "name": (str, "doorctl", 1, 63)},
+    "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0)},
+    # poll_ms: pause between reader polls (each poll itself waits ~15 ms for a card);
+    # removal_ms: a card must be gone this long before the same card counts as a new tap
+    "reader": {"poll_ms": (int, 10, 0, 1000), "removal_ms": (int, 300, 50, 5000)},
+    "events": {"capacity": (int, 1000, 100, 50000)},
+}
+RELAY = {"hold_ms": (int, 5000, 100, 600000)}
+INPUT = {
+    "enabled": (bool, True, 0, 0),
+    "trigger": (("low", "high"), "low", 0, 0),
+    "debounce_ms": (int, 50, 0, 2000),
+    "relay": (int, 0, 0, 8),  # 0 = opens nothing
+}
+# door sensor: reed switch closes to GND while the door is shut, so "high" means open
+INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
+
+
+def _check(value, spec, path, field):
+    kind, _default, lo, hi = spec
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, field, "must be true or false, got %r" % (value,))
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, field, "must be an integer, got %r" % (value,))
+        if not lo <= value <= hi:
+            raise ConfigError(path, field, "must be between %d and %d, got %d" % (lo, hi, value))
+    elif kind is str:
+        if not isinstance(value, str) or not lo <= len(value) <= hi:
+            raise ConfigError(path, field, "must be text of %d-%d characters" % (lo, hi))
+    return value
+
+
+def _section(given, schema, path, prefix, defaults=None):
+    if not isinstance(given, dict):
+        raise ConfigError(path, prefix, "must be an object")
+    for key in given:
+        if key not in schema:
+            raise ConfigError(path, prefix + "." + key, "unknown setting")
+    out = {}
+    for key in schema:
+        spec = schema[key]
+        default = spec[1]
+        if defaults and key in defaults:
+            default = defaults[key]
+        out[key] = _check(given[key], spec, path, prefix + "." + key) if key in given else default
+    return out
+
+
+def validate(cfg, board_spec, path="config.json"):
+    """Return a complete config (defaults filled in) or raise ConfigError naming the field."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(path, "(top)", "must be a JSON object")
+    for key in cfg:
+        if key not in SECTIONS and key not in ("relays", "inputs"):
+            raise ConfigError(path, key, "unknown section")
+    out = {}
+    for name in SECTIONS:
+        out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
+    relay_ids = [r["id"] for r in board_spec["relays"]]
+    given = cfg.get("relays", {})
+    if not isinstance(given, dict):
+        raise ConfigError(path, "relays", "must be an object keyed by relay id")
+    for key in given:
+        if key not in [str(i) for i in relay_ids]:
+            raise ConfigError(path, "relays." + key, "no such relay on this board")
+    out["relays"] = {}
+    for rid in relay_ids:
+        out["relays"][str(rid)] = _section(given.get(str(rid), {}), RELAY, path, "relays.%d" % rid)
+    given = cfg.get("inputs", {})
+    if not isinstance(given, dict):
+        raise ConfigError(path, "inputs", "must be an object keyed by input id")
+    kinds = {}
+    for inp in board_spec["inputs"]:
+        kinds[inp["id"]] = inp["kind"]
+    for key in given:
+        if key not in kinds:
+            raise ConfigError(path, "inputs." + key, "no such input on this board")
+    out["inputs"] = {}
+    for name in kinds:
+        sec = _section(given.get(name, {}), INPUT, path, "inputs." + name, INPUT_DEFAULTS.get(kinds[name]))
+        if sec["relay"] and sec["relay"] not in relay_ids:
+            raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
+        out["inputs"][name] = sec
+    return out
+
+
+def defaults(board_spec):
+    return validate({}, board_spec)

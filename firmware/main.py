@@ -1,0 +1,4 @@
+"""Device entry point: the board file on flash says which pins exist."""
+from doorapp import app
+
+app.main("/board.json")

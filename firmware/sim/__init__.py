@@ -1,0 +1,1 @@
+"""The simulator: the real firmware on the MicroPython unix port with the `sim` board backend."""

@@ -1,0 +1,144 @@
+"""Simulator entry point: `micropython -X heapsize=112000w firmware/sim/run.py [options]`.
+
+Usually started by `doorctl sim run` (or `make sim`), which sets MICROPYPATH to the checkout.
+Options:
+  --board PATH        board file (default boards/sim.json)
+  --flash PATH        LittleFS image file standing in for the ESP32's flash (created if missing)
+  --flash-size BYTES  size of a new image (default 0x200000, the 4 MiB board's vfs partition)
+  --control HOST:PORT control channel (default 127.0.0.1:7700)
+  --http HOST:PORT    device HTTP API address (default 127.0.0.1:8080; served once the API exists)
+  --pn532 T           emulator | tcp:HOST:PORT | serial:/dev/ttyX (overrides the board file)
+  --config PATH       validate this config.json and install it on the flash before start
+  --users PATH        validate this users.json and install it on the flash before start
+  --demo              on a newly created flash image, install the demo users
+  --quiet             no live display
+"""
+import asyncio
+import gc
+import sys
+
+DEFAULTS = {
+    "board": "boards/sim.json",
+    "flash": "build/sim/flash.img",
+    "flash-size": "0x200000",
+    "control": "127.0.0.1:7700",
+    "http": "127.0.0.1:8080",
+    "pn532": "",
+    "config": "",
+    "users": "",
+}
+FLAGS = ("demo", "quiet")
+DEMO_USERS = __file__.rsplit("/", 1)[0] + "/demo_users.json" if "/" in __file__ else "demo_users.json"
+
+
+def parse_args(argv):
+    opts = dict(DEFAULTS)
+    for f in FLAGS:
+        opts[f] = False
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("--"):
+            raise ValueError("unexpected argument " + a)
+        key = a[2:]
+        if key in FLAGS:
+            opts[key] = True
+            i += 1
+        elif key in DEFAULTS and i + 1 < len(argv):
+            opts[key] = argv[i + 1]
+            i += 2
+        else:
+            raise ValueError("unknown or incomplete option " + a)
+    return opts
+
+
+def host_port(text, field):
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise ValueError("--%s must be HOST:PORT, got %r" % (field, text))
+
+
+def install(board, source, name, check):
+    """Validate a host file with the device's own validator, then place it on flash atomically.
+
+    A bad file stops start-up before anything on flash is touched.
+    """
+    from doorapp import fileio
+
+    with open(source, "rb") as f:
+        data = f.read()
+    check(fileio.read_json(source), source)
+    fileio.write_atomic(board.data_dir + "/" + name, data)
+
+
+def prepare(opts):
+    import hal
+    from doorapp import app, config
+    from doorapp import users as userdb
+    from sim import flash
+
+    spec = hal.load_board(opts["board"])
+    created = flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
+    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
+    if opts["config"]:
+        install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
+    cfg = app.load_config(board)
+    for inp in spec["inputs"]:  # power-up: buttons released, door shut (inputs idle)
+        board.drive_input(inp["pin"], 0 if cfg["inputs"][inp["id"]]["trigger"] == "high" else 1)
+    relay_ids = [r["id"] for r in spec["relays"]]
+    users_src = opts["users"] or (DEMO_USERS if created and opts["demo"] else "")
+    if users_src:
+        install(board, users_src, app.USERS_FILE,
+                lambda doc, p: userdb.parse(doc, cfg["card"]["format"], relay_ids, p))
+    return board, app.open_door(board), created
+
+
+async def amain(opts, board, door):
+    from sim import control
+
+    host, port = host_port(opts["control"], "control")
+    try:
+        await control.serve(door, board, host, port)
+    except OSError as e:
+        print("doorctl sim: cannot listen on %s:%d for the control channel (%s)" % (host, port, e))
+        sys.exit(2)
+    if not opts["quiet"]:
+        from sim.display import Display
+
+        disp = Display(door, board)
+    gc.collect()
+    print("doorctl simulator: board %s, flash %s, %d users, card format %s" % (
+        board.name, opts["flash"], door.users.count(), door.card_format))
+    print("control channel: %s:%d (JSON lines; try `doorctl sim state`)" % (host, port))
+    print("device HTTP: not served by this firmware version (planned at %s)" % opts["http"])
+    print("PN532: %s" % board.transport)
+    if not opts["quiet"]:
+        print(disp.stamp(), "|", disp.status())
+    await door.run()
+
+
+def main(argv):
+    from configerror import ConfigError
+
+    try:
+        opts = parse_args(argv)
+        try:
+            opts["flash-size"] = str(int(opts["flash-size"], 0))
+        except ValueError:
+            raise ValueError("--flash-size must be a number of bytes, got %r" % opts["flash-size"])
+        board, door, _created = prepare(opts)
+    except ConfigError as e:
+        print("doorctl: cannot start: " + str(e))
+        sys.exit(2)
+    except (OSError, ValueError) as e:
+        print("doorctl: cannot start: %s" % e)
+        sys.exit(2)
+    try:
+        asyncio.run(amain(opts, board, door))
+    except KeyboardInterrupt:
+        print("doorctl simulator stopped")
+
+
+main(sys.argv[1:])

@@ -1,0 +1,119 @@
+"""`make bench`: performance figures of the firmware in the simulator, written to
+bench/results.json and into README.md between the bench markers.
+
+Benchmarks run the real firmware under the MicroPython unix port with the ESP32's heap
+(`-X heapsize=112000w`). Time figures are unix-port wall time: an ESP32 at 240 MHz is roughly
+100-200x slower on interpreted code (DESIGN §6), so device-time budgets are checked on
+the `uid_to_relay` figure scaled accordingly.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from doorctl import paths
+
+HEAP = "112000w"
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def run_mpy(script, *args, timeout=600):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = paths.micropython_path()
+    r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + HEAP, script] + list(args),
+                       env=env, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed:\n%s%s" % (script, r.stdout, r.stderr))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def tap_latency(taps=1000):
+    return run_mpy(os.path.join(paths.ROOT, "bench", "tap_latency.py"), paths.ROOT, str(taps))
+
+
+def simulator_heap(taps=50):
+    """Steady-state heap of the whole simulator process, as `make sim` runs it."""
+    sys.path.insert(0, os.path.join(paths.ROOT, "tests"))
+    from simproc import Sim
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = Sim(tmp, config={"relays": {"1": {"hold_ms": 100}}})
+        try:
+            sim.wait_for(lambda st: st["reader"]["status"] == "ok", timeout=10)
+            for i in range(taps):
+                sim.call("tap", uid="04A1B2C3" if i % 2 else "01020304", ms=60)
+                time.sleep(0.12)
+            time.sleep(0.5)
+            heap = sim.call("heap")
+            return {"free": heap["free"], "used": heap["used"], "taps": taps,
+                    "free_pct": round(100.0 * heap["free"] / (heap["free"] + heap["used"]), 1)}
+        finally:
+            sim.stop()
+
+
+def ms(us):
+    return "%.2f ms" % (us / 1000.0)
+
+
+def table(res):
+    t, u, h, s = res["tap_latency"]["tap_to_relay"], res["tap_latency"]["uid_to_relay"], \
+        res["tap_latency"], res["simulator_heap"]
+    rows = [
+        ("Tap to relay (card enters emulator field -> relay pin set), %d taps" % t["n"],
+         "p50 %s, p99 %s, max %s" % (ms(t["p50_us"]), ms(t["p99_us"]), ms(t["max_us"]))),
+        ("UID known -> relay pin set (decision + relay)",
+         "p50 %s, p99 %s" % (ms(u["p50_us"]), ms(u["p99_us"]))),
+        ("Heap after 1,000 taps (bench process, %d B heap)" % h["heap_total"],
+         "%d B free, largest free block %d B" % (h["heap_free_steady"], h["heap_largest_block"])),
+        ("Simulator process heap at steady state (after %d taps)" % s["taps"],
+         "%d B free of %d B (%.1f%%)" % (s["free"], s["free"] + s["used"], s["free_pct"])),
+    ]
+    out = ["| measure | result |", "|---|---|"]
+    out += ["| %s | %s |" % r for r in rows]
+    out.append("")
+    out.append("Measured %s with MicroPython %s unix port, `-X heapsize=%s` (the ESP32's heap, "
+               "64-bit object sizes). Unix-port time; an ESP32 is ~100-200x slower on Python code."
+               % (res["date"], res["micropython"], HEAP))
+    return "\n".join(out)
+
+
+def update_readme(text):
+    path = os.path.join(paths.ROOT, "README.md")
+    with open(path) as f:
+        doc = f.read()
+    if README_START not in doc or README_END not in doc:
+        return False
+    head, rest = doc.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    with open(path, "w") as f:
+        f.write(head + README_START + "\n" + text + "\n" + README_END + tail)
+    return True
+
+
+def micropython_version():
+    r = subprocess.run([paths.micropython_binary(), "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
+                       capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def main():
+    print("tap-to-relay latency, 1,000 taps ...", flush=True)
+    res = {"date": time.strftime("%Y-%m-%d"), "micropython": micropython_version(), "heap": HEAP}
+    res["tap_latency"] = tap_latency(1000)
+    print("simulator heap at steady state ...", flush=True)
+    res["simulator_heap"] = simulator_heap()
+    os.makedirs(os.path.join(paths.ROOT, "bench"), exist_ok=True)
+    with open(os.path.join(paths.ROOT, "bench", "results.json"), "w") as f:
+        json.dump(res, f, indent=2, sort_keys=True)
+    text = table(res)
+    print(text)
+    if update_readme(text):
+        print("README.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""`doorctl` — one CLI for the host side. Errors print one line (no traceback) and exit 1."""
+import argparse
+import json
+import os
+import sys
+
+from doorctl import __version__, paths
+from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    pass
+
+
+# --- doorctl sim ---------------------------------------------------------------------------
+def sim_command(args):
+    """Build the argv that starts the simulator under the MicroPython unix port."""
+    flash = os.path.abspath(args.flash)
+    os.makedirs(os.path.dirname(flash), exist_ok=True)
+    argv = [
+        paths.micropython_binary(), "-X", "heapsize=" + args.heap,
+        os.path.join(paths.FIRMWARE, "sim", "run.py"),
+        "--board", os.path.abspath(args.board), "--flash", flash,
+        "--control", args.control, "--http", args.http,
+    ]
+    if args.flash_size:
+        argv += ["--flash-size", args.flash_size]
+    if args.pn532:
+        argv += ["--pn532", args.pn532]
+    for opt in ("config", "users"):
+        v = getattr(args, opt)
+        if v:
+            argv += ["--" + opt, os.path.abspath(v)]
+    if not args.no_demo:
+        argv.append("--demo")
+    if args.quiet:
+        argv.append("--quiet")
+    return argv
+
+
+def sim_env():
+    env = dict(os.environ)
+    env["MICROPYPATH"] = paths.micropython_path()
+    return env
+
+
+def cmd_sim_run(args):
+    argv = sim_command(args)
+    if args.fresh and os.path.exists(argv[argv.index("--flash") + 1]):
+        os.remove(argv[argv.index("--flash") + 1])
+    sys.stdout.flush()
+    os.execve(argv[0], argv, sim_env())
+
+
+def _client(args):
+    return SimClient(args.control)
+
+
+def cmd_sim_simple(args):
+    with _client(args) as c:
+        if args.simcmd == "tap":
+            c.call("tap", uid=args.uid, ms=args.ms)
+            print("card %s presented for %d ms" % (args.uid, args.ms))
+        elif args.simcmd == "place":
+            c.call("place", uid=args.uid)
+            print("card %s on the reader" % args.uid)
+        elif args.simcmd == "remove":
+            c.call("remove")
+            print("reader field empty")
+        elif args.simcmd == "press":
+            c.call("press", input=args.input, ms=args.ms)
+            print("%s pressed for %d ms" % (args.input, args.ms))
+        elif args.simcmd == "door":
+            c.call("door", state=args.state)
+            print("door %s" % args.state)
+        elif args.simcmd == "garbage":
+            c.call("garbage", n=args.n)
+            print("%d bytes of noise injected on the PN532 link" % args.n)
+        elif args.simcmd == "clock":
+            ans = c.call("clock", **({"set": args.set} if args.set is not None else {}))
+            print(ans["clock"])
+    return EXIT_OK
+
+
+def format_state(st):
+    lines = ["board %s, firmware %s, %d users, card format %s, clock %s" % (
+        st["board"], st["version"], st["users"], st["card_format"], st["clock"] or "not set")]
+    lines.append("relays:  " + "  ".join(
+        "%s=%s" % (k, ("ON (%d ms left)" % v["remaining_ms"]) if v["on"] else "off")
+        for k, v in sorted(st["relays"].items())))
+    lines.append("inputs:  " + "  ".join(
+        "%s=%s" % (k, "active" if v["active"] else "idle") for k, v in sorted(st["inputs"].items())))
+    lines.append("led=%s buzzer=%s reader=%s" % (
+        "on" if st["led"] else "off", "on" if st["buzzer"] else "off", st["reader"].get("status")))
+    lines.append("last events:")
+    for e in st["events"]:
+        lines.append("  #%d %s %s %s user=%s %s %s" % (
+            e["seq"], e["time"], e["kind"], e.get("code") or "-", e.get("user") or "-", e["result"], e["reason"]))
+    return "\n".join(lines)
+
+
+def cmd_sim_state(args):
+    with _client(args) as c:
+        st = c.call("state", events=args.events)["state"]
+    print(json.dumps(st, indent=2, sort_keys=True) if args.json else format_state(st))
+    return EXIT_OK
+
+
+def cmd_sim_events(args):
+    with _client(args) as c:
+        evs = c.call("events", since=args.since, limit=args.limit)["events"]
+    if args.json:
+        print(json.dumps(evs, indent=2))
+    else:
+        for e in evs:
+            print("#%d %s %s %s user=%s %s %s" % (e["seq"], e["time"], e["kind"], e.get("code") or "-",
+                                                 e.get("user") or "-", e["result"], e["reason"]))
+    return EXIT_OK
+
+
+def parse_uid(text):
+    h = text.replace(":", "").replace(" ", "")
+    try:
+        uid = bytes.fromhex(h)
+    except ValueError:
+        raise CliError("UID must be hex, got %r" % text)
+    if len(uid) not in (4, 7, 10):
+        raise CliError("UID must be 4, 7 or 10 bytes, got %d" % len(uid))
+    return uid
+
+
+def cmd_pn532_emu(args):
+    """Serve the PN532 emulator on a pty or TCP port; stdin takes `place UID` / `remove` / `quit`."""
+    from doorctl.pn532_bridge import PN532Bridge
+
+    with PN532Bridge() as br:
+        if args.tcp is not None:
+            port = br.serve_tcp(args.tcp)
+            print("PN532 emulator on tcp:127.0.0.1:%d" % port, flush=True)
+        else:
+            print("PN532 emulator on serial:%s" % br.serve_pty(), flush=True)
+        if args.card:
+            br.place(parse_uid(args.card))
+        print("commands: place UID | remove | quit", flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                break
+            try:
+                if words[0] == "place" and len(words) == 2:
+                    br.place(parse_uid(words[1]))
+                elif words[0] == "remove":
+                    br.remove()
+                else:
+                    raise CliError("unknown command: " + line.strip())
+                print("ok", flush=True)
+            except CliError as e:
+                print("error: %s" % e, flush=True)
+    return EXIT_OK
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="doorctl", description="Host tools for the doorctl door controller.")
+    p.add_argument("--version", action="version", version="doorctl " + __version__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sim = sub.add_parser("sim", help="run and drive the firmware simulator",
+                         description="Run the real firmware on the MicroPython unix port, and drive it.")
+    ssub = sim.add_subparsers(dest="simcmd", metavar="SIMCOMMAND")
+    ssub.required = True
+
+    def with_control(sp):
+        sp.add_argument("--control", default=DEFAULT_CONTROL,
+                        help="control channel HOST:PORT (default %(default)s, env DOORCTL_SIM_CONTROL)")
+        return sp
+
+    run = with_control(ssub.add_parser("run", help="start the simulator (what `make sim` does)"))
+    run.add_argument("--board", default=os.path.join(paths.BOARDS, "sim.json"), help="board file")
+    run.add_argument("--flash", default=os.path.join(paths.ROOT, "build", "sim", "flash.img"),
+                     help="LittleFS image standing in for flash (created if missing; default %(default)s)")
+    run.add_argument("--flash-size", default="", help="size of a new image in bytes (default 0x200000)")
+    run.add_argument("--fresh", action="store_true", help="delete the flash image first")
+    run.add_argument("--http", default="127.0.0.1:8080", help="device HTTP HOST:PORT (default %(default)s)")
+    run.add_argument("--pn532", default="", help="PN532 link: emulator (default), tcp:HOST:PORT or serial:/dev/tty...")
+    run.add_argument("--config", help="validate this config.json and install it on the flash first")
+    run.add_argument("--users", help="validate this users.json and install it on the flash first")
+    run.add_argument("--no-demo", action="store_true", help="don't put the demo users on a new flash image")
+    run.add_argument("--quiet", action="store_true", help="no live display of outputs and events")
+    run.add_argument("--heap", default="112000w", help="MicroPython heap (default %(default)s: the ESP32's)")
+    run.set_defaults(func=cmd_sim_run)
+
+    sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
+    sp.add_argument("uid")
+    sp.add_argument("--ms", type=int, default=300, help="how long the card stays (default %(default)s)")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("place", help="put a card on the reader and leave it"))
+    sp.add_argument("uid")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("remove", help="take the card off the reader"))
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("press", help="press an input, e.g. the exit button"))
+    sp.add_argument("input", nargs="?", default="exit")
+    sp.add_argument("--ms", type=int, default=200, help="how long it is held (default %(default)s)")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("door", help="open or close the door (door sensor)"))
+    sp.add_argument("state", choices=("open", "closed"))
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("garbage", help="inject noise on the PN532 link"))
+    sp.add_argument("n", nargs="?", type=int, default=32)
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("clock", help="read or set the simulated wall clock (unix seconds)"))
+    sp.add_argument("--set", type=int)
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("state", help="relays, inputs, LED, buzzer, reader and last events"))
+    sp.add_argument("--json", action="store_true", help="machine-readable output (keys: see README)")
+    sp.add_argument("--events", type=int, default=10, help="how many recent events (default %(default)s)")
+    sp.set_defaults(func=cmd_sim_state)
+    sp = with_control(ssub.add_parser("events", help="events after a sequence number"))
+    sp.add_argument("--since", type=int, default=0)
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_sim_events)
+
+    emu = sub.add_parser("pn532-emu", help="serve the PN532 emulator on a pty or TCP port",
+                         description="Run the byte-level PN532 emulator outside the simulator, e.g. "
+                                     "`doorctl pn532-emu --tcp 7701` then `doorctl sim run --pn532 tcp:127.0.0.1:7701`.")
+    g = emu.add_mutually_exclusive_group(required=True)
+    g.add_argument("--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT")
+    g.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print its path")
+    emu.add_argument("--card", help="UID (hex) present on the reader from the start")
+    emu.set_defaults(func=cmd_pn532_emu)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or EXIT_OK
+    except (SimError, CliError, OSError, ValueError) as e:
+        print("doorctl: error: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run():
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""ESP32 backend of the board layer: machine.Pin / UART / I2C. Only this file imports `machine`."""
+import asyncio
+
+import machine
+
+from hal.streams import AsyncioByteStream
+
+_PULL = {"none": None, "up": machine.Pin.PULL_UP, "down": machine.Pin.PULL_DOWN}
+
+
+class OutputPin:
+    """A driven output with its active level folded in: on() means 'energised'."""
+
+    def __init__(self, num, active_high=True):
+        self._on = 1 if active_high else 0
+        self._pin = machine.Pin(num, machine.Pin.OUT, value=1 - self._on)
+        self.num = num
+
+    def on(self):
+        self._pin(self._on)
+
+    def off(self):
+        self._pin(1 - self._on)
+
+    def is_on(self):
+        return self._pin() == self._on
+
+
+class InputPin:
+    """A raw input level (0/1); trigger levels and debounce are the app's business."""
+
+    def __init__(self, num, pull="none"):
+        self._pin = machine.Pin(num, machine.Pin.IN, _PULL[pull])
+        self.num = num
+
+    def value(self):
+        return self._pin()
+
+
+class Board:
+    backend = "esp32"
+    data_dir = ""  # LittleFS is mounted at / by MicroPython's _boot.py
+
+    def __init__(self, spec, **options):
+        self.spec = spec
+        self.name = spec["name"]
+
+    def output(self, num, active_high=True):
+        return OutputPin(num, active_high)
+
+    def input(self, num, pull="none"):
+        return InputPin(num, pull)
+
+    async def pn532_transport(self):
+        """('uart', ByteStream) or ('i2c', (i2c, addr)) for the PN532 driver."""
+        pn = self.spec["pn532"]
+        if pn["bus"] == "uart":
+            uart = machine.UART(pn["uart"], baudrate=pn["baudrate"], tx=pn["tx"], rx=pn["rx"],
+                                timeout=0, rxbuf=512)
+            s = asyncio.StreamReader(uart)
+            return "uart", AsyncioByteStream(s, asyncio.StreamWriter(uart, {}))
+        i2c = machine.I2C(pn["i2c"], sda=machine.Pin(pn["sda"]), scl=machine.Pin(pn["scl"]),
+                          freq=pn["freq"], timeout=50000)
+        return "i2c", (i2c, pn["addr"])
+
+    def unique_id(self):
+        return machine.unique_id()

@@ -1,0 +1,122 @@
+"""Simulator backend of the board layer (MicroPython unix port).
+
+Pins are levels in memory that the simulator's control channel can read and drive; every output
+change is reported to listeners (the live display, the event timestamps of `make bench`).
+The PN532 UART is pluggable: the built-in byte-level emulator (default), `tcp:HOST:PORT`, or
+`serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty).
+"""
+import asyncio
+
+from compat import ticks_us
+from hal.streams import AsyncioByteStream
+
+
+class PinBank:
+    """All simulated GPIO levels, with change listeners: listener(num, level, ticks_us)."""
+
+    def __init__(self):
+        self.levels = {}
+        self.listeners = []
+
+    def set(self, num, level):
+        if self.levels.get(num) != level:
+            self.levels[num] = level
+            t = ticks_us()
+            for cb in self.listeners:
+                cb(num, level, t)
+
+    def get(self, num, default=0):
+        return self.levels.get(num, default)
+
+
+class OutputPin:
+    def __init__(self, bank, num, active_high=True):
+        self._bank = bank
+        self._on = 1 if active_high else 0
+        self.num = num
+        bank.set(num, 1 - self._on)
+
+    def on(self):
+        self._bank.set(self.num, self._on)
+
+    def off(self):
+        self._bank.set(self.num, 1 - self._on)
+
+    def is_on(self):
+        return self._bank.get(self.num) == self._on
+
+
+class InputPin:
+    def __init__(self, bank, num, pull="none"):
+        self._bank = bank
+        self.num = num
+        if num not in bank.levels:  # idle level: what the pull resistor gives
+            bank.levels[num] = 0 if pull == "down" else 1
+
+    def value(self):
+        return self._bank.get(self.num)
+
+
+class SerialDevice:
+    """A tty opened raw at the board's baud rate, usable as an asyncio stream."""
+
+    def __init__(self, path, baudrate):
+        import termios
+
+        self.f = open(path, "r+b")
+        fd = self.f.fileno()
+        termios.setraw(fd)
+        attrs = termios.tcgetattr(fd)
+        speed = getattr(termios, "B%d" % baudrate)
+        attrs[4] = speed
+        attrs[5] = speed
+        # VMIN = VTIME = 0 (Linux indices 6, 5): a read returns what is there instead of
+        # blocking the whole event loop until n bytes arrived; asyncio polls for readiness.
+        attrs[6][6] = 0
+        attrs[6][5] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Board:
+    backend = "sim"
+
+    def __init__(self, spec, data_dir="/flash", pn532=None, **options):
+        self.spec = spec
+        self.name = spec["name"]
+        self.data_dir = data_dir
+        self.pins = PinBank()
+        self.transport = pn532 or spec["pn532"].get("transport", "emulator")
+        self.emulator = None  # set when the built-in emulator is used
+
+    def output(self, num, active_high=True):
+        return OutputPin(self.pins, num, active_high)
+
+    def input(self, num, pull="none"):
+        return InputPin(self.pins, num, pull)
+
+    def drive_input(self, num, level):
+        """What the outside world does to an input wire (control channel, tests)."""
+        self.pins.set(num, 1 if level else 0)
+
+    async def pn532_stream(self):
+        """The ByteStream the PN532 driver talks to, per the configured transport."""
+        t = self.transport
+        if t == "emulator":
+            from pn532emu import PN532Emulator, EmulatorStream
+
+            self.emulator = PN532Emulator()
+            return EmulatorStream(self.emulator)
+        if t.startswith("tcp:"):
+            host, port = t[4:].rsplit(":", 1)
+            r, w = await asyncio.open_connection(host, int(port))
+            return AsyncioByteStream(r, w)
+        if t.startswith("serial:"):
+            dev = SerialDevice(t[7:], self.spec["pn532"]["baudrate"])
+            return AsyncioByteStream(asyncio.StreamReader(dev.f), asyncio.StreamWriter(dev.f, {}))
+        raise ValueError("pn532 transport must be emulator, tcp:HOST:PORT or serial:PATH, got " + t)
+
+    async def pn532_transport(self):
+        return "uart", await self.pn532_stream()
+
+    def unique_id(self):
+        return b"SIM00001"

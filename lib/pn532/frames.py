@@ -1,0 +1,215 @@
+"""PN532 host-link framing: one codec for the driver and the emulator.
+
+Frames (PN532 user manual, section 6.2):
+  normal    00 00 FF LEN LCS TFI PD.. DCS 00      LEN+LCS = 0, TFI+sum(PD)+DCS = 0 (mod 256)
+  extended  00 00 FF FF FF LENM LENL LCS TFI PD.. DCS 00     LENM+LENL+LCS = 0
+  ACK       00 00 FF 00 FF 00          NACK 00 00 FF FF 00 00
+  error     00 00 FF 01 FF 7F 81 00    (application-level error, data = 7F)
+"Data" below is TFI + PD (e.g. b"\\xd4\\x02" for GetFirmwareVersion).
+"""
+from micropython import const
+
+TFI_HOST = const(0xD4)  # host -> PN532
+TFI_PN532 = const(0xD5)  # PN532 -> host
+
+ACK = b"\x00\x00\xff\x00\xff\x00"
+NACK = b"\x00\x00\xff\xff\x00\x00"
+ERROR_FRAME = b"\x00\x00\xff\x01\xff\x7f\x81\x00"
+
+# Parser event kinds (next_event() return values).
+EV_ACK = const(1)
+EV_NACK = const(2)
+EV_ERROR = const(3)  # application-level error frame (data 7F)
+EV_FRAME = const(4)  # information frame: parser.data = TFI + PD
+EV_BADSUM = const(5)  # length was consistent but the data checksum was wrong
+
+_NORMAL_MAX = const(255)
+
+
+def encode(data, extended=False):
+    """Frame `data` (TFI + PD); extended framing when asked or when data exceeds 255 bytes."""
+    n = len(data)
+    ext = extended or n > _NORMAL_MAX
+    buf = bytearray(n + (10 if ext else 7))
+    encode_into(buf, data, ext)
+    return buf
+
+
+def encode_into(buf, data, extended=False):
+    """Write the frame for `data` into `buf` (large enough); returns the frame length."""
+    n = len(data)
+    buf[0] = 0
+    buf[1] = 0
+    buf[2] = 0xFF
+    if extended or n > _NORMAL_MAX:
+        buf[3] = 0xFF
+        buf[4] = 0xFF
+        buf[5] = n >> 8
+        buf[6] = n & 0xFF
+        buf[7] = (-(n >> 8) - n) & 0xFF
+        i = 8
+    else:
+        buf[3] = n
+        buf[4] = (-n) & 0xFF
+        i = 5
+    s = 0
+    for b in data:
+        buf[i] = b
+        s += b
+        i += 1
+    buf[i] = (-s) & 0xFF
+    buf[i + 1] = 0
+    return i + 2
+
+
+def command(cmd, params=b""):
+    """The host frame for command `cmd` with `params` (TFI D4 added here)."""
+    buf = bytearray(len(params) + 2)
+    buf[0] = TFI_HOST
+    buf[1] = cmd
+    i = 2
+    for b in params:
+        buf[i] = b
+        i += 1
+    return encode(buf)
+
+
+class FrameParser:
+    """Incremental parser: feed() arbitrary chunks, then call next_event() until it returns None.
+
+    Anything that is not a well-formed frame (0x55 wake-up bytes, preamble zeros, line noise,
+    truncated frames) is skipped; after a bad checksum scanning resumes one byte after the bad
+    start code, and a fake header still waiting for bytes is dropped as soon as a complete valid
+    frame shows up behind it, so garbage cannot swallow a genuine frame. The buffer is
+    preallocated: `size` bounds the longest frame accepted (default fits a full 264-byte frame).
+    """
+
+    def __init__(self, size=280):
+        self._buf = bytearray(size)
+        self._mv = memoryview(self._buf)
+        self._head = 0
+        self._tail = 0
+        self.data = None  # TFI + PD of the last EV_FRAME
+        self.skipped = 0  # non-zero bytes discarded as garbage
+        self.badsums = 0
+        self._ln = 0
+
+    def reset(self):
+        """Forget buffered bytes (e.g. before a new exchange)."""
+        self._head = self._tail = 0
+
+    def pending(self):
+        return self._tail - self._head
+
+    def space(self):
+        """How many bytes feed() accepts right now."""
+        return len(self._buf) - (self._tail - self._head)
+
+    def feed(self, data):
+        """Buffer as much of `data` as fits; returns the count taken (drain events to make room)."""
+        head = self._head
+        tail = self._tail
+        if head:
+            if head == tail:
+                tail = 0
+            else:
+                self._mv[0 : tail - head] = self._mv[head:tail]
+                tail -= head
+            self._head = 0
+        n = len(data)
+        free = len(self._buf) - tail
+        if n > free:
+            n = free
+        self._mv[tail : tail + n] = data[:n] if n < len(data) else data
+        self._tail = tail + n
+        return n
+
+    def _header(self, i, end):
+        """Information-frame header at start code i: the data index (length in self._ln),
+        0 when more bytes are needed, -1 when it cannot be a frame (bad LCS, too long)."""
+        b = self._buf
+        if i + 4 > end:
+            return 0
+        ln = b[i + 2]
+        if ln == 0xFF and b[i + 3] == 0xFF:
+            if i + 7 > end:
+                return 0
+            ln = (b[i + 4] << 8) | b[i + 5]
+            if (b[i + 4] + b[i + 5] + b[i + 6]) & 0xFF:
+                return -1
+            hdr = i + 7
+        else:
+            if (ln + b[i + 3]) & 0xFF:
+                return -1
+            hdr = i + 4
+        if ln == 0 or hdr - i + ln + 1 > len(b):
+            return -1
+        self._ln = ln
+        return hdr
+
+    def _sum_ok(self, hdr, ln):
+        b = self._buf
+        s = 0
+        for k in range(hdr, hdr + ln + 1):
+            s += b[k]
+        return not s & 0xFF
+
+    def _frame_follows(self, i, end):
+        """True if a complete, valid information frame starts after i (inside a candidate
+        that is still incomplete: then the candidate was garbage, not a frame in progress)."""
+        b = self._buf
+        j = i + 1
+        while j + 1 < end:
+            if b[j] == 0 and b[j + 1] == 0xFF:
+                hdr = self._header(j, end)
+                if hdr > 0 and hdr + self._ln < end and self._sum_ok(hdr, self._ln):
+                    return True
+            j += 1
+        return False
+
+    def next_event(self):
+        """The next event kind (EV_*) or None when more bytes are needed."""
+        b = self._buf
+        i = self._head
+        end = self._tail
+        while True:
+            # Find a start code 00 FF.
+            while i + 1 < end and not (b[i] == 0 and b[i + 1] == 0xFF):
+                if b[i]:
+                    self.skipped += 1
+                i += 1
+            if i + 4 > end:
+                self._head = i
+                return None
+            ln = b[i + 2]
+            lcs = b[i + 3]
+            if ln == 0 and lcs == 0xFF:
+                self._head = i + 4
+                return EV_ACK
+            if ln == 0xFF and lcs == 0:
+                self._head = i + 4
+                return EV_NACK
+            hdr = self._header(i, end)
+            if hdr < 0:
+                # Not a frame (bad LCS) or longer than we accept: resync one byte later.
+                self.skipped += 1
+                i += 1
+                continue
+            ln = self._ln
+            if hdr == 0 or hdr + ln >= end:  # incomplete (DCS not here yet)
+                if hdr and self._frame_follows(i, end):
+                    self.skipped += 1
+                    i += 1
+                    continue
+                self._head = i
+                return None
+            if not self._sum_ok(hdr, ln):
+                self.badsums += 1
+                self._head = i + 1
+                return EV_BADSUM
+            self._head = hdr + ln + 1
+            if ln == 1 and b[hdr] == 0x7F:
+                self.data = None
+                return EV_ERROR
+            self.data = bytes(self._mv[hdr : hdr + ln])
+            return EV_FRAME

@@ -1,0 +1,142 @@
+"""Card watcher: polls a PN532 and reports each card once when it enters the field.
+
+A card held on the reader is one event; it counts as removed only after it has been missed
+`miss_polls` consecutive polls and for at least `miss_ms`; a different UID is a new event at once.
+Failed polls do not count as misses. After `fail_limit` consecutive failures the reader is
+re-initialised, with a doubling backoff while that fails. The watcher never blocks the loop:
+every reader wait is bounded by the driver's timeouts.
+"""
+from micropython import const
+
+from compat import ticks_ms, ticks_diff, sleep_ms, print_exception
+from . import PN532Error
+
+# status values
+INIT = "init"  # first initialisation in progress
+OK = "ok"  # polling
+ERROR = "error"  # last operation failed (waiting to retry / re-init)
+REINIT = "reinit"  # re-initialising after failures
+STOPPED = "stopped"
+
+_MSG_MAX = const(60)
+
+
+class CardWatcher:
+    """Run `await watcher.run()` as a task (or `watcher.start()`); `stop()` ends it.
+
+    on_card(uid, atqa, sak) is a plain callable, called from the watcher task: keep it short
+    (hand the UID to the app). on_remove(uid), optional, when a card has left the field.
+    """
+
+    def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
+                 miss_ms=0, fail_limit=3, backoff_ms=250, max_backoff_ms=8000):
+        self.reader = reader
+        self.on_card = on_card
+        self.on_remove = on_remove
+        self.interval_ms = interval_ms
+        self.miss_polls = miss_polls
+        self.miss_ms = miss_ms
+        self.fail_limit = fail_limit
+        self.backoff_ms = backoff_ms
+        self.max_backoff_ms = max_backoff_ms
+        self.status = INIT
+        self.firmware = None
+        self.uid = None  # the card in the field (after debounce), or None
+        self.polls = 0
+        self.cards = 0  # on_card events
+        self.errors = 0  # failed polls and failed (re)initialisations
+        self.reinits = 0
+        self.last_error = ""
+        self._fails = 0
+        self._misses = 0
+        self._seen = 0
+        self._run = False
+        self._task = None
+
+    def state(self):
+        """A small dict for the app's status page."""
+        return {
+            "status": self.status, "errors": self.errors, "reinits": self.reinits,
+            "last_error": self.last_error, "polls": self.polls, "cards": self.cards,
+            "firmware": self.firmware,
+        }
+
+    def start(self):
+        import asyncio
+
+        self._task = asyncio.create_task(self.run())
+        return self._task
+
+    def stop(self):
+        self._run = False
+
+    def _fail(self, e):
+        self.errors += 1
+        self._fails += 1
+        self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+
+    async def _init(self):
+        backoff = self.backoff_ms
+        while self._run:
+            try:
+                self.firmware = await self.reader.init()
+                self.status = OK
+                self._fails = 0
+                return
+            except PN532Error as e:
+                self._fail(e)
+                self.status = ERROR
+            await sleep_ms(backoff)
+            backoff = min(backoff * 2, self.max_backoff_ms)
+            if self._run:
+                self.status = REINIT
+                self.reinits += 1
+
+    async def run(self):
+        self._run = True
+        self.status = INIT
+        try:
+            await self._init()
+            while self._run:
+                await self._poll()
+                await sleep_ms(self.interval_ms)
+                if self._fails >= self.fail_limit and self._run:
+                    self.status = REINIT
+                    self.reinits += 1
+                    await self._init()
+        finally:
+            self.status = STOPPED
+            self._run = False
+
+    async def _poll(self):
+        try:
+            card = await self.reader.read_passive_target()
+        except PN532Error as e:
+            self._fail(e)
+            self.status = ERROR
+            return
+        self.polls += 1
+        self._fails = 0
+        self.status = OK
+        now = ticks_ms()
+        if card is not None:
+            uid = card[0]
+            self._misses = 0
+            self._seen = now
+            if uid != self.uid:
+                self.uid = uid
+                self.cards += 1
+                self._call(self.on_card, card)
+        elif self.uid is not None:
+            self._misses += 1
+            if self._misses >= self.miss_polls and ticks_diff(now, self._seen) >= self.miss_ms:
+                uid = self.uid
+                self.uid = None
+                if self.on_remove is not None:
+                    self._call(self.on_remove, (uid,))
+
+    def _call(self, fn, args):
+        try:
+            fn(*args)
+        except Exception as e:  # a broken callback must not kill the reader task
+            print_exception(e)

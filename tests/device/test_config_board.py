@@ -1,0 +1,84 @@
+"""Board files and config.json: defaults, and errors that name the file and the field."""
+import json
+
+import hal
+from configerror import ConfigError
+from doorapp import config
+
+ROOT = __file__.rsplit("/tests/device/", 1)[0] + "/"
+
+
+def board():
+    return hal.validate_board(json.loads(open(ROOT + "boards/sim.json").read()), "boards/sim.json")
+
+
+def err(fn, *args):
+    try:
+        fn(*args)
+    except ConfigError as e:
+        return e
+    raise AssertionError("no ConfigError")
+
+
+def test_shipped_board_files_are_valid():
+    for name in (ROOT + "boards/sim.json", ROOT + "boards/esp32-devkitc.json"):
+        spec = hal.load_board(name)
+        assert [r["id"] for r in spec["relays"]] == [1, 2]
+        assert [i["kind"] for i in spec["inputs"]] == ["exit_button", "door_sensor"]
+
+
+def test_board_errors_name_field():
+    spec = json.loads(open(ROOT + "boards/esp32-devkitc.json").read())
+    spec["relays"][1]["pin"] = 26
+    e = err(hal.validate_board, spec, "b.json")
+    assert e.file == "b.json" and e.field == "relays[1].pin" and "already used" in e.message
+    spec = json.loads(open(ROOT + "boards/sim.json").read())
+    spec["relays"][0]["active"] = "hi"
+    assert err(hal.validate_board, spec, "b.json").field == "relays[0].active"
+    spec = json.loads(open(ROOT + "boards/sim.json").read())
+    del spec["pn532"]
+    assert err(hal.validate_board, spec, "b.json").field == "pn532"
+    assert err(hal.validate_board, [], "b.json").field == "(top)"
+
+
+def test_board_file_not_json():
+    path = "/tmp/doorctl-test-board.json"
+    with open(path, "w") as f:
+        f.write("{not json")
+    e = err(hal.load_board, path)
+    assert e.file == path and "JSON" in e.message
+    assert err(hal.load_board, "/tmp/doorctl-no-such-board.json").field == "(file)"
+
+
+def test_config_defaults_follow_board():
+    cfg = config.defaults(board())
+    assert cfg["card"]["format"] == "8HN"
+    assert cfg["relays"]["1"]["hold_ms"] == 5000 and "2" in cfg["relays"]
+    assert cfg["inputs"]["exit"] == {"enabled": True, "trigger": "low", "debounce_ms": 50, "relay": 1}
+    assert cfg["inputs"]["door"]["trigger"] == "high" and cfg["inputs"]["door"]["relay"] == 0
+
+
+def test_config_partial_values_kept():
+    cfg = config.validate({"relays": {"1": {"hold_ms": 800}}, "inputs": {"exit": {"trigger": "high"}}}, board())
+    assert cfg["relays"]["1"]["hold_ms"] == 800 and cfg["relays"]["2"]["hold_ms"] == 5000
+    assert cfg["inputs"]["exit"]["trigger"] == "high" and cfg["inputs"]["exit"]["relay"] == 1
+
+
+def test_config_errors_name_field():
+    b = board()
+    cases = [
+        ({"relays": {"1": {"hold_ms": 10}}}, "relays.1.hold_ms"),
+        ({"relays": {"1": {"hold_ms": "5s"}}}, "relays.1.hold_ms"),
+        ({"relays": {"3": {}}}, "relays.3"),
+        ({"card": {"format": "9X"}}, "card.format"),
+        ({"card": {"enabled": 1}}, "card.enabled"),
+        ({"inputs": {"exit": {"relay": 7}}}, "inputs.exit.relay"),
+        ({"inputs": {"exti": {}}}, "inputs.exti"),
+        ({"device": {"id": "much-too-long-id"}}, "device.id"),
+        ({"relay": {}}, "relay"),
+        ({"reader": {"removal_ms": True}}, "reader.removal_ms"),
+    ]
+    for doc, field in cases:
+        e = err(config.validate, doc, b, "config.json")
+        assert e.field == field, (doc, e.field)
+        assert e.file == "config.json"

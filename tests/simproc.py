@@ -1,0 +1,113 @@
+"""Start the real simulator as a subprocess (MicroPython unix port, ESP32 heap) for end-to-end tests."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "host_tools"))
+from doorctl import paths  # noqa: E402
+from doorctl.simctl import SimClient, SimError  # noqa: E402
+
+FAST_CONFIG = {"relays": {"1": {"hold_ms": 400}, "2": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Sim:
+    """A running simulator; `client` talks to its control channel; output collected in `log`."""
+
+    def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
+                 extra=(), heap="112000w", demo=True, start=True):
+        self.tmpdir = str(tmpdir)
+        self.flash = flash or os.path.join(self.tmpdir, "flash.img")
+        self.control = "127.0.0.1:%d" % free_port()
+        self.argv = [paths.micropython_binary(), "-X", "heapsize=" + heap,
+                     os.path.join(paths.FIRMWARE, "sim", "run.py"),
+                     "--board", board or os.path.join(paths.BOARDS, "sim.json"),
+                     "--flash", self.flash, "--control", self.control, "--quiet"]
+        if demo:
+            self.argv.append("--demo")
+        if pn532:
+            self.argv += ["--pn532", pn532]
+        if config is not None:
+            self.argv += ["--config", self._write("config.json", config)]
+        if users is not None:
+            self.argv += ["--users", self._write("users.json", users)]
+        self.argv += list(extra)
+        self.proc = None
+        self.client = None
+        self.output = ""
+        if start:
+            self.start()
+
+    def _write(self, name, obj):
+        path = os.path.join(self.tmpdir, name)
+        with open(path, "w") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        return path
+
+    def env(self):
+        env = dict(os.environ)
+        env["MICROPYPATH"] = paths.micropython_path()
+        return env
+
+    def start(self, timeout=15):
+        self.proc = subprocess.Popen(self.argv, env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output += line
+            if line.startswith("control channel:"):
+                self.client = SimClient(self.control)
+                return self
+        self.proc.wait(5)
+        raise RuntimeError("simulator did not start:\n" + self.output + self.proc.stdout.read())
+
+    def call(self, cmd, **args):
+        return self.client.call(cmd, **args)
+
+    def state(self, events=10):
+        return self.call("state", events=events)["state"]
+
+    def wait_for(self, predicate, timeout=5.0, events=20):
+        """Poll the state until predicate(state) is true; returns that state (or raises)."""
+        deadline = time.time() + timeout
+        st = None
+        while time.time() < deadline:
+            st = self.state(events)
+            if predicate(st):
+                return st
+            time.sleep(0.01)
+        raise AssertionError("timed out waiting; last state: %s" % json.dumps(st))
+
+    def stop(self):
+        if self.client:
+            self.client.close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.output += self.proc.stdout.read()
+            self.proc.stdout.close()
+
+
+def run_to_exit(argv, timeout=20):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = paths.micropython_path()
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
