@@ -1,4 +1,5 @@
-"""The one error type for bad input files: it names the file and the field, never a traceback."""
+"""Bad input files: the one error type (names the file and the field) and the JSON reader that raises it."""
+import json
 
 
 class ConfigError(Exception):
@@ -7,3 +8,16 @@ class ConfigError(Exception):
         self.file = file
         self.field = field
         self.message = message
+
+
+def read_json(path):
+    """Parse a JSON file; a missing or malformed file is a ConfigError naming it."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError(path, "(file)", "cannot be read")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(path, "(file)", "is not valid JSON")

@@ -29,3 +29,29 @@ def test_card_through_external_link_opens_relay(tmp_path, link):
             assert "external" in str(e.value)
         finally:
             sim.stop()
+
+
+def test_doorctl_pn532_emu_serves_the_simulator(tmp_path):
+    """`doorctl pn532-emu --tcp PORT` (an external emulator) with a card on it from the start."""
+    import os
+    import subprocess
+    import sys
+
+    doorctl = os.path.join(os.path.dirname(sys.executable), "doorctl")
+    emu = subprocess.Popen([doorctl, "pn532-emu", "--tcp", "0", "--card", "04A1B2C3"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        first = emu.stdout.readline()
+        assert first.startswith("PN532 emulator on tcp:127.0.0.1:"), first
+        sim = Sim(tmp_path, config=FAST_CONFIG, pn532=first.split(" on ")[1].strip())
+        try:
+            st = sim.wait_for(lambda st: st["relays"]["1"]["on"], timeout=10)
+            assert st["events"][-1]["code"] == "04A1B2C3"
+        finally:
+            sim.stop()
+        emu.stdin.write("quit\n")
+        emu.stdin.flush()
+        assert emu.wait(5) == 0
+    finally:
+        if emu.poll() is None:
+            emu.kill()

@@ -8,10 +8,10 @@ import gc
 
 import cardfmt
 import eventlog
-from configerror import ConfigError
+from configerror import ConfigError, read_json
 from doorapp import VERSION, access, clock, config, fileio
 from doorapp import users as userdb
-from doorapp.indicators import DENIED_BEEP, ERROR_LED, GRANTED_BEEP, GRANTED_LED, Indicator
+from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
@@ -29,7 +29,7 @@ def load_config(board):
     path = data_path(board, CONFIG_FILE)
     if not fileio.exists(path):
         return config.defaults(board.spec)
-    return config.validate(fileio.read_json(path), board.spec, path)
+    return config.validate(read_json(path), board.spec, path)
 
 
 def load_users(board, cfg):
@@ -37,7 +37,7 @@ def load_users(board, cfg):
     if not fileio.exists(path):
         return userdb.UserStore([])
     relay_ids = [r["id"] for r in board.spec["relays"]]
-    return userdb.UserStore(userdb.parse(fileio.read_json(path), cfg["card"]["format"], relay_ids, path))
+    return userdb.UserStore(userdb.parse(read_json(path), cfg["card"]["format"], relay_ids, path))
 
 
 class Door:

@@ -1,8 +1,7 @@
-"""Small file helpers for flash: read JSON with errors that name the file, atomic replace."""
+"""Small file helpers for flash: existence check and atomic replace (old or new, never a mix)."""
 import json
 import os
 
-from configerror import ConfigError
 
 
 def exists(path):
@@ -11,18 +10,6 @@ def exists(path):
         return True
     except OSError:
         return False
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise ConfigError(path, "(file)", "cannot be read")
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ConfigError(path, "(file)", "is not valid JSON")
 
 
 def write_atomic(path, data):

@@ -6,7 +6,6 @@ from compat import sleep_ms
 GRANTED_LED = (1000,)
 GRANTED_BEEP = (100,)
 DENIED_BEEP = (80, 80, 80, 80, 80)
-ERROR_LED = (200, 200, 200, 200, 200, 200)
 
 
 class Indicator:

@@ -65,11 +65,12 @@ def install(board, source, name, check):
 
     A bad file stops start-up before anything on flash is touched.
     """
+    from configerror import read_json
     from doorapp import fileio
 
     with open(source, "rb") as f:
         data = f.read()
-    check(fileio.read_json(source), source)
+    check(read_json(source), source)
     fileio.write_atomic(board.data_dir + "/" + name, data)
 
 

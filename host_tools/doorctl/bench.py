@@ -66,6 +66,9 @@ def table(res):
          "p50 %s, p99 %s, max %s" % (ms(t["p50_us"]), ms(t["p99_us"]), ms(t["max_us"]))),
         ("UID known -> relay pin set (decision + relay)",
          "p50 %s, p99 %s" % (ms(u["p50_us"]), ms(u["p99_us"]))),
+        ("Exit button pressed -> relay pin set (%d ms debounce + 5 ms sampling), %d presses"
+         % (h["exit_debounce_ms"], h["exit_to_relay"]["n"]),
+         "p50 %s, p99 %s" % (ms(h["exit_to_relay"]["p50_us"]), ms(h["exit_to_relay"]["p99_us"]))),
         ("Heap after 1,000 taps (bench process, %d B heap)" % h["heap_total"],
          "%d B free, largest free block %d B" % (h["heap_free_steady"], h["heap_largest_block"])),
         ("Simulator process heap at steady state (after %d taps)" % s["taps"],

@@ -4,9 +4,7 @@ A board file (boards/<name>.json) says which pins and buses exist; `backend` pic
 implementation: `esp32` (machine.Pin/UART/I2C) or `sim` (the simulator on the unix port).
 Board file format: see boards/README.md.
 """
-import json
-
-from configerror import ConfigError
+from configerror import ConfigError, read_json
 
 LEVELS = ("low", "high")
 PULLS = ("none", "up", "down")
@@ -108,16 +106,7 @@ def validate_board(spec, path="board"):
 
 def load_board(path):
     """Read and validate a board file; errors name the file and the field."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise ConfigError(path, "(file)", "cannot be read")
-    try:
-        spec = json.loads(text)
-    except ValueError:
-        raise ConfigError(path, "(file)", "is not valid JSON")
-    return validate_board(spec, path)
+    return validate_board(read_json(path), path)
 
 
 def open_board(spec, **options):

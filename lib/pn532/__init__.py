@@ -8,18 +8,12 @@ from micropython import const
 
 from compat import ticks_ms, ticks_diff, ticks_add
 from .frames import (
+    CMD_GETFIRMWAREVERSION, CMD_SAMCONFIGURATION, CMD_POWERDOWN, CMD_RFCONFIGURATION,
+    CMD_INDATAEXCHANGE, CMD_INDESELECT, CMD_INLISTPASSIVETARGET, CMD_INRELEASE,
     ACK, NACK, TFI_PN532, EV_ACK, EV_NACK, EV_ERROR, EV_FRAME, EV_BADSUM, FrameParser,
     command as _frame,
 )
 
-_CMD_GETFIRMWAREVERSION = const(0x02)
-_CMD_SAMCONFIGURATION = const(0x14)
-_CMD_POWERDOWN = const(0x16)
-_CMD_RFCONFIGURATION = const(0x32)
-_CMD_INDATAEXCHANGE = const(0x40)
-_CMD_INDESELECT = const(0x44)
-_CMD_INLISTPASSIVETARGET = const(0x4A)
-_CMD_INRELEASE = const(0x52)
 
 MIFARE_AUTH_A = const(0x60)
 MIFARE_AUTH_B = const(0x61)
@@ -60,7 +54,7 @@ class PN532:
         self.nacks = 0  # NACKs we sent after a bad checksum
         self._parser = FrameParser()
         # The poll loop sends this exact frame every time: build it once.
-        self._poll_frame = _frame(_CMD_INLISTPASSIVETARGET, b"\x01\x00")
+        self._poll_frame = _frame(CMD_INLISTPASSIVETARGET, b"\x01\x00")
 
     # -- transport hooks -------------------------------------------------------------------
     async def _wakeup(self):
@@ -157,23 +151,23 @@ class PN532:
         return fw
 
     async def firmware_version(self):
-        r = await self.command(_CMD_GETFIRMWAREVERSION)
+        r = await self.command(CMD_GETFIRMWAREVERSION)
         if len(r) < 4:
             raise PN532Error("short firmware reply")
         self.firmware = (r[0], r[1], r[2], r[3])
         return self.firmware
 
     async def sam_configuration(self, mode=1, timeout=0x14, irq=1):
-        await self.command(_CMD_SAMCONFIGURATION, bytes((mode, timeout, irq)))
+        await self.command(CMD_SAMCONFIGURATION, bytes((mode, timeout, irq)))
 
     async def set_passive_retries(self, retries):
         """RFConfiguration MaxRetries: ATR 0xFF, PSL 0x01, passive activation `retries`."""
-        await self.command(_CMD_RFCONFIGURATION, bytes((0x05, 0xFF, 0x01, retries & 0xFF)))
+        await self.command(CMD_RFCONFIGURATION, bytes((0x05, 0xFF, 0x01, retries & 0xFF)))
         self.passive_retries = retries
 
     async def read_passive_target(self, timeout_ms=None):
         """One ISO14443A (106 kbps) poll: (uid, atqa, sak) or None when no card answered."""
-        r = await self.command(_CMD_INLISTPASSIVETARGET, timeout_ms=timeout_ms or
+        r = await self.command(CMD_INLISTPASSIVETARGET, timeout_ms=timeout_ms or
                                self.poll_timeout_ms, frame=self._poll_frame)
         if not r or r[0] == 0:
             return None
@@ -184,18 +178,18 @@ class PN532:
 
     async def release(self, tg=0):
         """InRelease (tg 0 = all targets): stop talking to the selected card."""
-        await self.command(_CMD_INRELEASE, bytes((tg,)))
+        await self.command(CMD_INRELEASE, bytes((tg,)))
 
     async def deselect(self, tg=0):
-        await self.command(_CMD_INDESELECT, bytes((tg,)))
+        await self.command(CMD_INDESELECT, bytes((tg,)))
 
     async def power_down(self, wakeup=0xB0):
         """PowerDown; WakeUpEnable 0xB0 = I2C | SPI | HSU. init() wakes it again."""
-        await self.command(_CMD_POWERDOWN, bytes((wakeup,)))
+        await self.command(CMD_POWERDOWN, bytes((wakeup,)))
 
     async def in_data_exchange(self, data, tg=1, timeout_ms=None):
         """InDataExchange with target `tg`: returns (status, reply bytes); status 0 = OK."""
-        r = await self.command(_CMD_INDATAEXCHANGE, bytes((tg,)) + bytes(data), timeout_ms)
+        r = await self.command(CMD_INDATAEXCHANGE, bytes((tg,)) + bytes(data), timeout_ms)
         if not r:
             raise PN532Error("empty InDataExchange reply")
         return r[0] & 0x3F, r[1:]

@@ -16,6 +16,16 @@ ACK = b"\x00\x00\xff\x00\xff\x00"
 NACK = b"\x00\x00\xff\xff\x00\x00"
 ERROR_FRAME = b"\x00\x00\xff\x01\xff\x7f\x81\x00"
 
+# Command codes (the response code is the command + 1), shared by driver and emulator.
+CMD_GETFIRMWAREVERSION = const(0x02)
+CMD_SAMCONFIGURATION = const(0x14)
+CMD_POWERDOWN = const(0x16)
+CMD_RFCONFIGURATION = const(0x32)
+CMD_INDATAEXCHANGE = const(0x40)
+CMD_INDESELECT = const(0x44)
+CMD_INLISTPASSIVETARGET = const(0x4A)
+CMD_INRELEASE = const(0x52)
+
 # Parser event kinds (next_event() return values).
 EV_ACK = const(1)
 EV_NACK = const(2)

@@ -19,20 +19,14 @@ from micropython import const
 
 from compat import ticks_ms, ticks_diff, ticks_add
 from pn532.frames import (
+    CMD_GETFIRMWAREVERSION, CMD_SAMCONFIGURATION, CMD_POWERDOWN, CMD_RFCONFIGURATION,
+    CMD_INDATAEXCHANGE, CMD_INDESELECT, CMD_INLISTPASSIVETARGET, CMD_INRELEASE,
     ACK, ERROR_FRAME, TFI_HOST, TFI_PN532, EV_ACK, EV_NACK, EV_FRAME, EV_BADSUM, FrameParser,
     encode,
 )
 
 FIRMWARE = b"\x32\x01\x06\x07"  # IC PN532, Ver 1, Rev 6, Support 7 (ISO18092, 14443B, 14443A)
 
-_CMD_GETFIRMWAREVERSION = const(0x02)
-_CMD_SAMCONFIGURATION = const(0x14)
-_CMD_POWERDOWN = const(0x16)
-_CMD_RFCONFIGURATION = const(0x32)
-_CMD_INDATAEXCHANGE = const(0x40)
-_CMD_INDESELECT = const(0x44)
-_CMD_INLISTPASSIVETARGET = const(0x4A)
-_CMD_INRELEASE = const(0x52)
 
 # InDataExchange status codes
 _ST_OK = const(0x00)
@@ -291,43 +285,43 @@ class PN532Emulator:
         self._emit(frame)
 
     def _command(self, code, params):
-        if self.lowvbat and code != _CMD_SAMCONFIGURATION:
+        if self.lowvbat and code != CMD_SAMCONFIGURATION:
             self.counters["ignored"] += 1
             return
         self._pending = False  # a new command replaces a running one
         self._last = None
         self.counters["acks_out"] += 1
         self._emit(ACK)
-        if code == _CMD_GETFIRMWAREVERSION:
+        if code == CMD_GETFIRMWAREVERSION:
             self._respond(code, FIRMWARE)
-        elif code == _CMD_SAMCONFIGURATION:
+        elif code == CMD_SAMCONFIGURATION:
             if not params or not 1 <= params[0] <= 4:
                 self._error()
                 return
             self.lowvbat = False
             self._respond(code, b"")
-        elif code == _CMD_RFCONFIGURATION:
+        elif code == CMD_RFCONFIGURATION:
             if not params:
                 self._error()
                 return
             if params[0] == 0x05 and len(params) >= 4:
                 self.retries = params[3]
             self._respond(code, b"")
-        elif code == _CMD_INLISTPASSIVETARGET:
+        elif code == CMD_INLISTPASSIVETARGET:
             if len(params) < 2 or params[0] not in (1, 2):
                 self._error()
                 return
             self._list_start(params[1])
-        elif code == _CMD_INDATAEXCHANGE:
+        elif code == CMD_INDATAEXCHANGE:
             if len(params) < 2:
                 self._error()
                 return
             self._exchange(params[0], params[1:])
-        elif code in (_CMD_INRELEASE, _CMD_INDESELECT):
+        elif code in (CMD_INRELEASE, CMD_INDESELECT):
             self._selected = False
             self._auth = None
             self._respond(code, b"\x00")
-        elif code == _CMD_POWERDOWN:
+        elif code == CMD_POWERDOWN:
             self._respond(code, b"\x00")
             self.asleep = True
             self._parser.reset()
@@ -366,16 +360,16 @@ class PN532Emulator:
             r.extend(uid)
             if card.ats:
                 r.extend(card.ats)
-            self._respond(_CMD_INLISTPASSIVETARGET, r)
+            self._respond(CMD_INLISTPASSIVETARGET, r)
         elif self._giveup is not None and ticks_diff(now, self._giveup) >= 0:
             self._pending = False
-            self._respond(_CMD_INLISTPASSIVETARGET, b"\x00")
+            self._respond(CMD_INLISTPASSIVETARGET, b"\x00")
         else:
             self._due = self._giveup
 
     def _exchange(self, tg, data):
         card = self.card
-        code = _CMD_INDATAEXCHANGE
+        code = CMD_INDATAEXCHANGE
         if tg != 1 or not self._selected:
             self._respond(code, bytes((_ST_CONTEXT,)))
             return
