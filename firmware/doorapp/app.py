@@ -65,6 +65,7 @@ class Door:
         self.buzzer = Indicator(self._opt_output("buzzer"))
         self.watcher = None
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
+        self.input_listeners = []  # callables(input, active) after debounce
 
     def _opt_output(self, name):
         o = self.board.spec.get(name)
@@ -86,6 +87,8 @@ class Door:
         elif inp.kind == "door_sensor":
             reason = eventlog.REASON_DOOR_OPENED if active else eventlog.REASON_DOOR_CLOSED
             self.record(eventlog.KIND_DOOR, None, reason, b"", 0, None, ())
+        for cb in self.input_listeners:
+            cb(inp, active)
 
     def act(self, d):
         if d.granted:

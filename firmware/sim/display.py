@@ -1,4 +1,4 @@
-"""The simulator's live view: one line per output/input change and one per event, on stdout."""
+"""The simulator's live view: one line per output or (debounced) input change and one per event."""
 from compat import ticks_diff, ticks_ms
 
 
@@ -9,13 +9,12 @@ class Display:
         self.names = {}
         for r in board.spec["relays"]:
             self.names[r["pin"]] = "relay%d" % r["id"]
-        for i in board.spec["inputs"]:
-            self.names[i["pin"]] = i["id"]
         for o in ("led", "buzzer"):
             if o in board.spec:
                 self.names[board.spec[o]["pin"]] = o
         board.pins.listeners.append(self.on_pin)
         door.listeners.append(self.on_event)
+        door.input_listeners.append(self.on_input)
 
     def stamp(self):
         return "%9.3f" % (ticks_diff(ticks_ms(), self.t0) / 1000)
@@ -38,6 +37,9 @@ class Display:
     def on_pin(self, num, level, t_us):
         if num in self.names:
             print(self.stamp(), "|", self.status())
+
+    def on_input(self, inp, active):
+        print(self.stamp(), "|", self.status())
 
     def on_event(self, ev):
         who = ("user %d" % ev["user"]) if ev.get("user") else "-"
