@@ -15,6 +15,11 @@ SECTIONS = {
     # removal_ms: a card must be gone this long before the same card counts as a new tap
     "reader": {"poll_ms": (int, 10, 0, 1000), "removal_ms": (int, 300, 50, 5000)},
     "events": {"capacity": (int, 1000, 100, 50000)},
+    # tz: POSIX TZ rule, e.g. "CET-1CEST,M3.5.0,M10.5.0/3" (schedules use local time);
+    # ntp: NTP server, "" = don't sync (clock set by RTC / control channel only)
+    "time": {"tz": (str, "UTC0", 3, 63), "ntp": (str, "pool.ntp.org", 0, 63)},
+    # Wi-Fi station; the password lives in secrets.json, never here
+    "network": {"ssid": (str, "", 0, 32), "hostname": (str, "doorctl", 1, 32)},
 }
 RELAY = {"hold_ms": (int, 5000, 100, 600000)}
 INPUT = {

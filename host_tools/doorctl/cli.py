@@ -5,13 +5,13 @@ import os
 import sys
 
 from doorctl import __version__, paths
+from doorctl.errors import CliError
 from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-class CliError(Exception):
-    pass
+COMMAND_MODULES_PREFIX = "cmd_"  # host_tools/doorctl/cmd_*.py each add subcommands via register(sub)
 
 
 # --- doorctl sim ---------------------------------------------------------------------------
@@ -234,7 +234,18 @@ def build_parser():
     g.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print its path")
     emu.add_argument("--card", help="UID (hex) present on the reader from the start")
     emu.set_defaults(func=cmd_pn532_emu)
+    register_command_modules(sub)
     return p
+
+
+def register_command_modules(sub):
+    """Each host_tools/doorctl/cmd_*.py module adds its own subcommands: register(subparsers)."""
+    import importlib
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith(COMMAND_MODULES_PREFIX) and name.endswith(".py"):
+            importlib.import_module("doorctl." + name[:-3]).register(sub)
 
 
 def main(argv=None):

@@ -1,0 +1,39 @@
+"""secrets.json on flash: the device's secrets, kept apart from config.json.
+
+Never returned by any API, never logged, never exported. Every key is optional; a missing
+file means "not provisioned" (no Wi-Fi, no site key). Values are validated like config:
+an invalid file stops start-up with the file and field named.
+
+  wifi_password  Wi-Fi station password (0-64 characters)
+  site_key       64 hex digits (32 bytes): keys the hashes of PINs, QR and BLE ids in the user
+                 table, so one table built on the host serves every door of a site
+  qr_key         64 hex digits: signs visitor QR codes checked offline
+"""
+from configerror import ConfigError
+
+SECRETS_FILE = "secrets.json"
+_HEX = "0123456789abcdefABCDEF"
+FIELDS = ("wifi_password", "site_key", "qr_key")
+
+
+def _hex_key(value, path, field):
+    if not isinstance(value, str) or len(value) != 64 or any(c not in _HEX for c in value):
+        raise ConfigError(path, field, "must be 64 hex digits (32 bytes)")
+    return bytes(int(value[i:i + 2], 16) for i in range(0, 64, 2))
+
+
+def validate(doc, path=SECRETS_FILE):
+    """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None}."""
+    if not isinstance(doc, dict):
+        raise ConfigError(path, "(top)", "must be a JSON object")
+    for key in doc:
+        if key not in FIELDS:
+            raise ConfigError(path, key, "unknown secret")
+    pw = doc.get("wifi_password", "")
+    if not isinstance(pw, str) or len(pw) > 64:
+        raise ConfigError(path, "wifi_password", "must be text of at most 64 characters")
+    out = {"wifi_password": pw, "site_key": None, "qr_key": None}
+    for k in ("site_key", "qr_key"):
+        if k in doc:
+            out[k] = _hex_key(doc[k], path, k)
+    return out
