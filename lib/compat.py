@@ -38,3 +38,18 @@ except ImportError:  # CPython
 
     def print_exception(exc, file=None):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=file)
+
+
+_mono = [0, None]  # accumulated ms, last ticks_ms reading
+
+
+def monotonic_s():
+    """Seconds since start that never jump (unlike the wall clock when NTP sets it).
+
+    Built on ticks_ms, which wraps: call it at least every few days (every request does).
+    """
+    t = ticks_ms()
+    if _mono[1] is not None:
+        _mono[0] += ticks_diff(t, _mono[1])
+    _mono[1] = t
+    return _mono[0] // 1000

@@ -9,6 +9,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 from doorctl import paths  # noqa: E402
+from doorctl import mpycache  # noqa: E402
 from doorctl.simctl import SimClient, SimError  # noqa: E402
 
 FAST_CONFIG = {"relays": {"1": {"hold_ms": 400}, "2": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}
@@ -26,14 +27,16 @@ class Sim:
     """A running simulator; `client` talks to its control channel; output collected in `log`."""
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
-                 extra=(), heap="112000w", demo=True, start=True):
+                 extra=(), heap="112000w", demo=True, start=True, http=False):
         self.tmpdir = str(tmpdir)
         self.flash = flash or os.path.join(self.tmpdir, "flash.img")
         self.control = "127.0.0.1:%d" % free_port()
+        self.http = "127.0.0.1:%d" % free_port() if http else "off"
+        self.url = "http://%s" % self.http if http else None
         self.argv = [paths.micropython_binary(), "-X", "heapsize=" + heap,
                      os.path.join(paths.FIRMWARE, "sim", "run.py"),
                      "--board", board or os.path.join(paths.BOARDS, "sim.json"),
-                     "--flash", self.flash, "--control", self.control, "--quiet"]
+                     "--flash", self.flash, "--control", self.control, "--http", self.http, "--quiet"]
         if demo:
             self.argv.append("--demo")
         if pn532:
@@ -57,7 +60,7 @@ class Sim:
 
     def env(self):
         env = dict(os.environ)
-        env["MICROPYPATH"] = paths.micropython_path()
+        env["MICROPYPATH"] = mpycache.compiled_path()
         return env
 
     def start(self, timeout=15):
@@ -81,7 +84,7 @@ class Sim:
     def state(self, events=10):
         return self.call("state", events=events)["state"]
 
-    def wait_for(self, predicate, timeout=5.0, events=20):
+    def wait_for(self, predicate, timeout=5.0, events=5):
         """Poll the state until predicate(state) is true; returns that state (or raises)."""
         deadline = time.time() + timeout
         st = None
@@ -109,5 +112,5 @@ class Sim:
 
 def run_to_exit(argv, timeout=20):
     env = dict(os.environ)
-    env["MICROPYPATH"] = paths.micropython_path()
+    env["MICROPYPATH"] = mpycache.compiled_path()
     return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

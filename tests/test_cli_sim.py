@@ -25,7 +25,7 @@ def running(tmp_path):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"relays": {"1": {"hold_ms": 500}}}))
     proc = subprocess.Popen([DOORCTL, "sim", "run", "--flash", str(tmp_path / "f.img"), "--control", control,
-                             "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--http", "off", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, cwd=ROOT)
     out = ""
     for line in proc.stdout:

@@ -1,21 +1,36 @@
 """The access decision for a credential: who is it, may they open, which relays.
 
-Pure logic: the user store is injected. This first version knows users, cards and relay rights;
-the full engine (schedules, validity, roles, intervals, clock rules) replaces `decide_card`
-without changing its result type.
+Pure logic: the user store is injected. `decide_card` is the first version (users, cards, relay
+rights over users.json); the full engine (doorapp/engine.py: schedules, validity, roles,
+intervals, clock rules, floors, relay schedule holds) returns the same Decision type.
 """
 import eventlog
 
 
 class Decision:
-    __slots__ = ("granted", "user", "relays", "reason", "prompt")
+    """granted (bool), user (record or None), relays (relay numbers to pulse; numbers above 8
+    are I/O expander outputs from the floor map), reason (eventlog.REASON_*), prompt (text for
+    a display), floors (floor numbers granted), hold (bit mask of relays whose schedule hold
+    this grant activated: a Relay Schedule Activation badge-in)."""
 
-    def __init__(self, granted, user, relays, reason, prompt=""):
+    __slots__ = ("granted", "user", "relays", "reason", "prompt", "floors", "hold")
+
+    def __init__(self, granted, user, relays, reason, prompt="", floors=(), hold=0):
         self.granted = granted
         self.user = user
         self.relays = relays
         self.reason = reason
         self.prompt = prompt
+        self.floors = floors
+        self.hold = hold
+
+    def relay_mask(self):
+        """Board relays 1..8 as the event log's bit mask (expander outputs are not in it)."""
+        m = 0
+        for r in self.relays:
+            if r <= 8:
+                m |= 1 << (r - 1)
+        return m
 
 
 def decide_card(store, code, cards_enabled):

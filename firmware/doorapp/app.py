@@ -9,14 +9,20 @@ import gc
 import cardfmt
 import eventlog
 from configerror import ConfigError, read_json
-from doorapp import VERSION, access, clock, config, fileio
+from doorapp import VERSION, access, clock, fileio
 from doorapp import users as userdb
 from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
+from compat import ticks_diff, ticks_ms
+
+from unload import forget
 
 CONFIG_FILE = "config.json"
+SECRETS_FILE = "secrets.json"
+# validators: loaded while a file is read or changed, then dropped from the heap
+_VALIDATORS = ("doorapp.config", "doorapp.secrets")
 USERS_FILE = "users.json"
 EVENTS_FILE = "events.log"
 
@@ -26,10 +32,19 @@ def data_path(board, name):
 
 
 def load_config(board):
+    from doorapp import config
+
     path = data_path(board, CONFIG_FILE)
     if not fileio.exists(path):
         return config.defaults(board.spec)
     return config.validate(read_json(path), board.spec, path)
+
+
+def load_secrets(board):
+    from doorapp import secrets
+
+    path = data_path(board, SECRETS_FILE)
+    return secrets.validate(read_json(path) if fileio.exists(path) else {}, path)
 
 
 def load_users(board, cfg):
@@ -43,9 +58,11 @@ def load_users(board, cfg):
 class Door:
     """The running controller; `state()` is what the simulator and (later) the API show."""
 
-    def __init__(self, board, cfg, users, log):
+    def __init__(self, board, cfg, users, log, secrets=None):
         self.board = board
         self.cfg = cfg
+        self.secrets = secrets
+        self.started = ticks_ms()
         self.users = users
         self.log = log
         self.card_format = cfg["card"]["format"]
@@ -54,18 +71,27 @@ class Door:
         for r in board.spec["relays"]:
             hold = cfg["relays"][str(r["id"])]["hold_ms"]
             self.relays[r["id"]] = Relay(r["id"], board.output(r["pin"], r["active"] == "high"), hold)
+        self._pins = {}
         self.inputs = []
-        for spec in board.spec["inputs"]:
-            c = cfg["inputs"][spec["id"]]
-            if c["enabled"]:
-                pin = board.input(spec["pin"], spec["pull"])
-                self.inputs.append(Input(spec["id"], spec["kind"], pin, c["trigger"], c["debounce_ms"],
-                                         c["relay"], self.on_input))
+        self._build_inputs()
         self.led = Indicator(self._opt_output("led"))
         self.buzzer = Indicator(self._opt_output("buzzer"))
         self.watcher = None
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
         self.input_listeners = []  # callables(input, active) after debounce
+
+    def _build_inputs(self):
+        """(Re)create the enabled inputs from config; the task samples whatever list is current."""
+        inputs = []
+        for spec in self.board.spec["inputs"]:
+            c = self.cfg["inputs"][spec["id"]]
+            if c["enabled"]:
+                pin = self._pins.get(spec["id"])
+                if pin is None:
+                    pin = self._pins[spec["id"]] = self.board.input(spec["pin"], spec["pull"])
+                inputs.append(Input(spec["id"], spec["kind"], pin, c["trigger"], c["debounce_ms"],
+                                    c["relay"], self.on_input))
+        self.inputs[:] = inputs
 
     def _opt_output(self, name):
         o = self.board.spec.get(name)
@@ -113,6 +139,94 @@ class Door:
                 for cb in self.listeners:
                     cb(d)
         return seq
+
+    # --- remote commands (HTTP API) -----------------------------------------------------------
+    def open_relay(self, num, ms, who):
+        """Open a relay on an authenticated remote command; logged with who asked."""
+        self.relays[num].pulse(ms)
+        self.record(eventlog.KIND_API, True, eventlog.REASON_OK, who, 0, None, (num,))
+
+    def auth_failed(self, who, alarm=False):
+        """A wrong password: logged (with the client, never the password); alarm = lockout hit."""
+        reason = eventlog.REASON_LOCKOUT if alarm else eventlog.REASON_AUTH_FAILED
+        self.record(eventlog.KIND_API, False, reason, who, 0, None, ())
+
+    def events(self, since, limit):
+        return [eventlog.to_dict(e) for e in self.log.read(since, limit)]
+
+    def set_admin_password(self, pw_hash):
+        self.set_secret("admin_hash", pw_hash)
+
+    def set_secret(self, key, value):
+        new = dict(self.secrets)
+        new[key] = value
+        self._save_secrets(new)
+
+    def _save_secrets(self, new):
+        from doorapp import secrets
+
+        try:
+            fileio.write_json_atomic(data_path(self.board, SECRETS_FILE), secrets.to_file(new))
+        finally:
+            forget(*_VALIDATORS)
+        self.secrets = new
+
+    def update_config(self, partial):
+        """Validate current+partial as a whole, persist atomically, apply what can be applied live.
+
+        Raises ConfigError naming the field; nothing is written or applied then."""
+        merged = {}
+        for sec in self.cfg:
+            merged[sec] = dict(self.cfg[sec])
+        for sec in partial:
+            val = partial[sec]
+            if sec in ("relays", "inputs") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
+                for key in val:
+                    item = dict(merged[sec].get(key, {}))
+                    if isinstance(val[key], dict):
+                        item.update(val[key])
+                        merged[sec][key] = item
+                    else:
+                        merged[sec][key] = val[key]
+            elif isinstance(val, dict) and isinstance(merged.get(sec), dict):
+                merged[sec].update(val)
+            else:
+                merged[sec] = val
+        from doorapp import config
+
+        path = data_path(self.board, CONFIG_FILE)
+        try:
+            new = config.validate(merged, self.board.spec, path)
+        finally:
+            forget(*_VALIDATORS)
+        fileio.write_json_atomic(path, new)
+        restart = new["card"]["format"] != self.cfg["card"]["format"]
+        self.cfg = new
+        for rid in self.relays:
+            self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
+        self._build_inputs()
+        if self.watcher:
+            self.watcher.interval_ms = new["reader"]["poll_ms"]
+            self.watcher.miss_ms = new["reader"]["removal_ms"]
+        return restart
+
+    def status(self):
+        import gc
+
+        gc.collect()
+        return {
+            "version": VERSION,
+            "board": self.board.name,
+            "device_id": self.cfg["device"]["id"],
+            "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
+            "heap_free": gc.mem_free(),
+            "heap_used": gc.mem_alloc(),
+            "users": self.users.count(),
+            "card_format": self.card_format,
+            "reader": self.reader_status(),
+            "clock": {"now": clock.now(), "set": clock.is_set(), "tz": self.cfg["time"]["tz"]},
+            "events": {"last_seq": self.log.last_seq, "capacity": self.log.capacity},
+        }
 
     # --- observation ------------------------------------------------------------------------
     def reader_status(self):
@@ -175,10 +289,14 @@ class Door:
 
 def open_door(board):
     """Load everything from flash and build the Door; ConfigError if a file is bad."""
-    cfg = load_config(board)
-    users = load_users(board, cfg)
+    try:
+        cfg = load_config(board)
+        users = load_users(board, cfg)
+        secrets = load_secrets(board)
+    finally:
+        forget(*_VALIDATORS)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
-    return Door(board, cfg, users, log)
+    return Door(board, cfg, users, log, secrets)
 
 
 def fail(err):

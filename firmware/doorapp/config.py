@@ -4,8 +4,14 @@ Validated on load and on every change; an invalid file stops start-up with one m
 the file and the field, and nothing on flash is touched. Unknown keys are errors (typos must not
 silently fall back to defaults). Secrets never live here (see DESIGN §4).
 """
+import sys
+
 import cardfmt
 from configerror import ConfigError
+
+MAX_FLOOR = 32
+EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
+EXPANDER_LAST = 40
 
 # field: (kind, default, lo, hi) — kind is int, bool, str (lo/hi = length) or a tuple of choices
 SECTIONS = {
@@ -15,13 +21,26 @@ SECTIONS = {
     # removal_ms: a card must be gone this long before the same card counts as a new tap
     "reader": {"poll_ms": (int, 10, 0, 1000), "removal_ms": (int, 300, 50, 5000)},
     "events": {"capacity": (int, 1000, 100, 50000)},
-    # tz: POSIX TZ rule, e.g. "CET-1CEST,M3.5.0,M10.5.0/3" (schedules use local time);
-    # ntp: NTP server, "" = don't sync (clock set by RTC / control channel only)
-    "time": {"tz": (str, "UTC0", 3, 63), "ntp": (str, "pool.ntp.org", 0, 63)},
+    # tz: POSIX TZ rule, e.g. "CET-1CEST,M3.5.0,M10.5.0/3" (schedules use local time; checked
+    # with tzrule); ntp: NTP server, "" = don't sync (clock set by RTC / control channel only);
+    # ntp_interval_s: re-sync period after a success (failures retry sooner, with backoff)
+    "time": {"tz": (str, "UTC0", 3, 63), "ntp": (str, "pool.ntp.org", 0, 63),
+             "ntp_interval_s": (int, 3600, 60, 86400)},
+    # access engine (docs/access-engine.md): unlock intervals (0 = off) for the same user /
+    # different users, which credential kinds they apply to ("ble" = the vendor's behaviour),
+    # and whether administrators skip custom schedules and intervals (never Never)
+    "access": {"interval_same_s": (int, 0, 0, 3600), "interval_other_s": (int, 0, 0, 3600),
+               "interval_kinds": (("all", "ble"), "all", 0, 0), "admin_bypass": (bool, True, 0, 0)},
     # Wi-Fi station; the password lives in secrets.json, never here
     "network": {"ssid": (str, "", 0, 32), "hostname": (str, "doorctl", 1, 32)},
+    # HTTP API: the vendor's "Open Relay Via HTTP" (/fcgi/do) is off until enabled, with its own
+    # user name (its password is a hash in secrets.json)
+    "http": {"open_relay_via_http": (bool, False, 0, 0), "open_username": (str, "", 0, 32)},
 }
-RELAY = {"hold_ms": (int, 5000, 100, 600000)}
+# schedule: name or id of a schedule during which the relay is held open ("" = none);
+# schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
+RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
+         "schedule_needs_badge": (bool, False, 0, 0)}
 INPUT = {
     "enabled": (bool, True, 0, 0),
     "trigger": (("low", "high"), "low", 0, 0),
@@ -72,11 +91,12 @@ def validate(cfg, board_spec, path="config.json"):
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
-        if key not in SECTIONS and key not in ("relays", "inputs"):
+        if key not in SECTIONS and key not in ("relays", "inputs", "floors"):
             raise ConfigError(path, key, "unknown section")
     out = {}
     for name in SECTIONS:
         out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
+    _check_tz(out["time"]["tz"], path)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     given = cfg.get("relays", {})
     if not isinstance(given, dict):
@@ -102,6 +122,45 @@ def validate(cfg, board_spec, path="config.json"):
         if sec["relay"] and sec["relay"] not in relay_ids:
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
         out["inputs"][name] = sec
+    out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)
+    return out
+
+
+def _check_tz(text, path):
+    """time.tz must parse with tzrule; tzrule is dropped again unless it was loaded already
+    (config is validated at start-up and on changes: its helpers don't stay in the heap)."""
+    had = "tzrule" in sys.modules
+    import tzrule
+
+    try:
+        tzrule.parse(text)
+    except ValueError as e:
+        raise ConfigError(path, "time.tz", str(e))
+    finally:
+        if not had:
+            sys.modules.pop("tzrule", None)
+
+
+def _floors(given, relay_ids, path):
+    """Elevator floor map {"floor": relay}: relays 1-8 on the board, 9-40 on an I/O expander."""
+    if not isinstance(given, dict):
+        raise ConfigError(path, "floors", "must be an object mapping floor numbers to relay numbers")
+    out = {}
+    for key in given:
+        field = "floors." + key
+        if not key.isdigit() or not 1 <= int(key) <= MAX_FLOOR:
+            raise ConfigError(path, field, "floor must be a number 1-%d" % MAX_FLOOR)
+        floor = str(int(key))
+        if floor in out:
+            raise ConfigError(path, field, "floor %s given twice" % floor)
+        r = given[key]
+        if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= EXPANDER_LAST:
+            raise ConfigError(path, field, "must be a relay number 1-8 on the board or %d-%d on an I/O expander, "
+                              "got %r" % (EXPANDER_FIRST, EXPANDER_LAST, r))
+        if r < EXPANDER_FIRST and r not in relay_ids:
+            raise ConfigError(path, field, "no relay %d on this board (%d-%d are I/O expander outputs)"
+                              % (r, EXPANDER_FIRST, EXPANDER_LAST))
+        out[floor] = r
     return out
 
 

@@ -8,12 +8,15 @@ an invalid file stops start-up with the file and field named.
   site_key       64 hex digits (32 bytes): keys the hashes of PINs, QR and BLE ids in the user
                  table, so one table built on the host serves every door of a site
   qr_key         64 hex digits: signs visitor QR codes checked offline
+  admin_hash     the HTTP API admin password, as doorapp.auth.hash_password makes it (PBKDF2);
+                 absent = first boot: the first-boot password may only change itself
+  http_open_hash password of the vendor "Open Relay Via HTTP" command (/fcgi/do), same form
 """
 from configerror import ConfigError
 
 SECRETS_FILE = "secrets.json"
 _HEX = "0123456789abcdefABCDEF"
-FIELDS = ("wifi_password", "site_key", "qr_key")
+FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash")
 
 
 def _hex_key(value, path, field):
@@ -32,8 +35,25 @@ def validate(doc, path=SECRETS_FILE):
     pw = doc.get("wifi_password", "")
     if not isinstance(pw, str) or len(pw) > 64:
         raise ConfigError(path, "wifi_password", "must be text of at most 64 characters")
-    out = {"wifi_password": pw, "site_key": None, "qr_key": None}
+    out = {"wifi_password": pw, "site_key": None, "qr_key": None, "admin_hash": "", "http_open_hash": ""}
     for k in ("site_key", "qr_key"):
         if k in doc:
             out[k] = _hex_key(doc[k], path, k)
+    from doorapp.auth import valid_hash
+
+    for k in ("admin_hash", "http_open_hash"):
+        if k in doc:
+            if not valid_hash(doc[k]):
+                raise ConfigError(path, k, "must be a password hash made by doorctl (pbkdf2-sha256$...)")
+            out[k] = doc[k]
+    return out
+
+
+def to_file(sec):
+    """The dict to write back to secrets.json (keys as hex, empty fields left out)."""
+    out = {}
+    for k in FIELDS:
+        v = sec.get(k)
+        if v:
+            out[k] = v.hex() if isinstance(v, (bytes, bytearray)) else v
     return out

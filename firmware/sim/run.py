@@ -6,12 +6,15 @@ Options:
   --flash PATH        LittleFS image file standing in for the ESP32's flash (created if missing)
   --flash-size BYTES  size of a new image (default 0x200000, the 4 MiB board's vfs partition)
   --control HOST:PORT control channel (default 127.0.0.1:7700)
-  --http HOST:PORT    device HTTP API address (default 127.0.0.1:8080; served once the API exists)
+  --http HOST:PORT    device HTTP API and web UI (default 127.0.0.1:8080; "off" = none)
   --pn532 T           emulator | tcp:HOST:PORT | serial:/dev/ttyX (overrides the board file)
   --config PATH       validate this config.json and install it on the flash before start
   --users PATH        validate this users.json and install it on the flash before start
   --demo              on a newly created flash image, install the demo users
   --quiet             no live display
+  --app-from-flash    import the app and libraries from the flash image's .mpy files (a built
+                      image, `doorctl sim-image`), board file /flash/board.json unless --board;
+                      only simulator-only modules (sim/, hal/sim.py, pn532emu) come from here
 """
 import asyncio
 import gc
@@ -27,7 +30,7 @@ DEFAULTS = {
     "config": "",
     "users": "",
 }
-FLAGS = ("demo", "quiet")
+FLAGS = ("demo", "quiet", "app-from-flash")
 DEMO_USERS = __file__.rsplit("/", 1)[0] + "/demo_users.json" if "/" in __file__ else "demo_users.json"
 
 
@@ -79,9 +82,10 @@ def prepare(opts):
     from doorapp import app, config
     from doorapp import users as userdb
     from sim import flash
+    from unload import forget
 
     spec = hal.load_board(opts["board"])
-    created = flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
+    created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
     if opts["config"]:
         install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
@@ -93,7 +97,9 @@ def prepare(opts):
     if users_src:
         install(board, users_src, app.USERS_FILE,
                 lambda doc, p: userdb.parse(doc, cfg["card"]["format"], relay_ids, p))
-    return board, app.open_door(board), created
+    door = app.open_door(board)
+    forget("doorapp.config", "doorapp.secrets")
+    return board, door, created
 
 
 async def amain(opts, board, door):
@@ -105,6 +111,17 @@ async def amain(opts, board, door):
     except OSError as e:
         print("doorctl sim: cannot listen on %s:%d for the control channel (%s)" % (host, port, e))
         sys.exit(2)
+    http = "off"
+    if opts["http"] != "off":
+        from doorapp import httpapi
+
+        hhost, hport = host_port(opts["http"], "http")
+        try:
+            await httpapi.serve(door, hhost, hport)
+        except OSError as e:
+            print("doorctl sim: cannot listen on %s:%d for the HTTP API (%s)" % (hhost, hport, e))
+            sys.exit(2)
+        http = "http://%s:%d/" % (hhost, hport)
     if not opts["quiet"]:
         from sim.display import Display
 
@@ -113,14 +130,67 @@ async def amain(opts, board, door):
     print("doorctl simulator: board %s, flash %s, %d users, card format %s" % (
         board.name, opts["flash"], door.users.count(), door.card_format))
     print("control channel: %s:%d (JSON lines; try `doorctl sim state`)" % (host, port))
-    print("device HTTP: not served by this firmware version (planned at %s)" % opts["http"])
+    print("device HTTP: %s" % http)
     print("PN532: %s" % board.transport)
     if not opts["quiet"]:
         print(disp.stamp(), "|", disp.status())
     await door.run()
 
 
+def app_from_flash(argv):
+    """--app-from-flash: mount the image, then put /flash/lib and /flash first on sys.path so the
+    app and libraries are imported from its .mpy files (what a board runs). Simulator-only
+    modules stay in the checkout; hal/sim.py is loaded by hand because a package's modules are
+    only looked up in the package's own folder (on the image). Returns argv for main()."""
+    import json
+    import os
+
+    from sim import flash
+
+    try:
+        opts = parse_args(argv)
+        flash.mount(opts["flash"], "/flash", int(opts["flash-size"], 0))
+        if "--board" not in argv:
+            with open("/flash/board.json") as f:
+                backend = json.load(f).get("backend")
+            if backend != "sim":
+                raise ValueError("the image's /flash/board.json is for the %s backend: add --board "
+                                 "boards/sim.json to run it in the simulator" % backend)
+            argv = argv + ["--board", "/flash/board.json"]
+        checkout = [p for p in sys.path if not p.startswith("/flash")]
+        sys.path[:0] = ["/flash/lib", "/flash"]
+        import hal
+
+        for p in checkout:
+            src = (p or ".") + "/hal/sim.py"
+            try:
+                os.stat(src)
+            except OSError:
+                continue
+
+            class SimModule:
+                pass
+
+            mod = SimModule()
+            g = {"__name__": "hal.sim", "__file__": src}
+            with open(src) as f:
+                exec(f.read(), g)
+            for k in g:
+                setattr(mod, k, g[k])
+            sys.modules["hal.sim"] = mod
+            break
+        from doorapp import app
+
+        print("app from flash: %s, %s" % (app.__file__, hal.__file__))
+    except (OSError, ValueError) as e:
+        print("doorctl: cannot start: %s" % e)
+        sys.exit(2)
+    return argv
+
+
 def main(argv):
+    if "--app-from-flash" in argv:
+        argv = app_from_flash(argv)
     from configerror import ConfigError
 
     try:

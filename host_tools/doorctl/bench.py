@@ -21,8 +21,10 @@ README_END = "<!-- bench:end -->"
 
 
 def run_mpy(script, *args, timeout=600):
+    from doorctl import mpycache
+
     env = dict(os.environ)
-    env["MICROPYPATH"] = paths.micropython_path()
+    env["MICROPYPATH"] = mpycache.compiled_path()
     r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + HEAP, script] + list(args),
                        env=env, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:

@@ -41,8 +41,11 @@ def sim_command(args):
 
 
 def sim_env():
+    """The simulator imports the device code as .mpy, as a board does (doorctl.mpycache)."""
+    from doorctl import mpycache
+
     env = dict(os.environ)
-    env["MICROPYPATH"] = paths.micropython_path()
+    env["MICROPYPATH"] = mpycache.compiled_path()
     return env
 
 

@@ -34,6 +34,30 @@ def micropython_binary():
     return found
 
 
+# Third-party packages that run on the device (installed from PyPI into this venv)
+DEVICE_PACKAGES = ("microdot",)
+
+
+def device_packages_dir():
+    """A folder holding only the device's third-party packages (links into site-packages),
+    so the unix port never sees the CPython-only packages next to them."""
+    import importlib.util
+
+    out = os.path.join(sys.prefix, "mpylib")
+    os.makedirs(out, exist_ok=True)
+    for name in DEVICE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError("package %s is not installed (make setup)" % name)
+        src = list(spec.submodule_search_locations)[0]
+        link = os.path.join(out, name)
+        if os.path.realpath(link) != os.path.realpath(src):
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(src, link)
+    return out
+
+
 def micropython_path():
     """MICROPYPATH for running device code from the checkout under the unix port."""
-    return ":".join([".frozen", FIRMWARE, LIB])
+    return ":".join([".frozen", FIRMWARE, LIB, device_packages_dir()])

@@ -2,111 +2,29 @@
 
 A board file (boards/<name>.json) says which pins and buses exist; `backend` picks the
 implementation: `esp32` (machine.Pin/UART/I2C) or `sim` (the simulator on the unix port).
-Board file format: see boards/README.md.
+Validation lives in hal/boardfile.py, loaded only while a board file is read.
 """
-from configerror import ConfigError, read_json
-
-LEVELS = ("low", "high")
-PULLS = ("none", "up", "down")
-INPUT_KINDS = ("exit_button", "door_sensor", "generic")
-BACKENDS = ("esp32", "sim")
-
-
-def _need(d, key, where, kinds):
-    if key not in d:
-        raise ConfigError(where[0], where[1] + key, "missing")
-    v = d[key]
-    if not isinstance(v, kinds) or (kinds is int and isinstance(v, bool)):
-        raise ConfigError(where[0], where[1] + key, "wrong type: " + repr(v))
-    return v
-
-
-def _pin(d, key, where):
-    v = _need(d, key, where, int)
-    if v < 0 or v > 48:
-        raise ConfigError(where[0], where[1] + key, "GPIO number out of range 0-48: %d" % v)
-    return v
-
-
-def _choice(d, key, where, choices, default=None):
-    v = d.get(key, default)
-    if v not in choices:
-        raise ConfigError(where[0], where[1] + key, "must be one of %s, got %r" % ("/".join(choices), v))
-    return v
-
-
-def validate_board(spec, path="board"):
-    """Check a parsed board file; returns it with defaults filled in, or raises ConfigError."""
-    if not isinstance(spec, dict):
-        raise ConfigError(path, "(top)", "must be a JSON object")
-    at = (path, "")
-    _need(spec, "name", at, str)
-    _choice(spec, "backend", at, BACKENDS)
-    used = {}
-
-    def claim(pin, field):
-        if pin in used:
-            raise ConfigError(path, field, "GPIO %d already used by %s" % (pin, used[pin]))
-        used[pin] = field
-
-    pn = _need(spec, "pn532", at, dict)
-    bus = _choice(pn, "bus", (path, "pn532."), ("uart", "i2c"))
-    if bus == "uart":
-        _need(pn, "uart", (path, "pn532."), int)
-        pn.setdefault("baudrate", 115200)
-        _need(pn, "baudrate", (path, "pn532."), int)
-        if spec["backend"] == "esp32":
-            claim(_pin(pn, "tx", (path, "pn532.")), "pn532.tx")
-            claim(_pin(pn, "rx", (path, "pn532.")), "pn532.rx")
-    else:
-        _need(pn, "i2c", (path, "pn532."), int)
-        pn.setdefault("addr", 0x24)
-        pn.setdefault("freq", 100000)
-        if spec["backend"] == "esp32":
-            claim(_pin(pn, "sda", (path, "pn532.")), "pn532.sda")
-            claim(_pin(pn, "scl", (path, "pn532.")), "pn532.scl")
-    if spec["backend"] == "sim":
-        pn.setdefault("transport", "emulator")
-        _need(pn, "transport", (path, "pn532."), str)
-
-    relays = _need(spec, "relays", at, list)
-    if not relays:
-        raise ConfigError(path, "relays", "at least one relay is needed")
-    ids = []
-    for i, r in enumerate(relays):
-        w = (path, "relays[%d]." % i)
-        if not isinstance(r, dict):
-            raise ConfigError(path, "relays[%d]" % i, "must be an object")
-        rid = _need(r, "id", w, int)
-        if rid < 1 or rid in ids:
-            raise ConfigError(path, w[1] + "id", "relay ids must be unique numbers >= 1")
-        ids.append(rid)
-        claim(_pin(r, "pin", w), w[1] + "pin")
-        _choice(r, "active", w, LEVELS, "high")
-        r.setdefault("active", "high")
-    names = []
-    for i, inp in enumerate(_need(spec, "inputs", at, list)):
-        w = (path, "inputs[%d]." % i)
-        if not isinstance(inp, dict):
-            raise ConfigError(path, "inputs[%d]" % i, "must be an object")
-        name = _need(inp, "id", w, str)
-        if not name or name in names:
-            raise ConfigError(path, w[1] + "id", "input ids must be unique, non-empty")
-        names.append(name)
-        claim(_pin(inp, "pin", w), w[1] + "pin")
-        inp["pull"] = _choice(inp, "pull", w, PULLS, "none")
-        inp["kind"] = _choice(inp, "kind", w, INPUT_KINDS, "generic")
-    for opt in ("led", "buzzer"):
-        if opt in spec:
-            o = _need(spec, opt, at, dict)
-            claim(_pin(o, "pin", (path, opt + ".")), opt + ".pin")
-            o["active"] = _choice(o, "active", (path, opt + "."), LEVELS, "high")
-    return spec
 
 
 def load_board(path):
     """Read and validate a board file; errors name the file and the field."""
-    return validate_board(read_json(path), path)
+    from hal import boardfile
+    from unload import forget
+
+    try:
+        return boardfile.load_board(path)
+    finally:
+        forget("hal.boardfile")
+
+
+def validate_board(spec, path="board"):
+    from hal import boardfile
+    from unload import forget
+
+    try:
+        return boardfile.validate_board(spec, path)
+    finally:
+        forget("hal.boardfile")
 
 
 def open_board(spec, **options):

@@ -1,0 +1,383 @@
+"""A small HTTP/1.1 server for the device API, built for a 112 KB heap.
+
+Why not microdot: it costs ~23 KB of resident heap here, and MicroPython's readline() has no
+length limit, so a client can grow a request line until the heap is gone before any check runs.
+This server reads each request head into one of MAX_CLIENTS preallocated buffers (a head larger
+than HEAD_MAX is refused), gives the whole head HEAD_TIMEOUT_S to arrive (slowloris), reads
+small bodies whole and leaves large ones to routes that stream them, and closes every
+connection after one answer (no keep-alive: one task, one buffer, bounded).
+
+Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(body, status)` or
+`(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
+`@app.route("GET", "/api/v1/relays/<int:num>/open")`.
+"""
+import asyncio
+import json
+
+from micropython import const
+
+from compat import print_exception
+
+MAX_CLIENTS = const(4)
+HEAD_MAX = const(1536)
+HEAD_TIMEOUT_S = const(5)
+BODY_MAX = const(4096)
+BODY_TIMEOUT_S = const(10)
+WRITE_TIMEOUT_S = const(10)
+CHUNK = const(512)
+
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
+           401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+           429: "Too Many Requests", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class HTTPError(Exception):
+    def __init__(self, status, message, field=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class Stream:
+    """A streamed body: a file object (read in CHUNK pieces, closed after) or a generator of
+    bytes/str chunks; `size` if known (else the connection close ends the body)."""
+
+    def __init__(self, source, content_type="application/octet-stream", size=None, headers=None):
+        self.source = source
+        self.content_type = content_type
+        self.size = size
+        self.headers = headers or {}
+
+
+class Headers:
+    """Request headers, stored with lower-case names; lookups ignore case."""
+
+    def __init__(self):
+        self._d = {}
+
+    def get(self, name, default=None):
+        return self._d.get(name.lower(), default)
+
+    def __setitem__(self, name, value):
+        self._d[name.lower()] = value
+
+    def __contains__(self, name):
+        return name.lower() in self._d
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "headers", "body", "reader", "content_length", "client",
+                 "_args")
+
+    def __init__(self):
+        self.headers = Headers()
+        self.body = b""
+        self._args = None
+
+    @property
+    def args(self):
+        """Query string parameters (decoded on first use)."""
+        if self._args is None:
+            self._args = parse_qs(self.query)
+        return self._args
+
+    def json(self):
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            raise HTTPError(400, "body is not valid JSON")
+
+
+def unquote(s):
+    if "%" not in s and "+" not in s:
+        return s
+    s = s.replace("+", " ")
+    out = bytearray()
+    i = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "%" and i + 2 < n:
+            try:
+                out.append(int(s[i + 1:i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out.extend(c.encode())
+        i += 1
+    try:
+        return out.decode()
+    except UnicodeError:
+        raise HTTPError(400, "query is not UTF-8")
+
+
+def parse_qs(q):
+    args = {}
+    if q:
+        for pair in q.split("&"):
+            if pair:
+                k, _, v = pair.partition("=")
+                args[unquote(k)] = unquote(v)
+    return args
+
+
+def _match(parts, segs):
+    """URL params if the route's parts match the path's segments, else None."""
+    if len(parts) != len(segs):
+        return None
+    params = None
+    for p, s in zip(parts, segs):
+        if p and p[0] == "<":
+            if params is None:
+                params = {}
+            kind, _, name = p[1:-1].rpartition(":")
+            if kind == "int":
+                if not s.isdigit() or len(s) > 9:
+                    return None
+                params[name] = int(s)
+            else:
+                params[name] = unquote(s)
+        elif p != s:
+            return None
+    return params if params is not None else {}
+
+
+class Server:
+    def __init__(self):
+        self.routes = []  # (method, parts, handler)
+        self.before = None  # async fn(req) -> None or an answer that short-circuits
+        self.active = 0
+        self.refused = 0
+        self.served = 0
+        self._free = [bytearray(HEAD_MAX) for _ in range(MAX_CLIENTS)]
+
+    def route(self, method, pattern):
+        parts = tuple(pattern.strip("/").split("/"))
+
+        def deco(fn):
+            self.routes.append((method, parts, fn))
+            return fn
+
+        return deco
+
+    def get(self, pattern):
+        return self.route("GET", pattern)
+
+    def post(self, pattern):
+        return self.route("POST", pattern)
+
+    def find(self, method, path):
+        """(handler, params) or raises 404/405."""
+        segs = path.strip("/").split("/")
+        other = False
+        for m, parts, fn in self.routes:
+            params = _match(parts, segs)
+            if params is not None:
+                if m == method or (method == "HEAD" and m == "GET"):
+                    return fn, params
+                other = True
+        raise HTTPError(405 if other else 404, "method not allowed" if other else "not found")
+
+    async def _head(self, reader, buf):
+        """Read the request head into buf; returns its length (up to the blank line) and how many
+        bytes of body were read along with it (they stay in buf after the head)."""
+        mv = memoryview(buf)
+        n = 0
+        while True:
+            if n >= HEAD_MAX:
+                raise HTTPError(431, "request head too large")
+            chunk = await reader.read(min(CHUNK, HEAD_MAX - n))
+            if not chunk:
+                raise HTTPError(400, "connection closed mid-request")
+            mv[n:n + len(chunk)] = chunk
+            start = n - 3 if n > 3 else 0
+            n += len(chunk)
+            end = buf.find(b"\r\n\r\n", start, n)
+            if end >= 0:
+                return end, n
+
+    def _parse(self, buf, end, n):
+        req = Request()
+        try:
+            head = bytes(buf[:end]).decode()
+        except UnicodeError:
+            raise HTTPError(400, "request head is not UTF-8")
+        lines = head.split("\r\n")
+        words = lines[0].split(" ")
+        if len(words) != 3 or not words[2].startswith("HTTP/1.") or not words[1].startswith("/"):
+            raise HTTPError(400, "bad request line")
+        req.method = words[0]
+        req.path, _, req.query = words[1].partition("?")
+        for line in lines[1:]:
+            k, sep, v = line.partition(":")
+            if not sep or not k or k.strip() != k:
+                raise HTTPError(400, "bad header line")
+            req.headers[k.lower()] = v.strip()
+        cl = req.headers.get("content-length", "0")
+        if not cl.isdigit() or len(cl) > 9:
+            raise HTTPError(400, "bad Content-Length")
+        req.content_length = int(cl)
+        if "transfer-encoding" in req.headers:
+            raise HTTPError(411, "chunked bodies are not accepted; send Content-Length")
+        req.body = bytes(buf[end + 4:n])
+        return req
+
+    async def _body(self, req, reader):
+        """Read a small body whole (others are left on `req.reader` for streaming routes)."""
+        need = req.content_length - len(req.body)
+        if need < 0:
+            raise HTTPError(400, "body longer than Content-Length")
+        if req.content_length > BODY_MAX:
+            return
+        if need:
+            req.body += await asyncio.wait_for(reader.readexactly(need), BODY_TIMEOUT_S)
+
+    async def handle(self, reader, writer):
+        if self.active >= MAX_CLIENTS:
+            self.refused += 1
+            await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
+            await self._close(writer)
+            return
+        self.active += 1
+        buf = self._free.pop()
+        complete = False  # whole request read: nothing to drain before closing
+        try:
+            try:
+                end, n = await asyncio.wait_for(self._head(reader, buf), HEAD_TIMEOUT_S)
+                req = self._parse(buf, end, n)
+                req.reader = reader
+                req.client = client_address(writer.get_extra_info("peername"))
+                fn, params = self.find(req.method, req.path)
+                await self._body(req, reader)
+                complete = req.content_length <= len(req.body)
+                ans = await self.before(req) if self.before else None
+                if ans is None:
+                    ans = await fn(req, **params)
+            except HTTPError as e:
+                ans = error(e.status, e.message, e.field)
+            except asyncio.TimeoutError:
+                ans = error(408, "request took too long")
+            except MemoryError:
+                ans = error(503, "out of memory")
+            except Exception as e:  # a bug: log it (tracebacks hold code, not request data)
+                print_exception(e)
+                ans = error(500, "internal error")
+            await asyncio.wait_for(self._answer(writer, ans), WRITE_TIMEOUT_S)
+            self.served += 1
+            if not complete:
+                await self._drain(reader)  # unread request bytes would turn close() into a reset
+        except Exception:
+            pass
+        finally:
+            self._free.append(buf)
+            self.active -= 1
+            await self._close(writer)
+
+    async def _answer(self, writer, ans):
+        status, headers = 200, {}
+        if isinstance(ans, tuple):
+            if len(ans) > 2:
+                headers = ans[2]
+            status = ans[1]
+            ans = ans[0]
+        if hasattr(ans, "status_code") and hasattr(ans, "body"):  # a microdot-style Response
+            status, headers, ans = ans.status_code, ans.headers, ans.body
+            if hasattr(ans, "__aiter__"):
+                await self._send(writer, status, None, None, headers)
+                async for part in ans:
+                    writer.write(part)
+                    await writer.drain()
+                return
+        if isinstance(ans, Stream):
+            await self._send(writer, status, None, ans.content_type, ans.headers, ans.size)
+            src = ans.source
+            if hasattr(src, "readinto"):
+                chunk = bytearray(CHUNK)
+                try:
+                    while True:
+                        k = src.readinto(chunk)
+                        if not k:
+                            break
+                        writer.write(chunk if k == CHUNK else chunk[:k])
+                        await writer.drain()
+                finally:
+                    src.close()
+            else:
+                for part in src:
+                    writer.write(part.encode() if isinstance(part, str) else part)
+                    await writer.drain()
+            return
+        if ans is None or status == 204:
+            body, ctype = b"", None
+        elif isinstance(ans, (dict, list)):
+            body, ctype = json.dumps(ans).encode(), "application/json"
+        elif isinstance(ans, str):
+            body, ctype = ans.encode(), "text/plain; charset=UTF-8"
+        else:
+            body, ctype = ans, "application/octet-stream"
+        await self._send(writer, status, body, ctype, headers)
+
+    async def _send(self, writer, status, body, ctype, headers, size=None):
+        head = "HTTP/1.1 %d %s\r\nConnection: close\r\n" % (status, REASONS.get(status, "Status"))
+        if ctype:
+            head += "Content-Type: %s\r\n" % ctype
+        if body is not None:
+            size = len(body)
+        if size is not None:
+            head += "Content-Length: %d\r\n" % size
+        for k in headers:
+            head += "%s: %s\r\n" % (k, headers[k])
+        writer.write(head.encode() + b"\r\n")
+        if body:
+            writer.write(body)
+        await writer.drain()
+
+    async def _drain(self, reader):
+        """Read and drop what the client is still sending, briefly and boundedly."""
+        try:
+            for _ in range(16):
+                if not await asyncio.wait_for(reader.read(CHUNK), 0.2):
+                    break
+        except Exception:
+            pass
+
+    async def _close(self, writer):
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except Exception:
+            pass
+
+
+def client_address(peer):
+    """The client's IP as text: ESP32 gives ('ip', port); the unix port a raw sockaddr."""
+    if isinstance(peer, (tuple, list)):
+        return str(peer[0])
+    if isinstance(peer, (bytes, bytearray)):
+        try:
+            import socket
+
+            addr = socket.sockaddr(peer)[1]
+            if len(addr) == 4:
+                return "%d.%d.%d.%d" % tuple(addr)
+            return addr.hex()
+        except Exception:
+            return bytes(peer).hex()
+    return str(peer)
+
+
+def error(status, message, field=None):
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    headers = {"WWW-Authenticate": 'Basic realm="doorctl"'} if status == 401 else {}
+    return body, status, headers
+
+
+async def serve(server, host, port):
+    """Listen (raises OSError if the address is taken); the asyncio server runs the handlers."""
+    return await asyncio.start_server(server.handle, host, port)

@@ -1,0 +1,125 @@
+"""Wrong-PIN (and later wrong-password) lockout per source, with a growing delay and an alarm.
+
+Pure logic: the clock (ms ticks) is injected. A source is any short text naming where attempts
+come from ("keypad", "wiegand", "api:10.0.0.7"). Per source:
+
+  - the first `free` failures cost nothing;
+  - failure number free+1 locks the source for `base_ms`, each further one multiplies the
+    delay by `factor`, up to `max_ms` (defaults: 3 free, then 30 s, 60 s, 120 s ... 15 min);
+  - while locked, `check()` returns the remaining ms: the caller refuses the attempt without
+    evaluating it (reason "lockout") and without counting it, so a locked keypad can't be used
+    to probe PINs and a user's typing doesn't extend the lock;
+  - failure number `alarm_at`, and every `alarm_at` failures after it, raise the alarm flag
+    returned by `failure()` (the app logs an alarm event);
+  - a success clears the source; failures older than `forget_ms` are forgotten.
+
+At most `slots` sources are tracked (fixed arrays, no allocation per attempt); a new source
+takes the slot of the source whose last failure is oldest, preferring unlocked ones. Ticks
+differences are valid for about 6 days on the ESP32 (ticks_ms wraps at 2**30 ms), far beyond
+`forget_ms`.
+"""
+from compat import ticks_add, ticks_diff, ticks_ms
+
+
+class Lockout:
+    def __init__(self, free=3, base_ms=30000, factor=2, max_ms=900000, alarm_at=5,
+                 forget_ms=3600000, slots=8, clock=ticks_ms):
+        if free < 0 or base_ms <= 0 or factor < 1 or max_ms < base_ms or alarm_at < 1 or slots < 1:
+            raise ValueError("bad lockout parameters")
+        self.free = free
+        self.base_ms = base_ms
+        self.factor = factor
+        self.max_ms = max_ms
+        self.alarm_at = alarm_at
+        self.forget_ms = forget_ms
+        self.clock = clock
+        self._src = [None] * slots
+        self._count = [0] * slots
+        self._last = [0] * slots  # ticks of the last failure
+        self._until = [0] * slots  # ticks the lock ends
+        self._locked = [False] * slots
+
+    def _find(self, source, now):
+        for i in range(len(self._src)):
+            if self._src[i] == source:
+                if self._count[i] and ticks_diff(now, self._last[i]) >= self.forget_ms \
+                        and not self._is_locked(i, now):
+                    self._count[i] = 0
+                return i
+        return -1
+
+    def _is_locked(self, i, now):
+        if self._locked[i] and ticks_diff(self._until[i], now) <= 0:
+            self._locked[i] = False
+        return self._locked[i]
+
+    def check(self, source, now=None):
+        """Milliseconds the source is still locked for; 0 = it may try."""
+        now = self.clock() if now is None else now
+        i = self._find(source, now)
+        if i < 0 or not self._is_locked(i, now):
+            return 0
+        return ticks_diff(self._until[i], now)
+
+    def failures(self, source, now=None):
+        """Failures counted for the source (0 once forgotten or cleared)."""
+        now = self.clock() if now is None else now
+        i = self._find(source, now)
+        return self._count[i] if i >= 0 else 0
+
+    def delay_for(self, count):
+        """Lock time after failure number `count`."""
+        if count <= self.free:
+            return 0
+        d = self.base_ms
+        for _ in range(count - self.free - 1):
+            d *= self.factor
+            if d >= self.max_ms:
+                return self.max_ms
+        return min(d, self.max_ms)
+
+    def failure(self, source, now=None):
+        """Count a failure; returns (lock_ms, alarm): the lock now in force and whether this
+        failure raises the alarm."""
+        now = self.clock() if now is None else now
+        i = self._find(source, now)
+        if i < 0:
+            i = self._victim(now)
+            self._src[i] = source
+            self._count[i] = 0
+            self._locked[i] = False
+        n = self._count[i] + 1
+        self._count[i] = n
+        self._last[i] = now
+        lock = self.delay_for(n)
+        if lock:
+            self._until[i] = ticks_add(now, lock)
+            self._locked[i] = True
+        alarm = n >= self.alarm_at and (n - self.alarm_at) % self.alarm_at == 0
+        return lock, alarm
+
+    def success(self, source, now=None):
+        """A correct attempt: forget the source's failures."""
+        now = self.clock() if now is None else now
+        i = self._find(source, now)
+        if i >= 0:
+            self._src[i] = None
+            self._count[i] = 0
+            self._locked[i] = False
+
+    def _victim(self, now):
+        best = -1
+        best_age = -1
+        for locked_pass in (False, True):
+            for i in range(len(self._src)):
+                if self._src[i] is None:
+                    return i
+                if self._is_locked(i, now) != locked_pass:
+                    continue
+                age = ticks_diff(now, self._last[i])
+                if age > best_age:
+                    best = i
+                    best_age = age
+            if best >= 0:
+                return best
+        return 0

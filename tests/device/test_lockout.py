@@ -1,0 +1,92 @@
+"""Wrong-PIN lockout: free tries, growing delay, cap, alarm, per-source, forget, eviction."""
+from doorapp.lockout import Lockout
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0
+
+    def __call__(self):
+        return self.t
+
+
+def test_free_tries_then_growing_delay_capped():
+    c = Clock()
+    lo = Lockout(free=3, base_ms=30000, factor=2, max_ms=120000, alarm_at=99, clock=c)
+    locks = []
+    for _ in range(7):
+        assert lo.check("keypad") == 0
+        lock, alarm = lo.failure("keypad")
+        locks.append(lock)
+        c.t += lock  # wait the lock out before the next attempt
+    assert locks == [0, 0, 0, 30000, 60000, 120000, 120000]
+    assert lo.failures("keypad") == 7
+
+
+def test_locked_source_refused_without_counting():
+    c = Clock()
+    lo = Lockout(free=1, base_ms=10000, clock=c)
+    lo.failure("keypad")
+    lock, _ = lo.failure("keypad")
+    assert lock == 10000
+    c.t = 4000
+    assert lo.check("keypad") == 6000
+    assert lo.failures("keypad") == 2  # checking does not count
+    c.t = 10000
+    assert lo.check("keypad") == 0
+
+
+def test_sources_are_independent_and_success_clears():
+    c = Clock()
+    lo = Lockout(free=0, base_ms=5000, clock=c)
+    lo.failure("keypad")
+    assert lo.check("keypad") == 5000 and lo.check("wiegand") == 0
+    c.t = 6000
+    lo.success("keypad")
+    assert lo.failures("keypad") == 0
+    lock, _ = lo.failure("keypad")
+    assert lock == 5000  # back to the first delay
+
+
+def test_alarm_at_threshold_and_every_threshold_after():
+    c = Clock()
+    lo = Lockout(free=10, alarm_at=3, clock=c)
+    alarms = [lo.failure("api:10.0.0.7")[1] for _ in range(9)]
+    assert alarms == [False, False, True, False, False, True, False, False, True]
+
+
+def test_old_failures_forgotten():
+    c = Clock()
+    lo = Lockout(free=2, base_ms=1000, forget_ms=60000, clock=c)
+    lo.failure("keypad")
+    lo.failure("keypad")
+    c.t = 61000
+    assert lo.failures("keypad") == 0
+    assert lo.failure("keypad") == (0, False)
+
+
+def test_slots_evict_oldest_unlocked_first():
+    c = Clock()
+    lo = Lockout(free=1, base_ms=100000, slots=2, clock=c)
+    lo.failure("keypad")
+    lo.failure("keypad")  # locked for 100 s
+    c.t = 10
+    lo.failure("api:1")  # one free failure: not locked
+    c.t = 20
+    lo.failure("api:2")  # table full: the unlocked api:1 goes although keypad is older
+    assert lo.check("keypad") > 0 and lo.failures("keypad") == 2
+    assert lo.failures("api:1") == 0 and lo.failures("api:2") == 1
+    c.t = 30
+    lo.failure("api:2")  # now locked too
+    c.t = 40
+    lo.failure("api:3")  # everything locked: the oldest (keypad) goes
+    assert lo.failures("keypad") == 0 and lo.check("api:2") > 0 and lo.failures("api:3") == 1
+
+
+def test_bad_parameters_rejected():
+    for kw in ({"free": -1}, {"base_ms": 0}, {"max_ms": 10, "base_ms": 20}, {"alarm_at": 0}, {"slots": 0}):
+        try:
+            Lockout(**kw)
+        except ValueError:
+            continue
+        raise AssertionError(kw)

@@ -1,0 +1,67 @@
+"""A tiny HTTP client for tests against the simulator's API (stdlib only)."""
+import base64
+import http.client
+import json
+import urllib.parse
+
+
+class Api:
+    def __init__(self, hostport, token=None, timeout=10):
+        self.host, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+        self.token = token
+        self.timeout = timeout
+        self.basic = None
+
+    def request(self, method, path, body=None, headers=None, raw=None):
+        h = dict(headers or {})
+        if self.token:
+            h["Authorization"] = "Bearer " + self.token
+        elif self.basic:
+            h["Authorization"] = "Basic " + base64.b64encode(self.basic.encode()).decode()
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            payload = r.read()
+        finally:
+            c.close()
+        try:
+            doc = json.loads(payload) if payload else None
+        except ValueError:
+            doc = payload
+        return r.status, doc
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def login(self, password, username="admin"):
+        self.token = None
+        st, doc = self.post("/api/v1/login", {"username": username, "password": password})
+        assert st == 200, (st, doc)
+        self.token = doc["token"]
+        return doc
+
+
+def query(**kw):
+    return urllib.parse.urlencode(kw)
+
+
+def admin_session(hostport, password="s3cret-door"):
+    """First boot: sign in with the first-boot password, change it, sign in again."""
+    api = Api(hostport)
+    api.login("admin")
+    st, doc = api.post("/api/v1/password", {"old": "admin", "new": password})
+    assert st == 200, (st, doc)
+    api.login(password)
+    return api

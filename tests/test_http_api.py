@@ -1,0 +1,198 @@
+"""The device HTTP API, served by the real firmware in the simulator (MicroPython, ESP32 heap)."""
+import socket
+import time
+
+import pytest
+
+from httpclient import Api, admin_session, query
+from simproc import FAST_CONFIG, Sim
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    s = Sim(tmp_path_factory.mktemp("api"), config=FAST_CONFIG, http=True)
+    yield s
+    s.stop()
+    print(s.output[-4000:])
+
+
+@pytest.fixture(scope="module")
+def admin(sim):
+    return admin_session(sim.http)
+
+
+def test_every_route_needs_authentication(sim):
+    anon = Api(sim.http)
+    for path in ("/api/v1/status", "/api/v1/config", "/api/v1/events", "/api/v1/relays"):
+        st, doc = anon.get(path)
+        assert st == 401 and doc["error"] == "authentication required", path
+    assert anon.post("/api/v1/relays/1/open", {})[0] == 401
+    assert anon.post("/api/relay/trig", {"target": "relay", "action": "trig", "data": {"num": 1}})[0] == 401
+    st, doc = anon.get("/fcgi/do?" + query(action="OpenDoor", UserName="admin", Password="admin", DoorNum=1))
+    assert st == 403  # Open Relay Via HTTP is disabled by default
+    assert not sim.state()["relays"]["1"]["on"]
+
+
+def test_first_boot_password_only_changes_itself(sim, admin):
+    # `admin` fixture already changed it: the first-boot password no longer works
+    api = Api(sim.http)
+    st, _ = api.post("/api/v1/login", {"username": "admin", "password": "admin"})
+    assert st == 401
+    assert admin.get("/api/v1/status")[0] == 200
+
+
+def test_first_boot_flow(tmp_path):
+    s = Sim(tmp_path, http=True)
+    try:
+        api = Api(s.http)
+        doc = api.login("admin")
+        assert doc["password_change_required"] is True
+        st, doc = api.get("/api/v1/status")
+        assert st == 403 and "must be changed" in doc["error"]
+        st, doc = api.post("/api/v1/password", {"old": "admin", "new": "short"})
+        assert st == 400 and doc["field"] == "new"
+        st, doc = api.post("/api/v1/password", {"old": "admin", "new": "admin"})
+        assert st == 400
+        assert api.post("/api/v1/password", {"old": "admin", "new": "long-enough-1"})[0] == 200
+        assert api.get("/api/v1/status")[0] == 401  # tokens revoked by the change
+        api.login("long-enough-1")
+        assert api.get("/api/v1/status")[0] == 200
+    finally:
+        s.stop()
+    s2 = Sim(tmp_path, flash=s.flash, http=True)  # the new password survives a restart
+    try:
+        Api(s2.http).login("long-enough-1")
+    finally:
+        s2.stop()
+
+
+def test_basic_auth(sim, admin):
+    api = Api(sim.http)
+    api.basic = "admin:s3cret-door"
+    assert api.get("/api/v1/status")[0] == 200
+    api.basic = "admin:wrong"
+    assert api.get("/api/v1/status")[0] in (401, 429)
+
+
+def test_status_has_no_secrets(sim, admin):
+    st, doc = admin.get("/api/v1/status")
+    assert st == 200
+    for key in ("version", "uptime_s", "heap_free", "users", "reader", "clock", "events"):
+        assert key in doc
+    text = repr(doc) + repr(admin.get("/api/v1/config")[1])
+    for word in ("hash", "password", "pbkdf2", "site_key"):
+        assert word not in text
+
+
+def test_open_relay_and_event(sim, admin):
+    st, doc = admin.post("/api/v1/relays/2/open", {"seconds": 1})
+    assert st == 200
+    st_ = sim.wait_for(lambda s: s["relays"]["2"]["on"])
+    ev = st_["events"][-1]
+    assert (ev["kind"], ev["result"], ev["relays"], ev["code"]) == ("api", "granted", [2], "admin")
+    assert admin.post("/api/v1/relays/9/open", {})[0] == 404
+    assert admin.post("/api/v1/relays/1/open", {"seconds": -1})[1]["field"] == "seconds"
+    st, doc = admin.post("/api/relay/trig", {"target": "relay", "action": "trig", "data": {"num": 1, "delay": 1}})
+    assert st == 200 and doc["retcode"] == 0
+    sim.wait_for(lambda s: s["relays"]["1"]["on"])
+
+
+def test_events_by_cursor(sim, admin):
+    st, doc = admin.get("/api/v1/events?since=0&limit=2")
+    assert st == 200 and len(doc["events"]) <= 2
+    last = doc["last_seq"]
+    st, doc = admin.get("/api/v1/events?" + query(since=last))
+    assert doc["events"] == []
+    assert admin.get("/api/v1/events?limit=0")[1]["field"] == "limit"
+    assert admin.get("/api/v1/events?since=x")[1]["field"] == "since"
+
+
+def test_config_update_validated_and_atomic(sim, admin):
+    st, before = admin.get("/api/v1/config")
+    st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 5}}})
+    assert st == 400 and doc["field"] == "relays.1.hold_ms"
+    st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 700}}, "inputs": {"exit": {"trigger": "sideways"}}})
+    assert st == 400 and doc["field"] == "inputs.exit.trigger"
+    assert admin.get("/api/v1/config")[1] == before  # nothing applied
+    st, doc = admin.patch("/api/v1/config", {"bogus": 1})
+    assert st == 400 and doc["field"] == "bogus"
+    st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 700}}})
+    assert st == 200 and doc["relays"]["1"]["hold_ms"] == 700 and doc["relays"]["2"] == before["relays"]["2"]
+
+
+def test_vendor_open_door(sim, admin):
+    assert admin.post("/api/v1/http-open", {"enabled": True, "username": "opener", "password": "gate-pass-1"})[0] == 200
+    anon = Api(sim.http)
+    url = "/fcgi/do?" + query(action="OpenDoor", UserName="opener", Password="gate-pass-1", DoorNum=2)
+    st, doc = anon.get(url)
+    assert st == 200 and doc["retcode"] == 0
+    sim.wait_for(lambda s: s["relays"]["2"]["on"])
+    st, _ = anon.get("/fcgi/do?" + query(action="OpenDoor", UserName="opener", Password="nope", DoorNum=2))
+    assert st == 401
+    assert anon.get("/fcgi/do?" + query(action="Reboot"))[0] == 400
+    cfg = admin.get("/api/v1/config")[1]
+    assert "gate-pass-1" not in repr(cfg)
+
+
+def test_failed_logins_lock_out_with_growing_delay(sim):
+    api = Api(sim.http)
+    codes = [api.post("/api/v1/login", {"username": "admin", "password": "guess%d" % i})[0] for i in range(6)]
+    assert codes[0] == 401 and 429 in codes
+    st, doc = api.post("/api/v1/login", {"username": "admin", "password": "s3cret-door"})
+    assert st == 429 and "retry in" in doc["error"]  # even the right password waits
+
+
+def raw(sim, data, read=True, timeout=8):
+    host, port = sim.http.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    try:
+        s.sendall(data)
+        if not read:
+            return s
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        if read:
+            s.close()
+
+
+def test_malformed_requests_get_4xx_and_change_nothing(sim, admin):
+    before = admin.get("/api/v1/config")[1]
+    assert raw(sim, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(sim, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nNoColonHeader\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(sim, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+    assert raw(sim, b"POST /api/v1/login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 411 ")
+    assert raw(sim, b"GET /api/v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"{not json", headers={"Content-Type": "application/json"})
+    assert st == 400
+    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"[1, 2]")
+    assert st == 400
+    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"{" + b" " * 20000 + b"}")
+    assert st == 413
+    assert admin.get("/../../etc/passwd")[0] == 404
+    assert admin.get("/api/v1/../../../etc/passwd")[0] in (401, 404)
+    # a body shorter than its Content-Length: the request times out, the server lives on
+    out = raw(sim, b"PATCH /api/v1/config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}", timeout=15)
+    assert out.startswith(b"HTTP/1.1 408 ") or out.startswith(b"HTTP/1.1 401 ")
+    assert admin.get("/api/v1/config")[1] == before
+    assert admin.get("/api/v1/status")[0] == 200
+
+
+def test_slowloris_does_not_block_others(sim, admin):
+    slow = [raw(sim, b"GET /api/v1/status HTTP/1.1\r\nX-Slow: ", read=False) for _ in range(2)]
+    try:
+        t0 = time.time()
+        assert admin.get("/api/v1/status")[0] == 200  # served while two connections dangle
+        assert time.time() - t0 < 5
+        time.sleep(6)  # past the header timeout: the server has dropped them
+        for s in slow:
+            s.settimeout(2)
+            assert s.recv(100).startswith(b"HTTP/1.1 408 ")
+    finally:
+        for s in slow:
+            s.close()
