@@ -9,8 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def served_routes():
     src = open(os.path.join(ROOT, "firmware", "doorapp", "httpapi.py")).read()
     out = set()
-    for method, path in re.findall(r'@app\.(get|post|put|patch|delete)\("([^"]+)"\)', src):
-        out.add((method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)))
+    for method, path in re.findall(r'@app\.route\("([A-Z]+)", "([^"]+)"\)', src):
+        out.add((method.lower(), re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)))
     return out
 
 
