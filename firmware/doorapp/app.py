@@ -22,7 +22,7 @@ from unload import forget
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config", "doorapp.secrets")
+_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyclient")
 USERS_FILE = "users.json"
 EVENTS_FILE = "events.log"
 

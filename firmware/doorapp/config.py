@@ -51,7 +51,7 @@ INPUT = {
 INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
 
 
-def _check(value, spec, path, field):
+def check_value(value, spec, path, field):
     kind, _default, lo, hi = spec
     if isinstance(kind, tuple):
         if value not in kind:
@@ -82,7 +82,7 @@ def _section(given, schema, path, prefix, defaults=None):
         default = spec[1]
         if defaults and key in defaults:
             default = defaults[key]
-        out[key] = _check(given[key], spec, path, prefix + "." + key) if key in given else default
+        out[key] = check_value(given[key], spec, path, prefix + "." + key) if key in given else default
     return out
 
 
@@ -91,7 +91,7 @@ def validate(cfg, board_spec, path="config.json"):
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
-        if key not in SECTIONS and key not in ("relays", "inputs", "floors"):
+        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify"):
             raise ConfigError(path, key, "unknown section")
     out = {}
     for name in SECTIONS:
@@ -123,6 +123,12 @@ def validate(cfg, board_spec, path="config.json"):
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
         out["inputs"][name] = sec
     out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)
+    from doorapp import verify_config
+
+    out["verify"] = verify_config.validate(cfg.get("verify", {}), path)
+    for r in out["verify"]["relays"]:
+        if r not in relay_ids:
+            raise ConfigError(path, "verify.relays", "no relay %d on this board" % r)
     return out
 
 

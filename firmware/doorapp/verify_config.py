@@ -6,6 +6,7 @@ compiled here, so an unknown or unavailable {Variable} is rejected when the conf
 not when the first card is presented.
 """
 from configerror import ConfigError
+from doorapp.config import check_value as _check
 
 import verifyclient
 
@@ -37,25 +38,6 @@ METHOD_DEFAULTS = {
     "customize": {"qr": "remote", "card": "remote", "pin": "remote"},
     "off": {"qr": "local", "card": "local", "pin": "local"},
 }
-
-
-def _check(value, spec, path, field):
-    kind, _default, lo, hi = spec
-    if isinstance(kind, tuple):
-        if value not in kind:
-            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
-    elif kind is bool:
-        if value is not True and value is not False:
-            raise ConfigError(path, field, "must be true or false, got %r" % (value,))
-    elif kind is int:
-        if value is True or value is False or not isinstance(value, int):
-            raise ConfigError(path, field, "must be an integer, got %r" % (value,))
-        if not lo <= value <= hi:
-            raise ConfigError(path, field, "must be between %d and %d, got %d" % (lo, hi, value))
-    elif kind is str:
-        if not isinstance(value, str) or not lo <= len(value) <= hi:
-            raise ConfigError(path, field, "must be text of %d-%d characters" % (lo, hi))
-    return value
 
 
 def defaults():
