@@ -140,8 +140,8 @@ async def amain(opts, board, door):
 def app_from_flash(argv):
     """--app-from-flash: mount the image, then put /flash/lib and /flash first on sys.path so the
     app and libraries are imported from its .mpy files (what a board runs). Simulator-only
-    modules stay in the checkout; hal/sim.py is loaded by hand because a package's modules are
-    only looked up in the package's own folder (on the image). Returns argv for main()."""
+    modules stay in the checkout; hal/sim is imported from there by hand because a package's
+    modules are only looked up in the package's own folder (on the image). Returns argv."""
     import json
     import os
 
@@ -161,27 +161,32 @@ def app_from_flash(argv):
         sys.path[:0] = ["/flash/lib", "/flash"]
         import hal
 
+        # hal/sim first needs the image's own hal modules loaded, then is imported from the
+        # checkout by pointing the package at the checkout's hal folder for that one import
+        for name in os.listdir("/flash/lib/hal"):
+            mod = name.rsplit(".", 1)[0]
+            if name.endswith((".py", ".mpy")) and mod not in ("__init__", "esp32", "sim"):
+                __import__("hal." + mod)
+        own = hal.__path__
         for p in checkout:
-            src = (p or ".") + "/hal/sim.py"
+            d = (p or ".") + "/hal"
             try:
-                os.stat(src)
+                names = os.listdir(d)
             except OSError:
                 continue
-
-            class SimModule:
-                pass
-
-            mod = SimModule()
-            g = {"__name__": "hal.sim", "__file__": src}
-            with open(src) as f:
-                exec(f.read(), g)
-            for k in g:
-                setattr(mod, k, g[k])
-            sys.modules["hal.sim"] = mod
-            break
+            if "sim.py" in names or "sim.mpy" in names:
+                hal.__path__ = d
+                try:
+                    import hal.sim  # noqa: F401
+                finally:
+                    hal.__path__ = own
+                break
         from doorapp import app
 
         print("app from flash: %s, %s" % (app.__file__, hal.__file__))
+    except ImportError as e:
+        print("doorctl: cannot start: the flash image has no usable app (%s)" % e)
+        sys.exit(2)
     except (OSError, ValueError) as e:
         print("doorctl: cannot start: %s" % e)
         sys.exit(2)

@@ -1,0 +1,245 @@
+"""`doorctl doctor`: ask a connected board how it is (mpremote raw REPL) and say what looks wrong.
+
+Reports the MicroPython version, flash size and vfs partition (ESP32 only: `esp.flash_size()`,
+`esp32.Partition`; "n/a on this port" elsewhere), free filesystem, which app and settings files
+are present, whether the PN532 answers GetFirmwareVersion (through the board's own driver and
+board file), and relay/input pin sanity: relays read back idle, each input's level against its
+trigger level, plus the ESP32's pin rules (flash pins, input-only pins, strapping pins).
+
+Connecting stops the running app (as any mpremote command does); relays are driven to their
+idle level by the check. Afterwards a soft reset restarts the app (--no-reset to stay).
+Exit status 1 if something needs attention.
+"""
+import json
+
+from doorctl import remote
+from doorctl.cmd_deploy import add_connection_args
+
+# ESP32 (classic) GPIO facts
+ESP32_FLASH_PINS = (6, 7, 8, 9, 10, 11)  # wired to the SPI flash on WROOM/WROVER modules
+ESP32_INPUT_ONLY = (34, 35, 36, 37, 38, 39)  # no output driver, no internal pull resistors
+ESP32_STRAPPING = (0, 2, 5, 12, 15)  # sampled at reset: external levels change the boot mode
+INPUT_DEFAULT_TRIGGER = {"exit_button": "low", "door_sensor": "high", "generic": "low"}
+
+_PROBE = """
+import sys, os, json
+R = %(root)r
+r = {'files': {}}
+for _n in ('board.json', 'config.json', 'secrets.json', 'users.json', 'users.tbl', 'main.py'):
+    try:
+        r['files'][_n] = os.stat(R + '/' + _n)[6]
+    except OSError:
+        pass
+try:
+    _s = os.statvfs(R or '/')
+    r['fs'] = [_s[0] * _s[2], _s[0] * _s[3]]
+except (OSError, AttributeError):
+    r['fs'] = None
+try:
+    import esp
+    r['flash_size'] = esp.flash_size()
+except (ImportError, AttributeError):
+    r['flash_size'] = None
+try:
+    import esp32
+    _p = esp32.Partition.find(esp32.Partition.TYPE_DATA, label='vfs')
+    r['vfs'] = list(_p[0].info()[2:4]) if _p else None
+except (ImportError, AttributeError):
+    r['vfs'] = None
+try:
+    import doorapp
+    r['app'] = doorapp.VERSION
+except Exception as e:
+    r['app'] = None
+    r['app_error'] = repr(e)
+print(json.dumps(r))
+"""
+
+_PINS = """
+import json, asyncio
+R = %(root)r
+def _dc_pins():
+    r = {'relays': [], 'inputs': [], 'pn532': None, 'cfg_inputs': {}}
+    try:
+        import hal
+        spec = hal.load_board(R + '/board.json')
+        b = hal.open_board(spec, data_dir=R)
+    except Exception as e:
+        r['board_error'] = str(e)
+        return r
+    r['spec'] = spec
+    r['backend'] = spec['backend']
+    try:
+        with open(R + '/config.json') as f:
+            r['cfg_inputs'] = json.load(f).get('inputs', {})
+    except (OSError, ValueError):
+        pass
+    for x in spec['relays']:
+        try:
+            o = b.output(x['pin'], x['active'] == 'high')
+            r['relays'].append([x['id'], x['pin'], o.is_on(), None])
+        except Exception as e:
+            r['relays'].append([x['id'], x['pin'], None, repr(e)])
+    for x in spec['inputs']:
+        try:
+            p = b.input(x['pin'], x['pull'])
+            r['inputs'].append([x['id'], x['kind'], x['pin'], x['pull'], p.value(), None])
+        except Exception as e:
+            r['inputs'].append([x['id'], x['kind'], x['pin'], x['pull'], None, repr(e)])
+    async def _pn():
+        kind, t = await b.pn532_transport()
+        if kind == 'uart':
+            from pn532.hsu import PN532_HSU
+            chip = PN532_HSU(t)
+        else:
+            from pn532.i2c import PN532_I2C
+            chip = PN532_I2C(t[0], t[1])
+        return await chip.init()
+    try:
+        r['pn532'] = list(asyncio.run(asyncio.wait_for(_pn(), %(pn_timeout)d)))
+    except Exception as e:
+        r['pn532_error'] = repr(e)
+    return r
+print(json.dumps(_dc_pins()))
+"""
+
+
+def esp32_pin_findings(spec):
+    """Static ESP32 pin rules for a board file: [(level, message)], level 'error' or 'warning'."""
+    out = []
+
+    def pins():
+        for r in spec.get("relays", []):
+            yield "relay %s" % r["id"], r["pin"], True, "none"
+        for i in spec.get("inputs", []):
+            yield "input %s" % i["id"], i["pin"], False, i.get("pull", "none")
+        for name in ("led", "buzzer"):
+            if name in spec:
+                yield name, spec[name]["pin"], True, "none"
+        pn = spec.get("pn532", {})
+        for k in ("tx", "rx", "sda", "scl"):
+            if k in pn:
+                yield "pn532 %s" % k, pn[k], k in ("tx", "sda", "scl"), "none"
+
+    for what, pin, output, pull in pins():
+        if pin in ESP32_FLASH_PINS:
+            out.append(("error", "%s on GPIO %d: GPIOs 6-11 are the SPI flash's" % (what, pin)))
+        elif output and pin in ESP32_INPUT_ONLY:
+            out.append(("error", "%s on GPIO %d: GPIOs 34-39 are input-only" % (what, pin)))
+        elif pull != "none" and pin in ESP32_INPUT_ONLY:
+            out.append(("warning", "%s on GPIO %d: GPIOs 34-39 have no internal pull-%s, fit a resistor"
+                        % (what, pin, pull)))
+        if what.startswith("relay") and pin in ESP32_STRAPPING:
+            out.append(("warning", "%s on GPIO %d: a strapping pin, the relay may click at reset%s"
+                        % (what, pin, " and a pulled-up GPIO 12 stops the boot" if pin == 12 else "")))
+    return out
+
+
+def assess(info, probe, pins, pin_rules=True):
+    """Turn the board's answers into report lines: [(check, status, text)], status ok/warn/fail/na."""
+    rows = []
+    ver = ".".join(map(str, info["version"]))
+    arch = remote.mpy_arch(info["mpy"])
+    mv, ms = remote.mpy_version(info["mpy"])
+    rows.append(("micropython", "ok" if (mv, ms) >= (6, 3) else "fail",
+                 "MicroPython %s (%s) on %s, %s; mpy %d.%d%s" % (
+                     ver, info["release"] or "?", info["platform"], info["machine"], mv, ms,
+                     ", arch " + arch if arch else "")))
+    if probe["flash_size"] is None:
+        rows.append(("flash", "na", "flash size: n/a on this port"))
+    else:
+        vfs = probe["vfs"]
+        rows.append(("flash", "ok", "%d MB flash%s" % (
+            probe["flash_size"] >> 20,
+            ", vfs partition 0x%x size 0x%x" % (vfs[0], vfs[1]) if vfs else ", no vfs partition found")))
+    fs = probe["fs"]
+    if fs:
+        free = fs[1]
+        rows.append(("filesystem", "ok" if free >= 64 * 1024 else "warn",
+                     "%d KiB free of %d KiB" % (free // 1024, fs[0] // 1024)))
+    else:
+        rows.append(("filesystem", "na", "free space: n/a"))
+    files = probe["files"]
+    if probe.get("app"):
+        have = [n for n in ("board.json", "config.json", "secrets.json", "users.json", "users.tbl") if n in files]
+        rows.append(("app", "ok", "doorctl %s installed; %s" % (probe["app"], ", ".join(have) or "no settings files")))
+    else:
+        rows.append(("app", "fail", "doorctl app not installed or broken (%s): `doorctl deploy` or `doorctl flash`"
+                     % probe.get("app_error", "no doorapp")))
+    if pins is None:
+        return rows
+    if "board_error" in pins:
+        rows.append(("board", "fail", "board file: %s" % pins["board_error"]))
+        return rows
+    if pins.get("pn532"):
+        ic, v, rev, _sup = pins["pn532"]
+        rows.append(("pn532", "ok", "PN532 answers: IC 0x%02x, firmware %d.%d" % (ic, v, rev)))
+    else:
+        rows.append(("pn532", "fail", "PN532 does not answer: %s (wiring, HSU mode switches, power)"
+                     % pins.get("pn532_error", "no reply")))
+    for rid, pin, on, err in pins["relays"]:
+        if err:
+            rows.append(("relay", "fail", "relay %s (GPIO %d): %s" % (rid, pin, err)))
+        else:
+            rows.append(("relay", "ok" if on is False else "fail",
+                         "relay %s (GPIO %d): %s" % (rid, pin, "idle" if on is False else "reads energised at idle")))
+    for iid, kind, pin, pull, level, err in pins["inputs"]:
+        if err:
+            rows.append(("input", "fail", "input %s (GPIO %d): %s" % (iid, pin, err)))
+            continue
+        trig = pins["cfg_inputs"].get(iid, {}).get("trigger", INPUT_DEFAULT_TRIGGER.get(kind, "low"))
+        active = level == (1 if trig == "high" else 0)
+        text = "input %s (%s, GPIO %d, pull %s): level %d = %s" % (
+            iid, kind, pin, pull, level, ("open" if active else "closed") if kind == "door_sensor"
+            else ("ACTIVE" if active else "idle"))
+        status = "ok"
+        if active and kind == "exit_button":
+            status = "warn"
+            text += " (button stuck, or wrong trigger level in config)"
+        rows.append(("input", status, text))
+    if pin_rules and pins.get("backend") == "esp32":
+        for level, msg in esp32_pin_findings(pins["spec"]):
+            rows.append(("pins", "fail" if level == "error" else "warn", msg))
+    return rows
+
+
+def doctor(port, baud=115200, root="/", reset=True, pn_timeout=3):
+    with remote.Board(port, baud, root) as b:
+        info = b.info()
+        probe = b.eval_json(_PROBE % {"root": b.root})
+        pins = None
+        if "board.json" in probe["files"] and probe.get("app"):
+            pins = b.eval_json(_PINS % {"root": b.root, "pn_timeout": pn_timeout}, timeout=pn_timeout + 10)
+        if reset:
+            b.soft_reset()
+    rows = assess(info, probe, pins)
+    return {"port": port, "info": info, "probe": probe, "pins": pins,
+            "checks": [{"check": c, "status": s, "text": t} for c, s, t in rows],
+            "ok": not any(s == "fail" for _c, s, _t in rows), "reset": reset}
+
+
+def cmd_doctor(args):
+    r = doctor(args.port, args.baud, args.root, not args.no_reset, args.pn532_timeout)
+    if args.json:
+        print(json.dumps(r, indent=2, sort_keys=True))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "na": "n/a "}
+        for c in r["checks"]:
+            print("%s %-12s %s" % (marks[c["status"]], c["check"], c["text"]))
+        if r["reset"]:
+            print("soft reset: the app restarts")
+    return 0 if r["ok"] else 1
+
+
+def register(sub):
+    p = sub.add_parser(
+        "doctor", help="check a connected board: MicroPython, flash, filesystem, PN532, relays and inputs",
+        description="Talk to the board over its REPL (mpremote) and report the MicroPython version, flash size, "
+                    "free filesystem, installed app and settings, whether the PN532 answers, and relay/input pin "
+                    "sanity. Stops the running app while it checks (relays go idle), then soft-resets. "
+                    "Exit status 1 when a check fails.")
+    add_connection_args(p)
+    p.add_argument("--pn532-timeout", type=int, default=3, help="seconds to wait for the PN532 (default %(default)s)")
+    p.add_argument("--no-reset", action="store_true", help="stay in the REPL afterwards")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)

@@ -1,0 +1,209 @@
+"""`doorctl deploy` and `doorctl doctor` against a real MicroPython on the other end of a serial line.
+
+The "board" is the MicroPython unix port with its REPL on a pty (raw REPL over the line, exactly
+what mpremote speaks to an ESP32); mpremote reaches it without a soft reset (`resume`). Its
+filesystem is a LittleFS image with the ESP32's parameters, mounted at /flash inside that
+process (so deploy/doctor run with --root /flash; on a board the root is /). The PN532 check
+talks to the emulator through the sim board file; flash size is "n/a on this port".
+"""
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import tty
+
+import pytest
+
+from doorctl import fsimage, manifest, paths
+from simproc import free_port
+
+ROOT = paths.ROOT
+DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+
+
+class PtyMicroPython:
+    """`micropython` with its REPL on one pty; the other pty's slave is the "serial port".
+
+    Two pty pairs joined by a pump thread: the REPL needs a terminal as stdin, and the host side
+    needs a device path to open (like /dev/ttyUSB0)."""
+
+    def __init__(self, cwd):
+        self.ma, sa = pty.openpty()
+        tty.setraw(sa)
+        self.mb, sb = pty.openpty()
+        tty.setraw(sb)
+        self.port = os.ttyname(sb)
+        self._sb = sb
+        env = dict(os.environ, MICROPYPATH=paths.micropython_path())
+        self.proc = subprocess.Popen([paths.micropython_binary(), "-X", "heapsize=112000w"], stdin=sa, stdout=sa,
+                                     stderr=sa, cwd=cwd, env=env, close_fds=True, start_new_session=True)
+        os.close(sa)
+        self.running = True
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        while self.running:
+            try:
+                r, _w, _x = select.select([self.ma, self.mb], [], [], 0.1)
+                for fd in r:
+                    data = os.read(fd, 4096)
+                    os.write(self.mb if fd == self.ma else self.ma, data)
+            except OSError:  # the REPL process ended (soft reset on the unix port = exit)
+                return
+
+    def mpremote(self, *args):
+        r = subprocess.run(MPREMOTE + ["connect", self.port, "resume"] + list(args), capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stderr + r.stdout
+        return r.stdout
+
+    def close(self):
+        self.running = False
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.thread.join(2)
+        for fd in (self.ma, self.mb, self._sb):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A private copy of the sources (deploy reads DOORCTL_ROOT), so a test can change one file."""
+    dest = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for d in ("firmware", "lib", "boards"):
+        shutil.copytree(os.path.join(ROOT, d), str(dest / d), ignore=ignore)
+    return str(dest)
+
+
+@pytest.fixture
+def board(tmp_path):
+    img = tmp_path / "flash.img"
+    data, _used = fsimage.make_image([("users.json", b'{"users": []}')], 0x200000)  # a data file of the app
+    img.write_bytes(data)
+    b = PtyMicroPython(str(tmp_path))
+    b.image = str(img)
+    b.mpremote("exec", "from sim.flash import mount\nmount(%r, '/flash')" % str(img))
+    yield b
+    b.close()
+
+
+def doorctl(tree, *args, timeout=120):
+    r = subprocess.run([DOORCTL] + list(args), capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, DOORCTL_ROOT=tree))
+    return r
+
+
+def deploy(tree, board, *args):
+    r = doorctl(tree, "deploy", "--port", board.port, "--root", "/flash", "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_deploy_copies_only_changed_files_then_soft_resets(tree, board):
+    staged = manifest.stage(tree, "x64", os.path.join(tree, "boards", "sim.json"))
+    want = {s.path: s.data for s in staged}
+
+    first = deploy(tree, board, "--board", "sim", "--no-reset")
+    assert first["arch"] == "x64"  # asked the board: sys.implementation._mpy
+    assert sorted(first["changed"]) == sorted(want) and first["unchanged"] == 0
+
+    again = deploy(tree, board, "--board", "sim", "--no-reset")
+    assert again["changed"] == [] and again["unchanged"] == len(want)
+
+    with open(os.path.join(tree, "lib", "plates.py"), "a") as f:
+        f.write("\n_DEPLOY_TEST_MARK = 1\n")
+    shadow = os.path.join(tree, "stale.py")
+    with open(shadow, "w") as f:
+        f.write("raise ImportError('stale source shadows the .mpy')\n")
+    board.mpremote("fs", "cp", shadow, ":/flash/lib/cardfmt.py")  # a left-over from a manual copy
+    board.mpremote("fs", "cp", shadow, ":/flash/lib/oldmodule.mpy")
+    third = deploy(tree, board, "--no-reset")
+    assert third["changed"] == ["lib/plates.mpy"]
+    assert third["removed"] == ["lib/cardfmt.py"]  # would shadow lib/cardfmt.mpy
+    assert third["left_alone"] == ["lib/oldmodule.mpy"]
+
+    dry = deploy(tree, board, "--prune", "--dry-run")
+    assert dry["changed"] == [] and dry["removed"] == ["lib/oldmodule.mpy"]
+    last = deploy(tree, board, "--prune")  # default: soft reset afterwards
+    assert last["removed"] == ["lib/oldmodule.mpy"] and last["reset"]
+    # on the unix port a soft reset (Ctrl-D at the REPL) ends the process: there is no reboot
+    assert board.proc.wait(10) == 0
+
+    files = fsimage.read_image(open(board.image, "rb").read())
+    want["lib/plates.mpy"] = {s.path: s.data for s in manifest.stage(tree, "x64")}["lib/plates.mpy"]
+    for path, data in want.items():
+        assert hashlib.sha256(files[path]).hexdigest() == hashlib.sha256(data).hexdigest(), path
+    assert files["users.json"] == b'{"users": []}'  # data on the board is never touched
+    assert "lib/cardfmt.py" not in files and "lib/oldmodule.mpy" not in files
+    assert not any(p.endswith(".tmp") for p in files)
+
+
+def test_doctor_reports_the_board(tree, board):
+    deploy(tree, board, "--board", "sim", "--no-reset")
+    r = doorctl(tree, "doctor", "--port", board.port, "--root", "/flash", "--no-reset", "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    rep = json.loads(r.stdout)
+    checks = {}
+    for c in rep["checks"]:
+        checks.setdefault(c["check"], []).append(c)
+    assert rep["info"]["version"][:2] == [1, 29] and rep["info"]["platform"] == "linux"
+    assert checks["micropython"][0]["status"] == "ok" and "mpy 6.3" in checks["micropython"][0]["text"]
+    assert checks["flash"][0] == {"check": "flash", "status": "na", "text": "flash size: n/a on this port"}
+    statvfs = json.loads(board.mpremote("exec", "import os, json; s = os.statvfs('/flash'); "
+                                                "print(json.dumps([s[0] * s[2], s[0] * s[3]]))").strip())
+    assert rep["probe"]["fs"] == statvfs
+    assert checks["app"][0]["status"] == "ok" and "board.json" in checks["app"][0]["text"]
+    assert checks["pn532"][0]["status"] == "ok" and rep["pins"]["pn532"] == [0x32, 1, 6, 7]
+    assert [c["text"] for c in checks["relay"]] == ["relay 1 (GPIO 26): idle", "relay 2 (GPIO 27): idle"]
+    exit_in = [c for c in checks["input"] if "input exit" in c["text"]][0]
+    assert exit_in["status"] == "ok" and "level 1 = idle" in exit_in["text"]
+    assert rep["ok"] is True
+    r = doorctl(tree, "doctor", "--port", board.port, "--root", "/flash", "--no-reset")
+    assert r.returncode == 0 and "PN532 answers: IC 0x32, firmware 1.6" in r.stdout
+
+
+def test_doctor_says_when_the_pn532_does_not_answer(tree, board, tmp_path):
+    spec = json.load(open(os.path.join(tree, "boards", "sim.json")))
+    spec["pn532"]["transport"] = "tcp:127.0.0.1:%d" % free_port()  # nothing listens there
+    bad = tmp_path / "deaf.json"
+    bad.write_text(json.dumps(spec))
+    deploy(tree, board, "--board", str(bad), "--no-reset")
+    r = doorctl(tree, "doctor", "--port", board.port, "--root", "/flash", "--no-reset")
+    assert r.returncode == 1
+    line = [ln for ln in r.stdout.splitlines() if " pn532 " in ln][0]
+    assert line.startswith("FAIL") and "PN532 does not answer" in line
+
+
+def test_no_board_on_the_port_is_a_clear_error(tree, tmp_path):
+    r = doorctl(tree, "deploy", "--port", str(tmp_path / "ttyNOPE"))
+    assert r.returncode == 1 and r.stderr.startswith("doorctl: error: cannot open") and r.stderr.count("\n") == 1
+    r = doorctl(tree, "doctor", "--port", str(tmp_path / "ttyNOPE"))
+    assert r.returncode == 1 and "cannot open" in r.stderr
+
+
+def test_esp32_pin_rules():
+    from doorctl.cmd_doctor import esp32_pin_findings
+
+    spec = json.load(open(os.path.join(ROOT, "boards", "esp32-devkitc.json")))
+    assert esp32_pin_findings(spec) == []  # the reference board is clean
+    spec["relays"][0]["pin"] = 34
+    spec["relays"][1]["pin"] = 12
+    spec["inputs"][0]["pin"] = 36
+    spec["inputs"][1]["pin"] = 7
+    got = esp32_pin_findings(spec)
+    assert ("error", "relay 1 on GPIO 34: GPIOs 34-39 are input-only") in got
+    assert any(level == "warning" and "relay 2 on GPIO 12" in m and "stops the boot" in m for level, m in got)
+    assert any(level == "warning" and "input exit on GPIO 36" in m and "no internal pull-up" in m for level, m in got)
+    assert ("error", "input door on GPIO 7: GPIOs 6-11 are the SPI flash's") in got

@@ -1,0 +1,171 @@
+"""`doorctl provision`: config.json + secrets.json the device accepts, secrets never echoed or printed."""
+import json
+import os
+import pty
+import select
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from doorctl import firmware_image as fi
+from doorctl import fsimage, paths
+
+DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
+WIFI = "wifi-Secret-4242"
+ADMIN = "admin-Secret-9876"
+TZ = "CET-1CEST,M3.5.0,M10.5.0/3"
+
+
+def run(*args, env=None, timeout=60):
+    e = dict(os.environ)
+    for k in ("DOORCTL_WIFI_PASSWORD", "DOORCTL_ADMIN_PASSWORD", "DOORCTL_SITE_KEY", "DOORCTL_QR_KEY"):
+        e.pop(k, None)
+    e.update(env or {})
+    return subprocess.run([DOORCTL, "provision", "--no-input"] + list(args), capture_output=True, text=True,
+                          env=e, timeout=timeout)
+
+
+def device_validate(out):
+    """The firmware's own validators, as the device runs them at start-up."""
+    from doorapp import config as configmod
+    from doorapp import secrets as secretsmod
+    from hal import load_board
+
+    spec = load_board(os.path.join(paths.BOARDS, "esp32-devkitc.json"))
+    cfg = configmod.validate(json.load(open(out / "config.json")), spec)
+    sec = secretsmod.validate(json.load(open(out / "secrets.json")))
+    return cfg, sec
+
+
+def test_flags_and_environment(tmp_path):
+    out = tmp_path / "prov"
+    r = run("--out", str(out), "--device-id", "door-7", "--ssid", "Office", "--tz", TZ,
+            env={"DOORCTL_WIFI_PASSWORD": WIFI, "DOORCTL_ADMIN_PASSWORD": ADMIN})
+    assert r.returncode == 0, r.stderr
+    cfg, sec = device_validate(out)
+    assert cfg["device"]["id"] == "door-7" and cfg["network"]["ssid"] == "Office" and cfg["time"]["tz"] == TZ
+    raw = json.load(open(out / "secrets.json"))
+    assert raw["wifi_password"] == WIFI
+    assert len(raw["site_key"]) == 64 and len(raw["qr_key"]) == 64 and raw["site_key"] != raw["qr_key"]
+    assert len(sec["site_key"]) == 32
+    # the admin password is stored only as a salted hash the device's own code checks
+    from doorapp import auth
+
+    assert ADMIN not in json.dumps(raw) and raw["admin_hash"].startswith("pbkdf2-sha256$")
+    assert auth.check_password(ADMIN, raw["admin_hash"]) and not auth.check_password("guess", raw["admin_hash"])
+    assert stat.S_IMODE(os.stat(out / "secrets.json").st_mode) == 0o600
+    for secret in (WIFI, ADMIN, raw["site_key"], raw["qr_key"]):
+        assert secret not in r.stdout + r.stderr
+    assert "wifi_password    set" in r.stdout and "site_key         generated" in r.stdout
+
+
+def test_rerun_keeps_keys_and_other_settings_new_keys_rotates(tmp_path):
+    out = tmp_path / "prov"
+    assert run("--out", str(out), "--device-id", "door-1").returncode == 0
+    first = json.load(open(out / "secrets.json"))
+    cfg = json.load(open(out / "config.json"))
+    cfg["relays"] = {"1": {"hold_ms": 3000}}  # set by hand meanwhile
+    (out / "config.json").write_text(json.dumps(cfg))
+    r = run("--out", str(out), "--ssid", "Lab", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept"}
+    second = json.load(open(out / "secrets.json"))
+    assert second == first
+    cfg2 = json.load(open(out / "config.json"))
+    assert cfg2["relays"] == {"1": {"hold_ms": 3000}} and cfg2["device"]["id"] == "door-1"
+    assert cfg2["network"]["ssid"] == "Lab"
+    assert run("--out", str(out), "--new-keys").returncode == 0
+    third = json.load(open(out / "secrets.json"))
+    assert third["site_key"] != first["site_key"] and third["qr_key"] != first["qr_key"]
+
+
+def test_given_keys_are_used(tmp_path):
+    out = tmp_path / "prov"
+    r = run("--out", str(out), "--site-key", "AB" * 32, env={"DOORCTL_QR_KEY": "cd" * 32})
+    assert r.returncode == 0, r.stderr
+    raw = json.load(open(out / "secrets.json"))
+    assert raw["site_key"] == "ab" * 32 and raw["qr_key"] == "cd" * 32
+    assert "ab" * 32 not in r.stdout.lower()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--device-id", "much-too-long-id"], "config.json: device.id: must be text of 1-12 characters"),
+    (["--site-key", "1234"], "secrets.json: site_key: must be 64 hex digits"),
+    (["--admin-password", "short"], "at least 8 characters"),
+])
+def test_invalid_values_write_nothing(tmp_path, args, msg):
+    out = tmp_path / "prov"
+    assert run("--out", str(out), "--device-id", "door-3").returncode == 0
+    before = {n: open(out / n, "rb").read() for n in ("config.json", "secrets.json")}
+    r = run("--out", str(out), *args)
+    assert r.returncode == 1 and msg in r.stderr and "nothing written" in r.stderr
+    assert {n: open(out / n, "rb").read() for n in before} == before
+
+
+def test_interactive_prompts_do_not_echo_secrets(tmp_path):
+    """On a terminal: plain prompts for the settings, getpass (no echo) for the passwords."""
+    out = tmp_path / "prov"
+    env = dict(os.environ)
+    for k in ("DOORCTL_WIFI_PASSWORD", "DOORCTL_ADMIN_PASSWORD"):
+        env.pop(k, None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(DOORCTL, [DOORCTL, "provision", "--out", str(out)], env)
+    transcript = b""
+
+    def expect(text, timeout=20):
+        nonlocal transcript
+        deadline = time.time() + timeout
+        while text.encode() not in transcript:
+            r, _w, _x = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                raise AssertionError("no %r in %r" % (text, transcript))
+            try:
+                transcript += os.read(fd, 1024)
+            except OSError:
+                raise AssertionError("ended before %r: %r" % (text, transcript))
+
+    answers = [("Device ID", "door-9"), ("Device name", ""), ("Time zone", TZ), ("Wi-Fi SSID", "Lab"),
+               ("Wi-Fi password", WIFI), ("Admin password", ADMIN), ("Repeat admin password", ADMIN)]
+    for prompt, answer in answers:
+        expect(prompt)
+        os.write(fd, (answer + "\n").encode())
+    expect("next: doorctl build")
+    try:
+        while True:
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            transcript += chunk
+    except OSError:
+        pass
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, transcript
+    text = transcript.decode(errors="replace")
+    assert "door-9" in text and "Lab" in text  # plain answers are echoed as typed
+    assert WIFI not in text and ADMIN not in text  # passwords are not
+    cfg, _sec = device_validate(out)
+    raw = json.load(open(out / "secrets.json"))
+    assert cfg["device"]["id"] == "door-9" and cfg["time"]["tz"] == TZ and raw["wifi_password"] == WIFI
+    from doorapp import auth
+
+    assert auth.check_password(ADMIN, raw["admin_hash"])
+
+
+def test_build_takes_the_provision_directory(tmp_path):
+    out = tmp_path / "prov"
+    assert run("--out", str(out), "--device-id", "door-5", env={"DOORCTL_WIFI_PASSWORD": WIFI}).returncode == 0
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(fi.synth_firmware(app_bytes=16 * 1024))
+    img = tmp_path / "img" / "door.bin"
+    r = subprocess.run([DOORCTL, "build", "--firmware", str(fw), "--provision", str(out), "-o", str(img)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert WIFI not in r.stdout + r.stderr
+    files = fsimage.read_image(open(str(img)[:-4] + ".fs.img", "rb").read())
+    assert files["config.json"] == open(out / "config.json", "rb").read()
+    assert files["secrets.json"] == open(out / "secrets.json", "rb").read()
