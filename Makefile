@@ -5,7 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SIM_ARGS ?=
 
-.PHONY: sim test bench setup clean
+FIRMWARE ?= build/firmware/ESP32_GENERIC.bin
+BOARD ?= esp32-devkitc
+FLASH_SIZE ?= 4MB
+PORT ?= /dev/ttyUSB0
+IMAGE_ARGS ?=
+
+.PHONY: sim test bench setup clean image flash
 
 setup: $(STAMP)
 
@@ -26,6 +32,14 @@ test: $(STAMP)
 ## Benchmarks; results also go to bench/results.json.
 bench: $(STAMP)
 	$(BIN)/python -m doorctl.bench
+
+## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
+image: $(STAMP)
+	$(BIN)/doorctl build --firmware $(FIRMWARE) --board $(BOARD) --flash-size $(FLASH_SIZE) -o build/door.bin $(IMAGE_ARGS)
+
+## Write build/door.bin to a board over USB (esptool, verified)
+flash: image
+	$(BIN)/doorctl flash --port $(PORT) build/door.bin
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

@@ -16,8 +16,12 @@ def micropython():
 
 
 def mpy_env(extra_path=()):
+    """Device code as precompiled .mpy (what a board imports: compiling big modules from source
+    needs more heap than running them), test modules from source."""
+    from doorctl import mpycache
+
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([paths.micropython_path(), DEVICE_TESTS] + list(extra_path))
+    env["MICROPYPATH"] = ":".join([mpycache.compiled_path(), DEVICE_TESTS] + list(extra_path))
     return env
 
 

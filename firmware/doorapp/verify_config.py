@@ -8,7 +8,6 @@ not when the first card is presented.
 from configerror import ConfigError
 from doorapp.config import check_value as _check
 
-import verifyclient
 
 MODES = ("off", "general", "customize")
 AUTH_MODES = ("any", "card_pin", "pin_card")
@@ -18,7 +17,6 @@ METHODS = ("qr", "card", "pin")
 
 # Variables each mode can fill (seed 004: General sends QR codes only).
 GENERAL_VARIABLES = ("QRCode", "DeviceID", "Time")
-CUSTOMIZE_VARIABLES = verifyclient.VARIABLES
 
 # field: (kind, default, lo, hi) as in config.py; kind int/bool/str (lo/hi = length) or choices
 FIELDS = {
@@ -107,7 +105,9 @@ def validate(section, path="config.json"):
 
 
 def _template(out, path):
-    allowed = GENERAL_VARIABLES if out["mode"] == "general" else CUSTOMIZE_VARIABLES
+    import verifyclient  # only when a URL is configured: the client is big
+
+    allowed = GENERAL_VARIABLES if out["mode"] == "general" else verifyclient.VARIABLES
     try:
         verifyclient.compile_template(out["url"], allowed)
     except verifyclient.TemplateError as e:

@@ -60,6 +60,21 @@ def ms(us):
     return "%.2f ms" % (us / 1000.0)
 
 
+TOPICS = ("bench_usertable", "bench_verify", "bench_image")  # host_tools/doorctl/bench_<topic>.py
+
+
+def topic_modules():
+    import importlib
+
+    out = []
+    for name in TOPICS:
+        try:
+            out.append((name, importlib.import_module("doorctl." + name)))
+        except ImportError:
+            pass
+    return out
+
+
 def table(res):
     t, u, h, s = res["tap_latency"]["tap_to_relay"], res["tap_latency"]["uid_to_relay"], \
         res["tap_latency"], res["simulator_heap"]
@@ -76,6 +91,9 @@ def table(res):
         ("Simulator process heap at steady state (after %d taps)" % s["taps"],
          "%d B free of %d B (%.1f%%)" % (s["free"], s["free"] + s["used"], s["free_pct"])),
     ]
+    for name, mod in topic_modules():
+        if name in res:
+            rows += list(mod.rows(res[name]))
     out = ["| measure | result |", "|---|---|"]
     out += ["| %s | %s |" % r for r in rows]
     out.append("")
@@ -110,6 +128,9 @@ def main():
     res["tap_latency"] = tap_latency(1000)
     print("simulator heap at steady state ...", flush=True)
     res["simulator_heap"] = simulator_heap()
+    for name, mod in topic_modules():
+        print("%s ..." % name, flush=True)
+        res[name] = mod.run()
     os.makedirs(os.path.join(paths.ROOT, "bench"), exist_ok=True)
     with open(os.path.join(paths.ROOT, "bench", "results.json"), "w") as f:
         json.dump(res, f, indent=2, sort_keys=True)

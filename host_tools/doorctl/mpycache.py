@@ -58,4 +58,13 @@ def compiled_path():
         dst = os.path.join(CACHE, name)
         _compile_tree(src, dst)
         out.append(dst)
+    _link(os.path.join(paths.FIRMWARE, "www"), os.path.join(CACHE, "firmware", "www"))
     return ":".join(out)
+
+
+def _link(src, dst):
+    """Data folders the device code finds next to itself (the web UI) are linked, not copied."""
+    if os.path.isdir(src) and os.path.realpath(dst) != os.path.realpath(src):
+        if os.path.lexists(dst):
+            os.remove(dst)
+        os.symlink(src, dst)
