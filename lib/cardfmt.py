@@ -48,7 +48,12 @@ heap objects on the ESP32 above 2**30).
 in the decimal forms (``77705923`` -> ``0077705923``) and ``161,45763`` / ``161 45763`` /
 ``161-45763`` (each part zero padded) for 6H3D5D(R). It raises ValueError naming the format
 and the problem for anything that cannot be a code in that format.
+
+RAM: `normalize` and `matches` (input checking, used when users are loaded or edited) live in
+cardnorm.py, imported on first use through this module's __getattr__; a device that only
+formats tapped UIDs never loads them.
 """
+
 from micropython import const
 
 _F_8HN = const(1)
@@ -66,183 +71,74 @@ FORMATS = ("8HN", "8HR", "10D", "10DR", "6H3D5D", "6H3D5DR", "FULLH")  # index +
 DEFAULT = "8HN"
 ALIASES = {"14H": "FULLH"}
 
-_IDS = {"8HN": 1, "8HR": 2, "10D": 3, "10DR": 4, "6H3D5D": 5, "6H3D5DR": 6, "FULLH": 7, "14H": 7}
-_HEX_DIGITS = "0123456789ABCDEFabcdef"
-_DEC_DIGITS = "0123456789"
-_HEX_SEPS = " :-"
-_W26_SEPS = ",:-/.\t"
-# "%02X" repeated for each UID length 0..10: one format string per length, built once.
-_HEXF = tuple("%02X" * _n for _n in range(_MAX_UID + 1))
+
+def __getattr__(name):
+    """normalize() and matches() live in cardnorm (loaded on first use; forget it to unload)."""
+    if name == "normalize" or name == "matches":
+        import cardnorm
+
+        return getattr(cardnorm, name)
+    raise AttributeError(name)
 
 
-def _fid(fmt):
-    """Format name (any case, aliases ok) or id -> id; ValueError naming the bad value."""
-    if isinstance(fmt, int) and not isinstance(fmt, bool):
-        if 1 <= fmt <= len(FORMATS):
-            return fmt
-    elif isinstance(fmt, str):
-        i = _IDS.get(fmt)
-        if i is None:
-            i = _IDS.get(fmt.strip().upper())
-        if i is not None:
-            return i
-    raise ValueError("unknown card format %r (known: %s)" % (fmt, ", ".join(FORMATS)))
+def format_id(name):
+    """The compact integer id (1..7) stored on flash for a format name (any case, aliases such
+    as 14H accepted; ids pass through); ValueError naming the bad value."""
+    if isinstance(name, int) and not isinstance(name, bool):
+        if 1 <= name <= _F_FULLH:
+            return name
+    elif isinstance(name, str):
+        f = name
+        if f not in FORMATS:
+            f = f.strip().upper()
+            f = ALIASES.get(f, f)
+        if f in FORMATS:
+            return FORMATS.index(f) + 1
+    raise ValueError("unknown card format %r (known: %s)" % (name, ", ".join(FORMATS)))
 
 
 def check_format(name):
     """Return the canonical name for `name` (case-insensitive, aliases such as 14H accepted, or a
     format id); raise ValueError naming the bad value."""
-    return FORMATS[_fid(name) - 1]
-
-
-def format_id(name):
-    """The compact integer id (1..7) stored on flash for a format name."""
-    return _fid(name)
+    return FORMATS[format_id(name) - 1]
 
 
 def format_name(fid):
     """The canonical name for a format id; ValueError for unknown ids (0 = no format)."""
-    if isinstance(fid, int) and not isinstance(fid, bool) and 1 <= fid <= len(FORMATS):
+    if isinstance(fid, int) and not isinstance(fid, bool) and 1 <= fid <= _F_FULLH:
         return FORMATS[fid - 1]
     raise ValueError("unknown card format id %r" % (fid,))
 
 
-def _dec10(a, b, c, d):
-    # a.b.c.d (big endian) as 10 decimal digits, by long division by 100000 in base 256 so no
-    # intermediate exceeds 2**25 (ESP32 small ints are 31-bit; larger ones are heap objects).
-    r = (a * 256 + b) * 256 + c  # < 2**24: quotient by 100000 < 168
-    q = r // 100000
-    r -= q * 100000
-    r = r * 256 + d
-    t = r // 100000
-    q = q * 256 + t
-    r -= t * 100000
-    return "%05d%05d" % (q, r)
-
-
 def format_uid(uid, fmt=DEFAULT):
-    """The code for `uid` (bytes/bytearray/memoryview of 4..10 bytes) in format `fmt` (name or id)."""
-    f = _IDS.get(fmt) if isinstance(fmt, str) else None
-    if f is None:
-        f = _fid(fmt)
+    """The code for `uid` (bytes/bytearray/memoryview of 4..10 bytes) in format `fmt` (name or id).
+
+    Allocates the result and one small tuple for the % operator, nothing else.
+    """
+    f = format_id(fmt)
     n = len(uid)
     if n < _MIN_UID or n > _MAX_UID:
         raise ValueError("card UID must be 4 to 10 bytes, got %d" % n)
     if f == _F_FULLH:
-        return _HEXF[n] % tuple(uid)
-    a = uid[0]
-    b = uid[1]
-    c = uid[2]
-    d = uid[3]
-    if f == _F_8HN:
+        return "%02X" * n % tuple(uid)
+    if f == _F_8HN or f == _F_10D or f == _F_W26:
+        a = uid[0]
+        b = uid[1]
+        c = uid[2]
+        d = uid[3]
+    else:  # the reversed forms: the same on d.c.b.a
+        a = uid[3]
+        b = uid[2]
+        c = uid[1]
+        d = uid[0]
+    if f <= _F_8HR:
         return "%02X%02X%02X%02X" % (a, b, c, d)
-    if f == _F_8HR:
-        return "%02X%02X%02X%02X" % (d, c, b, a)
-    if f == _F_10D:
-        return _dec10(a, b, c, d)
-    if f == _F_10DR:
-        return _dec10(d, c, b, a)
-    if f == _F_W26:
+    if f >= _F_W26:  # low 24 bits of the number: 8-bit facility b + 16-bit card number c.d
         return "%03d%05d" % (b, c * 256 + d)
-    # _F_W26R: the reversed number d.c.b.a, low 24 bits = c.b.a
-    return "%03d%05d" % (c, b * 256 + a)
-
-
-def _bad(code, name, why):
-    return ValueError("bad card code %r for format %s: %s" % (code, name, why))
-
-
-def _only(s, allowed):
-    for ch in s:
-        if ch not in allowed:
-            return False
-    return True
-
-
-def _norm_hex(code, s, name, ndigits):
-    # ndigits: exact digit count, or 0 for FULLH (even count of 8..20)
-    if s[:2] in ("0x", "0X"):
-        s = s[2:]
-    for sep in _HEX_SEPS:
-        if sep in s:
-            s = s.replace(sep, "")
-    if not s or not _only(s, _HEX_DIGITS):  # checked before upper(): "\ufb00".upper() == "FF"
-        raise _bad(code, name, "expected hex digits 0-9 A-F")
-    s = s.upper()
-    n = len(s)
-    if ndigits:
-        if n != ndigits:
-            hint = ""
-            if n > ndigits:
-                hint = " (for the full UID of a 7- or 10-byte card use FULLH)"
-            raise _bad(code, name, "expected %d hex digits, got %d%s" % (ndigits, n, hint))
-    elif n % 2 or n < 2 * _MIN_UID or n > 2 * _MAX_UID:
-        raise _bad(code, name, "expected a whole UID: 4 to 10 bytes, 8 to 20 hex digits; got %d" % n)
-    return s
-
-
-def _norm_10d(code, s, name):
-    if not s or not _only(s, _DEC_DIGITS):
-        raise _bad(code, name, "expected decimal digits only")
-    t = s.lstrip("0")
-    if len(t) > 10 or (t and int(t) > 0xFFFFFFFF):
-        raise _bad(code, name, "out of range (at most 4294967295)")
-    return "0" * (10 - len(t)) + t
-
-
-def _norm_w26(code, s, name):
-    for sep in _W26_SEPS:
-        if sep in s:
-            s = s.replace(sep, " ")
-    parts = [p for p in s.split(" ") if p]
-    if len(parts) == 1:  # no separator: the 8-digit number, leading zeros may be missing
-        s = parts[0].lstrip("0")
-        if len(s) > 8 or not _only(s, _DEC_DIGITS):
-            raise _bad(code, name, "expected 8 decimal digits (3-digit facility + 5-digit card)")
-        s = "0" * (8 - len(s)) + s
-        parts = (s[:3], s[3:])
-    if len(parts) != 2 or not _only(parts[0] + parts[1], _DEC_DIGITS):
-        raise _bad(code, name, "expected 8 digits, or facility and card number as in 161,45763")
-    fc = parts[0].lstrip("0")
-    cn = parts[1].lstrip("0")
-    if len(fc) > 3 or int(fc or "0") > 255:
-        raise _bad(code, name, "facility code %s out of range 0-255" % parts[0])
-    if len(cn) > 5 or int(cn or "0") > 65535:
-        raise _bad(code, name, "card number %s out of range 0-65535" % parts[1])
-    return "%03d%05d" % (int(fc or "0"), int(cn or "0"))
-
-
-def normalize(code, fmt=DEFAULT):
-    """Canonical form of a code typed by a person for format `fmt`; ValueError if it can't be one."""
-    f = _fid(fmt)
-    name = FORMATS[f - 1]
-    if isinstance(code, (bytes, bytearray)):
-        try:
-            code = bytes(code).decode()
-        except Exception:
-            raise _bad(code, name, "not text")
-    if not isinstance(code, str):
-        raise _bad(code, name, "expected a string")
-    s = code.strip()
-    if f == _F_8HN or f == _F_8HR:
-        return _norm_hex(code, s, name, 8)
-    if f == _F_FULLH:
-        return _norm_hex(code, s, name, 0)
-    if f == _F_10D or f == _F_10DR:
-        return _norm_10d(code, s, name)
-    return _norm_w26(code, s, name)
-
-
-def matches(uid, stored, fmt=DEFAULT):
-    """True if a card with `uid` has code `stored` in format `fmt`.
-
-    Stored codes should already be normalised (host tools and the API normalise on input), which
-    makes this one string comparison; anything else is normalised here; junk never matches.
-    """
-    code = format_uid(uid, fmt)
-    if code == stored:
-        return True
-    try:
-        return code == normalize(stored, fmt)
-    except ValueError:
-        return False
+    # a.b.c.d as 10 decimal digits, by long division by 100000 in base 256 so no intermediate
+    # exceeds 2**25 (ESP32 small ints are 31-bit; larger ones are heap objects).
+    r = (a * 256 + b) * 256 + c  # < 2**24: quotient by 100000 < 168
+    q = r // 100000
+    r = (r - q * 100000) * 256 + d
+    t = r // 100000
+    return "%05d%05d" % (q * 256 + t, r - t * 100000)

@@ -1,5 +1,4 @@
 """Bad input files: the one error type (names the file and the field) and the JSON reader that raises it."""
-import json
 
 
 class ConfigError(Exception):
@@ -12,6 +11,8 @@ class ConfigError(Exception):
 
 def read_json(path):
     """Parse a JSON file; a missing or malformed file is a ConfigError naming it."""
+    import json
+
     try:
         with open(path) as f:
             text = f.read()

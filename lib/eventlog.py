@@ -53,37 +53,29 @@ a time, using one directory listing made only when the ring has unwritten segmen
 
 If `last_seq` is ever lower than a server's cursor the log was lost or reset: start again from 0.
 Seqs are u32; at one event a second they last 136 years.
+
+RAM: module code lives in the ESP32's GC heap, so this module holds only what every boot needs
+(the constants and append). Opening, check() and remove() live in eventfs.py (loaded for the
+call, then dropped); read(), the Event record, the name tables and to_dict() live in
+eventview.py, loaded on first use (module attributes such as `eventlog.to_dict` resolve there).
 """
-import os
+
 import struct
-from binascii import crc32, hexlify
+from binascii import crc32
 
 from micropython import const
 
-import cardfmt
-
-try:
-    from collections import namedtuple
-except ImportError:  # pragma: no cover - older MicroPython ports
-    from ucollections import namedtuple
-
-RECORD_SIZE = const(32)
-DEFAULT_CAPACITY = const(1000)
-DEFAULT_PER_FILE = const(128)  # 128 x 32 bytes = one 4 KiB LittleFS block
-MAX_CAPACITY = const(1000000)
-MAX_SEGMENTS = const(10000)  # segment files are named 0000..9999
-VALUE_MAX = const(10)
-VERSION = const(1)
-
+# Geometry (the public names RECORD_SIZE, DEFAULT_CAPACITY, DEFAULT_PER_FILE, MAX_CAPACITY,
+# MAX_SEGMENTS, VALUE_MAX, VERSION, META_NAME are defined in eventview: nothing here needs them).
+_RS = const(32)  # RECORD_SIZE
+_VMAX = const(10)  # VALUE_MAX
+_DEFAULT_CAPACITY = const(1000)
+_DEFAULT_PER_FILE = const(128)  # 128 x 32 bytes = one 4 KiB LittleFS block
 _CRC_AT = const(28)
-_S_IFDIR = const(0x4000)
-_REC = "<IIIBBBBBB10sI"
-_REC_BODY = "<IIIBBBBBB10s"
-_META = "<4sBBHI16sI"
-_MAGIC = b"DCEL"
-META_NAME = "meta"
+_U32 = const(0xFFFFFFFF)
 
 # Credential kinds (u8). New kinds get new numbers; numbers are never reused.
+# Names (KINDS, RESULTS, REASONS) are in eventview.py.
 KIND_SYSTEM = const(0)  # device events: boot, clock set, config/users changed
 KIND_CARD = const(1)  # RF card or Wiegand card: value = UID, fmt = cardfmt id
 KIND_PIN = const(2)  # keypad PIN: the PIN is never stored
@@ -94,12 +86,10 @@ KIND_EXIT = const(6)  # exit / request-to-exit button
 KIND_API = const(7)  # HTTP API, web UI or vendor /fcgi OpenDoor: value = user name
 KIND_REMOTE = const(8)  # remote open by an intercom call, cloud or server command
 KIND_DOOR = const(9)  # door sensor: relays = door number
-KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
 
 RESULT_INFO = const(0)
 RESULT_GRANTED = const(1)
 RESULT_DENIED = const(2)
-RESULTS = ("info", "granted", "denied")
 
 # Reason codes (u8). New reasons get new numbers; numbers are never reused.
 REASON_OK = const(0)
@@ -127,16 +117,19 @@ REASON_DOOR_OPENED = const(21)  # info (kind door)
 REASON_DOOR_CLOSED = const(22)  # info (kind door)
 REASON_DOOR_HELD_OPEN = const(23)  # alarm (kind door)
 REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
-REASONS = (
-    "ok", "unknown_credential", "no_relay_rights", "schedule", "expired", "not_yet_valid",
-    "disabled", "clock_not_set", "lockout", "reader_error", "remote_denied", "remote_timeout",
-    "remote_error", "interval", "wrong_pin", "factor_timeout", "auth_failed", "boot",
-    "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
-    "door_held_open", "door_forced",
-)
 
-# One record as read back. `value` is bytes (vlen bytes of the raw value).
-Event = namedtuple("Event", ("seq", "time", "kind", "result", "reason", "fmt", "value", "user", "relays"))
+
+def __getattr__(name):
+    """Event, KINDS/RESULTS/REASONS, kind_name() ... to_dict(), remove(), the geometry constants:
+    from eventview, loaded on first use and then kept here (KIND_*, RESULT_*, REASON_* are
+    never looked up there)."""
+    if name[0] == "_" or name[:5] == "KIND_" or name[:7] == "RESULT_" or name[:7] == "REASON_":
+        raise AttributeError(name)
+    import eventview
+
+    v = getattr(eventview, name)
+    globals()[name] = v
+    return v
 
 
 class EventLogError(Exception):
@@ -144,284 +137,115 @@ class EventLogError(Exception):
     strict mode, bad arguments)."""
 
 
-def _name(table, code, prefix):
-    if 0 <= code < len(table):
-        return table[code]
-    return prefix + str(code)
+def _cold(name, *args):
+    """Call eventfs.<name>(*args): opening and diagnostics code, dropped again afterwards."""
+    import eventfs
+    from unload import forget
 
-
-def kind_name(code):
-    """Name of a kind code; unknown codes read as "kind_<n>" (never an error)."""
-    return _name(KINDS, code, "kind_")
-
-
-def result_name(code):
-    return _name(RESULTS, code, "result_")
-
-
-def reason_name(code):
-    return _name(REASONS, code, "reason_")
-
-
-def _code(table, name, what):
-    if isinstance(name, int):
-        return name
     try:
-        return table.index(name)
-    except ValueError:
-        raise ValueError("unknown %s %r" % (what, name))
-
-
-def kind_code(name):
-    """Code of a kind name (ints pass through); ValueError if unknown."""
-    return _code(KINDS, name, "event kind")
-
-
-def result_code(name):
-    return _code(RESULTS, name, "event result")
-
-
-def reason_code(name):
-    return _code(REASONS, name, "event reason")
-
-
-def _hex(b):
-    return hexlify(b).decode().upper()
-
-
-def code_text(rec):
-    """The credential value of a record as text: cards formatted with their cardfmt id (full hex
-    when the id is 0 or unknown), printable ASCII as is, anything else as hex."""
-    value = rec[6]
-    if not value:
-        return ""
-    if rec[2] == KIND_CARD:
-        try:
-            return cardfmt.format_uid(value, rec[5])
-        except ValueError:
-            return _hex(value)
-    for ch in value:
-        if ch < 0x20 or ch > 0x7E:
-            return _hex(value)
-    return value.decode()
-
-
-def relay_list(mask):
-    """Relay bit mask (bit 0 = relay 1) as a list of relay numbers."""
-    out = []
-    n = 1
-    while mask:
-        if mask & 1:
-            out.append(n)
-        mask >>= 1
-        n += 1
-    return out
-
-
-def to_dict(rec):
-    """A record as a JSON-ready dict with names for kind/result/reason and the code as text.
-
-    `relays` is the list of relays opened; door events carry `door` (the door number) instead.
-    """
-    d = {
-        "seq": rec[0], "time": rec[1], "kind": kind_name(rec[2]), "result": result_name(rec[3]),
-        "reason": reason_name(rec[4]), "code": code_text(rec), "user": rec[7],
-    }
-    if rec[2] == KIND_DOOR:
-        d["door"] = rec[8]
-    else:
-        d["relays"] = relay_list(rec[8])
-    return d
-
-
-def _meta_bytes(capacity, per_file):
-    b = bytearray(RECORD_SIZE)
-    struct.pack_into("<4sBBHI", b, 0, _MAGIC, VERSION, RECORD_SIZE, per_file, capacity)
-    struct.pack_into("<I", b, _CRC_AT, crc32(memoryview(b)[:_CRC_AT]))
-    return b
-
-
-def _parse_meta(b):
-    """(capacity, per_file) from meta bytes, or a string saying what is wrong."""
-    if len(b) != RECORD_SIZE:
-        return "meta file is %d bytes, expected %d" % (len(b), RECORD_SIZE)
-    magic, ver, rsize, per_file, capacity, _res, crc = struct.unpack(_META, b)
-    if magic != _MAGIC:
-        return "meta file has no event-log magic"
-    if crc != crc32(memoryview(b)[:_CRC_AT]):
-        return "meta file checksum mismatch"
-    if ver > VERSION:
-        raise EventLogError("event log version %d is newer than this firmware (%d)" % (ver, VERSION))
-    if ver < 1 or rsize != RECORD_SIZE or not 1 <= capacity <= MAX_CAPACITY or not 1 <= per_file <= capacity \
-            or _nseg(capacity, per_file) > MAX_SEGMENTS:
-        return "meta file has an invalid geometry"
-    return capacity, per_file
-
-
-def _nseg(capacity, per_file):
-    return (capacity + per_file - 1) // per_file
-
-
-def _check_geometry(capacity, per_file):
-    if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
-        raise EventLogError("capacity must be 1..%d, got %r" % (MAX_CAPACITY, capacity))
-    if not isinstance(per_file, int) or not 1 <= per_file <= 65535:
-        raise EventLogError("per_file must be 1..65535, got %r" % (per_file,))
-    per_file = min(per_file, capacity)
-    if _nseg(capacity, per_file) > MAX_SEGMENTS:
-        raise EventLogError("capacity / per_file must be at most %d files" % MAX_SEGMENTS)
-    return capacity, per_file
-
-
-def _stat_mode(path):
-    try:
-        return os.stat(path)[0]
-    except OSError:
-        return None
-
-
-def remove(path):
-    """Delete the log directory at `path` and everything in it (no error if it doesn't exist)."""
-    path = path.rstrip("/") or "/"
-    mode = _stat_mode(path)
-    if mode is None:
-        return
-    if not mode & _S_IFDIR:
-        raise EventLogError("%s is not an event-log directory" % path)
-    for name in os.listdir(path):
-        os.remove(path + "/" + name)
-    os.rmdir(path)
+        return getattr(eventfs, name)(*args)
+    finally:
+        forget("eventfs")
 
 
 class EventLog:
     """An event log directory opened (or created) at `path`.
 
-    Attributes: capacity, per_file, issues (list of strings: what was found wrong and how it was
-    handled when opening), reads (record slots read from flash, for diagnostics).
+    Attributes: capacity, per_file, last_seq (newest seq, 0 if empty), first_seq (oldest seq
+    still in the ring, 0 if empty), issues (list of strings: what was found wrong and how it
+    was handled when opening), reads (record slots read from flash, for diagnostics).
     """
 
-    def __init__(self, path, capacity=DEFAULT_CAPACITY, per_file=DEFAULT_PER_FILE, strict=False):
-        capacity, per_file = _check_geometry(capacity, per_file)
+    def __init__(self, path, capacity=_DEFAULT_CAPACITY, per_file=_DEFAULT_PER_FILE, strict=False):
         self.path = path.rstrip("/") or "/"
         self.issues = []
         self.reads = 0
         self._f = None  # one cached open segment handle
         self._fk = -1  # its segment number
         self._fsize = 0  # its size in bytes
-        self._buf = bytearray(RECORD_SIZE)
+        self._buf = bytearray(_RS)
         self._crcv = memoryview(self._buf)[:_CRC_AT]
-        self._last = 0
-        self.capacity, self.per_file = self._open_meta(capacity, per_file, strict)
         self._present = None  # per segment: 1 if its file exists; listed when first needed
-        self._find_head()
+        self.last_seq = self.first_seq = 0
+        _cold("open_log", self, capacity, per_file, strict)  # geometry, meta, head search
 
-    # -- opening --------------------------------------------------------------------------
+    def __len__(self):
+        """Number of events in the ring (last_seq - first_seq + 1; a damaged one still counts)."""
+        return self.last_seq - self.first_seq + 1 if self.last_seq else 0
 
-    def _open_meta(self, capacity, per_file, strict):
-        path = self.path
-        mode = _stat_mode(path)
-        if mode is None:
-            os.mkdir(path)
-        elif not mode & _S_IFDIR:
-            raise EventLogError("%s exists and is not an event-log directory" % path)
-        meta = path + "/" + META_NAME
-        try:
-            with open(meta, "rb") as f:
-                got = _parse_meta(f.read(RECORD_SIZE + 1))
-        except OSError:
-            got = None
-            if mode is not None and os.listdir(path):
-                got = "meta file missing"
-        if isinstance(got, tuple):
-            if got != (capacity, per_file):
-                msg = "log has capacity %d, %d per file; asked for %d, %d: kept the log's" % (
-                    got[0], got[1], capacity, per_file)
-                if strict:
-                    raise EventLogError(path + ": " + msg)
-                self.issues.append(msg)
-            return got
-        if got is not None:  # damaged meta in an existing directory
-            if strict:
-                raise EventLogError(path + ": " + got)
-            self.issues.append(got + ": rewritten with capacity %d, %d per file" % (capacity, per_file))
-        tmp = meta + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(_meta_bytes(capacity, per_file))
-        try:
-            os.rename(tmp, meta)  # replaces atomically on LittleFS and POSIX
-        except OSError:  # filesystems whose rename won't replace (FAT)
-            os.remove(meta)
-            os.rename(tmp, meta)
-        return capacity, per_file
+    def append(self, time, kind, result, reason, value=b"", fmt=0, user=0, relays=0):
+        """Write one event in place (one 32-byte write + flush); returns its seq.
 
-    def _list_segments(self):
-        present = bytearray(_nseg(self.capacity, self.per_file))
-        odd = []
-        for name in os.listdir(self.path):
-            if len(name) == 4 and name.isdigit() and int(name) < len(present):
-                present[int(name)] = 1
-            elif name != META_NAME and name != META_NAME + ".tmp":
-                odd.append(name)
-        if odd:
-            self.issues.append("ignored %d unexpected files (%s)" % (len(odd), ", ".join(odd[:3])))
-        return present
-
-    def _find_head(self):
-        """Set _last to the newest valid seq, by binary search over the ring."""
-        n = self.capacity
-        r, s = self._scan(0, n)  # first valid slot: normally slot 0
-        if s <= 0:
-            self._last = 0
-            return
-        lap = (s - 1) // n
-        lo, lo_seq, hi = r, s, n  # slot lo is in the newest lap; slots >= hi are not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            j, sj = self._scan(mid, hi)
-            if sj > 0 and (sj - 1) // n == lap:
-                lo, lo_seq = j, sj
-            else:
-                hi = mid
-        self._last = lo_seq
-
-    def _scan(self, slot, end):
-        """(slot, seq) of the first valid record in [slot, end), or (end, 0) if none. Damaged
-        slots are stepped over; the unwritten rest of a segment and absent segment files are
-        jumped over without reading (in the first lap: everything past the newest record)."""
+        time: unix seconds (0 = clock not set; on the ESP32 add 946684800 to time.time()).
+        value: bytes or str, at most 10 bytes kept; dropped for kind pin. fmt: cardfmt id.
+        Allocates nothing for bytes values (ESP32: only the CRC when above 2**30).
+        """
+        seq = self.last_seq + 1
+        cap = self.capacity
+        slot = (seq - 1) % cap
         pf = self.per_file
-        while slot < end:
-            s = self._probe(slot)
-            if s > 0:
-                return slot, s
-            if s < 0:  # rest of this segment was never written: go to the next present one
-                present = self._present
-                if present is None:  # only in the first lap (or after damage): list once
-                    present = self._present = self._list_segments()
-                k = slot // pf + 1
-                while k < len(present) and not present[k]:
-                    k += 1
-                slot = k * pf
-            else:
-                slot += 1
-        return end, 0
-
-    def _probe(self, slot):
-        """seq of the valid record in `slot`; 0 if the slot holds no valid record; -1 if the
-        slot was never written (beyond the end of its segment file)."""
-        k = slot // self.per_file
-        off = (slot - k * self.per_file) * RECORD_SIZE
-        f = self._seg(k, False)
-        if f is None or off >= self._fsize:
-            return -1
-        self.reads += 1
-        if off + RECORD_SIZE > self._fsize:
-            return 0  # torn tail
+        k = slot // pf
+        off = (slot - k * pf) * _RS
+        if kind == KIND_PIN or value is None:
+            value = b""
+        elif isinstance(value, str):
+            value = value.encode()
+        elif not isinstance(value, bytes) and not isinstance(value, bytearray):
+            value = bytes(value)  # (a tuple of types here would be allocated on every call)
+        vlen = len(value)
+        if vlen > _VMAX:
+            vlen = _VMAX
+        time = int(time or 0)
+        if not 0 <= time <= _U32:  # masked only when out of range: no big-int temporaries
+            time &= _U32
+        user = int(user or 0)
+        if not 0 <= user <= _U32:
+            user &= _U32
+        buf = self._buf
+        struct.pack_into("<IIIBBBBBB10s", buf, 0, seq, time, user, kind & 0xFF, result & 0xFF,
+                         reason & 0xFF, relays & 0xFF, fmt & 0xFF, vlen, value)
+        struct.pack_into("<I", buf, _CRC_AT, crc32(self._crcv))
+        f = self._seg(k, True)
+        size = self._fsize
+        if off > size:  # segment file shorter than it should be: fill the gap
+            f.seek(size)
+            f.write(bytes(off - size))
         f.seek(off)
-        if f.readinto(self._buf) != RECORD_SIZE:
-            return 0
-        return self._valid(self._buf, 0, slot, self._crcv)
+        f.write(buf)
+        f.flush()
+        if off + _RS > size:
+            self._fsize = off + _RS
+        self.last_seq = seq
+        if seq > cap:
+            self.first_seq = seq - cap + 1
+        elif seq == 1:
+            self.first_seq = 1
+        return seq
+
+    def read(self, since=0, limit=50):
+        """Up to `limit` events with seq > `since`, oldest first, as Event tuples.
+
+        Events overwritten by the ring or damaged are skipped: a first seq above since + 1
+        tells the reader that events were lost. Pass the last seq received as the next `since`.
+        """
+        if limit <= 0 or since >= self.last_seq:
+            return []  # nothing new: answered without loading eventview
+        import eventview
+
+        return eventview.read(self, since, limit)
+
+    def tail(self, n=20):
+        """The newest `n` events, oldest first."""
+        return self.read(max(0, self.last_seq - n), n)
+
+    def check(self, max_report=20):
+        """Read the whole ring; return {"events": readable events, "damaged": count of seqs in
+        first_seq..last_seq that can't be read, "damaged_seqs": the first max_report of them,
+        "issues": self.issues}. Slow (reads everything): for diagnostics, not for boot."""
+        return _cold("check", self, max_report)
 
     def _valid(self, buf, off, slot, crcview):
+        """seq of the record at buf[off:], or 0 if it is not a valid record for `slot`."""
         seq = struct.unpack_from("<I", buf, off)[0]
         if seq == 0 or (seq - 1) % self.capacity != slot:
             return 0
@@ -435,7 +259,7 @@ class EventLog:
             return self._f
         if not create and self._present is not None and not self._present[k]:
             return None
-        self._close_seg()
+        self.close()
         p = "%s/%04d" % (self.path, k)
         try:
             f = open(p, "r+b")
@@ -452,153 +276,15 @@ class EventLog:
         self._fk = k
         return f
 
-    def _close_seg(self):
-        if self._f is not None:
-            f = self._f
+    def close(self):
+        f = self._f
+        if f is not None:
             self._f = None
             self._fk = -1
             f.close()
-
-    # -- public ---------------------------------------------------------------------------
-
-    @property
-    def last_seq(self):
-        """Seq of the newest event (0 if the log is empty)."""
-        return self._last
-
-    @property
-    def first_seq(self):
-        """Seq of the oldest event still in the ring (0 if the log is empty)."""
-        if not self._last:
-            return 0
-        return max(1, self._last - self.capacity + 1)
-
-    def __len__(self):
-        """Number of events in the ring (last_seq - first_seq + 1; a damaged one still counts)."""
-        if not self._last:
-            return 0
-        return self._last - self.first_seq + 1
-
-    def append(self, time, kind, result, reason, value=b"", fmt=0, user=0, relays=0):
-        """Write one event in place (one 32-byte write + flush); returns its seq.
-
-        time: unix seconds (0 = clock not set; on the ESP32 add 946684800 to time.time()).
-        value: bytes or str, at most 10 bytes kept; dropped for kind pin. fmt: cardfmt id.
-        """
-        seq = self._last + 1
-        slot = (seq - 1) % self.capacity
-        k = slot // self.per_file
-        off = (slot - k * self.per_file) * RECORD_SIZE
-        if kind == KIND_PIN or value is None:
-            value = b""
-        elif isinstance(value, str):
-            value = value.encode()
-        elif not isinstance(value, bytes):
-            value = bytes(value)
-        vlen = len(value)
-        if vlen > VALUE_MAX:
-            vlen = VALUE_MAX
-        buf = self._buf
-        struct.pack_into(
-            _REC_BODY, buf, 0, seq, int(time or 0) & 0xFFFFFFFF, int(user or 0) & 0xFFFFFFFF,
-            kind & 0xFF, result & 0xFF, reason & 0xFF, relays & 0xFF, fmt & 0xFF, vlen, value,
-        )
-        struct.pack_into("<I", buf, _CRC_AT, crc32(self._crcv))
-        f = self._seg(k, True)
-        if off > self._fsize:  # segment file shorter than it should be: fill the gap
-            f.seek(self._fsize)
-            f.write(bytes(off - self._fsize))
-        f.seek(off)
-        f.write(buf)
-        f.flush()
-        if off + RECORD_SIZE > self._fsize:
-            self._fsize = off + RECORD_SIZE
-        self._last = seq
-        return seq
-
-    def read(self, since=0, limit=50):
-        """Up to `limit` events with seq > `since`, oldest first, as Event tuples.
-
-        Events overwritten by the ring or damaged are skipped: a first seq above since + 1
-        tells the reader that events were lost. Pass the last seq received as the next `since`.
-        """
-        out = []
-        last = self._last
-        if limit <= 0 or since >= last:
-            return out
-        s = since + 1
-        if s < self.first_seq:
-            s = self.first_seq
-        n_cap = self.capacity
-        pf = self.per_file
-        chunk = min(limit, pf, 16)
-        buf = bytearray(chunk * RECORD_SIZE)
-        mv = memoryview(buf)
-        while s <= last and len(out) < limit:
-            slot = (s - 1) % n_cap
-            k = slot // pf
-            i = slot - k * pf
-            n = min(chunk, pf - i, n_cap - slot, last - s + 1, limit - len(out))
-            got = 0
-            f = self._seg(k, False)
-            if f is not None:
-                off = i * RECORD_SIZE
-                if off < self._fsize:
-                    f.seek(off)
-                    got = (f.readinto(mv[: n * RECORD_SIZE]) or 0) // RECORD_SIZE
-            self.reads += n
-            for j in range(got):
-                o = j * RECORD_SIZE
-                if self._valid(buf, o, slot + j, mv[o:o + _CRC_AT]) == s + j:
-                    out.append(_unpack(buf, o))
-            s += n
-        return out
-
-    def tail(self, n=20):
-        """The newest `n` events, oldest first."""
-        return self.read(max(0, self._last - n), n)
-
-    def check(self, max_report=20):
-        """Read the whole ring; return {"events": readable events, "damaged": count of seqs in
-        first_seq..last_seq that can't be read, "damaged_seqs": the first max_report of them,
-        "issues": self.issues}. Slow (reads everything): for diagnostics, not for boot."""
-        good = 0
-        bad = []
-        nbad = 0
-        expect = self.first_seq
-        since = expect - 1 if expect else 0
-        while True:
-            batch = self.read(since, 64)
-            if not batch:
-                break
-            for ev in batch:
-                while expect < ev[0]:
-                    nbad += 1
-                    if len(bad) < max_report:
-                        bad.append(expect)
-                    expect += 1
-                expect = ev[0] + 1
-                good += 1
-            since = batch[-1][0]
-        while expect and expect <= self._last:
-            nbad += 1
-            if len(bad) < max_report:
-                bad.append(expect)
-            expect += 1
-        return {"events": good, "damaged": nbad, "damaged_seqs": bad, "issues": self.issues}
-
-    def close(self):
-        self._close_seg()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _unpack(buf, off):
-    seq, t, user, kind, result, reason, relays, fmt, vlen, value, _crc = struct.unpack_from(_REC, buf, off)
-    if vlen < VALUE_MAX:
-        value = value[:vlen]
-    return Event(seq, t, kind, result, reason, fmt, value, user, relays)

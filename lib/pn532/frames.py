@@ -7,24 +7,23 @@ Frames (PN532 user manual, section 6.2):
   error     00 00 FF 01 FF 7F 81 00    (application-level error, data = 7F)
 "Data" below is TFI + PD (e.g. b"\\xd4\\x02" for GetFirmwareVersion).
 """
-from micropython import const
 
-TFI_HOST = const(0xD4)  # host -> PN532
-TFI_PN532 = const(0xD5)  # PN532 -> host
+from micropython import const
 
 ACK = b"\x00\x00\xff\x00\xff\x00"
 NACK = b"\x00\x00\xff\xff\x00\x00"
 ERROR_FRAME = b"\x00\x00\xff\x01\xff\x7f\x81\x00"
 
-# Command codes (the response code is the command + 1), shared by driver and emulator.
-CMD_GETFIRMWAREVERSION = const(0x02)
-CMD_SAMCONFIGURATION = const(0x14)
-CMD_POWERDOWN = const(0x16)
-CMD_RFCONFIGURATION = const(0x32)
-CMD_INDATAEXCHANGE = const(0x40)
-CMD_INDESELECT = const(0x44)
-CMD_INLISTPASSIVETARGET = const(0x4A)
-CMD_INRELEASE = const(0x52)
+
+def __getattr__(name):
+    """TFI_HOST, TFI_PN532 and the command codes CMD_*: from pn532/codes.py, loaded on first use
+    (the driver and the emulator use private copies, so a reader never loads it)."""
+    if name[:4] == "CMD_" or name[:4] == "TFI_":
+        from . import codes
+
+        return getattr(codes, name)
+    raise AttributeError(name)
+
 
 # Parser event kinds (next_event() return values).
 EV_ACK = const(1)
@@ -33,6 +32,12 @@ EV_ERROR = const(3)  # application-level error frame (data 7F)
 EV_FRAME = const(4)  # information frame: parser.data = TFI + PD
 EV_BADSUM = const(5)  # length was consistent but the data checksum was wrong
 
+_TFI_HOST = const(0xD4)  # = codes.TFI_HOST
+_EV_ACK = const(1)
+_EV_NACK = const(2)
+_EV_ERROR = const(3)
+_EV_FRAME = const(4)
+_EV_BADSUM = const(5)
 _NORMAL_MAX = const(255)
 
 
@@ -45,9 +50,14 @@ def encode(data, extended=False):
     return buf
 
 
-def encode_into(buf, data, extended=False):
-    """Write the frame for `data` into `buf` (large enough); returns the frame length."""
+def encode_into(buf, data, extended=False, cmd=-1):
+    """Write the frame for `data` into `buf` (large enough); returns the frame length.
+
+    cmd >= 0: `data` is only the PD of host command `cmd` (TFI D4 and cmd are added here).
+    """
     n = len(data)
+    if cmd >= 0:
+        n += 2
     buf[0] = 0
     buf[1] = 0
     buf[2] = 0xFF
@@ -63,6 +73,11 @@ def encode_into(buf, data, extended=False):
         buf[4] = (-n) & 0xFF
         i = 5
     s = 0
+    if cmd >= 0:
+        buf[i] = _TFI_HOST
+        buf[i + 1] = cmd
+        s = _TFI_HOST + cmd
+        i += 2
     for b in data:
         buf[i] = b
         s += b
@@ -74,14 +89,10 @@ def encode_into(buf, data, extended=False):
 
 def command(cmd, params=b""):
     """The host frame for command `cmd` with `params` (TFI D4 added here)."""
-    buf = bytearray(len(params) + 2)
-    buf[0] = TFI_HOST
-    buf[1] = cmd
-    i = 2
-    for b in params:
-        buf[i] = b
-        i += 1
-    return encode(buf)
+    n = len(params) + 2
+    buf = bytearray(n + (10 if n > _NORMAL_MAX else 7))
+    encode_into(buf, params, False, cmd)
+    return buf
 
 
 class FrameParser:
@@ -92,17 +103,21 @@ class FrameParser:
     start code, and a fake header still waiting for bytes is dropped as soon as a complete valid
     frame shows up behind it, so garbage cannot swallow a genuine frame. The buffer is
     preallocated: `size` bounds the longest frame accepted (default fits a full 264-byte frame).
+
+    After EV_FRAME the frame's TFI + PD are in `data` (a copy) and, without copying, in
+    `buf[start:end]` until the next feed(); copy=False skips the copy (data stays None), so
+    a poll allocates nothing here.
     """
 
-    def __init__(self, size=280):
-        self._buf = bytearray(size)
-        self._mv = memoryview(self._buf)
+    def __init__(self, size=280, copy=True):
+        self.buf = bytearray(size)
         self._head = 0
         self._tail = 0
-        self.data = None  # TFI + PD of the last EV_FRAME
+        self.copy = copy
+        self.data = None  # TFI + PD of the last EV_FRAME (copy=True)
+        self.start = self.end = 0  # where they are in buf
         self.skipped = 0  # non-zero bytes discarded as garbage
         self.badsums = 0
-        self._ln = 0
 
     def reset(self):
         """Forget buffered bytes (e.g. before a new exchange)."""
@@ -113,31 +128,32 @@ class FrameParser:
 
     def space(self):
         """How many bytes feed() accepts right now."""
-        return len(self._buf) - (self._tail - self._head)
+        return len(self.buf) - (self._tail - self._head)
 
     def feed(self, data):
         """Buffer as much of `data` as fits; returns the count taken (drain events to make room)."""
         head = self._head
         tail = self._tail
-        if head:
-            if head == tail:
-                tail = 0
-            else:
-                self._mv[0 : tail - head] = self._mv[head:tail]
-                tail -= head
-            self._head = 0
         n = len(data)
-        free = len(self._buf) - tail
-        if n > free:
-            n = free
-        self._mv[tail : tail + n] = data[:n] if n < len(data) else data
+        size = len(self.buf)
+        if head == tail:
+            head = tail = 0
+        elif tail + n > size and head:  # move what is left to the front to make room
+            self.buf[0 : tail - head] = self.buf[head:tail]
+            tail -= head
+            head = 0
+        self._head = head
+        if n > size - tail:
+            n = size - tail
+        self.buf[tail : tail + n] = data[:n] if n < len(data) else data  # (no allocation)
         self._tail = tail + n
         return n
 
-    def _header(self, i, end):
-        """Information-frame header at start code i: the data index (length in self._ln),
-        0 when more bytes are needed, -1 when it cannot be a frame (bad LCS, too long)."""
-        b = self._buf
+    def _frame(self, i, end):
+        """The information frame at start code i: its data index (length in self._ln) when
+        complete and the checksum holds, ~index when complete with a bad checksum, 0 when more
+        bytes are needed, -1 when it cannot be a frame (bad LCS, too long)."""
+        b = self.buf
         if i + 4 > end:
             return 0
         ln = b[i + 2]
@@ -155,31 +171,16 @@ class FrameParser:
         if ln == 0 or hdr - i + ln + 1 > len(b):
             return -1
         self._ln = ln
-        return hdr
-
-    def _sum_ok(self, hdr, ln):
-        b = self._buf
+        if hdr + ln >= end:  # DCS not here yet
+            return 0
         s = 0
         for k in range(hdr, hdr + ln + 1):
             s += b[k]
-        return not s & 0xFF
-
-    def _frame_follows(self, i, end):
-        """True if a complete, valid information frame starts after i (inside a candidate
-        that is still incomplete: then the candidate was garbage, not a frame in progress)."""
-        b = self._buf
-        j = i + 1
-        while j + 1 < end:
-            if b[j] == 0 and b[j + 1] == 0xFF:
-                hdr = self._header(j, end)
-                if hdr > 0 and hdr + self._ln < end and self._sum_ok(hdr, self._ln):
-                    return True
-            j += 1
-        return False
+        return ~hdr if s & 0xFF else hdr
 
     def next_event(self):
         """The next event kind (EV_*) or None when more bytes are needed."""
-        b = self._buf
+        b = self.buf
         i = self._head
         end = self._tail
         while True:
@@ -195,31 +196,37 @@ class FrameParser:
             lcs = b[i + 3]
             if ln == 0 and lcs == 0xFF:
                 self._head = i + 4
-                return EV_ACK
+                return _EV_ACK
             if ln == 0xFF and lcs == 0:
                 self._head = i + 4
-                return EV_NACK
-            hdr = self._header(i, end)
+                return _EV_NACK
+            hdr = self._frame(i, end)
+            if hdr == 0:  # incomplete: wait, unless a complete valid frame follows inside it
+                j = i + 1
+                while j + 1 < end:
+                    if b[j] == 0 and b[j + 1] == 0xFF and self._frame(j, end) > 0:
+                        break
+                    j += 1
+                else:
+                    self._head = i
+                    return None
+                hdr = -1  # it was garbage, not a frame in progress
+            if hdr < 0 and hdr != -1:  # complete, bad data checksum
+                self.badsums += 1
+                self._head = i + 1
+                return _EV_BADSUM
             if hdr < 0:
                 # Not a frame (bad LCS) or longer than we accept: resync one byte later.
                 self.skipped += 1
                 i += 1
                 continue
             ln = self._ln
-            if hdr == 0 or hdr + ln >= end:  # incomplete (DCS not here yet)
-                if hdr and self._frame_follows(i, end):
-                    self.skipped += 1
-                    i += 1
-                    continue
-                self._head = i
-                return None
-            if not self._sum_ok(hdr, ln):
-                self.badsums += 1
-                self._head = i + 1
-                return EV_BADSUM
             self._head = hdr + ln + 1
             if ln == 1 and b[hdr] == 0x7F:
                 self.data = None
-                return EV_ERROR
-            self.data = bytes(self._mv[hdr : hdr + ln])
-            return EV_FRAME
+                return _EV_ERROR
+            self.start = hdr
+            self.end = hdr + ln
+            if self.copy:
+                self.data = bytes(b[hdr : hdr + ln])
+            return _EV_FRAME

@@ -70,73 +70,67 @@ class CardWatcher:
     def stop(self):
         self._run = False
 
-    def _fail(self, e):
-        self.errors += 1
-        self._fails += 1
-        self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
-
-    async def _init(self):
-        backoff = self.backoff_ms
-        while self._run:
-            try:
-                self.firmware = await self.reader.init()
-                self.status = OK
-                self._fails = 0
-                return
-            except PN532Error as e:
-                self._fail(e)
-                self.status = ERROR
-            await sleep_ms(backoff)
-            backoff = min(backoff * 2, self.max_backoff_ms)
-            if self._run:
-                self.status = REINIT
-                self.reinits += 1
-
     async def run(self):
+        """Initialise the reader, then poll it until stop(), re-initialising after `fail_limit`
+        failed polls. One loop and no per-poll coroutine: a poll with no card allocates nothing
+        here."""
         self._run = True
         self.status = INIT
+        init = True
+        backoff = self.backoff_ms
         try:
-            await self._init()
             while self._run:
-                await self._poll()
+                card = False  # False: the poll (or init) failed
+                try:
+                    if init:
+                        self.firmware = await self.reader.init()
+                        self.status = OK
+                        self._fails = 0
+                        init = False
+                        continue
+                    card = await self.reader.read_passive_target()
+                except PN532Error as e:
+                    self.errors += 1
+                    self._fails += 1
+                    self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                    self.status = ERROR
+                    if init:  # (re)init failed: retry after a doubling backoff
+                        await sleep_ms(backoff)
+                        backoff = min(backoff * 2, self.max_backoff_ms)
+                        if self._run:
+                            self.status = REINIT
+                            self.reinits += 1
+                        continue
+                if card is not False:
+                    self.polls += 1
+                    self._fails = 0
+                    self.status = OK
+                    now = ticks_ms()
+                    fn = None
+                    if card is not None:
+                        self._misses = 0
+                        self._seen = now
+                        if card[0] != self.uid:
+                            self.uid = card[0]
+                            self.cards += 1
+                            fn = self.on_card
+                    elif self.uid is not None:
+                        self._misses += 1
+                        if self._misses >= self.miss_polls and ticks_diff(now, self._seen) >= self.miss_ms:
+                            card = (self.uid,)
+                            self.uid = None
+                            fn = self.on_remove
+                    if fn is not None:
+                        try:
+                            fn(*card)
+                        except Exception as e:  # a broken callback must not kill the reader task
+                            print_exception(e)
                 await sleep_ms(self.interval_ms)
                 if self._fails >= self.fail_limit and self._run:
                     self.status = REINIT
                     self.reinits += 1
-                    await self._init()
+                    init = True
+                    backoff = self.backoff_ms
         finally:
             self.status = STOPPED
             self._run = False
-
-    async def _poll(self):
-        try:
-            card = await self.reader.read_passive_target()
-        except PN532Error as e:
-            self._fail(e)
-            self.status = ERROR
-            return
-        self.polls += 1
-        self._fails = 0
-        self.status = OK
-        now = ticks_ms()
-        if card is not None:
-            uid = card[0]
-            self._misses = 0
-            self._seen = now
-            if uid != self.uid:
-                self.uid = uid
-                self.cards += 1
-                self._call(self.on_card, card)
-        elif self.uid is not None:
-            self._misses += 1
-            if self._misses >= self.miss_polls and ticks_diff(now, self._seen) >= self.miss_ms:
-                uid = self.uid
-                self.uid = None
-                if self.on_remove is not None:
-                    self._call(self.on_remove, (uid,))
-
-    def _call(self, fn, args):
-        try:
-            fn(*args)
-        except Exception as e:  # a broken callback must not kill the reader task
-            print_exception(e)

@@ -14,65 +14,48 @@ Timing model (ms of the injected clock; everything else answers at once):
 Power: the chip starts asleep (HSU: bytes are ignored until a 0x55 arrives) and in LowVbat
 mode, where every command but SAMConfiguration is ignored (no ACK). PowerDown sends it back
 to sleep. `asleep=False` starts it awake and configured.
+
+MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory) lives in
+pn532emu/mifare.py, loaded on first use: the simulator's heap holds only the host link.
 """
+
 from micropython import const
 
 from compat import ticks_ms, ticks_diff, ticks_add
-from pn532.frames import (
-    CMD_GETFIRMWAREVERSION, CMD_SAMCONFIGURATION, CMD_POWERDOWN, CMD_RFCONFIGURATION,
-    CMD_INDATAEXCHANGE, CMD_INDESELECT, CMD_INLISTPASSIVETARGET, CMD_INRELEASE,
-    ACK, ERROR_FRAME, TFI_HOST, TFI_PN532, EV_ACK, EV_NACK, EV_FRAME, EV_BADSUM, FrameParser,
-    encode,
-)
+from pn532.frames import ACK, ERROR_FRAME, FrameParser, encode
 
 FIRMWARE = b"\x32\x01\x06\x07"  # IC PN532, Ver 1, Rev 6, Support 7 (ISO18092, 14443B, 14443A)
 
-
-# InDataExchange status codes
-_ST_OK = const(0x00)
-_ST_TIMEOUT = const(0x01)  # target did not answer
-_ST_AUTH = const(0x14)  # MIFARE authentication error
-_ST_CONTEXT = const(0x27)  # command not acceptable in the current context (no target)
+# = pn532.frames.CMD_* / EV_* / TFI_* (private copies cost no RAM)
+_CMD_GETFIRMWAREVERSION = const(0x02)
+_CMD_SAMCONFIGURATION = const(0x14)
+_CMD_POWERDOWN = const(0x16)
+_CMD_RFCONFIGURATION = const(0x32)
+_CMD_INDATAEXCHANGE = const(0x40)
+_CMD_INDESELECT = const(0x44)
+_CMD_INLISTPASSIVETARGET = const(0x4A)
+_CMD_INRELEASE = const(0x52)
+_EV_ACK = const(1)
+_EV_NACK = const(2)
+_EV_FRAME = const(4)
+_EV_BADSUM = const(5)
+_TFI_HOST = const(0xD4)
+_TFI_PN532 = const(0xD5)
 
 _COMPACT = const(512)
 
-DEFAULT_KEY = b"\xff\xff\xff\xff\xff\xff"
-_ACCESS = b"\xff\x07\x80\x69"  # transport configuration access bits + GPB
 
+def __getattr__(name):
+    """classic_memory and DEFAULT_KEY: from pn532emu.mifare, loaded on first use."""
+    if name == "classic_memory":
+        from .mifare import classic_memory
 
-def classic_memory(uid, key_a=DEFAULT_KEY, key_b=DEFAULT_KEY, blocks=64, data=None, keys=None):
-    """Memory of a MIFARE Classic card (64 blocks = 1K, 256 = 4K).
+        return classic_memory
+    if name == "DEFAULT_KEY":
+        from .mifare import DEFAULT_KEY
 
-    Block 0 holds the UID (+ BCC for 4-byte UIDs); every sector trailer holds key A, the
-    transport access bits and key B. `keys` maps a sector number to (key_a, key_b) to override
-    a sector; `data` maps block numbers to up to 16 bytes.
-    """
-    mem = bytearray(blocks * 16)
-    n = len(uid)
-    mem[0:n] = uid
-    if n == 4:
-        mem[4] = uid[0] ^ uid[1] ^ uid[2] ^ uid[3]
-        mem[5:8] = b"\x08\x04\x00"
-    b = 3
-    sector = 0
-    while b < blocks:
-        ka, kb = (keys or {}).get(sector, (key_a, key_b))
-        o = b * 16
-        mem[o : o + 6] = ka
-        mem[o + 6 : o + 10] = _ACCESS
-        mem[o + 10 : o + 16] = kb
-        sector += 1
-        b += 4 if b < 128 else 16
-    if data:
-        for blk in data:
-            v = data[blk]
-            mem[blk * 16 : blk * 16 + len(v)] = v
-    return mem
-
-
-def _trailer(block):
-    """The sector trailer block of `block` (4-block sectors below 128, 16-block above)."""
-    return block | 3 if block < 128 else block | 15
+        return DEFAULT_KEY
+    raise AttributeError(name)
 
 
 class Card:
@@ -135,12 +118,13 @@ class PN532Emulator:
         """Bytes from the host."""
         if not self.connected or not data:
             return
+        c = self.counters
         if self.asleep:
             i = bytes(data).find(b"\x55")
             if i < 0:
                 return
             self.asleep = False
-            self.counters["wakeups"] += 1
+            c["wakeups"] += 1
             data = data[i + 1 :]
         p = self._parser
         while data:
@@ -150,7 +134,24 @@ class PN532Emulator:
                 ev = p.next_event()
                 if ev is None:
                     break
-                self._on_event(ev)
+                if ev == _EV_FRAME:
+                    c["frames_in"] += 1
+                    d = p.data
+                    if len(d) < 2 or d[0] != _TFI_HOST:
+                        self._error()
+                    else:
+                        self._command(d[1], d[2:])
+                elif ev == _EV_ACK:
+                    if self._pending:  # the host aborts the running command
+                        self._pending = False
+                        c["aborts"] += 1
+                elif ev == _EV_NACK:
+                    c["nacks_in"] += 1
+                    if self._last is not None and not self._pending:
+                        self._emit(self._last)
+                elif ev == _EV_BADSUM:
+                    c["bad_in"] += 1
+                    self._error()
                 if self.asleep:  # PowerDown: the rest is lost until the next wake-up
                     return
 
@@ -185,7 +186,27 @@ class PN532Emulator:
         if self._pending and self._due is not None:
             now = self.clock()
             if ticks_diff(now, self._due) >= 0:
-                self._list_evaluate(now)
+                card = self.card
+                if card is not None and self._brty == 0:
+                    self._pending = False
+                    self._selected = True
+                    uid = card.uid
+                    r = bytearray(6)
+                    r[0] = 1
+                    r[1] = 1
+                    r[2] = card.atqa >> 8
+                    r[3] = card.atqa & 0xFF
+                    r[4] = card.sak
+                    r[5] = len(uid)
+                    r.extend(uid)
+                    if card.ats:
+                        r.extend(card.ats)
+                    self._respond(_CMD_INLISTPASSIVETARGET, r)
+                elif self._giveup is not None and ticks_diff(now, self._giveup) >= 0:
+                    self._pending = False
+                    self._respond(_CMD_INLISTPASSIVETARGET, b"\x00")
+                else:
+                    self._due = self._giveup
 
     def due_in(self):
         """ms until poll() has something to do, or None (nothing timed is pending)."""
@@ -236,187 +257,93 @@ class PN532Emulator:
         if self.notify is not None:
             self.notify()
 
-    def _on_event(self, ev):
-        c = self.counters
-        if ev == EV_FRAME:
-            c["frames_in"] += 1
-            d = self._parser.data
-            if len(d) < 2 or d[0] != TFI_HOST:
-                self._error()
-            else:
-                self._command(d[1], d[2:])
-        elif ev == EV_ACK:
-            if self._pending:  # the host aborts the running command
-                self._pending = False
-                c["aborts"] += 1
-        elif ev == EV_NACK:
-            c["nacks_in"] += 1
-            if self._last is not None and not self._pending:
-                self._emit(self._last)
-        elif ev == EV_BADSUM:
-            c["bad_in"] += 1
-            self._error()
-
     def _error(self):
         self.counters["errors_out"] += 1
         self._emit(ERROR_FRAME)
 
     def _respond(self, code, payload):
         buf = bytearray(len(payload) + 2)
-        buf[0] = TFI_PN532
+        buf[0] = _TFI_PN532
         buf[1] = code + 1
         buf[2:] = payload
         frame = encode(buf)
         self._last = frame
-        self.counters["responses"] += 1
+        c = self.counters
+        c["responses"] += 1
         if self._drop:
             self._drop -= 1
-            self.counters["dropped"] += 1
+            c["dropped"] += 1
             return
         if self._garble is not None:
             self.inject(self._garble)
             self._garble = None
         if self._corrupt:
             self._corrupt -= 1
-            self.counters["corrupted"] += 1
+            c["corrupted"] += 1
             bad = bytearray(frame)
             bad[-2] ^= 0x5A
             frame = bad
         self._emit(frame)
 
     def _command(self, code, params):
-        if self.lowvbat and code != CMD_SAMCONFIGURATION:
+        if self.lowvbat and code != _CMD_SAMCONFIGURATION:
             self.counters["ignored"] += 1
             return
         self._pending = False  # a new command replaces a running one
         self._last = None
         self.counters["acks_out"] += 1
         self._emit(ACK)
-        if code == CMD_GETFIRMWAREVERSION:
+        if code == _CMD_GETFIRMWAREVERSION:
             self._respond(code, FIRMWARE)
-        elif code == CMD_SAMCONFIGURATION:
+        elif code == _CMD_SAMCONFIGURATION:
             if not params or not 1 <= params[0] <= 4:
                 self._error()
                 return
             self.lowvbat = False
             self._respond(code, b"")
-        elif code == CMD_RFCONFIGURATION:
+        elif code == _CMD_RFCONFIGURATION:
             if not params:
                 self._error()
                 return
             if params[0] == 0x05 and len(params) >= 4:
                 self.retries = params[3]
             self._respond(code, b"")
-        elif code == CMD_INLISTPASSIVETARGET:
+        elif code == _CMD_INLISTPASSIVETARGET:
             if len(params) < 2 or params[0] not in (1, 2):
                 self._error()
                 return
-            self._list_start(params[1])
-        elif code == CMD_INDATAEXCHANGE:
+            # a card search: answered by poll() when the clock says so
+            now = self.clock()
+            self._pending = True
+            self._brty = brty = params[1]
+            self._selected = False
+            self._auth = None
+            if self.retries == 0xFF:
+                self._giveup = None
+            else:
+                self._giveup = ticks_add(now, (self.retries + 1) * self.attempt_ms)
+            if self.card is not None and brty == 0:
+                self._due = ticks_add(now, self.select_ms)
+            else:
+                self._due = self._giveup
+            self.poll()
+        elif code == _CMD_INDATAEXCHANGE:
             if len(params) < 2:
                 self._error()
                 return
-            self._exchange(params[0], params[1:])
-        elif code in (CMD_INRELEASE, CMD_INDESELECT):
+            from .mifare import exchange
+
+            exchange(self, params[0], params[1:])
+        elif code == _CMD_INRELEASE or code == _CMD_INDESELECT:
             self._selected = False
             self._auth = None
             self._respond(code, b"\x00")
-        elif code == CMD_POWERDOWN:
+        elif code == _CMD_POWERDOWN:
             self._respond(code, b"\x00")
             self.asleep = True
             self._parser.reset()
         else:
             self._error()  # unsupported here: syntax error, as the chip does for unknown codes
-
-    def _list_start(self, brty):
-        now = self.clock()
-        self._pending = True
-        self._brty = brty
-        self._selected = False
-        self._auth = None
-        if self.retries == 0xFF:
-            self._giveup = None
-        else:
-            self._giveup = ticks_add(now, (self.retries + 1) * self.attempt_ms)
-        if self.card is not None and brty == 0:
-            self._due = ticks_add(now, self.select_ms)
-        else:
-            self._due = self._giveup
-        self.poll()
-
-    def _list_evaluate(self, now):
-        card = self.card
-        if card is not None and self._brty == 0:
-            self._pending = False
-            self._selected = True
-            uid = card.uid
-            r = bytearray(6)
-            r[0] = 1
-            r[1] = 1
-            r[2] = card.atqa >> 8
-            r[3] = card.atqa & 0xFF
-            r[4] = card.sak
-            r[5] = len(uid)
-            r.extend(uid)
-            if card.ats:
-                r.extend(card.ats)
-            self._respond(CMD_INLISTPASSIVETARGET, r)
-        elif self._giveup is not None and ticks_diff(now, self._giveup) >= 0:
-            self._pending = False
-            self._respond(CMD_INLISTPASSIVETARGET, b"\x00")
-        else:
-            self._due = self._giveup
-
-    def _exchange(self, tg, data):
-        card = self.card
-        code = CMD_INDATAEXCHANGE
-        if tg != 1 or not self._selected:
-            self._respond(code, bytes((_ST_CONTEXT,)))
-            return
-        if card is None:
-            self._selected = False
-            self._respond(code, bytes((_ST_TIMEOUT,)))
-            return
-        mem = card.memory
-        op = data[0]
-        if mem is None:
-            self._respond(code, bytes((_ST_TIMEOUT,)))
-            return
-        nblocks = len(mem) // 16
-        blk = data[1] if len(data) > 1 else 0
-        if op in (0x60, 0x61):
-            if len(data) != 12:
-                self._error()
-                return
-            ok = blk < nblocks and data[8:12] == card.uid[-4:]
-            if ok:
-                t = _trailer(blk) * 16
-                key = mem[t : t + 6] if op == 0x60 else mem[t + 10 : t + 16]
-                ok = key == data[2:8]
-            if ok:
-                self._auth = _trailer(blk)
-                self._respond(code, b"\x00")
-            else:
-                self._auth = None
-                self._selected = False  # the card drops back to idle: select it again
-                self._respond(code, bytes((_ST_AUTH,)))
-        elif op == 0x30 and len(data) == 2:
-            if blk >= nblocks or self._auth != _trailer(blk):
-                self._respond(code, bytes((_ST_AUTH,)))
-                return
-            out = bytearray(17)
-            out[1:] = mem[blk * 16 : blk * 16 + 16]
-            if blk == self._auth:
-                out[1:7] = b"\x00\x00\x00\x00\x00\x00"  # key A never reads back
-            self._respond(code, out)
-        elif op == 0xA0 and len(data) == 18:
-            if blk >= nblocks or blk == 0 or self._auth != _trailer(blk):
-                self._respond(code, bytes((_ST_AUTH,)))
-                return
-            mem[blk * 16 : blk * 16 + 16] = data[2:18]
-            self._respond(code, b"\x00")
-        else:
-            self._respond(code, bytes((_ST_TIMEOUT,)))
 
 
 from .stream import EmulatorStream  # noqa: E402  (the asyncio ByteStream adapter)

