@@ -54,18 +54,20 @@ async function call(method, path, body, tries) {
   try {
     // credentials 'omit': the token goes in the header; without it a 401 carrying
     // WWW-Authenticate: Basic would make the browser pop up its own password dialog
-    r = await fetch(path, {method, headers, cache: 'no-store', credentials: 'omit',
+    r = await fetch(path, {method, headers, credentials: 'omit', referrerPolicy: 'no-referrer',
       body: body === undefined ? undefined : JSON.stringify(body)});
   } catch (e) {
     throw new ApiError(0, 'the device does not answer');
   }
-  if (r.status === 503 && tries < 3) {  // all connections busy: try again shortly
-    await sleep(300 * (tries + 1));
-    return call(method, path, body, tries + 1);
-  }
   const text = await r.text();
   let doc = null;
   try { doc = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+  // 503: all connections busy (nothing was done: try again shortly), or short of memory
+  // (a read is safe to repeat; a change may have been half done, so that is shown instead)
+  if (r.status === 503 && tries < 3 && (method === 'GET' || (doc && doc.error === 'busy'))) {
+    await sleep(300 * (tries + 1));
+    return call(method, path, body, tries + 1);
+  }
   if (r.ok) return doc;
   const err = new ApiError(r.status, (doc && doc.error) || 'HTTP ' + r.status, doc && doc.field);
   if (r.status === 401 && path !== '/api/v1/login' && path !== '/api/v1/password') {
@@ -179,8 +181,8 @@ $('#signout').addEventListener('click', () => signOut('Signed out.'));
 /* --- views and polling ------------------------------------------------------------------ */
 let pollGen = 0;
 
-function poll(fn, ms) {
-  const gen = ++pollGen;
+/* run fn every ms while the view that started it (route generation gen) is on screen */
+function poll(fn, ms, gen) {
   const tick = async () => {
     if (gen !== pollGen) return;
     try { await fn(); } catch (e) { if (gen === pollGen && e instanceof ApiError && e.status) banner(e.message, true); }
@@ -200,7 +202,7 @@ const VIEWS = {
 };
 
 async function route() {
-  pollGen++;
+  const gen = ++pollGen;
   let [name, arg] = location.hash.slice(1).split('/');
   if (!sessionStorage.getItem(KEY)) name = 'login';
   else if (firstBoot) name = 'password';
@@ -213,7 +215,7 @@ async function route() {
   });
   if (name !== 'login' && name !== 'password') $('#top').hidden = false;
   try {
-    await VIEWS[name](arg);
+    await VIEWS[name](arg, gen);
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     if (e.status !== 401) banner(e.message, true);
@@ -237,7 +239,7 @@ function flat(obj, prefix, out) {
   return out;
 }
 
-async function viewStatus() {
+async function viewStatus(arg, gen) {
   const show = async () => {
     const st = await api('GET', '/api/v1/status');
     $('#device').textContent = st.device_id || 'doorctl';
@@ -251,7 +253,7 @@ async function viewStatus() {
     $('#status-list').replaceChildren(...rows.flat());
   };
   await show();
-  poll(show, 5000);
+  poll(show, 5000, gen);
 }
 
 /* --- users -------------------------------------------------------------------------------- */
@@ -418,7 +420,7 @@ function relayState(id, r) {
   $('#relay-pulses-' + id).textContent = 'Opened ' + r.pulses + (r.pulses === 1 ? ' time' : ' times') + ' since start';
 }
 
-async function viewRelays() {
+async function viewRelays(arg, gen) {
   const cfg = await api('GET', '/api/v1/config');
   const st = await api('GET', '/api/v1/relays');
   const ids = Object.keys(st).sort((a, b) => a - b);
@@ -457,7 +459,7 @@ async function viewRelays() {
   poll(async () => {
     const now = await api('GET', '/api/v1/relays');
     for (const id in now) relayState(id, now[id]);
-  }, 1000);
+  }, 1000, gen);
 }
 
 /* --- inputs ---------------------------------------------------------------------------------- */
@@ -529,7 +531,7 @@ function eventRow(e) {
     h('td', {}, e.relays ? e.relays.join(', ') : (e.door ? 'door ' + e.door : '')));
 }
 
-async function viewEvents() {
+async function viewEvents(arg, gen) {
   const tbody = $('#event-rows');
   const top = await api('GET', '/api/v1/events?since=0&limit=1');
   evNext = Math.max(0, top.last_seq - SHOWN);
@@ -551,10 +553,11 @@ async function viewEvents() {
     $('#events-older').disabled = evOldest <= 1;
   };
   await more();
-  poll(more, 2000);
+  poll(more, 2000, gen);
 }
 
 $('#events-older').addEventListener('click', async () => {
+  if (evOldest <= 1) return;
   const since = Math.max(0, evOldest - 1 - SHOWN);
   const doc = await api('GET', '/api/v1/events?since=' + since + '&limit=' + (evOldest - 1 - since));
   const tbody = $('#event-rows');
