@@ -62,9 +62,10 @@ async function call(method, path, body, tries) {
   const text = await r.text();
   let doc = null;
   try { doc = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
-  // 503: all connections busy (nothing was done: try again shortly), or short of memory
-  // (a read is safe to repeat; a change may have been half done, so that is shown instead)
-  if (r.status === 503 && tries < 3 && (method === 'GET' || (doc && doc.error === 'busy'))) {
+  // 503: all connections busy (nothing was done: try again shortly), or short of memory. GET,
+  // PUT and PATCH (absolute values) are safe to repeat; a POST or DELETE may have been done
+  // before the answer failed, so that error is shown instead of repeating it
+  if (r.status === 503 && tries < 3 && (/^(GET|PUT|PATCH)$/.test(method) || (doc && doc.error === 'busy'))) {
     await sleep(300 * (tries + 1));
     return call(method, path, body, tries + 1);
   }
