@@ -19,7 +19,8 @@ import eventlog
 import hal
 from compat import sleep_ms, ticks_diff, ticks_us
 from doorapp import app, config
-from doorapp import users as userdb
+from unload import forget
+from usertable import build, validate
 from sim import flash
 
 ROOT = sys.argv[1]
@@ -76,12 +77,17 @@ async def run():
     spec = hal.load_board(ROOT + "/boards/sim.json")
     board = hal.open_board(spec, data_dir="/flash")
     cfg = config.validate({"reader": {"poll_ms": 10, "removal_ms": 50}}, spec)
-    store = userdb.UserStore(userdb.parse({"users": [
+    # the host builds the table (doorctl users build); here the same library, before the app
+    ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")
+    sched, users = validate.document({"users": [
         {"id": 1, "cards": ["04A1B2C3"], "relays": [1]},
         {"id": 2, "cards": ["DEADBEEF"], "relays": [2]},
-    ]}, "8HN", [1, 2]))
+    ]}, ctx)
+    build.build_file("/flash/users.tbl", sched, users, ctx.fid, 1)
+    forget("usertable.validate", "usertable.build", "usertable.writer", "usertable.codec", "cardnorm", "plates")
+    gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
-    door = app.Door(board, cfg, store, log)
+    door = app.Door(board, cfg, app.open_table(board, cfg, {"site_key": None}), log)
     pins = {}
     for r in spec["relays"]:
         pins[r["pin"]] = r["id"]

@@ -10,6 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 from doorctl import paths  # noqa: E402
 from doorctl import mpycache  # noqa: E402
+from doorctl import pn532_service, simprep  # noqa: E402
 from doorctl.simctl import SimClient, SimError  # noqa: E402
 
 FAST_CONFIG = {"relays": {"1": {"hold_ms": 400}, "2": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}
@@ -27,7 +28,7 @@ class Sim:
     """A running simulator; `client` talks to its control channel; output collected in `log`."""
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
-                 extra=(), heap="112000w", demo=True, start=True, http=False):
+                 extra=(), heap="112000w", demo=True, start=True, http=False, secrets=None):
         self.tmpdir = str(tmpdir)
         self.flash = flash or os.path.join(self.tmpdir, "flash.img")
         self.control = "127.0.0.1:%d" % free_port()
@@ -37,14 +38,25 @@ class Sim:
                      os.path.join(paths.FIRMWARE, "sim", "run.py"),
                      "--board", board or os.path.join(paths.BOARDS, "sim.json"),
                      "--flash", self.flash, "--control", self.control, "--http", self.http, "--quiet"]
-        if demo:
-            self.argv.append("--demo")
+        self.emu_proc = None
+        if not pn532 and start:  # the emulator in its own process, as `doorctl sim run` does
+            self.emu_proc, pn532 = pn532_service.start()
         if pn532:
             self.argv += ["--pn532", pn532]
+        cfg_path = sec_path = None
         if config is not None:
-            self.argv += ["--config", self._write("config.json", config)]
-        if users is not None:
-            self.argv += ["--users", self._write("users.json", users)]
+            cfg_path = self._write("config.json", config)
+            self.argv += ["--config", cfg_path]
+        if secrets is not None:
+            sec_path = self._write("secrets.json", secrets)
+            self.argv += ["--secrets", sec_path]
+        src = None
+        if users is not None:  # a list is built into a table on the host, as for a board
+            src = users if isinstance(users, str) and users.endswith(".tbl") else self._write("users.json", users)
+        elif demo and not os.path.exists(self.flash):
+            src = simprep.DEMO_USERS
+        if src:
+            self.argv += ["--users", simprep.users_for_sim(src, self.tmpdir, cfg_path, sec_path, board)]
         self.argv += list(extra)
         self.proc = None
         self.client = None
@@ -108,6 +120,9 @@ class Sim:
         if self.proc and self.proc.stdout:
             self.output += self.proc.stdout.read()
             self.proc.stdout.close()
+        if self.emu_proc is not None and self.emu_proc.poll() is None:
+            self.emu_proc.kill()
+            self.emu_proc.wait()
 
 
 def run_to_exit(argv, timeout=20):

@@ -16,6 +16,9 @@ import pytest
 from doorctl import firmware_image as fi
 from doorctl import fsimage, manifest, paths
 
+paths.use_device_code()
+import cardfmt  # noqa: E402
+
 ROOT = paths.ROOT
 DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
 BASE = 0x1000  # ESP32: the image starts at the bootloader offset
@@ -130,7 +133,7 @@ def test_cut_filesystem_mounts_under_micropython_with_esp32_parameters(built, tm
     assert "/main.py" in want and "/boot.py" in want
     assert "/doorapp/app.mpy" in want and "/lib/pn532/frames.mpy" in want and "/lib/hal/esp32.mpy" in want
     assert all(p.endswith(".mpy") for p in want if p.startswith(("/doorapp/", "/lib/")))
-    for p in ("/board.json", "/config.json", "/secrets.json", "/users.json"):
+    for p in ("/board.json", "/config.json", "/secrets.json", "/users.tbl"):
         assert p in want
     # nothing simulator-only
     assert not any(p.startswith(("/sim", "/lib/pn532emu")) or p == "/lib/hal/sim.mpy" for p in want)
@@ -152,7 +155,19 @@ def test_board_and_settings_files_are_the_given_bytes(built):
     assert files["board.json"] == open(os.path.join(built["tree"], "boards", "esp32-devkitc.json"), "rb").read()
     assert json.loads(files["config.json"])["device"]["id"] == "door-42"
     assert json.loads(files["secrets.json"]) == SECRETS
-    assert files["users.json"] == open(DEMO_USERS, "rb").read()
+    # the user list is built into the table on the host (a board can't afford building it)
+    assert "users.json" not in files
+    from usertable.reader import Base
+
+    tbl = os.path.join(built["tmp"], "users-from-image.tbl")
+    with open(tbl, "wb") as f:
+        f.write(files["users.tbl"])
+    b = Base(tbl)
+    try:
+        b.verify()
+        assert b.users == 2 and b.fid == cardfmt.format_id("8HN")
+    finally:
+        b.close()
     assert files["main.py"] == open(os.path.join(built["tree"], "firmware", "main.py"), "rb").read()
     mpy = files["doorapp/app.mpy"]
     assert mpy[:2] == b"M\x06"  # .mpy v6
@@ -182,7 +197,8 @@ def test_checkout_files_are_all_classified():
 def test_size_report(built, fw_path, tree, tmp_path):
     rep = built["report"]
     kinds = rep["kinds"]
-    assert kinds["users"] == {"files": 1, "bytes": os.path.getsize(DEMO_USERS)}
+    files = fsimage.read_image(open(built["out"][:-4] + ".fs.img", "rb").read())
+    assert kinds["users"] == {"files": 1, "bytes": len(files["users.tbl"])}
     srcs = manifest.device_sources(tree)
     assert kinds["app"]["files"] == len([d for _s, d in srcs if not d.startswith("www/")])
     assert kinds.get("web", {"files": 0})["files"] == len([d for _s, d in srcs if d.startswith("www/")])
@@ -240,7 +256,7 @@ def test_invalid_users_stop_the_build(fw_path, tree, tmp_path):
     r = subprocess.run([DOORCTL, "build", "--firmware", fw_path, "--users", str(users), "-o",
                         str(tmp_path / "o" / "d.bin")], capture_output=True, text=True,
                        env=dict(os.environ, DOORCTL_ROOT=tree), timeout=120)
-    assert r.returncode == 1 and "users.json: users[0]" in r.stderr
+    assert r.returncode == 1 and "users.json:1: users[0].relays" in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -1,8 +1,12 @@
 """Bad input stops start-up with one clear line naming the file and field; flash is untouched."""
 import json
 import os
+import subprocess
+import sys
 
 from simproc import FAST_CONFIG, Sim, run_to_exit
+
+DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
 
 
 def start_fails(tmp_path, **kw):
@@ -51,12 +55,18 @@ def test_bad_config_rejected_and_flash_untouched(tmp_path):
 
 
 def test_bad_users_rejected_and_old_users_kept(tmp_path):
+    """A bad user list stops `doorctl sim run` while building the table on the host (as for a
+    board), naming file, line and field; the flash image is not touched."""
     good = Sim(tmp_path, config=FAST_CONFIG)
     good.stop()
     image = flash_bytes(good.flash)
-    bad = {"users": [{"id": 5, "cards": ["04A1B2C3"]}, {"id": 6, "cards": ["04a1b2c3"]}]}
-    line = start_fails(tmp_path, flash=good.flash, users=bad)
-    assert "users.json: users[1].cards[0]: card 04A1B2C3 already belongs to user 5" in line
+    bad = tmp_path / "users.json"
+    bad.write_text(json.dumps({"users": [{"id": 5, "cards": ["04A1B2C3"]}, {"id": 6, "cards": ["04a1b2c3"]}]}))
+    r = subprocess.run([DOORCTL, "sim", "run", "--flash", good.flash, "--users", str(bad), "--quiet",
+                        "--control", "127.0.0.1:1", "--http", "off"], capture_output=True, text=True, timeout=60)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode == 1 and "Traceback" not in out, out
+    assert "users.json:1: users[1].cards[0]: card 04A1B2C3 already belongs to user 5" in out
     assert flash_bytes(good.flash) == image
     again = Sim(tmp_path, flash=good.flash)
     try:

@@ -1,10 +1,5 @@
-"""The access decision for a credential: who is it, may they open, which relays.
-
-Pure logic: the user store is injected. `decide_card` is the first version (users, cards, relay
-rights over users.json); the full engine (doorapp/engine.py: schedules, validity, roles,
-intervals, clock rules, floors, relay schedule holds) returns the same Decision type.
-"""
-import eventlog
+"""The result of an access decision (doorapp/engine.py makes them): kept apart so code that
+only reads decisions (event log, display, API) doesn't load the engine."""
 
 
 class Decision:
@@ -31,15 +26,3 @@ class Decision:
             if r <= 8:
                 m |= 1 << (r - 1)
         return m
-
-
-def decide_card(store, code, cards_enabled):
-    """Decision for a card whose code is already in the configured display format."""
-    if not cards_enabled:
-        return Decision(False, None, (), eventlog.REASON_DISABLED, "Cards disabled")
-    user = store.by_card(code)
-    if user is None:
-        return Decision(False, None, (), eventlog.REASON_UNKNOWN_CREDENTIAL, "Unknown card")
-    if not user.relays:
-        return Decision(False, user, (), eventlog.REASON_NO_RELAY_RIGHTS, "No door rights")
-    return Decision(True, user, user.relays, eventlog.REASON_OK, "Welcome")

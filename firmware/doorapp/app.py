@@ -1,6 +1,6 @@
 """Wires board, configuration, users, reader and relays into a running door controller.
 
-Flow of a card tap (DESIGN §2): card watcher -> on_card -> access.decide_card -> relays pulse in
+Flow of a card tap (DESIGN §2): card watcher -> on_card -> engine.decide (user table) -> relays pulse in
 the same loop turn -> LED/buzzer -> event log append -> listeners (simulator display).
 """
 import asyncio
@@ -9,13 +9,12 @@ import gc
 import cardfmt
 import eventlog
 from configerror import ConfigError, read_json
-from doorapp import VERSION, access, clock, fileio
-from doorapp import users as userdb
+from doorapp import VERSION, clock, fileio
 from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
-from compat import ticks_diff, ticks_ms
+from compat import sleep_ms, ticks_diff, ticks_ms
 
 from unload import forget
 
@@ -23,7 +22,7 @@ CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
 _VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyclient")
-USERS_FILE = "users.json"
+TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 EVENTS_FILE = "events.log"
 
 
@@ -47,23 +46,56 @@ def load_secrets(board):
     return secrets.validate(read_json(path) if fileio.exists(path) else {}, path)
 
 
-def load_users(board, cfg):
-    path = data_path(board, USERS_FILE)
-    if not fileio.exists(path):
-        return userdb.UserStore([])
-    relay_ids = [r["id"] for r in board.spec["relays"]]
-    return userdb.UserStore(userdb.parse(read_json(path), cfg["card"]["format"], relay_ids, path))
+def relay_ids(board):
+    return [r["id"] for r in board.spec["relays"]]
+
+
+def install_table(board, cfg, secrets, staged):
+    """Make the table file `staged` (same filesystem, e.g. users.tbl.new) live: checked (header,
+    checksum, card format) then renamed over users.tbl; on any error the old table stays."""
+    path = data_path(board, TABLE_FILE)
+    if not fileio.exists(path):  # first table: no empty one to build (that code is heavy)
+        import os
+
+        os.rename(staged, path)
+        try:
+            open_table(board, cfg, secrets, verify=True).close()
+        except ConfigError:
+            os.remove(path)
+            raise
+        return
+    t = open_table(board, cfg, secrets)
+    try:
+        t.install(staged)
+    finally:
+        t.close()
+
+
+def open_table(board, cfg, secrets, verify=False):
+    from usertable.table import UserTable
+
+    return UserTable.open(board.data_dir or "/", site_key=secrets["site_key"], card_format=cfg["card"]["format"],
+                          tz=cfg["time"]["tz"], relay_ids=relay_ids(board), auto_compact=False, verify=verify)
+
+
+def make_engine(table, cfg):
+    """The access engine over the table; the schedules come from the table file (their code and
+    the TZ rule are loaded only if the site uses custom schedules or relay holds)."""
+    from doorapp.engine import AccessEngine
+
+    return AccessEngine(table, table.schedules, cfg, cfg["time"]["tz"], clock, CONFIG_FILE)
 
 
 class Door:
     """The running controller; `state()` is what the simulator and (later) the API show."""
 
-    def __init__(self, board, cfg, users, log, secrets=None):
+    def __init__(self, board, cfg, table, log, secrets=None):
         self.board = board
         self.cfg = cfg
+        self.table = table
+        self.engine = make_engine(table, cfg)
         self.secrets = secrets
         self.started = ticks_ms()
-        self.users = users
         self.log = log
         self.card_format = cfg["card"]["format"]
         self._fmt_id = cardfmt.format_id(self.card_format)
@@ -100,9 +132,14 @@ class Door:
     # --- credentials and inputs -------------------------------------------------------------
     def on_card(self, uid, atqa=None, sak=None):
         code = cardfmt.format_uid(uid, self.card_format)
-        d = access.decide_card(self.users, code, self.cfg["card"]["enabled"])
+        return self.decide(eventlog.KIND_CARD, code, uid, self._fmt_id)
+
+    def decide(self, kind, value, shown=b"", fmt=0):
+        """Credential -> engine decision -> relays in this loop turn -> event (`shown` is what
+        the log keeps: never a PIN)."""
+        d = self.engine.decide(kind, value)
         self.act(d)
-        self.record(eventlog.KIND_CARD, d.granted, d.reason, uid, self._fmt_id, d.user, d.relays)
+        self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
         return d
 
     def on_input(self, inp, active):
@@ -119,7 +156,9 @@ class Door:
     def act(self, d):
         if d.granted:
             for r in d.relays:
-                self.relays[r].pulse()
+                relay = self.relays.get(r)  # floors may map to I/O-expander relays (9-40)
+                if relay is not None:
+                    relay.pulse()
             self.led.play(GRANTED_LED)
             self.buzzer.play(GRANTED_BEEP)
         else:
@@ -130,7 +169,8 @@ class Door:
             eventlog.RESULT_GRANTED if granted else eventlog.RESULT_DENIED)
         mask = 0
         for r in relays:
-            mask |= 1 << (r - 1)
+            if r <= 8:
+                mask |= 1 << (r - 1)
         seq = self.log.append(clock.now(), kind, result, reason, value, fmt, user.id if user else 0, mask)
         if self.listeners:
             ev = self.log.read(seq - 1, 1)
@@ -192,16 +232,22 @@ class Door:
                 merged[sec].update(val)
             else:
                 merged[sec] = val
+        path = data_path(self.board, CONFIG_FILE)
+        gc.collect()  # the validator's code then loads into free heap in one piece
         from doorapp import config
 
-        path = data_path(self.board, CONFIG_FILE)
         try:
-            new = config.validate(merged, self.board.spec, path)
+            fileio.write_json_atomic(path, config.validate(merged, self.board.spec, path, self.cfg["time"]["tz"]))
         finally:
             forget(*_VALIDATORS)
-        fileio.write_json_atomic(path, new)
+        merged = None
+        gc.collect()
+        # the live copy is read back now that the code is gone, so it doesn't sit between the
+        # code's blocks and leave the heap in small holes when they are freed
+        new = read_json(path)
         restart = new["card"]["format"] != self.cfg["card"]["format"]
         self.cfg = new
+        self.engine = make_engine(self.table, new)
         for rid in self.relays:
             self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
         self._build_inputs()
@@ -221,7 +267,8 @@ class Door:
             "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
             "heap_free": gc.mem_free(),
             "heap_used": gc.mem_alloc(),
-            "users": self.users.count(),
+            "users": self.table.count,
+            "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
             "card_format": self.card_format,
             "reader": self.reader_status(),
             "clock": {"now": clock.now(), "set": clock.is_set(), "tz": self.cfg["time"]["tz"]},
@@ -252,7 +299,8 @@ class Door:
             "buzzer": self.buzzer.is_on(),
             "reader": self.reader_status(),
             "clock": clock.now(),
-            "users": self.users.count(),
+            "users": self.table.count,
+            "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
             "card_format": self.card_format,
             "last_seq": last,
             "heap_free": gc.mem_free(),
@@ -278,8 +326,18 @@ class Door:
                                    miss_ms=rc["removal_ms"])
         await self.watcher.run()
 
+    async def run_holds(self):
+        """Relays held open by a schedule (office hours), re-checked every second."""
+        while True:
+            mask = self.engine.held_relays()
+            for rid in self.relays:
+                if mask & (1 << (rid - 1)):
+                    self.relays[rid].pulse(1500)
+            await sleep_ms(1000)
+
     async def run(self, extra=()):
         tasks = [asyncio.create_task(r.run()) for r in self.relays.values()]
+        tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
         for coro in extra:
@@ -287,16 +345,18 @@ class Door:
         await asyncio.gather(*tasks)
 
 
-def open_door(board):
+def open_door(board, cfg=None, secrets=None):
     """Load everything from flash and build the Door; ConfigError if a file is bad."""
     try:
-        cfg = load_config(board)
-        users = load_users(board, cfg)
-        secrets = load_secrets(board)
+        if cfg is None:
+            cfg = load_config(board)
+        if secrets is None:
+            secrets = load_secrets(board)
     finally:
         forget(*_VALIDATORS)
+    table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
-    return Door(board, cfg, users, log, secrets)
+    return Door(board, cfg, table, log, secrets)
 
 
 def fail(err):
@@ -314,5 +374,5 @@ def main(board_path="/board.json"):
     except ConfigError as e:
         fail(e)
         return
-    print("doorctl %s on %s: %d users" % (VERSION, board.name, door.users.count()))
+    print("doorctl %s on %s: %d users" % (VERSION, board.name, door.table.count))
     asyncio.run(door.run())

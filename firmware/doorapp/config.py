@@ -86,7 +86,7 @@ def _section(given, schema, path, prefix, defaults=None):
     return out
 
 
-def validate(cfg, board_spec, path="config.json"):
+def validate(cfg, board_spec, path="config.json", known_tz=None):
     """Return a complete config (defaults filled in) or raise ConfigError naming the field."""
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
@@ -96,7 +96,8 @@ def validate(cfg, board_spec, path="config.json"):
     out = {}
     for name in SECTIONS:
         out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
-    _check_tz(out["time"]["tz"], path)
+    if out["time"]["tz"] != known_tz:  # a change of a live, already checked config skips it
+        _check_tz(out["time"]["tz"], path)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     given = cfg.get("relays", {})
     if not isinstance(given, dict):

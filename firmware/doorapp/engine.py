@@ -26,9 +26,12 @@ from micropython import const
 
 from compat import ticks_diff
 from configerror import ConfigError
-from doorapp import schedule as schedmod
 from doorapp.access import Decision
 
+# schedule ids as doorapp.schedule numbers them; that module (and tzrule) is only loaded when
+# the site has custom schedules or relay holds: most doors need neither, and both cost heap
+_ALWAYS = const(0)
+_NEVER = const(1)
 _ROLE_ADMIN = const(1)
 _RING = const(16)  # grants remembered for the unlock intervals
 _MAX_BOARD_RELAY = const(8)
@@ -68,7 +71,8 @@ class AccessEngine:
 
     table: by_card/by_pin/by_plate/by_qr/by_ble/by_id -> record or None (docs/user-model.md);
     schedules: a schedule.ScheduleSet (or the document's list of definitions);
-    config: the validated config.json (doorapp/config.py); tz: a tzrule.TzRule;
+    config: the validated config.json (doorapp/config.py); tz: a tzrule.TzRule, or a POSIX TZ
+    text parsed on first use (only custom schedules and holds need local time);
     clock: now() -> unix seconds or 0 when not set, ticks_ms() monotonic (doorapp.clock).
     Raises ConfigError if a relay's hold schedule names no schedule.
     """
@@ -106,14 +110,19 @@ class AccessEngine:
         """Use a new user table / schedule set (users changed) keeping interval and badge-in
         memory. Checks the relay hold schedules first: ConfigError and nothing changed if one
         is unknown."""
-        if not isinstance(schedules, schedmod.ScheduleSet):
-            schedules = schedmod.compile_all(schedules)
         holds = []
-        for key in self.relay_cfg:
+        refs = [k for k in self.relay_cfg if self.relay_cfg[k].get("schedule", "")]
+        if schedules is None or (isinstance(schedules, list) and not schedules and not refs):
+            schedules = None  # Always and Never only: no schedule code loaded
+        else:
+            from doorapp import schedule as schedmod
+
+            if not isinstance(schedules, schedmod.ScheduleSet):
+                schedules = schedmod.compile_all(schedules)
+            self._admits = schedmod.admits
+        for key in refs:
             rc = self.relay_cfg[key]
-            ref = rc.get("schedule", "")
-            if not ref:
-                continue
+            ref = rc["schedule"]
             sid = schedules.resolve(ref)
             if sid is None:
                 raise ConfigError(self.path, "relays.%s.schedule" % key, "no schedule named %r" % ref)
@@ -132,6 +141,10 @@ class AccessEngine:
     def local(self, now):
         """Local time tuple of unix `now` (cached for the current second)."""
         if now != self._lt_at:
+            if isinstance(self.tz, str):
+                import tzrule
+
+                self.tz = tzrule.parse(self.tz)
             self._lt = self.tz.utc_to_local(now)
             self._lt_at = now
         return self._lt
@@ -210,18 +223,19 @@ class AccessEngine:
             return self._deny(u, r)
         # 4-6 schedules
         sch = u.schedules
-        if schedmod.NEVER in sch:
+        if _NEVER in sch:
             return self._deny(u, eventlog.REASON_SCHEDULE)
         admin = self.admin_bypass and u.role == _ROLE_ADMIN
-        if not admin and schedmod.ALWAYS not in sch:
-            if not sch:
+        if not admin and _ALWAYS not in sch:
+            if not sch or self.schedules is None:  # no schedule, or one the table doesn't define
                 return self._deny(u, eventlog.REASON_SCHEDULE)
             if not now:
                 return self._deny(u, eventlog.REASON_CLOCK_NOT_SET)
             lt = self.local(now)
             ok = False
+            admits = self._admits
             for sid in sch:
-                if schedmod.admits(self.schedules.get(sid), lt):
+                if admits(self.schedules.get(sid), lt):
                     ok = True
                     break
             if not ok:
@@ -275,12 +289,13 @@ class AccessEngine:
         mask = 0
         if not self.holds:
             return 0
+        admits = self._admits
         for rid, s, needs_badge in self.holds:
             if not now:
-                if s.id == schedmod.ALWAYS and not needs_badge:
+                if s.id == _ALWAYS and not needs_badge:
                     mask |= 1 << (rid - 1)
                 continue
-            if schedmod.admits(s, self.local(now)) and (not needs_badge or self._badge[rid] == self._today(now)):
+            if admits(s, self.local(now)) and (not needs_badge or self._badge[rid] == self._today(now)):
                 mask |= 1 << (rid - 1)
         return mask
 

@@ -3,7 +3,6 @@ import json
 import os
 
 
-
 def exists(path):
     try:
         os.stat(path)
@@ -20,6 +19,10 @@ def write_atomic(path, data):
     with open(tmp, "rb") as f:
         if f.read() != data:
             raise OSError("verify failed writing " + path)
+    _replace(tmp, path)
+
+
+def _replace(tmp, path):
     try:
         os.rename(tmp, path)
     except OSError:  # some VFS refuse to rename over an existing file
@@ -28,4 +31,12 @@ def write_atomic(path, data):
 
 
 def write_json_atomic(path, obj):
-    write_atomic(path, json.dumps(obj).encode())
+    """json.dump streamed to path.tmp (no text of the whole document in RAM: one contiguous
+    block that a busy heap may not have), checked by reading it back, renamed over path."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    with open(tmp) as f:
+        if json.load(f) != obj:
+            raise OSError("verify failed writing " + path)
+    _replace(tmp, path)

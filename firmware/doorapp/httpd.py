@@ -314,7 +314,15 @@ class Server:
         if ans is None or status == 204:
             body, ctype = b"", None
         elif isinstance(ans, (dict, list)):
-            body, ctype = json.dumps(ans).encode(), "application/json"
+            parts = json_parts(ans)
+            size = 0
+            for p in parts:
+                size += len(p)
+            await self._send(writer, status, None, "application/json", headers, size)
+            for p in parts:
+                writer.write(p)
+                await writer.drain()
+            return
         elif isinstance(ans, str):
             body, ctype = ans.encode(), "text/plain; charset=UTF-8"
         else:
@@ -368,6 +376,27 @@ def client_address(peer):
         except Exception:
             return bytes(peer).hex()
     return str(peer)
+
+
+def json_parts(obj):
+    """JSON text of a dict or list as a list of pieces, one per member: a busy heap often has
+    no single block for a whole config or event page, but has room for its parts."""
+    dumps = json.dumps
+    if isinstance(obj, dict):
+        out = []
+        sep = "{"
+        for k in obj:
+            out.append(("%s%s: %s" % (sep, dumps(k), dumps(obj[k]))).encode())
+            sep = ", "
+        out.append(b"}" if out else b"{}")
+        return out
+    out = []
+    sep = "["
+    for v in obj:
+        out.append((sep + dumps(v)).encode())
+        sep = ", "
+    out.append(b"]" if out else b"[]")
+    return out
 
 
 def error(status, message, field=None):

@@ -9,8 +9,9 @@ Options:
   --http HOST:PORT    device HTTP API and web UI (default 127.0.0.1:8080; "off" = none)
   --pn532 T           emulator | tcp:HOST:PORT | serial:/dev/ttyX (overrides the board file)
   --config PATH       validate this config.json and install it on the flash before start
-  --users PATH        validate this users.json and install it on the flash before start
-  --demo              on a newly created flash image, install the demo users
+  --secrets PATH      validate this secrets.json and install it on the flash before start
+  --users PATH        a user table built by `doorctl users build` (.tbl): checked and swapped in
+                      before start (`doorctl sim run --users users.json` builds it on the host)
   --quiet             no live display
   --app-from-flash    import the app and libraries from the flash image's .mpy files (a built
                       image, `doorctl sim-image`), board file /flash/board.json unless --board;
@@ -28,10 +29,10 @@ DEFAULTS = {
     "http": "127.0.0.1:8080",
     "pn532": "",
     "config": "",
+    "secrets": "",
     "users": "",
 }
-FLAGS = ("demo", "quiet", "app-from-flash")
-DEMO_USERS = __file__.rsplit("/", 1)[0] + "/demo_users.json" if "/" in __file__ else "demo_users.json"
+FLAGS = ("quiet", "app-from-flash")
 
 
 def parse_args(argv):
@@ -78,27 +79,49 @@ def install(board, source, name, check):
 
 
 def prepare(opts):
+    """Boot in the order that keeps the heap in one piece: first everything transient
+    (validators, building or installing the user table), then the modules that stay, then the
+    long-lived objects."""
     import hal
-    from doorapp import app, config
-    from doorapp import users as userdb
+    from doorapp import app
     from sim import flash
     from unload import forget
 
     spec = hal.load_board(opts["board"])
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
-    if opts["config"]:
-        install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
-    cfg = app.load_config(board)
+    try:
+        if opts["config"]:
+            from doorapp import config
+
+            install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
+        if opts["secrets"]:
+            from doorapp import secrets as secretsmod
+
+            install(board, opts["secrets"], app.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
+        cfg = app.load_config(board)
+        secrets = app.load_secrets(board)
+    finally:
+        forget(*app._VALIDATORS)
     for inp in spec["inputs"]:  # power-up: buttons released, door shut (inputs idle)
         board.drive_input(inp["pin"], 0 if cfg["inputs"][inp["id"]]["trigger"] == "high" else 1)
-    relay_ids = [r["id"] for r in spec["relays"]]
-    users_src = opts["users"] or (DEMO_USERS if created and opts["demo"] else "")
-    if users_src:
-        install(board, users_src, app.USERS_FILE,
-                lambda doc, p: userdb.parse(doc, cfg["card"]["format"], relay_ids, p))
-    door = app.open_door(board)
-    forget("doorapp.config", "doorapp.secrets")
+    users_src = opts["users"]
+    if users_src and not users_src.endswith(".tbl"):
+        raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
+                         "(`doorctl sim run --users` builds one from a list)" % users_src)
+    if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
+        staged = app.data_path(board, app.TABLE_FILE + ".new")
+        with open(users_src, "rb") as src, open(staged, "wb") as dst:
+            buf = bytearray(2048)
+            while True:
+                n = src.readinto(buf)
+                if not n:
+                    break
+                dst.write(buf if n == len(buf) else memoryview(buf)[:n])
+        buf = None
+        app.install_table(board, cfg, secrets, staged)
+    load_resident(opts["http"] != "off", not opts["quiet"])
+    door = app.open_door(board, cfg, secrets)
     return board, door, created
 
 
@@ -128,7 +151,7 @@ async def amain(opts, board, door):
         disp = Display(door, board)
     gc.collect()
     print("doorctl simulator: board %s, flash %s, %d users, card format %s" % (
-        board.name, opts["flash"], door.users.count(), door.card_format))
+        board.name, opts["flash"], door.table.count, door.card_format))
     print("control channel: %s:%d (JSON lines; try `doorctl sim state`)" % (host, port))
     print("device HTTP: %s" % http)
     print("PN532: %s" % board.transport)
@@ -191,6 +214,23 @@ def app_from_flash(argv):
         print("doorctl: cannot start: %s" % e)
         sys.exit(2)
     return argv
+
+
+# what stays loaded, in import order (dependencies first)
+RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "usertable.table", "keyedhash",
+            "doorapp.engine", "pn532.watch", "pn532.hsu", "sim.control")
+
+
+def load_resident(http, display):
+    """Import the modules that stay loaded now, right after the transient start-up work, each
+    after a collection: their code then fills the heap from the bottom in one piece instead of
+    being scattered between short-lived data (a fragmented heap fails a 1 KB allocation with
+    80 KB free)."""
+    names = RESIDENT + (("doorapp.httpapi",) if http else ()) + (("sim.display",) if display else ())
+    for name in names:
+        gc.collect()
+        __import__(name)
+    gc.collect()
 
 
 def main(argv):

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from doorctl import __version__, paths
+from doorctl import __version__, paths, simprep
 from doorctl.errors import CliError
 from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
 
@@ -27,17 +27,38 @@ def sim_command(args):
     ]
     if args.flash_size:
         argv += ["--flash-size", args.flash_size]
-    if args.pn532:
-        argv += ["--pn532", args.pn532]
-    for opt in ("config", "users"):
+    for opt in ("config", "secrets"):
         v = getattr(args, opt)
         if v:
             argv += ["--" + opt, os.path.abspath(v)]
-    if not args.no_demo:
-        argv.append("--demo")
+    users = args.users
+    new_flash = args.fresh or not os.path.exists(flash)
+    if not users and new_flash and not args.no_demo:
+        users = simprep.DEMO_USERS
+    if users:  # lists are built into a table here, as for a board (doorctl.simprep)
+        users = simprep.users_for_sim(os.path.abspath(users), os.path.dirname(flash), args.config, args.secrets,
+                                      args.board)
+        argv += ["--users", os.path.abspath(users)]
+    pn532 = args.pn532
+    if not pn532 and _board_transport(args.board) == "emulator":
+        # the emulator runs as its own process (test equipment stays out of the device heap);
+        # it exits when this process (exec'd into the simulator: same pid) is gone
+        from doorctl import pn532_service
+
+        _proc, pn532 = pn532_service.start()
+    if pn532:
+        argv += ["--pn532", pn532]
     if args.quiet:
         argv.append("--quiet")
     return argv
+
+
+def _board_transport(board):
+    try:
+        with open(board) as f:
+            return json.load(f)["pn532"].get("transport", "emulator")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""  # the simulator reports a bad board file itself
 
 
 def sim_env():
@@ -189,9 +210,12 @@ def build_parser():
     run.add_argument("--flash-size", default="", help="size of a new image in bytes (default 0x200000)")
     run.add_argument("--fresh", action="store_true", help="delete the flash image first")
     run.add_argument("--http", default="127.0.0.1:8080", help="device HTTP HOST:PORT (default %(default)s)")
-    run.add_argument("--pn532", default="", help="PN532 link: emulator (default), tcp:HOST:PORT or serial:/dev/tty...")
+    run.add_argument("--pn532", default="", help="PN532 link: the emulator in its own process (default), emulator (inside the "
+                     "simulator's heap), tcp:HOST:PORT or serial:/dev/tty...")
     run.add_argument("--config", help="validate this config.json and install it on the flash first")
-    run.add_argument("--users", help="validate this users.json and install it on the flash first")
+    run.add_argument("--secrets", help="validate this secrets.json (site key, ...) and install it on the flash first")
+    run.add_argument("--users", help="user list (users.json/.csv: checked and built into a table here) or a "
+                                     "table from `doorctl users build`, installed on the flash first")
     run.add_argument("--no-demo", action="store_true", help="don't put the demo users on a new flash image")
     run.add_argument("--quiet", action="store_true", help="no live display of outputs and events")
     run.add_argument("--heap", default="112000w", help="MicroPython heap (default %(default)s: the ESP32's)")

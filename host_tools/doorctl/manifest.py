@@ -10,7 +10,8 @@ Device filesystem (MicroPython on the ESP32 mounts LittleFS at / and has sys.pat
     /www/*.gz                firmware/www/* (the installer web UI), gzipped: the device serves
                              name.gz as name with Content-Encoding: gzip (doorapp.webui)
     /board.json              the board file
-    /config.json, /secrets.json, /users.json or /users.tbl   when given (validated first)
+    /config.json, /secrets.json, /users.tbl                 when given (validated first; a user
+                                                            list is built into the table here)
 
 Simulator-only (never on a board): firmware/sim/, lib/pn532emu/, lib/hal/sim.py.
 Every file under firmware/ and lib/ must be either a device file or listed in SIM_ONLY
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
@@ -345,18 +347,39 @@ def stage_settings(board_spec=None, board_data=None, config=None, secrets=None, 
             out.append(Staged(SECRETS_FILE, data, KIND_SECRETS, secrets))
         if users:
             data = _read(users, "user file")
-            if users.endswith(".json"):
-                from doorapp import users as usersmod
-
-                relay_ids = [r["id"] for r in board_spec["relays"]]
-                usersmod.parse(_json(data, users), cfg["card"]["format"], relay_ids, users)
-                out.append(Staged(USERS_JSON, data, KIND_USERS, users))
+            if not users.endswith(".tbl"):  # a list: built into the table here, as a board can't
+                out.append(Staged(USERS_TABLE, _build_table(users, cfg, board_spec, secrets), KIND_USERS, users))
             else:
                 _check_table(users, cfg["card"]["format"] if cfg else None)
                 out.append(Staged(USERS_TABLE, data, KIND_USERS, users))
     except ConfigError as e:
         raise ManifestError(str(e))
     return out
+
+
+def _build_table(users, cfg, board_spec, secrets_path):
+    """users.json/.csv -> table bytes with the site's card format, TZ, relays and site key."""
+    import tempfile
+
+    from doorctl import simprep
+    from doorctl.errors import CliError
+
+    key = None
+    if secrets_path:
+        key = simprep.site_settings(secrets=secrets_path)[3]
+    relays = [r["id"] for r in board_spec["relays"]] if board_spec else None
+    fmt = cfg["card"]["format"] if cfg else "8HN"
+    tz = cfg["time"]["tz"] if cfg else "UTC0"
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "users.tbl")
+        try:
+            with open(users, "rb") as f:  # serial from the content: reproducible images
+                serial = (zlib.crc32(f.read()) & 0xFFFFFFFF) or 1
+            simprep.build_table(users, out, fmt, tz, relays, key, serial)
+        except CliError as e:
+            raise ManifestError(str(e))
+        with open(out, "rb") as f:
+            return f.read()
 
 
 def _check_table(path, card_format):

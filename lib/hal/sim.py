@@ -2,8 +2,9 @@
 
 Pins are levels in memory that the simulator's control channel can read and drive; every output
 change is reported to listeners (the live display, the event timestamps of `make bench`).
-The PN532 UART is pluggable: the built-in byte-level emulator (default), `tcp:HOST:PORT`, or
-`serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty).
+The PN532 UART is pluggable: the byte-level emulator in its own host process (`emu:...`, what
+`doorctl sim run` starts), the same emulator inside this process (`emulator`), `tcp:HOST:PORT`,
+or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty).
 """
 import asyncio
 
@@ -106,6 +107,11 @@ class Board:
 
             self.emulator = PN532Emulator()
             return EmulatorStream(self.emulator)
+        if t.startswith("emu:"):  # the emulator in a host process (doorctl.pn532_service)
+            host, port, cport = t[4:].rsplit(":", 2)
+            self.emulator = RemoteEmulator(host, int(cport))
+            r, w = await asyncio.open_connection(host, int(port))
+            return AsyncioByteStream(r, w)
         if t.startswith("tcp:"):
             host, port = t[4:].rsplit(":", 1)
             r, w = await asyncio.open_connection(host, int(port))
@@ -113,10 +119,58 @@ class Board:
         if t.startswith("serial:"):
             dev = SerialDevice(t[7:], self.spec["pn532"]["baudrate"])
             return AsyncioByteStream(asyncio.StreamReader(dev.f), asyncio.StreamWriter(dev.f, {}))
-        raise ValueError("pn532 transport must be emulator, tcp:HOST:PORT or serial:PATH, got " + t)
+        raise ValueError("pn532 transport must be emulator, emu:HOST:PORT:PORT, tcp:HOST:PORT or serial:PATH, "
+                         "got " + t)
 
     async def pn532_transport(self):
         return "uart", await self.pn532_stream()
 
     def unique_id(self):
         return b"SIM00001"
+
+
+class RemoteEmulator:
+    """The PN532 emulator running in its own host process (doorctl.pn532_service: test
+    equipment kept out of the heap the firmware is measured in); card commands go over a
+    JSON-lines socket, the PN532's UART bytes over another (transport `emu:HOST:UART:CONTROL`)."""
+
+    def __init__(self, host, port):
+        import socket
+
+        self.addr = socket.getaddrinfo(host, port)[0][-1]
+        self.sock = None
+
+    def _call(self, req):
+        """Send one command, wait for its answer (localhost: well under a millisecond)."""
+        import json
+        import socket
+
+        if self.sock is None:
+            s = socket.socket()
+            s.connect(self.addr)
+            self.sock = s
+        try:
+            self.sock.send(json.dumps(req).encode() + b"\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = self.sock.recv(256)
+                if not chunk:
+                    raise OSError("emulator closed the control connection")
+                line += chunk
+        except OSError:
+            self.sock.close()
+            self.sock = None
+            raise
+        ans = json.loads(line)
+        if not ans.get("ok"):
+            raise ValueError(ans.get("error", "emulator refused the command"))
+        return ans
+
+    def place(self, uid):
+        self._call({"call": "place", "uid": uid.hex()})
+
+    def remove(self):
+        self._call({"call": "remove"})
+
+    def inject(self, data):
+        self._call({"call": "inject", "hex": bytes(data).hex()})

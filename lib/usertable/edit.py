@@ -11,7 +11,7 @@ import cardfmt
 from configerror import ConfigError
 from usertable import codec, fmt
 from usertable.journal import EH, HEAD_SIZE, OP_DEL, OP_PUT, SECRET_KINDS, remove, replace_file
-from usertable.reader import JBUF, Base, Record, ref_at
+from usertable.reader import JBUF, Base, Record, ref_at, verify_steps
 
 _SECRET_FIELDS = ("pin", "qr", "ble")  # order of SECRET_KINDS
 
@@ -327,50 +327,7 @@ def _swap(t, path):
         t._open()
 
 
-def install(t, path):
-    """Replace the whole table with the table file at `path` (same filesystem), after
-    checking its header and checksum and its card format against the config."""
-    from usertable.table import UserTableError
-
-    try:
-        nb = Base(path)
-    except (OSError, ValueError) as e:
-        raise UserTableError(path, "(file)", "not a user table: %s" % e)
-    try:
-        nb.verify()
-        fid = nb.fid
-    except ValueError as e:
-        raise UserTableError(path, "(file)", "damaged user table: %s" % e)
-    finally:
-        nb.close()
-    want = t.want_fid
-    if want and fid != want:
-        raise UserTableError(path, "card_format", "table built for card format %s but config card.format "
-                             "is %s: rebuild it with `doorctl users build --card-format %s`"
-                             % (cardfmt.format_name(fid), cardfmt.format_name(want), cardfmt.format_name(want)))
-    _swap(t, path)
-
-
 # -- reading a table file sequentially (export, compaction, key recovery) ---------------
-def verify_steps(nb):
-    """Check the whole-file CRC of table `nb` in steps of 4 KiB (a generator)."""
-    f = nb.f
-    f.seek(0)
-    crc = 0
-    left = nb.size - 4
-    buf = bytearray(4096)
-    mv = memoryview(buf)
-    while left > 0:
-        n = f.readinto(buf) if left >= len(buf) else f.readinto(mv[:left])
-        if not n:
-            raise ValueError("short read")
-        crc = crc32(mv[:n], crc)
-        left -= n
-        yield
-    if crc & 0xFFFFFFFF != nb.crc:
-        raise ValueError("checksum mismatch")
-
-
 def scan(b, buf=None):
     """Yield (ref, buf, at, length, uid) for every record in id order; the record's bytes are
     buf[at:at+length] until the next step."""

@@ -4,6 +4,7 @@ leaf array and one read buffer; a lookup is one bucket read plus one record read
 `reads` / `bytes_read` count file reads so tests and benchmarks can check the <= 2 bound.
 """
 import struct
+from binascii import crc32
 from array import array
 
 from micropython import const
@@ -345,9 +346,7 @@ class Base:
 
     def verify(self):
         """Full checksum check (reads the whole file); raises ValueError if it fails."""
-        from usertable import edit
-
-        for _ in edit.verify_steps(self):
+        for _ in verify_steps(self):
             pass
 
     def schedules_bytes(self):
@@ -477,3 +476,23 @@ class Base:
         from usertable import edit
 
         return edit.entries(self, k, buf)
+
+
+def verify_steps(nb):
+    """Check the whole-file CRC of table `nb` in steps of 1 KiB (a generator; a small buffer
+    because a push arrives while the heap is busy)."""
+    f = nb.f
+    f.seek(0)
+    crc = 0
+    left = nb.size - 4
+    buf = bytearray(1024)
+    mv = memoryview(buf)
+    while left > 0:
+        n = f.readinto(buf) if left >= len(buf) else f.readinto(mv[:left])
+        if not n:
+            raise ValueError("short read")
+        crc = crc32(mv[:n], crc)
+        left -= n
+        yield
+    if crc & 0xFFFFFFFF != nb.crc:
+        raise ValueError("checksum mismatch")

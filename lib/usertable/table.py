@@ -17,7 +17,7 @@ import os
 import cardfmt
 from configerror import ConfigError
 from usertable import fmt
-from usertable.journal import OP_DEL, OP_PUT, Journal, remove
+from usertable.journal import OP_DEL, OP_PUT, Journal, remove, replace_file
 from usertable.reader import Base, Record
 
 # validate, writer and build are imported where needed (edits, compaction): a lookup-only
@@ -350,5 +350,30 @@ class UserTable:
 
     def install(self, path):
         """Replace the whole table with the table file at `path` (same filesystem), after
-        checking its header and checksum and its card format against the config."""
-        self._cold("install", path)
+        checking its header and checksum and its card format against the config; on any error
+        the old table stays live. Resident (no cold code): a whole-table push must not need
+        heap for the edit code."""
+        if self._busy:
+            raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
+        try:
+            nb = Base(path)
+        except (OSError, ValueError) as e:
+            raise UserTableError(path, "(file)", "not a user table: %s" % e)
+        try:
+            nb.verify()
+            fid = nb.fid
+        except ValueError as e:
+            raise UserTableError(path, "(file)", "damaged user table: %s" % e)
+        finally:
+            nb.close()
+        want = self.want_fid
+        if want and fid != want:
+            raise UserTableError(path, "card_format", "table built for card format %s but config card.format "
+                                 "is %s: rebuild it with `doorctl users build --card-format %s`"
+                                 % (cardfmt.format_name(fid), cardfmt.format_name(want), cardfmt.format_name(want)))
+        self._close_files()
+        try:
+            replace_file(path, self.path)
+            remove(self.jpath)  # a stale journal would be ignored anyway (it names the old table)
+        finally:
+            self._open()

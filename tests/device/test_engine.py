@@ -172,24 +172,6 @@ def test_disabled_kinds():
         raise AssertionError("exit is not a credential")
 
 
-def test_decide_card_adapter_still_works():
-    class Store:
-        def __init__(self, u):
-            self.u = u
-
-        def by_card(self, code):
-            return self.u if code == "AA" else None
-
-    class U:
-        relays = [1, 2]
-
-    d = access.decide_card(Store(U()), "AA", True)
-    assert d.granted and d.relays == [1, 2] and d.floors == () and d.hold == 0 and d.relay_mask() == 3
-    assert access.decide_card(Store(U()), "BB", True).reason == eventlog.REASON_UNKNOWN_CREDENTIAL
-
-
-# --- valid period, clock not set --------------------------------------------------------------
-
 def test_user_valid_period_inclusive():
     vf, vt = at(2026, 1, 1), at(2027, 1, 1)
     eng, t, clk = make(now=vf - 1)

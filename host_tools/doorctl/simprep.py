@@ -1,0 +1,90 @@
+"""Host-side preparation of what the simulator installs at start: user lists become tables here.
+
+A board never builds its user table from JSON (the validator and builder would fragment its
+112 KB heap at boot); the host builds it with the same library (`doorctl users build`) and the
+device only checks and swaps the file in. The simulator works the same way: `doorctl sim run
+--users users.json` and the tests build the table here and hand the simulator a `.tbl`.
+"""
+import argparse
+import json
+import os
+import time
+
+from doorctl import paths
+from doorctl.errors import CliError
+
+DEMO_USERS = os.path.join(paths.FIRMWARE, "sim", "demo_users.json")
+
+
+def _read_json(path):
+    """The JSON object in `path`, or {} (absent or broken: the device's own check reports it)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def site_settings(config=None, secrets=None, board=None):
+    """(card_format, tz, relay ids, site key) from the files the simulator will install; files
+    that are absent or broken give the defaults (the simulator itself reports broken files)."""
+    cfg = _read_json(config)
+    card = cfg.get("card") if isinstance(cfg.get("card"), dict) else {}
+    tm = cfg.get("time") if isinstance(cfg.get("time"), dict) else {}
+    fmt = card.get("format") if isinstance(card.get("format"), str) else "8HN"
+    tz = tm.get("tz") if isinstance(tm.get("tz"), str) else "UTC0"
+    relays = None
+    spec = _read_json(board or os.path.join(paths.BOARDS, "sim.json"))
+    if isinstance(spec.get("relays"), list):
+        relays = [r.get("id") for r in spec["relays"] if isinstance(r, dict) and isinstance(r.get("id"), int)]
+    key = _read_json(secrets).get("site_key")
+    return fmt, tz, relays or None, bytes.fromhex(key) if isinstance(key, str) and len(key) == 64 else None
+
+
+def build_table(source, output, card_format="8HN", tz="UTC0", relays=None, site_key=None, serial=None):
+    """users.json/.csv -> table file `output` (atomic). CliError listing every problem with its
+    line ("file:line: field: message") and nothing written if the list is bad."""
+    from doorctl import cmd_users
+
+    args = argparse.Namespace(input=source, format=None, schedules=None, card_format=card_format, tz=tz,
+                              relays=",".join(str(r) for r in relays) if relays else None,
+                              site_key_file=None, json=False)
+    build = cmd_users._lib()[0]
+    paths.use_device_code()
+    from usertable import validate
+
+    doc, pos = cmd_users.read_document(source)
+    try:
+        ctx = validate.Ctx(card_format, tz, relays, site_key, True, source)
+    except ValueError as e:
+        raise CliError(str(e))
+    sched, users = validate.document(doc, ctx)
+    ctx.errors[:0] = pos.problems
+    errs = cmd_users.format_errors(args, ctx, doc, pos)
+    if ctx.missing_key and not errs:
+        raise CliError("%s: %s: PIN, QR and BLE credentials need the site key (secrets.json site_key)"
+                       % (source, ctx.missing_key[0]))
+    if errs:
+        first = errs[0]
+        more = " (and %d more)" % (len(errs) - 1) if len(errs) > 1 else ""
+        raise CliError("%s:%s: %s: %s%s" % (first[0], first[1], first[2], first[3], more))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    try:
+        return build.build_file(output, sched, users, ctx.fid, serial if serial is not None else int(time.time()) & 0xFFFFFFFF,
+                                ctx.keyed)
+    except ValueError as e:
+        raise CliError(str(e))
+
+
+def users_for_sim(source, workdir, config=None, secrets=None, board=None):
+    """The `--users` argument for firmware/sim/run.py: a .tbl as given, else a table built from
+    the list into `workdir` with the site settings of the given config/secrets/board files."""
+    if source.endswith(".tbl"):
+        return source
+    fmt, tz, relays, key = site_settings(config, secrets, board)
+    out = os.path.join(workdir, os.path.splitext(os.path.basename(source))[0] + ".tbl")
+    build_table(source, out, fmt, tz, relays, key)
+    return out
