@@ -326,9 +326,6 @@ class Door:
                                    miss_ms=rc["removal_ms"])
         await self.watcher.run()
 
-    def _clock_set(self, *_args):
-        self.record(eventlog.KIND_SYSTEM, None, eventlog.REASON_CLOCK_SET, b"", 0, None, ())
-
     async def run_holds(self):
         """Relays held open by a schedule (office hours), re-checked every second."""
         while True:
@@ -340,11 +337,6 @@ class Door:
 
     async def run(self, extra=()):
         tasks = [asyncio.create_task(r.run()) for r in self.relays.values()]
-        from doorapp import timesync
-
-        self.timesync = timesync.create(self.cfg, self._clock_set)  # None where the host sets it
-        if self.timesync:
-            tasks.append(asyncio.create_task(self.timesync.run()))
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
