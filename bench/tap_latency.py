@@ -20,7 +20,7 @@ import hal
 from compat import sleep_ms, ticks_diff, ticks_us
 from doorapp import app, config
 from unload import forget
-from usertable import build, validate
+from usertable import build, validate, validate_list
 from sim import flash
 
 ROOT = sys.argv[1]
@@ -79,12 +79,13 @@ async def run():
     cfg = config.validate({"reader": {"poll_ms": 10, "removal_ms": 50}}, spec)
     # the host builds the table (doorctl users build); here the same library, before the app
     ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")
-    sched, users = validate.document({"users": [
+    sched, users = validate_list.document({"users": [
         {"id": 1, "cards": ["04A1B2C3"], "relays": [1]},
         {"id": 2, "cards": ["DEADBEEF"], "relays": [2]},
     ]}, ctx)
     build.build_file("/flash/users.tbl", sched, users, ctx.fid, 1)
-    forget("usertable.validate", "usertable.build", "usertable.writer", "usertable.codec", "cardnorm", "plates")
+    forget("usertable.validate", "usertable.validate_list", "usertable.sitetime", "usertable.build", "usertable.writer",
+           "usertable.codec", "cardnorm", "plates")
     gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
     door = app.Door(board, cfg, app.open_table(board, cfg, {"site_key": None}), log)

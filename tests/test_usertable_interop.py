@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from mpy import ROOT, run_micropython
-from usertable import build, validate
+from usertable import build, validate, validate_list
 
 KEY = bytes(range(7, 39))
 
@@ -123,7 +123,7 @@ def _edit(tmp_path, d, ops, micropython=True):
 def test_same_reads_under_cpython_and_micropython(tmp_path):
     users = [_user(i) for i in range(400)]
     ctx = validate.Ctx("8HN", site_key=KEY, collect=True)
-    sched, norm = validate.document({"users": users, "schedules": [
+    sched, norm = validate_list.document({"users": users, "schedules": [
         {"id": 5, "name": "Day", "weekly": [{"days": "mon-sun", "from": "06:00", "to": "22:00"}],
          "holidays": ["2026-12-25"]}]}, ctx)
     assert not ctx.errors

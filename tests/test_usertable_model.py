@@ -8,7 +8,7 @@ import pytest
 from configerror import ConfigError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from usertable import build, validate
+from usertable import build, validate, validate_list
 from usertable.table import UserTable
 
 KEY = bytes(range(100, 132))
@@ -63,7 +63,7 @@ class Model:
 
     def __init__(self, fmt_name):
         self.ctx = validate.Ctx(fmt_name, site_key=KEY)
-        validate.schedules(SCHED, self.ctx)
+        validate_list.schedules(SCHED, self.ctx)
         self.users = {}  # uid -> normalised dict
 
     def norm(self, u):
@@ -148,7 +148,7 @@ def probe_s(fmt_name):
 
 
 def _build(d, model, fmt_name):
-    build.build_file(os.path.join(d, "users.tbl"), validate.schedules(SCHED, validate.Ctx()),
+    build.build_file(os.path.join(d, "users.tbl"), validate_list.schedules(SCHED, validate.Ctx()),
                      list(model.users.values()), cardfmt.format_id(fmt_name), 1, model.ctx.keyed)
 
 

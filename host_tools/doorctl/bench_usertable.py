@@ -68,13 +68,13 @@ def _build(n, out):
     paths.use_device_code()
     sys.path.insert(0, os.path.join(paths.ROOT, "bench"))
     import usertable_gen as gen
-    from usertable import build, validate
+    from usertable import build, validate, validate_list
 
     profile = _profile(n)
     docs = [gen.user(i, profile) for i in range(n)]
     t0 = time.time()
     ctx = validate.Ctx(site_key=gen.SITE_KEY, collect=True)
-    sched, users = validate.document({"users": docs}, ctx)
+    sched, users = validate_list.document({"users": docs}, ctx)
     if ctx.errors:
         raise RuntimeError("generated users invalid: %r" % (ctx.errors[:3],))
     t1 = time.time()

@@ -257,6 +257,8 @@ def read_site_key(path):
 def check(args, need_key_for_secrets=True):
     """Read and validate the input; returns (ctx, schedules, users, doc, positions)."""
     build, fmt, reader, validate = _lib()
+    from usertable import validate_list
+
     doc, pos = read_document(args.input, getattr(args, "format", None))
     if args.schedules:
         sdoc, spos = read_json(args.schedules)
@@ -278,7 +280,7 @@ def check(args, need_key_for_secrets=True):
         ctx = validate.Ctx(args.card_format, args.tz, relays, read_site_key(args.site_key_file), True, args.input)
     except ValueError as e:
         raise CliError(str(e))
-    sched, users = validate.document(doc, ctx)
+    sched, users = validate_list.document(doc, ctx)
     ctx.errors[:0] = pos.problems
     return ctx, sched, users, doc, pos
 
@@ -428,6 +430,8 @@ def _ymd(v):
 
 def export_document(path, tz):
     build, fmt, reader, validate = _lib()
+    from usertable import sitetime
+
     try:
         b = reader.Base(path)
         b.verify()
@@ -449,11 +453,11 @@ def export_document(path, tz):
             d = rec.to_dict()
             secrets += d.pop("has_pin") + d.pop("has_qr") + d.pop("has_ble")
             for k in ("valid_from", "valid_to"):
-                d[k] = validate.unix_to_local(d[k], tz) if d[k] else None
+                d[k] = sitetime.unix_to_local(d[k], tz) if d[k] else None
             for p in d["plates"]:
                 for k in ("from", "to"):
                     if k in p:
-                        p[k] = validate.unix_to_local(p[k], tz)
+                        p[k] = sitetime.unix_to_local(p[k], tz)
             d["schedules"] = [names.get(s, s) for s in d["schedules"]]
             doc["users"].append({k: v for k, v in d.items() if v not in (None, "", [], 0, False) or k == "id"})
         return doc, secrets
@@ -476,10 +480,10 @@ def cmd_export(args):
 
 def _tz_check(value):
     _lib()
-    from usertable import validate
+    from usertable import sitetime
 
     try:
-        validate.check_tz(value)
+        sitetime.check_tz(value)
     except ValueError as e:
         raise CliError(str(e))
     return value

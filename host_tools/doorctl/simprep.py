@@ -54,14 +54,14 @@ def build_table(source, output, card_format="8HN", tz="UTC0", relays=None, site_
                               site_key_file=None, json=False)
     build = cmd_users._lib()[0]
     paths.use_device_code()
-    from usertable import validate
+    from usertable import validate, validate_list
 
     doc, pos = cmd_users.read_document(source)
     try:
         ctx = validate.Ctx(card_format, tz, relays, site_key, True, source)
     except ValueError as e:
         raise CliError(str(e))
-    sched, users = validate.document(doc, ctx)
+    sched, users = validate_list.document(doc, ctx)
     ctx.errors[:0] = pos.problems
     errs = cmd_users.format_errors(args, ctx, doc, pos)
     if ctx.missing_key and not errs:

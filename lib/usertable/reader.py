@@ -464,18 +464,18 @@ class Base:
         rec.ref = ref
         return True
 
-    # -- sequential access (export, compaction, key recovery): cold code in usertable.edit ----
+    # -- sequential access (export, compaction, key recovery): cold code in usertable.scan ----
     def scan(self, buf=None):
         """Yield (ref, buf, at, length, uid) for every record in id order."""
-        from usertable import edit
+        from usertable import scan
 
-        return edit.scan(self, buf)
+        return scan.scan(self, buf)
 
     def entries(self, k, buf=None):
         """Yield (buf, at) for every entry of index k in key order."""
-        from usertable import edit
+        from usertable import scan
 
-        return edit.entries(self, k, buf)
+        return scan.entries(self, k, buf)
 
 
 def verify_steps(nb):

@@ -23,9 +23,11 @@ from usertable.reader import Base, Record
 # validate, writer and build are imported where needed (edits, compaction): a lookup-only
 # device doesn't pay their RAM.
 
-# modules the edit paths load and drop again (cardnorm: cardfmt.normalize's home)
-_COLD = ("usertable.edit", "usertable.codec", "usertable.validate", "usertable.writer", "usertable.build",
-         "cardnorm")
+# modules the edit paths load and drop again (cardnorm: cardfmt.normalize's home; tzrule drops
+# itself: usertable.sitetime._rule)
+_COLD = ("usertable.edit", "usertable.sitetime", "usertable.validate", "usertable.validate_list",
+         "usertable.codec", "usertable.scan", "usertable.export", "usertable.compact", "usertable.stats",
+         "usertable.writer", "usertable.build", "cardnorm", "plates")
 TABLE = "users.tbl"
 JOURNAL = "users.jnl"
 COMPACT_AT = 64  # journal entries
@@ -193,12 +195,12 @@ class UserTable:
     def stats(self):
         """Sizes, counts, buckets and reader RAM (a dict; cold code)."""
         from unload import forget
-        from usertable import edit
+        from usertable import stats
 
         try:
-            return edit.stats(self)
+            return stats.stats(self)
         finally:
-            forget("usertable.edit", "usertable.codec")
+            forget("usertable.stats")
 
     # -- lookups ---------------------------------------------------------------------------
     def _lookup(self, k, kw, rec):
@@ -279,41 +281,54 @@ class UserTable:
         """A separate Record to pass as rec= when two users must be held at once (e.g. card + PIN)."""
         return Record()
 
-    # -- export, edits, compaction, install: cold code (usertable.edit) ----------------------
+    # -- export, edits, compaction: cold code, one module per operation ----------------------
     def _cold(self, name, *args):
-        """Run edit.<name>(self, *args), then drop the edit code again (unload.py): a device
-        that mostly looks users up doesn't keep it, or the validators, in its heap."""
+        """Run usertable.<module>.<function>(self, *args) for name "module.function", then drop
+        the code it loaded again (unload.py): a device that mostly looks users up doesn't keep
+        it, or the validators, in its heap."""
         if self._busy:
             raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
-        gc.collect()  # the code about to load wants unfragmented heap
-        from usertable import edit
+        import sys
 
+        if sys.implementation.name == "micropython":  # (CPython's collector would only cost time)
+            gc.collect()  # the code about to load wants unfragmented heap
+        mod, _, fn = name.partition(".")
         try:
-            return getattr(edit, name)(self, *args)
+            return getattr(getattr(__import__("usertable." + mod), mod), fn)(self, *args)
         finally:
             from unload import forget
 
             forget(*_COLD)
 
     def iter_users(self):
-        """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order."""
-        from usertable import edit
+        """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order. Loads
+        usertable.export (+ codec, scan): forget(*_COLD) when done."""
+        from usertable import export
 
-        return edit.iter_users(self)
+        return export.iter_users(self)
 
     def users(self, offset=0, limit=50):
         """A page of users (dicts without secrets) in id order."""
-        return self._cold("users", offset, limit)
+        return self._cold("export.users", offset, limit)
 
     def add_or_replace(self, user):
         """Add or replace one user (document form, docs/user-model.md; times may also be unix
         seconds). A PIN/QR/BLE key absent from `user` keeps the user's existing one; null or ""
         removes it. Raises ConfigError naming the field. Returns the user id."""
-        return self._cold("add_or_replace", user)
+        # three stages, each one's code dropped before the next loads: local time text -> unix
+        # seconds (tzrule), checks (validators, cardnorm, plates), journal append (codec)
+        user = self._cold("sitetime.unix_times", user)
+        nu = self._cold("validate.table_user", user)
+        uid = self._cold("edit.add_or_replace", user, nu)
+        self._after_edit()
+        return uid
 
     def delete(self, uid):
         """Remove user `uid`; False if there is no such user."""
-        return self._cold("delete", uid)
+        if not self._cold("edit.delete", uid):
+            return False
+        self._after_edit()
+        return True
 
     def _after_edit(self):
         self._journal_changed()
@@ -328,7 +343,7 @@ class UserTable:
     def compact(self, created=0):
         """Merge the journal into a new table (streaming: RAM bounded by the journal size, not
         the table), verify it, swap it in atomically and reset the journal."""
-        self._cold("compact", created)
+        self._cold("compact.compact", created)
 
     async def compact_async(self, created=0):
         """compact() for an asyncio task: yields to the loop while it streams, so lookups keep
@@ -338,10 +353,10 @@ class UserTable:
         from compat import sleep_ms
 
         gc.collect()
-        from usertable import edit
+        from usertable import compact
 
         try:
-            for _ in edit.compact_steps(self, created):
+            for _ in compact.compact_steps(self, created):
                 await sleep_ms(0)
         finally:
             from unload import forget

@@ -5,7 +5,7 @@ import sys
 from binascii import hexlify
 
 from configerror import ConfigError
-from usertable import build, fmt, validate
+from usertable import build, fmt, validate, validate_list
 from usertable.journal import HEAD_SIZE
 from usertable.reader import Base
 from usertable.table import UserTable, UserTableError
@@ -60,7 +60,7 @@ def _user(i):
 def _make(d, n, key=KEY, card_format="8HN", serial=7, users=None):
     gc.collect()
     ctx = validate.Ctx(card_format, site_key=key, collect=True)
-    sched = validate.schedules(SCHEDULES, ctx)
+    sched = validate_list.schedules(SCHEDULES, ctx)
     out = []
     for i in range(n) if users is None else ():
         out.append(validate.user(_user(i), ctx, "users[%d]" % i))

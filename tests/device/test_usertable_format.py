@@ -4,7 +4,7 @@ import struct
 from binascii import crc32, hexlify
 
 import cardfmt
-from usertable import build, codec, fmt, validate, writer
+from usertable import build, codec, fmt, sitetime, validate, validate_list, writer
 from usertable.reader import Base, Record
 
 KEY = bytes(range(32))
@@ -60,7 +60,7 @@ def test_hash_stays_a_small_int_and_spreads():
 
 def test_record_roundtrip_and_largest_record():
     ctx = validate.Ctx("FULLH", site_key=KEY)
-    validate.schedules([{"id": i, "name": "S%d" % i} for i in range(2, 18)], ctx)
+    validate_list.schedules([{"id": i, "name": "S%d" % i} for i in range(2, 18)], ctx)
     u = validate.user({
         "id": 4294967294, "name": "\u00e9" * 31 + "x", "phone": "+" + "9" * 30, "role": "admin",
         "cards": ["%02X" % i * 10 for i in range(5)], "pin": "12345678", "qr": "q" * 32, "ble": "ab" * 16,
@@ -163,24 +163,24 @@ def test_bucket_sizing_keeps_fanouts_small():
 
 
 def test_local_time_conversion():
-    assert validate.parse_time("1970-01-01", False, "UTC0") == 0
-    assert validate.parse_time("2026-03-29T02:30", False, "UTC0") == 1774751400
-    assert validate.parse_time("2024-02-29", True, "UTC0") == 1709251199
+    assert sitetime.parse_time("1970-01-01", False, "UTC0") == 0
+    assert sitetime.parse_time("2026-03-29T02:30", False, "UTC0") == 1774751400
+    assert sitetime.parse_time("2024-02-29", True, "UTC0") == 1709251199
     for bad in ("2026-02-29", "2026-1-01", "2026-01-01T24:00", "2026-01-01X10:00", "20260101", 5):
-        assert validate.parse_time(bad, False, "UTC0") == -1, bad
-    assert validate.parse_time(5, False, "UTC0", True) == 5
-    assert validate.unix_to_local(1774751400, "UTC0") == "2026-03-29T02:30"
+        assert sitetime.parse_time(bad, False, "UTC0") == -1, bad
+    assert sitetime.parse_time(5, False, "UTC0", True) == 5
+    assert sitetime.unix_to_local(1774751400, "UTC0") == "2026-03-29T02:30"
     for days in (0, 59, 60, 365, 10957, 11016, 20000, 49709):
-        assert validate._days(*validate.civil(days)) == days
+        assert sitetime._days(*sitetime.civil(days)) == days
     cet = "CET-1CEST,M3.5.0,M10.5.0/3"
-    assert validate.parse_time("2026-01-15T12:00", False, cet) == 1768474800  # 11:00 UTC (CET)
-    assert validate.parse_time("2026-07-01T12:00", False, cet) == 1782900000  # 10:00 UTC (CEST)
-    assert validate.parse_time("2026-03-29T02:30", False, cet) == 1774747800  # skipped hour
-    assert validate.parse_time("2026-10-25", True, cet) == 1792969199  # 23:59:59 CET
-    assert validate.unix_to_local(1782900000, cet) == "2026-07-01T12:00"
+    assert sitetime.parse_time("2026-01-15T12:00", False, cet) == 1768474800  # 11:00 UTC (CET)
+    assert sitetime.parse_time("2026-07-01T12:00", False, cet) == 1782900000  # 10:00 UTC (CEST)
+    assert sitetime.parse_time("2026-03-29T02:30", False, cet) == 1774747800  # skipped hour
+    assert sitetime.parse_time("2026-10-25", True, cet) == 1792969199  # 23:59:59 CET
+    assert sitetime.unix_to_local(1782900000, cet) == "2026-07-01T12:00"
     for bad in ("Europe/Berlin", "CET-1CEST", "", "XYZ"):
         try:
-            validate.check_tz(bad)
+            sitetime.check_tz(bad)
         except ValueError:
             continue
         raise AssertionError("accepted TZ %r" % bad)

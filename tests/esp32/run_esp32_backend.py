@@ -18,10 +18,10 @@ spec = hal.load_board(ROOT + "/boards/esp32-devkitc.json")
 board = hal.open_board(spec)
 assert board.backend == "esp32"
 board.data_dir = DATA  # on a board this is "" (LittleFS at /); keep the test off the host's /
-from usertable import build, validate  # noqa: E402  (the host's builder; a board gets the file)
+from usertable import build, validate, validate_list  # noqa: E402  (the host's builder; a board gets the file)
 
 ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")
-sched, users = validate.document({"users": [{"id": 7, "cards": ["04A1B2C3"], "relays": [2]}]}, ctx)
+sched, users = validate_list.document({"users": [{"id": 7, "cards": ["04A1B2C3"], "relays": [2]}]}, ctx)
 build.build_file(DATA + "/users.tbl", sched, users, ctx.fid, 1)
 fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200}}})
 

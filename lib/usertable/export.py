@@ -1,0 +1,54 @@
+"""Users of a UserTable as dicts in id order, journal applied (export, pages): cold code."""
+from usertable import codec
+from usertable.journal import OP_PUT
+from usertable.reader import Record
+from usertable.scan import scan
+
+
+def _records(t, rec):
+    """Load every live user into `rec` in turn, in id order (yields rec)."""
+    j = t._j
+    k = 0
+    n = j.n
+    for _ref, buf, at, ln, uid in scan(t._base):
+        skip = False
+        while k < n and j.uids[k] <= uid:
+            if j.uids[k] == uid:
+                skip = True
+            if j.ops[k] == OP_PUT:
+                j.read(j.offs[k], rec)
+                yield rec
+            k += 1
+        if not skip:
+            rb = rec._buf
+            for i in range(ln):
+                rb[i] = buf[at + i]
+            rec._load(0, t.fid)
+            yield rec
+    while k < n:
+        if j.ops[k] == OP_PUT:
+            j.read(j.offs[k], rec)
+            yield rec
+        k += 1
+
+
+def iter_users(t):
+    """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order."""
+    for rec in _records(t, Record()):
+        yield codec.record_dict(rec)
+
+
+def users(t, offset=0, limit=50):
+    """A page of users (dicts without secrets) in id order; the users before `offset` are
+    skipped without building their dicts."""
+    out = []
+    if limit <= 0:
+        return out
+    for rec in _records(t, Record()):
+        if offset > 0:
+            offset -= 1
+            continue
+        out.append(codec.record_dict(rec))
+        if len(out) >= limit:
+            break
+    return out
