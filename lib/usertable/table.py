@@ -79,7 +79,7 @@ class UserTable:
             from usertable.build import build_file
 
             build_file(self.path, [], [], self.want_fid or cardfmt.format_id(cardfmt.DEFAULT), 1)
-            forget("usertable.build", "usertable.writer")
+            forget("usertable.build", "usertable.writer", "usertable.codec")
         self._open(verify)
 
     @classmethod
