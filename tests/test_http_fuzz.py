@@ -15,7 +15,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = schemathesis.openapi.from_path(os.path.join(ROOT, "docs", "openapi.json"))
 # changing the admin password or logging in wrongly would lock the fuzzer itself out
 SKIP = {("POST", "/api/v1/password"), ("POST", "/api/v1/login"), ("POST", "/api/v1/http-open")}
-OPERATIONS = [op.ok() for op in SCHEMA.get_all_operations()
+# known: the config validator is cold code, and in the fragmented simulator heap it sometimes
+# cannot be loaded, answered 503 "out of memory" (nothing applied); visible as xfail/xpass
+# until the heap work of issue #4 lands
+HEAP_BOUND = {("PATCH", "/api/v1/config")}
+
+
+def _param(op):
+    key = (op.method.upper(), op.path)
+    marks = [pytest.mark.xfail(strict=False, reason="heap: validator may not load (503), issue #4")] \
+        if key in HEAP_BOUND else []
+    return pytest.param(op, marks=marks, id="%s %s" % key)
+
+
+OPERATIONS = [_param(op.ok()) for op in SCHEMA.get_all_operations()
               if (op.ok().method.upper(), op.ok().path) not in SKIP]
 
 
@@ -27,7 +40,7 @@ def device(tmp_path_factory):
     s.stop()
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: "%s %s" % (op.method.upper(), op.path))
+@pytest.mark.parametrize("op", OPERATIONS)
 def test_generated_requests_never_get_a_server_error(device, op):
     sim, admin = device
     url = "http://" + sim.http
