@@ -53,10 +53,7 @@ class Sim:
         src = None
         if users is not None:  # a list is built into a table on the host, as for a board
             src = users if isinstance(users, str) and users.endswith(".tbl") else self._write("users.json", users)
-        elif demo and not os.path.exists(self.flash):
-            src = simprep.DEMO_USERS
-        if src:
-            self.argv += ["--users", simprep.users_for_sim(src, self.tmpdir, cfg_path, sec_path, board)]
+        self.argv += simprep.users_args(src, self.flash, self.tmpdir, cfg_path, sec_path, board, demo)
         self.argv += list(extra)
         self.proc = None
         self.client = None

@@ -382,20 +382,14 @@ def json_parts(obj):
     """JSON text of a dict or list as a list of pieces, one per member: a busy heap often has
     no single block for a whole config or event page, but has room for its parts."""
     dumps = json.dumps
-    if isinstance(obj, dict):
-        out = []
-        sep = "{"
-        for k in obj:
-            out.append(("%s%s: %s" % (sep, dumps(k), dumps(obj[k]))).encode())
-            sep = ", "
-        out.append(b"}" if out else b"{}")
-        return out
+    is_dict = isinstance(obj, dict)
     out = []
-    sep = "["
-    for v in obj:
-        out.append((sep + dumps(v)).encode())
+    sep = "{" if is_dict else "["
+    for k in obj:
+        out.append((sep + (dumps(k) + ": " + dumps(obj[k]) if is_dict else dumps(k))).encode())
         sep = ", "
-    out.append(b"]" if out else b"[]")
+    end = b"}" if is_dict else b"]"
+    out.append(end if out else (b"{" if is_dict else b"[") + end)
     return out
 
 

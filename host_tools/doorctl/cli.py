@@ -31,14 +31,9 @@ def sim_command(args):
         v = getattr(args, opt)
         if v:
             argv += ["--" + opt, os.path.abspath(v)]
-    users = args.users
-    new_flash = args.fresh or not os.path.exists(flash)
-    if not users and new_flash and not args.no_demo:
-        users = simprep.DEMO_USERS
-    if users:  # lists are built into a table here, as for a board (doorctl.simprep)
-        users = simprep.users_for_sim(os.path.abspath(users), os.path.dirname(flash), args.config, args.secrets,
-                                      args.board)
-        argv += ["--users", os.path.abspath(users)]
+    # lists are built into a table here, as for a board (doorctl.simprep)
+    argv += simprep.users_args(args.users, flash, os.path.dirname(flash), args.config, args.secrets, args.board,
+                               not args.no_demo, args.fresh)
     pn532 = args.pn532
     if not pn532 and _board_transport(args.board) == "emulator":
         # the emulator runs as its own process (test equipment stays out of the device heap);

@@ -277,7 +277,8 @@ def check(args, need_key_for_secrets=True):
         except ValueError:
             raise CliError("--relays must be a list of relay numbers like 1,2")
     try:
-        ctx = validate.Ctx(args.card_format, args.tz, relays, read_site_key(args.site_key_file), True, args.input)
+        key = getattr(args, "site_key", None) or read_site_key(args.site_key_file)  # bytes given by callers
+        ctx = validate.Ctx(args.card_format, args.tz, relays, key, True, args.input)
     except ValueError as e:
         raise CliError(str(e))
     sched, users = validate_list.document(doc, ctx)

@@ -45,36 +45,26 @@ def site_settings(config=None, secrets=None, board=None):
 
 
 def build_table(source, output, card_format="8HN", tz="UTC0", relays=None, site_key=None, serial=None):
-    """users.json/.csv -> table file `output` (atomic). CliError listing every problem with its
-    line ("file:line: field: message") and nothing written if the list is bad."""
+    """users.json/.csv -> table file `output` (atomic), checked as `doorctl users build` does;
+    CliError naming the first problem with its line ("file:line: field: message") and nothing
+    written if the list is bad."""
     from doorctl import cmd_users
 
     args = argparse.Namespace(input=source, format=None, schedules=None, card_format=card_format, tz=tz,
                               relays=",".join(str(r) for r in relays) if relays else None,
-                              site_key_file=None, json=False)
+                              site_key_file=None, site_key=site_key, json=False)
     build = cmd_users._lib()[0]
-    paths.use_device_code()
-    from usertable import validate, validate_list
-
-    doc, pos = cmd_users.read_document(source)
-    try:
-        ctx = validate.Ctx(card_format, tz, relays, site_key, True, source)
-    except ValueError as e:
-        raise CliError(str(e))
-    sched, users = validate_list.document(doc, ctx)
-    ctx.errors[:0] = pos.problems
+    ctx, sched, users, doc, pos = cmd_users.check(args)
     errs = cmd_users.format_errors(args, ctx, doc, pos)
-    if ctx.missing_key and not errs:
-        raise CliError("%s: %s: PIN, QR and BLE credentials need the site key (secrets.json site_key)"
-                       % (source, ctx.missing_key[0]))
     if errs:
         first = errs[0]
         more = " (and %d more)" % (len(errs) - 1) if len(errs) > 1 else ""
         raise CliError("%s:%s: %s: %s%s" % (first[0], first[1], first[2], first[3], more))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    if serial is None:
+        serial = int(time.time()) & 0xFFFFFFFF
     try:
-        return build.build_file(output, sched, users, ctx.fid, serial if serial is not None else int(time.time()) & 0xFFFFFFFF,
-                                ctx.keyed)
+        return build.build_file(output, sched, users, ctx.fid, serial, ctx.keyed)
     except ValueError as e:
         raise CliError(str(e))
 
@@ -88,3 +78,13 @@ def users_for_sim(source, workdir, config=None, secrets=None, board=None):
     out = os.path.join(workdir, os.path.splitext(os.path.basename(source))[0] + ".tbl")
     build_table(source, out, fmt, tz, relays, key)
     return out
+
+
+def users_args(source, flash, workdir, config=None, secrets=None, board=None, demo=True, fresh=False):
+    """The simulator's `--users` arguments: `source` (a list or a table), else the demo users on
+    a new flash image (unless `demo` is false), else none."""
+    if not source and demo and (fresh or not os.path.exists(flash)):
+        source = DEMO_USERS
+    if not source:
+        return []
+    return ["--users", os.path.abspath(users_for_sim(os.path.abspath(source), workdir, config, secrets, board))]
