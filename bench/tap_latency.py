@@ -22,6 +22,7 @@ from doorapp import app, config
 from unload import forget
 from usertable import build, validate, validate_list
 from sim import flash
+from heapprobe import largest_block
 
 ROOT = sys.argv[1]
 TAPS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -46,20 +47,6 @@ def sort_in_place(a):
                 j -= gap
             a[j] = v
         gap //= 2
-
-
-def largest_block():
-    """Largest single allocation that succeeds now (heap fragmentation shows here)."""
-    lo, hi = 0, gc.mem_free()
-    while hi - lo > 64:
-        mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            del b
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return lo
 
 
 def summary(vals):

@@ -13,6 +13,7 @@ import sys
 sys.path.append(sys.argv[0].rsplit("/", 1)[0])
 import usertable_gen as gen  # noqa: E402
 from usertable_flash import mount  # noqa: E402
+from heapprobe import largest_block  # noqa: E402
 
 ROOT = sys.argv[1]
 IMAGE = sys.argv[2]
@@ -23,19 +24,6 @@ PROFILE = sys.argv[4]
 def free():
     gc.collect()
     return gc.mem_free()
-
-
-def largest_block():
-    lo, hi = 0, gc.mem_free()
-    while hi - lo > 64:
-        mid = (lo + hi) // 2
-        try:
-            b = bytearray(mid)
-            del b
-            lo = mid
-        except MemoryError:
-            hi = mid
-    return lo
 
 
 def main():
