@@ -137,7 +137,7 @@ def test_verify_server_cli_logs_and_answers(tmp_path):
         assert ans == {"isvalid": 0}
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "verify server on http://127.0.0.1:%d/" % port in err
     lines = [l for l in out.splitlines() if "/api/visitor/scan" in l]

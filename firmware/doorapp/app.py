@@ -109,6 +109,7 @@ class Door:
         self.led = Indicator(self._opt_output("led"))
         self.buzzer = Indicator(self._opt_output("buzzer"))
         self.watcher = None
+        self.timesync = None  # doorapp.timesync.TimeSync on a board syncing by NTP
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
         self.input_listeners = []  # callables(input, active) after debounce
 
@@ -271,9 +272,16 @@ class Door:
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
             "card_format": self.card_format,
             "reader": self.reader_status(),
-            "clock": {"now": clock.now(), "set": clock.is_set(), "tz": self.cfg["time"]["tz"]},
+            "clock": self.clock_status(),
             "events": {"last_seq": self.log.last_seq, "capacity": self.log.capacity},
         }
+
+    def clock_status(self):
+        c = clock.status()
+        c["tz"] = self.cfg["time"]["tz"]
+        if self.timesync is not None:
+            c["ntp"] = self.timesync.state()
+        return c
 
     # --- observation ------------------------------------------------------------------------
     def reader_status(self):
@@ -364,15 +372,55 @@ def fail(err):
     print("doorctl: cannot start: " + str(err))
 
 
-def main(board_path="/board.json"):
-    """Device entry point (main.py)."""
+# what stays loaded, in import order (dependencies first); the backend adds its own
+RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "usertable.table", "keyedhash",
+            "doorapp.engine", "pn532.watch")
+
+
+def load_resident(extra=()):
+    """Import the modules that stay loaded right after the transient start-up work, each after
+    a collection: their code then fills the heap from the bottom in one piece instead of being
+    scattered between short-lived data (a fragmented heap fails a 1 KB allocation with 80 KB
+    free)."""
+    for name in RESIDENT + tuple(extra):
+        gc.collect()
+        __import__(name)
+    gc.collect()
+
+
+def boot(board_path="/board.json", **options):
+    """Board file -> settings (validators dropped again) -> resident code -> the Door.
+    Returns (board, door); ConfigError names the file and field of bad input."""
     import hal
 
+    spec = hal.load_board(board_path)
+    board = hal.open_board(spec, **options)
     try:
-        board = hal.open_board(hal.load_board(board_path))
-        door = open_door(board)
+        cfg = load_config(board)
+        secrets = load_secrets(board)
+    finally:
+        forget(*_VALIDATORS)
+    # a board on Wi-Fi serves the HTTP API (doorapp/station.py): its code is resident too
+    extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",)
+    if cfg["network"]["ssid"]:
+        extra += ("doorapp.httpapi", "doorapp.station")
+    load_resident(extra)
+    return board, open_door(board, cfg, secrets)
+
+
+def main(board_path="/board.json"):
+    """Device entry point (main.py)."""
+    try:
+        board, door = boot(board_path)
     except ConfigError as e:
         fail(e)
         return
     print("doorctl %s on %s: %d users" % (VERSION, board.name, door.table.count))
-    asyncio.run(door.run())
+    asyncio.run(door.run(services(door, board)))
+
+
+def services(door, board, **opts):
+    """Wi-Fi station, NTP and the HTTP API on a board (doorapp/station.py); none in the simulator."""
+    from doorapp import station
+
+    return station.tasks(door, board, **opts)

@@ -216,21 +216,12 @@ def app_from_flash(argv):
     return argv
 
 
-# what stays loaded, in import order (dependencies first)
-RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "usertable.table", "keyedhash",
-            "doorapp.engine", "pn532.watch", "pn532.hsu", "sim.control")
-
-
 def load_resident(http, display):
-    """Import the modules that stay loaded now, right after the transient start-up work, each
-    after a collection: their code then fills the heap from the bottom in one piece instead of
-    being scattered between short-lived data (a fragmented heap fails a 1 KB allocation with
-    80 KB free)."""
-    names = RESIDENT + (("doorapp.httpapi",) if http else ()) + (("sim.display",) if display else ())
-    for name in names:
-        gc.collect()
-        __import__(name)
-    gc.collect()
+    """The app's resident modules (app.load_resident), then the simulator's own."""
+    from doorapp import app
+
+    app.load_resident(("pn532.hsu", "sim.control") + (("doorapp.httpapi",) if http else ()) +
+                      (("sim.display",) if display else ()))
 
 
 def main(argv):

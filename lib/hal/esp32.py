@@ -1,4 +1,5 @@
-"""ESP32 backend of the board layer: machine.Pin / UART / I2C. Only this file imports `machine`."""
+"""ESP32 backend of the board layer: machine.Pin / UART / I2C, network (Wi-Fi) and ntptime.
+Only this file imports `machine`."""
 import asyncio
 
 import machine
@@ -39,11 +40,10 @@ class InputPin:
 
 class Board:
     backend = "esp32"
-    data_dir = ""  # LittleFS is mounted at / by MicroPython's _boot.py
-
-    def __init__(self, spec, **options):
+    def __init__(self, spec, data_dir="", **options):
         self.spec = spec
         self.name = spec["name"]
+        self.data_dir = data_dir  # "": LittleFS is mounted at / by MicroPython's _boot.py
 
     def output(self, num, active_high=True):
         return OutputPin(num, active_high)
@@ -65,3 +65,25 @@ class Board:
 
     def unique_id(self):
         return machine.unique_id()
+
+    def station(self, ssid, password, hostname):
+        """Start joining Wi-Fi as a station (the driver connects in the background); returns the
+        WLAN (isconnected()), or None when no SSID is configured (the radio stays off)."""
+        if not ssid:
+            return None
+        import network
+
+        try:
+            network.hostname(hostname)
+        except (AttributeError, ValueError, OSError):  # older firmware: no global hostname
+            pass
+        wlan = network.WLAN(network.STA_IF)
+        wlan.active(True)
+        wlan.connect(ssid, password)
+        return wlan
+
+    def ntp(self):
+        """The stock `ntptime` module: settime() sets the RTC (UTC) from an NTP server."""
+        import ntptime
+
+        return ntptime

@@ -128,6 +128,13 @@ class Board:
     def unique_id(self):
         return b"SIM00001"
 
+    def station(self, ssid, password, hostname):
+        """None: the simulator uses the host's network (nothing to join) and the host clock."""
+        return None
+
+    def ntp(self):
+        return None
+
 
 class RemoteEmulator:
     """The PN532 emulator running in its own host process (doorctl.pn532_service: test

@@ -1,12 +1,13 @@
 """A test double of MicroPython's ESP32 `machine` module for running hal.esp32 on the unix port.
 
-Pins keep their level; UART(n) is a pollable stream wired to a PN532 emulator (the same
-byte-level chip model as the simulator), so the ESP32 backend's own UART/asyncio code path runs.
+Pins keep their level; UART(n) is a pollable stream wired to the PN532 emulator service (the
+same byte-level chip model as the simulator, in its own process), so the ESP32 backend's own
+UART/asyncio code path runs.
 Only the hardware is doubled: the board layer and the app above it are the real code.
 """
 import io
-
-from pn532emu import PN532Emulator
+import select
+import socket
 
 pins = {}
 uarts = {}
@@ -39,35 +40,56 @@ class Pin:
 
 
 class UART(io.IOBase):
+    """The PN532's UART: a TCP link to the emulator service (doorctl.pn532_service, started by
+    the test), so the emulator stays out of the heap the app is measured in, as in the simulator.
+    Call connect_emulator("emu:HOST:UART:CONTROL") before the board opens the UART."""
+
     def __init__(self, num, baudrate=9600, tx=None, rx=None, timeout=0, rxbuf=256):
         self.num = num
         self.args = (baudrate, tx, rx, timeout, rxbuf)
-        # attempt/select 0: answers are ready as soon as the command is written (no timers to poll)
-        self.emulator = PN532Emulator(attempt_ms=0, select_ms=0)
+        host, port = _EMU[0], _EMU[1]
+        self.sock = socket.socket()
+        self.sock.connect(socket.getaddrinfo(host, port)[0][-1])
+        self.sock.setblocking(False)
+        self.poller = select.poll()
+        self.poller.register(self.sock, select.POLLIN)
         uarts[num] = self
 
     def write(self, buf):
-        self.emulator.feed(bytes(buf))
-        return len(buf)
+        return self.sock.write(buf)
 
     def readinto(self, buf):
-        data = self.emulator.read(len(buf))
-        if not data:
+        try:
+            return self.sock.readinto(buf)
+        except OSError:  # EAGAIN: nothing yet
             return None
-        buf[: len(data)] = data
-        return len(data)
 
     def read(self, n=-1):
-        data = self.emulator.read(n)
-        return data or None
+        try:
+            return self.sock.read(n if n > 0 else 256)
+        except OSError:
+            return None
 
     def ioctl(self, req, arg):
         if req == _POLL:
             ready = _WR
-            if self.emulator.available():
+            if arg & _RD and self.poller.poll(0):
                 ready |= _RD
             return ready & arg
         return 0
+
+
+_EMU = []
+
+
+def connect_emulator(transport):
+    """transport: "emu:HOST:UART:CONTROL" from pn532_service.start(); returns the card control
+    (place/remove) of that emulator."""
+    from hal.sim import RemoteEmulator
+
+    host, port, cport = transport[4:].rsplit(":", 2)
+    _EMU[:] = [host, int(port)]
+    return RemoteEmulator(host, int(cport))
 
 
 class I2C:

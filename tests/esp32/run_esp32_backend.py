@@ -1,38 +1,52 @@
 """The ESP32 backend (hal.esp32) and the whole app on it, under the MicroPython unix port with
 `machine` replaced by tests/esp32/machine_double.py. Prints 'ESP32 BACKEND OK' on success.
-Usage: micropython run_esp32_backend.py ROOT DATADIR"""
+Wi-Fi (`network`) and `ntptime` are doubled too: the door joins the configured station, syncs
+its clock and serves the HTTP API on HTTP_PORT, as app.main() does on a board.
+Usage: micropython run_esp32_backend.py ROOT DATADIR HTTP_PORT EMU_TRANSPORT"""
 import sys
 
 import machine_double
+import network_double
+import ntptime_double
 
 sys.modules["machine"] = machine_double
+sys.modules["network"] = network_double
+sys.modules["ntptime"] = ntptime_double
 
 import asyncio  # noqa: E402
 
-import hal  # noqa: E402
 from compat import sleep_ms  # noqa: E402
 from doorapp import app, fileio  # noqa: E402
 
-ROOT, DATA = sys.argv[1], sys.argv[2]
-spec = hal.load_board(ROOT + "/boards/esp32-devkitc.json")
-board = hal.open_board(spec)
+ROOT, DATA, HTTP_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cards = machine_double.connect_emulator(sys.argv[4])  # the PN532 emulator service
+# DATA/users.tbl was built on the host (user 7, card 04A1B2C3, relay 2), as a board gets it
+fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200}},
+                                                 "network": {"ssid": "site-wifi", "hostname": "door-7"},
+                                                 "time": {"ntp": "ntp.example.org"}})
+fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
+
+# as app.main() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
+board, door = app.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
 assert board.backend == "esp32"
-board.data_dir = DATA  # on a board this is "" (LittleFS at /); keep the test off the host's /
-from usertable import build, validate, validate_list  # noqa: E402  (the host's builder; a board gets the file)
-
-ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")
-sched, users = validate_list.document({"users": [{"id": 7, "cards": ["04A1B2C3"], "relays": [2]}]}, ctx)
-build.build_file(DATA + "/users.tbl", sched, users, ctx.fid, 1)
-fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200}}})
-
-door = app.open_door(board)
 pins = machine_double.pins
 assert pins[26].mode == machine_double.Pin.OUT and pins[26].level == 0  # active high: idle low
 assert pins[32].pull == machine_double.Pin.PULL_UP  # exit button input with pull-up
 
 
+async def http_status():
+    r, w = await asyncio.open_connection("127.0.0.1", HTTP_PORT)
+    w.write(b"GET /api/v1/status HTTP/1.0\r\n\r\n")
+    await w.drain()
+    line = await r.readline()
+    w.close()
+    return line
+
+
 async def main():
-    task = asyncio.create_task(door.run())
+    from doorapp import clock
+
+    task = asyncio.create_task(door.run(app.services(door, board, http_port=HTTP_PORT)))
     for _ in range(200):
         if door.watcher is not None and door.watcher.status == "ok":
             break
@@ -41,7 +55,7 @@ async def main():
     assert door.watcher.firmware == (0x32, 1, 6, 7) or list(door.watcher.firmware) == [0x32, 1, 6, 7]
     uart = machine_double.uarts[2]
     assert uart.args[:3] == (115200, 17, 16)
-    uart.emulator.place(b"\x04\xa1\xb2\xc3")
+    cards.place(b"\x04\xa1\xb2\xc3")
     for _ in range(100):
         if pins[27].level == 1:
             break
@@ -61,6 +75,20 @@ async def main():
     assert pins[26].level == 1, "exit button did not open relay 1"
     ev = door.log.read(0, 10)
     assert [e.kind for e in ev] == [1, 6], ev  # card, exit
+    # network services: joined with the configured SSID and password, clock set by NTP
+    assert ("hostname", "door-7") in network_double.calls, network_double.calls
+    assert ("connect", "site-wifi", "wifi-pass-1") in network_double.calls, network_double.calls
+    assert ntptime_double.asked and ntptime_double.asked[0][0] == "ntp.example.org", ntptime_double.asked
+    assert door.timesync.syncs == 1 and clock.status()["source"] == "ntp"
+    assert door.status()["clock"]["ntp"]["server"] == "ntp.example.org"
+    line = await http_status()
+    assert line.startswith(b"HTTP/1.") and b" 401 " in line, line  # served, and asks to sign in
+    # a clock set from nothing is logged as a system event
+    from doorapp import station
+
+    station.clock_set(door, b"ntp")(0, clock.now())
+    last = door.log.read(door.log.last_seq - 1, 1)[0]
+    assert (last.kind, last.reason) == (0, 18), last  # KIND_SYSTEM, REASON_CLOCK_SET
     task.cancel()
 
 
