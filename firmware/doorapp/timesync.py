@@ -6,7 +6,7 @@ seconds a day). While the network is down nothing is sent; it is checked again e
 `ntptime.settime()` is a blocking UDP exchange: it can stall the event loop for up to
 `TIMEOUT_S` (+ a DNS lookup) once per sync; acceptable next to a relay hold of seconds.
 
-The simulator (unix port) has no `ntptime`: `create()` returns None and the host clock is used.
+Started by doorapp/station.py on a board; the simulator uses the host clock and never loads this.
 """
 from micropython import const
 
@@ -65,17 +65,3 @@ class TimeSync:
         while True:
             await self._sleep_ms(self.step() * 1000)
 
-
-def create(cfg, on_set=None):
-    """TimeSync for config `time` settings on a board with `ntptime` and a Wi-Fi station;
-    None when there is nothing to do (no server configured, simulator, no network module)."""
-    server = cfg["time"]["ntp"]
-    if not server:
-        return None
-    try:
-        import ntptime
-        import network
-    except ImportError:
-        return None
-    wlan = network.WLAN(network.STA_IF)
-    return TimeSync(server, cfg["time"]["ntp_interval_s"], ntptime, wlan.isconnected, on_set)

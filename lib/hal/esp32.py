@@ -40,6 +40,7 @@ class InputPin:
 
 class Board:
     backend = "esp32"
+
     def __init__(self, spec, data_dir="", **options):
         self.spec = spec
         self.name = spec["name"]

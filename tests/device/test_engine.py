@@ -589,10 +589,3 @@ def test_timesync_task_loop():
     finally:
         _reset_clock()
     assert slept == [5000, 10000, 120000, 120000] and ntp.calls == 4
-
-
-def test_timesync_not_on_hosts():
-    cfg = config.defaults(board())
-    assert timesync.create(cfg) is None  # no ntptime/network here: the host clock is used
-    cfg["time"]["ntp"] = ""
-    assert timesync.create(cfg) is None
