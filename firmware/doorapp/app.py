@@ -16,6 +16,7 @@ from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
 
+from micropython import const
 from unload import forget
 
 CONFIG_FILE = "config.json"
@@ -377,14 +378,37 @@ RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "u
             "doorapp.engine", "pn532.watch")
 
 
+# Names (qstrs) are never freed and live in pools that double: 20, 40, ... 640 names (1,260 in
+# all), then one pool of 1,280 names that needs ~8 KB in one piece on an ESP32 (~15 KB here).
+# The firmware's resident names are ~1,100-1,260, so cold code (an HTTP route, the event view,
+# a visitor pass) would cross that step at run time, when the heap is fragmented and the block
+# can't be found ("allocating 1280 bytes"). So the step is taken at boot, on purpose.
+NAME_POOL_JUMP = const(4096)  # a heap drop this big while interning one name = a new pool
+
+
+def grow_names(limit=400):
+    """Intern short throw-away names until the name pool grows (at most `limit`); returns how
+    many were used, or 0 if the pool didn't grow within the limit."""
+    gc.collect()
+    free = gc.mem_free()
+    for i in range(limit):
+        getattr(gc, "_q%d" % i, None)  # looking up an attribute interns its name
+        now = gc.mem_free()
+        if free - now > NAME_POOL_JUMP:
+            return i + 1
+        free = now
+    return 0
+
+
 def load_resident(extra=()):
     """Import the modules that stay loaded right after the transient start-up work, each after
     a collection: their code then fills the heap from the bottom in one piece instead of being
     scattered between short-lived data (a fragmented heap fails a 1 KB allocation with 80 KB
-    free)."""
+    free). Then grow the name pool (see NAME_POOL_JUMP)."""
     for name in RESIDENT + tuple(extra):
         gc.collect()
         __import__(name)
+    grow_names()
     gc.collect()
 
 
