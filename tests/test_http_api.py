@@ -107,7 +107,6 @@ def test_events_by_cursor(sim, admin):
     assert admin.get("/api/v1/events?since=x")[1]["field"] == "since"
 
 
-@pytest.mark.xfail(strict=False, reason="heap: the validator may not load (503: qstr pool cliff, issue #5 note), issue #4")
 def test_config_update_validated_and_atomic(sim, admin):
     st, before = admin.get("/api/v1/config")
     st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 5}}})

@@ -15,17 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = schemathesis.openapi.from_path(os.path.join(ROOT, "docs", "openapi.json"))
 # changing the admin password or logging in wrongly would lock the fuzzer itself out
 SKIP = {("POST", "/api/v1/password"), ("POST", "/api/v1/login"), ("POST", "/api/v1/http-open")}
-# known: the config validator is cold code, and in the fragmented simulator heap it sometimes
-# cannot be loaded, answered 503 "out of memory" (nothing applied); visible as xfail/xpass
-# until the heap work of issue #4 lands
-HEAP_BOUND = {("PATCH", "/api/v1/config"), ("GET", "/fcgi/do")}
 
 
 def _param(op):
-    key = (op.method.upper(), op.path)
-    marks = [pytest.mark.xfail(strict=False, reason="heap: cold code may not load (503: qstr pool cliff, issue #5 note), issue #4")] \
-        if key in HEAP_BOUND else []
-    return pytest.param(op, marks=marks, id="%s %s" % key)
+    return pytest.param(op, id="%s %s" % (op.method.upper(), op.path))
 
 
 OPERATIONS = [_param(op.ok()) for op in SCHEMA.get_all_operations()

@@ -6,12 +6,33 @@ import re
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+DOORAPP = os.path.join(ROOT, "firmware", "doorapp")
+
+
+def route_table():
+    """httpapi.ROUTES as (method, path, module, handler) tuples, read from the source."""
+    src = open(os.path.join(DOORAPP, "httpapi.py")).read()
+    return re.findall(r'\("([A-Z]+)", "(/[^"]*)", "(\w+)", "(\w+)"\)', src)
+
+
 def served_routes():
-    src = open(os.path.join(ROOT, "firmware", "doorapp", "httpapi.py")).read()
+    """The API routes (the web UI's static files are not part of the API document)."""
     out = set()
-    for method, path in re.findall(r'@app\.route\("([A-Z]+)", "([^"]+)"\)', src):
-        out.add((method.lower(), re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)))
+    for method, path, module, _ in route_table():
+        if module != "webui":
+            out.add((method.lower(), re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)))
     return out
+
+
+def test_every_route_has_its_handler():
+    """Each route names a module and an `async def handler(api, request, ...)` that exists,
+    with the path's parameters as its own."""
+    table = route_table()
+    assert len(table) >= 12
+    for method, path, module, name in table:
+        src = open(os.path.join(DOORAPP, module + ".py")).read()
+        params = "".join(", " + p for p in re.findall(r"<(?:\w+:)?(\w+)>", path))
+        assert "async def %s(api, request%s):" % (name, params) in src, (method, path, module, name)
 
 
 def documented_routes():

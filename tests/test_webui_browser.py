@@ -276,7 +276,6 @@ def test_card_format_view(page, sim, api):
     assert config_becomes(api, lambda c: c["card"]["format"] == "8HN")["card"]["format"] == "8HN"
 
 
-@pytest.mark.xfail(strict=False, reason="heap: 503 under the qstr pool cliff (issue #5 note), issue #4")
 def test_events_view_lists_and_follows(page, sim):
     sim.call("tap", uid="01020304", ms=100)
     st = sim.wait_for(lambda s: any(e["code"] == "01020304" for e in s["events"]))

@@ -22,7 +22,7 @@ from unload import forget
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyclient")
+_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyurl")
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 EVENTS_FILE = "events.log"
 
@@ -239,7 +239,8 @@ class Door:
         from doorapp import config
 
         try:
-            fileio.write_json_atomic(path, config.validate(merged, self.board.spec, path, self.cfg["time"]["tz"]))
+            fileio.write_json_atomic(path, config.validate(merged, self.board.spec, path, self.cfg["time"]["tz"],
+                                                              self.cfg["verify"]))
         finally:
             forget(*_VALIDATORS)
         merged = None
@@ -384,6 +385,10 @@ RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "u
 # a visitor pass) would cross that step at run time, when the heap is fragmented and the block
 # can't be found ("allocating 1280 bytes"). So the step is taken at boot, on purpose.
 NAME_POOL_JUMP = const(4096)  # a heap drop this big while interning one name = a new pool
+# Collect after every 1/GC_SHARE of the heap allocated, not only when it is full: garbage left
+# standing lets new long-lived objects land between it, and once collected it leaves holes too
+# small for the next module or JSON document (measured: the HTTP tests' 503s went away).
+GC_SHARE = const(48)
 
 
 def grow_names(limit=400):
@@ -404,12 +409,13 @@ def load_resident(extra=()):
     """Import the modules that stay loaded right after the transient start-up work, each after
     a collection: their code then fills the heap from the bottom in one piece instead of being
     scattered between short-lived data (a fragmented heap fails a 1 KB allocation with 80 KB
-    free). Then grow the name pool (see NAME_POOL_JUMP)."""
+    free). Then grow the name pool (see NAME_POOL_JUMP) and set the collection rhythm (GC_SHARE)."""
     for name in RESIDENT + tuple(extra):
         gc.collect()
         __import__(name)
     grow_names()
     gc.collect()
+    gc.threshold((gc.mem_free() + gc.mem_alloc()) // GC_SHARE)
 
 
 def boot(board_path="/board.json", **options):

@@ -86,8 +86,11 @@ def _section(given, schema, path, prefix, defaults=None):
     return out
 
 
-def validate(cfg, board_spec, path="config.json", known_tz=None):
-    """Return a complete config (defaults filled in) or raise ConfigError naming the field."""
+def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=None):
+    """Return a complete config (defaults filled in) or raise ConfigError naming the field.
+
+    A change of a live config passes the live time.tz and verify section: when they are
+    unchanged their (big) checkers aren't loaded again."""
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
@@ -124,9 +127,12 @@ def validate(cfg, board_spec, path="config.json", known_tz=None):
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
         out["inputs"][name] = sec
     out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)
-    from doorapp import verify_config
+    if known_verify is not None and cfg.get("verify") == known_verify:
+        out["verify"] = known_verify
+    else:
+        from doorapp import verify_config
 
-    out["verify"] = verify_config.validate(cfg.get("verify", {}), path)
+        out["verify"] = verify_config.validate(cfg.get("verify", {}), path)
     for r in out["verify"]["relays"]:
         if r not in relay_ids:
             raise ConfigError(path, "verify.relays", "no relay %d on this board" % r)

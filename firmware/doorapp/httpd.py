@@ -125,30 +125,42 @@ def parse_qs(q):
     return args
 
 
-def _match(parts, segs):
-    """URL params if the route's parts match the path's segments, else None."""
-    if len(parts) != len(segs):
-        return None
+def _match(pattern, segs):
+    """URL params if the route pattern ("/api/v1/relays/<int:num>/open") matches the path's
+    segments, else None. Walks the pattern in place: no per-route copies, kept or per request."""
     params = None
-    for p, s in zip(parts, segs):
-        if p and p[0] == "<":
+    i = 1
+    n = len(pattern)
+    for s in segs:
+        if i > n:
+            return None
+        j = pattern.find("/", i)
+        if j < 0:
+            j = n
+        if pattern.startswith("<", i):
             if params is None:
                 params = {}
-            kind, _, name = p[1:-1].rpartition(":")
-            if kind == "int":
+            colon = pattern.find(":", i, j)
+            if colon >= 0 and pattern.startswith("int", i + 1):
                 if not s.isdigit() or len(s) > 9:
                     return None
-                params[name] = int(s)
+                params[pattern[colon + 1:j - 1]] = int(s)
             else:
-                params[name] = unquote(s)
-        elif p != s:
+                params[pattern[(colon if colon >= 0 else i) + 1:j - 1]] = unquote(s)
+        elif j - i != len(s) or not pattern.startswith(s, i):
             return None
+        i = j + 1
+    if i <= n:
+        return None
     return params if params is not None else {}
 
 
 class Server:
+    """Routes are rows (method, pattern, ...); `call(row, req, params)` runs one. By default the
+    row's third item is the handler; doorapp.httpapi replaces `call` to load handlers on demand."""
+
     def __init__(self):
-        self.routes = []  # (method, parts, handler)
+        self.routes = []  # (method, pattern, handler)
         self.before = None  # async fn(req) -> None or an answer that short-circuits
         self.active = 0
         self.refused = 0
@@ -156,29 +168,25 @@ class Server:
         self._free = [bytearray(HEAD_MAX) for _ in range(MAX_CLIENTS)]
 
     def route(self, method, pattern):
-        parts = tuple(pattern.strip("/").split("/"))
-
         def deco(fn):
-            self.routes.append((method, parts, fn))
+            self.routes.append((method, pattern, fn))
             return fn
 
         return deco
 
-    def get(self, pattern):
-        return self.route("GET", pattern)
-
-    def post(self, pattern):
-        return self.route("POST", pattern)
+    async def call(self, row, req, params):
+        return await row[2](req, **params)
 
     def find(self, method, path):
-        """(handler, params) or raises 404/405."""
+        """(route row, params) or raises 404/405."""
         segs = path.strip("/").split("/")
         other = False
-        for m, parts, fn in self.routes:
-            params = _match(parts, segs)
+        for row in self.routes:
+            params = _match(row[1], segs)
             if params is not None:
+                m = row[0]
                 if m == method or (method == "HEAD" and m == "GET"):
-                    return fn, params
+                    return row, params
                 other = True
         raise HTTPError(405 if other else 404, "method not allowed" if other else "not found")
 
@@ -251,12 +259,12 @@ class Server:
                 req = self._parse(buf, end, n)
                 req.reader = reader
                 req.client = client_address(writer.get_extra_info("peername"))
-                fn, params = self.find(req.method, req.path)
+                row, params = self.find(req.method, req.path)
                 await self._body(req, reader)
                 complete = req.content_length <= len(req.body)
                 ans = await self.before(req) if self.before else None
                 if ans is None:
-                    ans = await fn(req, **params)
+                    ans = await self.call(row, req, params)
             except HTTPError as e:
                 ans = error(e.status, e.message, e.field)
             except asyncio.TimeoutError:

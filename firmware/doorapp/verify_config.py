@@ -105,10 +105,10 @@ def validate(section, path="config.json"):
 
 
 def _template(out, path):
-    import verifyclient  # only when a URL is configured: the client is big
+    import verifyurl  # only when a URL is configured
 
-    allowed = GENERAL_VARIABLES if out["mode"] == "general" else verifyclient.VARIABLES
+    allowed = GENERAL_VARIABLES if out["mode"] == "general" else verifyurl.VARIABLES
     try:
-        verifyclient.compile_template(out["url"], allowed)
-    except verifyclient.TemplateError as e:
+        verifyurl.compile_template(out["url"], allowed)
+    except verifyurl.TemplateError as e:
         raise ConfigError(path, "verify.url", str(e))

@@ -102,6 +102,26 @@ def send(request, www_dir, files, name):
     return Stream(src, TYPES[name.rsplit(".", 1)[-1]], size, h)
 
 
+def _site(api):
+    """(folder, allow-list) of the Api's web UI, scanned on first use and kept on the Api."""
+    if api.www is None:
+        www_dir = default_www_dir()
+        api.www = (www_dir, scan(www_dir))
+    return api.www
+
+
+async def ui_index(api, request):
+    """`GET /` for doorapp.httpapi (loaded on demand, like its api_* modules)."""
+    www_dir, files = _site(api)
+    return send(request, www_dir, files, "index.html")
+
+
+async def ui_file(api, request, name):
+    """`GET /ui/<name>` for doorapp.httpapi."""
+    www_dir, files = _site(api)
+    return send(request, www_dir, files, name)
+
+
 def register(app, www_dir=None):
     """Add `GET /` (index.html) and `GET /ui/<name>` to a doorapp.httpd Server; returns the
     allow-list {name: gzipped}. www_dir defaults to default_www_dir()."""
