@@ -45,6 +45,12 @@ class Api:
     def patch(self, path, body=None, **kw):
         return self.request("PATCH", path, body=body, **kw)
 
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
     def login(self, password, username="admin"):
         self.token = None
         st, doc = self.post("/api/v1/login", {"username": username, "password": password})

@@ -1,11 +1,12 @@
 """HTTP routes for status, configuration, relays and events (the installer's daily use).
 Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
 from configerror import ConfigError
+from doorapp import admin
 from doorapp.httpapi import ApiError, int_arg, json_body
 
 
 async def status(api, request):
-    return api.door.status()
+    return admin.status(api.door)
 
 
 async def get_config(api, request):
@@ -16,7 +17,7 @@ async def patch_config(api, request):
     door = api.door
     doc = json_body(request, tuple(door.cfg.keys()))
     try:
-        door.update_config(doc)
+        admin.update_config(door, doc)
     except ConfigError as e:
         raise ApiError(400, e.message, e.field)
     return door.cfg
@@ -41,4 +42,4 @@ async def open_relay(api, request, num):
 async def events(api, request):
     since = int_arg(request, "since", 0, 0, 0xFFFFFFFF)
     limit = int_arg(request, "limit", 50, 1, 200)
-    return {"last_seq": api.door.log.last_seq, "events": api.door.events(since, limit)}
+    return {"last_seq": api.door.log.last_seq, "events": admin.events(api.door, since, limit)}

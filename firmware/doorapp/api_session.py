@@ -2,7 +2,7 @@
 HTTP" account. Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
 from compat import monotonic_s
 from configerror import ConfigError
-from doorapp import auth
+from doorapp import admin, auth
 from doorapp.httpapi import FIRST_BOOT_PASSWORD, MIN_PASSWORD, ApiError, client_of, json_body
 
 
@@ -28,7 +28,7 @@ async def change_password(api, request):
     if not isinstance(doc.get("old"), str) or not api.password_ok(doc["old"]):
         api.lock.failure(who)
         raise ApiError(401, "old password is wrong", "old")
-    api.door.set_admin_password(auth.hash_password(new))
+    admin.set_secret(api.door, "admin_hash", auth.hash_password(new))
     api.tokens.revoke_all()
     api.basic_cache.clear()
     return {"changed": True}
@@ -50,9 +50,9 @@ async def set_http_open(api, request):
     if enabled and pw is None and not door.secrets.get("http_open_hash"):
         raise ApiError(400, "a password is needed to enable it", "password")
     if pw is not None:
-        door.set_secret("http_open_hash", auth.hash_password(pw))
+        admin.set_secret(door, "http_open_hash", auth.hash_password(pw))
     try:
-        door.update_config({"http": {"open_relay_via_http": enabled, "open_username": user}})
+        admin.update_config(door, {"http": {"open_relay_via_http": enabled, "open_username": user}})
     except ConfigError as e:
         raise ApiError(400, e.message, e.field)
     return {"enabled": enabled, "username": user}

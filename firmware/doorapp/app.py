@@ -14,7 +14,7 @@ from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
-from compat import sleep_ms, ticks_diff, ticks_ms
+from compat import sleep_ms, ticks_ms
 
 from micropython import const
 from unload import forget
@@ -193,98 +193,6 @@ class Door:
         reason = eventlog.REASON_LOCKOUT if alarm else eventlog.REASON_AUTH_FAILED
         self.record(eventlog.KIND_API, False, reason, who, 0, None, ())
 
-    def events(self, since, limit):
-        return [eventlog.to_dict(e) for e in self.log.read(since, limit)]
-
-    def set_admin_password(self, pw_hash):
-        self.set_secret("admin_hash", pw_hash)
-
-    def set_secret(self, key, value):
-        new = dict(self.secrets)
-        new[key] = value
-        self._save_secrets(new)
-
-    def _save_secrets(self, new):
-        from doorapp import secrets
-
-        try:
-            fileio.write_json_atomic(data_path(self.board, SECRETS_FILE), secrets.to_file(new))
-        finally:
-            forget(*_VALIDATORS)
-        self.secrets = new
-
-    def update_config(self, partial):
-        """Validate current+partial as a whole, persist atomically, apply what can be applied live.
-
-        Raises ConfigError naming the field; nothing is written or applied then."""
-        merged = {}
-        for sec in self.cfg:
-            merged[sec] = dict(self.cfg[sec])
-        for sec in partial:
-            val = partial[sec]
-            if sec in ("relays", "inputs") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
-                for key in val:
-                    item = dict(merged[sec].get(key, {}))
-                    if isinstance(val[key], dict):
-                        item.update(val[key])
-                        merged[sec][key] = item
-                    else:
-                        merged[sec][key] = val[key]
-            elif isinstance(val, dict) and isinstance(merged.get(sec), dict):
-                merged[sec].update(val)
-            else:
-                merged[sec] = val
-        path = data_path(self.board, CONFIG_FILE)
-        gc.collect()  # the validator's code then loads into free heap in one piece
-        from doorapp import config
-
-        try:
-            fileio.write_json_atomic(path, config.validate(merged, self.board.spec, path, self.cfg["time"]["tz"],
-                                                              self.cfg["verify"]))
-        finally:
-            forget(*_VALIDATORS)
-        merged = None
-        gc.collect()
-        # the live copy is read back now that the code is gone, so it doesn't sit between the
-        # code's blocks and leave the heap in small holes when they are freed
-        new = read_json(path)
-        restart = new["card"]["format"] != self.cfg["card"]["format"]
-        self.cfg = new
-        self.engine = make_engine(self.table, new)
-        for rid in self.relays:
-            self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
-        self._build_inputs()
-        if self.watcher:
-            self.watcher.interval_ms = new["reader"]["poll_ms"]
-            self.watcher.miss_ms = new["reader"]["removal_ms"]
-        return restart
-
-    def status(self):
-        import gc
-
-        gc.collect()
-        return {
-            "version": VERSION,
-            "board": self.board.name,
-            "device_id": self.cfg["device"]["id"],
-            "uptime_s": ticks_diff(ticks_ms(), self.started) // 1000,
-            "heap_free": gc.mem_free(),
-            "heap_used": gc.mem_alloc(),
-            "users": self.table.count,
-            "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
-            "card_format": self.card_format,
-            "reader": self.reader_status(),
-            "clock": self.clock_status(),
-            "events": {"last_seq": self.log.last_seq, "capacity": self.log.capacity},
-        }
-
-    def clock_status(self):
-        c = clock.status()
-        c["tz"] = self.cfg["time"]["tz"]
-        if self.timesync is not None:
-            c["ntp"] = self.timesync.state()
-        return c
-
     # --- observation ------------------------------------------------------------------------
     def reader_status(self):
         w = self.watcher
@@ -364,6 +272,7 @@ def open_door(board, cfg=None, secrets=None):
             secrets = load_secrets(board)
     finally:
         forget(*_VALIDATORS)
+    fileio.remove(data_path(board, TABLE_FILE + ".new"))  # a table push cut off (power, reset)
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
     return Door(board, cfg, table, log, secrets)

@@ -1,4 +1,4 @@
-"""Small file helpers for flash: existence check and atomic replace (old or new, never a mix)."""
+"""Small file helpers for flash: existence check, removal and atomic replace (old or new, never a mix)."""
 import json
 import os
 
@@ -9,6 +9,14 @@ def exists(path):
         return True
     except OSError:
         return False
+
+
+def remove(path):
+    """Remove path if it is there."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def write_atomic(path, data):

@@ -37,6 +37,13 @@ ROUTES = (
     ("GET", "/api/v1/relays", "api_admin", "relays"),
     ("POST", "/api/v1/relays/<int:num>/open", "api_admin", "open_relay"),
     ("GET", "/api/v1/events", "api_admin", "events"),
+    ("GET", "/api/v1/users", "api_users", "list_users"),
+    ("PUT", "/api/v1/users/table", "api_table", "put_table"),
+    ("GET", "/api/v1/users/table", "api_table", "get_table"),
+    ("POST", "/api/v1/users", "api_users", "add_user"),
+    ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user"),
+    ("PUT", "/api/v1/users/<int:uid>", "api_users", "put_user"),
+    ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user"),
     ("GET", "/fcgi/do", "api_vendor", "fcgi_do"),
     ("POST", "/api/relay/trig", "api_vendor", "relay_trig"),
     ("GET", "/", "webui", "ui_index"),
@@ -163,6 +170,7 @@ class Api:
                 self.unload()
 
     def unload(self):
+        forget("doorapp.admin")  # shared by the route modules
         for name in self.loaded:
             forget("doorapp." + name)
         self.loaded.clear()

@@ -120,11 +120,26 @@ class Control:
         return {"events": [eventlog.to_dict(r) for r in recs]}
 
     def cmd_heap(self, req):
-        """Free and used GC heap after a collection (steady-state figure for `make bench`)."""
+        """Free and used GC heap after a collection (steady-state figure for `make bench`) and the
+        largest block that can be allocated."""
         import gc
 
         gc.collect()
-        return {"free": gc.mem_free(), "used": gc.mem_alloc()}
+        lo, hi = 0, gc.mem_free()  # the largest block that can be had (fragmentation shows here)
+        while hi - lo > 64:
+            mid = (lo + hi) // 2
+            try:
+                b = bytearray(mid)
+                b = None
+                lo = mid
+            except MemoryError:
+                hi = mid
+        gc.collect()
+        return {"free": gc.mem_free(), "used": gc.mem_alloc(), "largest": lo}
+
+    def cmd_modules(self, req):  # DEBUG
+        import sys
+        return {"modules": sorted(sys.modules)}
 
     def cmd_clock(self, req):
         if "set" in req:

@@ -52,3 +52,38 @@ def users(t, offset=0, limit=50):
         if len(out) >= limit:
             break
     return out
+
+
+def _matches(rec, q, digits):
+    """Search rule of the users page: id or card code containing `q` (digits / hex), or a name
+    containing it, ignoring case (q is lower case)."""
+    if digits and q in str(rec.id):
+        return True
+    if q in rec.name.lower():
+        return True
+    for c in codec.record_cards(rec):
+        if q in c.lower():
+            return True
+    return False
+
+
+def search(t, q, offset=0, limit=50):
+    """(page, total): users whose id, name or card code contain `q` (case ignored), in id
+    order; one pass over the table, a dict built only for the users on the page."""
+    q = q.lower()
+    digits = q.isdigit()
+    out = []
+    total = 0
+    for rec in _records(t, Record()):
+        if not _matches(rec, q, digits):
+            continue
+        total += 1
+        if total > offset and len(out) < limit:
+            out.append(codec.record_dict(rec))
+    return out, total
+
+
+def user(t, uid):
+    """One user as a dict (no secrets), or None."""
+    rec = t.by_id(uid, Record())
+    return None if rec is None else codec.record_dict(rec)

@@ -311,6 +311,15 @@ class UserTable:
         """A page of users (dicts without secrets) in id order."""
         return self._cold("export.users", offset, limit)
 
+    def user_dict(self, uid):
+        """User `uid` as a dict (no secrets: has_pin/has_qr/has_ble), or None."""
+        return self._cold("export.user", uid)
+
+    def search(self, q, offset=0, limit=50):
+        """(page of user dicts, number of matches) for users whose id, name or card code
+        contain `q`, ignoring case."""
+        return self._cold("export.search", q, offset, limit)
+
     def add_or_replace(self, user):
         """Add or replace one user (document form, docs/user-model.md; times may also be unix
         seconds). A PIN/QR/BLE key absent from `user` keeps the user's existing one; null or ""

@@ -1,0 +1,104 @@
+"""Changes to and reports on a running Door that only an administrator asks for (HTTP API):
+config and secrets updates, the status document, event pages. Cold code: the API's route
+modules import it, and it is dropped with them, so a door that is only used for opening
+doesn't keep it in its heap."""
+import gc
+
+import eventlog
+from configerror import read_json
+from doorapp import VERSION, clock, fileio
+from doorapp.app import _VALIDATORS, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
+from compat import ticks_diff, ticks_ms
+from unload import forget
+
+
+def events(door, since, limit):
+    return [eventlog.to_dict(e) for e in door.log.read(since, limit)]
+
+
+def set_secret(door, key, value):
+    """Store one secret (a password hash, a key): validated, written atomically, then live."""
+    new = dict(door.secrets)
+    new[key] = value
+    from doorapp import secrets
+
+    try:
+        fileio.write_json_atomic(data_path(door.board, SECRETS_FILE), secrets.to_file(new))
+    finally:
+        forget(*_VALIDATORS)
+    door.secrets = new
+
+
+def update_config(door, partial):
+    """Validate current+partial as a whole, persist atomically, apply what can be applied live.
+    Returns True if a restart is needed for all of it (card format).
+
+    Raises ConfigError naming the field; nothing is written or applied then."""
+    merged = {}
+    for sec in door.cfg:
+        merged[sec] = dict(door.cfg[sec])
+    for sec in partial:
+        val = partial[sec]
+        if sec in ("relays", "inputs") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
+            for key in val:
+                item = dict(merged[sec].get(key, {}))
+                if isinstance(val[key], dict):
+                    item.update(val[key])
+                    merged[sec][key] = item
+                else:
+                    merged[sec][key] = val[key]
+        elif isinstance(val, dict) and isinstance(merged.get(sec), dict):
+            merged[sec].update(val)
+        else:
+            merged[sec] = val
+    path = data_path(door.board, CONFIG_FILE)
+    gc.collect()  # the validator's code then loads into free heap in one piece
+    from doorapp import config
+
+    try:
+        fileio.write_json_atomic(path, config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"],
+                                                       door.cfg["verify"]))
+    finally:
+        forget(*_VALIDATORS)
+    merged = None
+    gc.collect()
+    # the live copy is read back now that the code is gone, so it doesn't sit between the
+    # code's blocks and leave the heap in small holes when they are freed
+    new = read_json(path)
+    restart = new["card"]["format"] != door.cfg["card"]["format"]
+    door.cfg = new
+    door.engine = make_engine(door.table, new)
+    for rid in door.relays:
+        door.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
+    door._build_inputs()
+    if door.watcher:
+        door.watcher.interval_ms = new["reader"]["poll_ms"]
+        door.watcher.miss_ms = new["reader"]["removal_ms"]
+    return restart
+
+
+def clock_status(door):
+    c = clock.status()
+    c["tz"] = door.cfg["time"]["tz"]
+    if door.timesync is not None:
+        c["ntp"] = door.timesync.state()
+    return c
+
+
+def status(door):
+    """GET /api/v1/status: firmware, uptime, heap, table, reader, clock, event log."""
+    gc.collect()
+    return {
+        "version": VERSION,
+        "board": door.board.name,
+        "device_id": door.cfg["device"]["id"],
+        "uptime_s": ticks_diff(ticks_ms(), door.started) // 1000,
+        "heap_free": gc.mem_free(),
+        "heap_used": gc.mem_alloc(),
+        "users": door.table.count,
+        "table": {"serial": door.table.serial, "journal": door.table.journal_entries},
+        "card_format": door.card_format,
+        "reader": door.reader_status(),
+        "clock": clock_status(door),
+        "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},
+    }

@@ -1,0 +1,97 @@
+"""HTTP routes for a whole user table (docs/http-api.md "User table"): `PUT /api/v1/users/table`
+takes a table built by `doorctl users build` (what `doorctl push` sends), streamed to flash in
+small pieces next to the live one, checked (header, checksum, card format) and swapped in
+atomically before the answer; `GET` sends the live table file back. A push that is cut off
+leaves the old table live (the partial file is removed at the next push or start-up).
+Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
+import asyncio
+import os
+
+from micropython import const
+
+from configerror import ConfigError
+from doorapp import fileio
+from doorapp.app import TABLE_FILE, data_path, make_engine
+from doorapp.httpapi import ApiError
+from doorapp.httpd import Stream
+
+CHUNK = const(512)
+READ_TIMEOUT_S = const(10)  # per piece: a sender that stalls this long is dropped
+SPARE = const(8192)  # flash left free after a push (journal, events)
+_busy = [False]
+
+
+def staged_path(door):
+    return data_path(door.board, TABLE_FILE + ".new")
+
+
+def _free_flash(door):
+    try:
+        st = os.statvfs(door.board.data_dir or "/")
+        return st[0] * st[4]  # block size x free blocks
+    except OSError:
+        return -1
+
+
+async def _receive(request, path, n):
+    """Write the request body (n bytes) to `path`; the part read with the head comes first."""
+    buf = bytearray(CHUNK)
+    mv = memoryview(buf)
+    got = 0
+    with open(path, "wb") as f:
+        head = request.body
+        if head:
+            f.write(head)
+            got = len(head)
+        request.body = b""
+        reader = request.reader
+        while got < n:
+            want = min(CHUNK, n - got)
+            k = await asyncio.wait_for(reader.readinto(mv[:want]), READ_TIMEOUT_S)
+            if not k:
+                raise ApiError(400, "body ended after %d of %d bytes" % (got, n))
+            f.write(mv[:k])
+            got += k
+
+
+async def put_table(api, request):
+    door = api.door
+    n = request.content_length
+    if n <= 0:
+        raise ApiError(400, "send the table file as the body (Content-Length)")
+    if _busy[0]:
+        raise ApiError(409, "another table push is running")
+    path = staged_path(door)
+    fileio.remove(path)
+    free = _free_flash(door)
+    if 0 <= free < n + SPARE:
+        raise ApiError(413, "table of %d bytes does not fit: %d bytes of flash free" % (n, free))
+    _busy[0] = True
+    try:
+        try:
+            await _receive(request, path, n)
+        except asyncio.TimeoutError:
+            raise ApiError(408, "table upload stalled")
+        except OSError as e:
+            raise ApiError(413, "could not store the table: %s" % e)
+        t = door.table
+        try:
+            t.install(path)  # checked, then renamed over the live table; on error the old one stays
+        except ConfigError as e:
+            raise ApiError(400, e.message, e.field)
+        door.engine = make_engine(t, door.cfg)
+        return {"serial": t.serial, "users": t.count}
+    finally:
+        fileio.remove(path)
+        _busy[0] = False
+
+
+async def get_table(api, request):
+    """The live table file (edits since the last compaction are in the journal, not in it:
+    `journal` in GET /api/v1/status)."""
+    t = api.door.table
+    if t.journal_entries:
+        raise ApiError(409, "%d user edits are not in the table file yet (compaction pending)" % t.journal_entries)
+    size = os.stat(t.path)[6]
+    src = () if request.method == "HEAD" else open(t.path, "rb")
+    return Stream(src, "application/octet-stream", size, {"Content-Disposition": 'attachment; filename="users.tbl"'})
