@@ -5,7 +5,9 @@ length limit, so a client can grow a request line until the heap is gone before 
 This server reads each request head into one of MAX_CLIENTS preallocated buffers (a head larger
 than HEAD_MAX is refused), gives the whole head HEAD_TIMEOUT_S to arrive (slowloris), reads
 small bodies whole and leaves large ones to routes that stream them, and closes every
-connection after one answer (no keep-alive: one task, one buffer, bounded).
+connection after one answer (no keep-alive: one task, one buffer, bounded). A missing
+Content-Length means an empty body; Transfer-Encoding is refused (411). HEAD runs the GET route
+and sends its status and headers without the body.
 
 Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(body, status)` or
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
@@ -86,9 +88,9 @@ class Request:
 
     def json(self):
         try:
-            return json.loads(self.body) if self.body else None
+            return json.loads(self.body)  # an empty body (no Content-Length) too
         except ValueError:
-            raise HTTPError(400, "body is not valid JSON")
+            raise HTTPError(400, "body is empty or not valid JSON")
 
 
 def unquote(s):
@@ -252,6 +254,7 @@ class Server:
             return
         self.active += 1
         buf = self._free.pop()
+        req = None
         complete = False  # whole request read: nothing to drain before closing
         try:
             try:
@@ -266,7 +269,7 @@ class Server:
                 if ans is None:
                     ans = await self.call(row, req, params)
             except HTTPError as e:
-                ans = error(e.status, e.message, e.field)
+                ans = error(e.status, e.message, e.field, req)
             except asyncio.TimeoutError:
                 ans = error(408, "request took too long")
             except MemoryError:
@@ -274,7 +277,8 @@ class Server:
             except Exception as e:  # a bug: log it (tracebacks hold code, not request data)
                 print_exception(e)
                 ans = error(500, "internal error")
-            await asyncio.wait_for(self._answer(writer, ans), WRITE_TIMEOUT_S)
+            await asyncio.wait_for(self._answer(writer, ans, req and req.method == "HEAD"),
+                                   WRITE_TIMEOUT_S)
             self.served += 1
             if not complete:
                 await self._drain(reader)  # unread request bytes would turn close() into a reset
@@ -285,28 +289,21 @@ class Server:
             self.active -= 1
             await self._close(writer)
 
-    async def _answer(self, writer, ans):
+    async def _answer(self, writer, ans, head):
+        """Write the answer; for HEAD (`head`) the same status and headers, no body."""
         status, headers = 200, {}
         if isinstance(ans, tuple):
             if len(ans) > 2:
                 headers = ans[2]
             status = ans[1]
             ans = ans[0]
-        if hasattr(ans, "status_code") and hasattr(ans, "body"):  # a microdot-style Response
-            status, headers, ans = ans.status_code, ans.headers, ans.body
-            if hasattr(ans, "__aiter__"):
-                await self._send(writer, status, None, None, headers)
-                async for part in ans:
-                    writer.write(part)
-                    await writer.drain()
-                return
         if isinstance(ans, Stream):
             await self._send(writer, status, None, ans.content_type, ans.headers, ans.size)
             src = ans.source
             if hasattr(src, "readinto"):
                 chunk = bytearray(CHUNK)
                 try:
-                    while True:
+                    while not head:
                         k = src.readinto(chunk)
                         if not k:
                             break
@@ -314,7 +311,7 @@ class Server:
                         await writer.drain()
                 finally:
                     src.close()
-            else:
+            elif not head:
                 for part in src:
                     writer.write(part.encode() if isinstance(part, str) else part)
                     await writer.drain()
@@ -327,7 +324,7 @@ class Server:
             for p in parts:
                 size += len(p)
             await self._send(writer, status, None, "application/json", headers, size)
-            for p in parts:
+            for p in () if head else parts:
                 writer.write(p)
                 await writer.drain()
             return
@@ -335,7 +332,7 @@ class Server:
             body, ctype = ans.encode(), "text/plain; charset=UTF-8"
         else:
             body, ctype = ans, "application/octet-stream"
-        await self._send(writer, status, body, ctype, headers)
+        await self._send(writer, status, None if head else body, ctype, headers, len(body))
 
     async def _send(self, writer, status, body, ctype, headers, size=None):
         head = "HTTP/1.1 %d %s\r\nConnection: close\r\n" % (status, REASONS.get(status, "Status"))
@@ -401,12 +398,14 @@ def json_parts(obj):
     return out
 
 
-def error(status, message, field=None):
+def error(status, message, field=None, req=None):
     body = {"error": message}
     if field:
         body["field"] = field
-    headers = {"WWW-Authenticate": 'Basic realm="doorctl"'} if status == 401 else {}
-    return body, status, headers
+    # no Basic challenge to a Bearer client: it would make a browser pop up its login dialog
+    if status == 401 and not (req and req.headers.get("authorization", "").startswith("Bearer ")):
+        return body, status, {"WWW-Authenticate": 'Basic realm="doorctl"'}
+    return body, status, {}
 
 
 async def serve(server, host, port):
