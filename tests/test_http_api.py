@@ -149,6 +149,25 @@ def test_vendor_open_door(sim, admin):
     assert "gate-pass-1" not in repr(cfg)
 
 
+def test_head_never_opens_the_door(sim, admin):
+    """HEAD on the vendor OpenDoor route, with valid credentials: 405 with `Allow: GET` and the
+    handler never runs (no relay pulse, no event); the same request as GET does open."""
+    assert admin.post("/api/v1/http-open", {"enabled": True, "username": "opener", "password": "gate-pass-1"})[0] == 200
+    url = "/fcgi/do?" + query(action="OpenDoor", UserName="opener", Password="gate-pass-1", DoorNum=1)
+    before = sim.wait_for(lambda s: not s["relays"]["1"]["on"])
+    head, body = split(raw(sim, b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n" % url.encode()))
+    assert head.startswith(b"HTTP/1.1 405 ") and body == b"", head
+    assert b"\r\nAllow: GET\r\n" in head + b"\r\n", head
+    time.sleep(0.5)
+    after = sim.state()
+    assert not after["relays"]["1"]["on"]
+    assert after["relays"]["1"]["pulses"] == before["relays"]["1"]["pulses"]
+    assert after["last_seq"] == before["last_seq"]
+    st, doc = Api(sim.http).get(url)
+    assert st == 200 and doc["retcode"] == 0
+    sim.wait_for(lambda s: s["relays"]["1"]["pulses"] > before["relays"]["1"]["pulses"])
+
+
 def test_failed_logins_lock_out_with_growing_delay(sim):
     api = Api(sim.http)
     codes = [api.post("/api/v1/login", {"username": "admin", "password": "guess%d" % i})[0] for i in range(6)]
@@ -231,6 +250,10 @@ def test_head_answers_like_get_without_body(sim, admin):
         head, body = split(get)
         assert get.startswith(b"HTTP/1.1 " + status) and body, get
         assert raw(sim, b"HEAD %s HTTP/1.1\r\n%s\r\n" % (path.encode(), auth)) == head + b"\r\n\r\n"
+    # a 405 names the methods the path has
+    for req, allow in ((b"GET /api/v1/login", b"POST"), (b"PUT /api/v1/config", b"GET, HEAD, PATCH")):
+        head, _ = split(raw(sim, req + b" HTTP/1.1\r\n" + bearer + b"\r\n"))
+        assert head.startswith(b"HTTP/1.1 405 ") and b"\r\nAllow: " + allow + b"\r\n" in head + b"\r\n", head
 
 
 def test_missing_content_length_is_an_empty_body(sim, admin):

@@ -10,9 +10,10 @@ DOORAPP = os.path.join(ROOT, "firmware", "doorapp")
 
 
 def route_table():
-    """httpapi.ROUTES as (method, path, module, handler) tuples, read from the source."""
+    """httpapi.ROUTES as (method, path, module, handler) tuples, read from the source (a row may
+    end in False: a GET that does not answer HEAD)."""
     src = open(os.path.join(DOORAPP, "httpapi.py")).read()
-    return re.findall(r'\("([A-Z]+)", "(/[^"]*)", "(\w+)", "(\w+)"\)', src)
+    return re.findall(r'\("([A-Z]+)", "(/[^"]*)", "(\w+)", "(\w+)"(?:, False)?\)', src)
 
 
 def served_routes():

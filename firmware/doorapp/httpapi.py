@@ -44,7 +44,7 @@ ROUTES = (
     ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user"),
     ("PUT", "/api/v1/users/<int:uid>", "api_users", "put_user"),
     ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user"),
-    ("GET", "/fcgi/do", "api_vendor", "fcgi_do"),
+    ("GET", "/fcgi/do", "api_vendor", "fcgi_do", False),  # no HEAD: it opens the door
     ("POST", "/api/relay/trig", "api_vendor", "relay_trig"),
     ("GET", "/", "webui", "ui_index"),
     ("GET", "/ui/<name>", "webui", "ui_file"),

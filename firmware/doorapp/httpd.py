@@ -7,11 +7,13 @@ than HEAD_MAX is refused), gives the whole head HEAD_TIMEOUT_S to arrive (slowlo
 small bodies whole and leaves large ones to routes that stream them, and closes every
 connection after one answer (no keep-alive: one task, one buffer, bounded). A missing
 Content-Length means an empty body; Transfer-Encoding is refused (411). HEAD runs the GET route
-and sends its status and headers without the body.
+and sends its status and headers without the body, unless the route was registered with
+head=False (a GET that acts, like the vendor's OpenDoor): then HEAD gets 405 and the handler
+does not run.
 
 Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(body, status)` or
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
-`@app.route("GET", "/api/v1/relays/<int:num>/open")`.
+`@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
 """
 import asyncio
 import json
@@ -36,6 +38,8 @@ REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 40
 
 
 class HTTPError(Exception):
+    allow = None  # a 405's Allow header: the methods the path has
+
     def __init__(self, status, message, field=None):
         super().__init__(message)
         self.status = status
@@ -159,19 +163,24 @@ def _match(pattern, segs):
 
 class Server:
     """Routes are rows (method, pattern, ...); `call(row, req, params)` runs one. By default the
-    row's third item is the handler; doorapp.httpapi replaces `call` to load handlers on demand."""
+    row's third item is the handler; doorapp.httpapi replaces `call` to load handlers on demand.
+    A row whose last item is False is a GET without HEAD (see `route(..., head=False)`)."""
 
     def __init__(self):
-        self.routes = []  # (method, pattern, handler)
+        self.routes = []  # (method, pattern, handler) or (method, pattern, handler, False)
         self.before = None  # async fn(req) -> None or an answer that short-circuits
         self.active = 0
         self.refused = 0
         self.served = 0
         self._free = [bytearray(HEAD_MAX) for _ in range(MAX_CLIENTS)]
 
-    def route(self, method, pattern):
+    def route(self, method, pattern, head=True):
+        """Register `fn` for method and pattern. A GET route also answers HEAD (it runs, the body
+        is dropped) unless head=False: a handler with side effects must never run for HEAD, which
+        clients, proxies and link checkers send freely; it gets 405 instead."""
+
         def deco(fn):
-            self.routes.append((method, pattern, fn))
+            self.routes.append((method, pattern, fn) if head else (method, pattern, fn, False))
             return fn
 
         return deco
@@ -180,17 +189,25 @@ class Server:
         return await row[2](req, **params)
 
     def find(self, method, path):
-        """(route row, params) or raises 404/405."""
+        """(route row, params) or raises 404, or 405 with the path's methods for Allow. HEAD
+        takes a GET row unless the row ends in False (head=False): that handler never runs."""
         segs = path.strip("/").split("/")
-        other = False
+        allow = None
         for row in self.routes:
             params = _match(row[1], segs)
             if params is not None:
                 m = row[0]
-                if m == method or (method == "HEAD" and m == "GET"):
+                head = m == "GET" and row[-1] is not False
+                if m == method or (head and method == "HEAD"):
                     return row, params
-                other = True
-        raise HTTPError(405 if other else 404, "method not allowed" if other else "not found")
+                if head:
+                    m = "GET, HEAD"
+                allow = allow + ", " + m if allow else m
+        if allow is None:
+            raise HTTPError(404, "not found")
+        e = HTTPError(405, "method not allowed")
+        e.allow = allow
+        raise e
 
     async def _head(self, reader, buf):
         """Read the request head into buf; returns its length (up to the blank line) and how many
@@ -270,6 +287,8 @@ class Server:
                     ans = await self.call(row, req, params)
             except HTTPError as e:
                 ans = error(e.status, e.message, e.field, req)
+                if e.allow:
+                    ans[2]["Allow"] = e.allow
             except asyncio.TimeoutError:
                 ans = error(408, "request took too long")
             except MemoryError:
