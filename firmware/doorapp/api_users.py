@@ -7,6 +7,7 @@ import asyncio
 
 from configerror import ConfigError
 from doorapp.httpapi import ApiError, int_arg, json_body
+from unload import forget
 
 FIELDS = ("id", "name", "role", "phone", "cards", "pin", "qr", "ble", "plates", "relays", "floors",
           "web_relay", "relay_schedule_activation", "valid_from", "valid_to", "schedules")
@@ -25,6 +26,7 @@ def _local(d, tz):
         for k in ("from", "to"):
             if p.get(k):
                 p[k] = sitetime.unix_to_local(p[k], tz)
+    forget("usertable.sitetime")
     return d
 
 

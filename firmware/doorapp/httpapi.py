@@ -14,7 +14,7 @@ from binascii import a2b_base64
 from micropython import const
 
 from compat import monotonic_s
-from doorapp import auth
+from doorapp.tokens import Tokens
 from doorapp.httpd import HTTPError as ApiError
 from doorapp.httpd import Server, serve as _serve
 from doorapp.lockout import Lockout
@@ -86,7 +86,7 @@ class Api:
 
     def __init__(self, door):
         self.door = door
-        self.tokens = auth.Tokens()
+        self.tokens = Tokens()
         self.lock = Lockout()
         self.basic_cache = {}  # client -> keyed digest of its last good Basic header (no PBKDF per request)
         self.basic_key = Keyed(os.urandom(16))
@@ -102,6 +102,9 @@ class Api:
         h = self.admin_hash()
         if not h:
             return password == FIRST_BOOT_PASSWORD
+        from doorapp import auth  # PBKDF2: only to sign in (dropped with the route modules)
+
+        self.loaded.add("auth")
         return auth.check_password(password, h)
 
     def authenticate(self, request):

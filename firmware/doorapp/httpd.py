@@ -16,6 +16,7 @@ Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(bod
 `@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
 """
 import asyncio
+import gc
 import json
 
 from micropython import const
@@ -428,5 +429,46 @@ def error(status, message, field=None, req=None):
 
 
 async def serve(server, host, port):
-    """Listen (raises OSError if the address is taken); the asyncio server runs the handlers."""
-    return await asyncio.start_server(server.handle, host, port)
+    """Listen on host:port (raises OSError if the address is taken) and run `server.handle`
+    for each connection; returns the listening socket (MicroPython) or asyncio server.
+
+    On MicroPython the accept loop is our own: asyncio's start_server ends its loop for good
+    when taking a connection fails for lack of heap, and the device would stop answering. Ours
+    closes that one connection and goes on."""
+    import sys
+
+    if sys.implementation.name != "micropython":
+        return await asyncio.start_server(server.handle, host, port)
+    import socket
+
+    addr = socket.getaddrinfo(host, port)[0][-1]
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(MAX_CLIENTS + 1)
+    s.setblocking(False)
+    asyncio.create_task(_accept(server, s))
+    return s
+
+
+def _accept(server, s):
+    """The accept loop, a generator task as MicroPython's own stream server: it waits on the
+    listening socket through asyncio's I/O queue (asyncio.core, frozen in the firmware)."""
+    from asyncio import core
+
+    io = core._io_queue
+    while True:
+        yield io.queue_read(s)
+        try:
+            c, peer = s.accept()
+        except OSError:
+            continue
+        try:
+            c.setblocking(False)
+            st = asyncio.StreamReader(c, {"peername": peer})
+            asyncio.create_task(server.handle(st, st))
+        except MemoryError:  # no heap for this connection now: drop it, keep listening
+            c.close()
+            server.refused += 1
+            st = None
+            gc.collect()

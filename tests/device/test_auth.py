@@ -1,5 +1,5 @@
 """Password hashing (PBKDF2-HMAC-SHA256) and bearer tokens."""
-from doorapp import auth
+from doorapp import auth, tokens
 
 
 def test_pbkdf2_matches_rfc_vector():
@@ -19,11 +19,11 @@ def test_hash_and_check():
 
 
 def test_tokens_expire_and_are_bounded():
-    t = auth.Tokens()
+    t = tokens.Tokens()
     a = t.issue(100)
     assert t.check(a, 200) and not t.check("00" * 16, 200) and not t.check("zz", 200)
-    assert not t.check(a, 200 + auth.TOKEN_IDLE_S + 1)
-    toks = [t.issue(300) for _ in range(auth.MAX_TOKENS + 1)]
+    assert not t.check(a, 200 + tokens.TOKEN_IDLE_S + 1)
+    toks = [t.issue(300) for _ in range(tokens.MAX_TOKENS + 1)]
     assert not t.check(toks[0], 301) and t.check(toks[-1], 301)
     t.revoke_all()
     assert not t.check(toks[-1], 302)
