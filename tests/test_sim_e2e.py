@@ -114,3 +114,15 @@ def test_control_channel_rejects_bad_requests(sim):
         with pytest.raises(SimError):
             sim.call(cmd, **args)
     assert sim.state()["reader"]["status"] in ("ok", "init")  # still alive
+
+
+def test_starts_with_config_and_secrets_installed(tmp_path):
+    """--config and --secrets together: the validators loaded and dropped at start-up leave the
+    heap in one piece for the name pool grown at boot (this failed with 'allocating 1280')."""
+    s = Sim(tmp_path, config=FAST_CONFIG, secrets={"site_key": "5a" * 32, "qr_key": "c3" * 32})
+    try:
+        s.call("tap", uid=DEMO_CARD, ms=100)
+        ev = s.wait_for(lambda st: st["events"] and st["events"][-1]["kind"] == "card", timeout=3)["events"][-1]
+        assert (ev["user"], ev["result"]) == (1001, "granted")
+    finally:
+        s.stop()

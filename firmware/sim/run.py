@@ -120,8 +120,12 @@ def prepare(opts):
                 dst.write(buf if n == len(buf) else memoryview(buf)[:n])
         buf = None
         app.install_table(board, cfg, secrets, staged)
+    # cfg and secrets were built while the validators were loaded, so they lie scattered above
+    # that code; read again after the resident code, they leave the block that load_resident's
+    # name pool needs (~15 KB here) in one piece
+    cfg = secrets = None
     load_resident(opts["http"] != "off", not opts["quiet"])
-    door = app.open_door(board, cfg, secrets)
+    door = app.open_door(board)
     return board, door, created
 
 
