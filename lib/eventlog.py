@@ -117,6 +117,7 @@ REASON_DOOR_OPENED = const(21)  # info (kind door)
 REASON_DOOR_CLOSED = const(22)  # info (kind door)
 REASON_DOOR_HELD_OPEN = const(23)  # alarm (kind door)
 REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
+REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 
 
 def __getattr__(name):

@@ -29,6 +29,7 @@ META_NAME = "meta"
 _CRC_AT = const(28)
 _KIND_CARD = const(1)
 _KIND_DOOR = const(9)
+_REASON_READER_ERROR = const(9)
 
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
 RESULTS = ("info", "granted", "denied")
@@ -37,7 +38,7 @@ REASONS = (
     "disabled", "clock_not_set", "lockout", "reader_error", "remote_denied", "remote_timeout",
     "remote_error", "interval", "wrong_pin", "factor_timeout", "auth_failed", "boot",
     "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
-    "door_held_open", "door_forced",
+    "door_held_open", "door_forced", "failures_alarm",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).
@@ -126,11 +127,12 @@ def reason_code(name):
 
 def code_text(rec):
     """The credential value of a record as text: cards formatted with their cardfmt id (full hex
-    when the id is 0 or unknown), printable ASCII as is, anything else as hex."""
+    when the id is 0 or unknown), printable ASCII as is (also a card reader's error, e.g.
+    "parity"), anything else as hex."""
     value = rec[6]
     if not value:
         return ""
-    if rec[2] == _KIND_CARD:
+    if rec[2] == _KIND_CARD and rec[4] != _REASON_READER_ERROR:
         import cardfmt
 
         try:

@@ -87,6 +87,28 @@ def make_engine(table, cfg):
     return AccessEngine(table, table.schedules, cfg, cfg["time"]["tz"], clock, CONFIG_FILE)
 
 
+READERS = ("wiegand", "keypad", "qr_scanner")  # optional board-file readers (doorapp/readers.py)
+
+
+def has_readers(spec):
+    for name in READERS:
+        if name in spec:
+            return True
+    return False
+
+
+def reader_modules(spec):
+    """Resident modules for the board's optional readers (see load_resident)."""
+    if not has_readers(spec):
+        return ()
+    mods = ("keypad", "doorapp.lockout", "doorapp.readers")
+    if "wiegand" in spec:
+        mods += ("wiegand",)
+    if "qr_scanner" in spec:
+        mods += ("qrscanner", "visitorqr")
+    return mods
+
+
 class Door:
     """The running controller; `state()` is what the simulator and (later) the API show."""
 
@@ -111,6 +133,11 @@ class Door:
         self.buzzer = Indicator(self._opt_output("buzzer"))
         self.watcher = None
         self.timesync = None  # doorapp.timesync.TimeSync on a board syncing by NTP
+        self.readers = None  # keypad / Wiegand / QR scanner, on boards that have one
+        if has_readers(board.spec):
+            from doorapp.readers import Readers
+
+            self.readers = Readers(self, board)
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
         self.input_listeners = []  # callables(input, active) after debounce
 
@@ -157,14 +184,21 @@ class Door:
 
     def act(self, d):
         if d.granted:
-            for r in d.relays:
-                relay = self.relays.get(r)  # floors may map to I/O-expander relays (9-40)
-                if relay is not None:
-                    relay.pulse()
-            self.led.play(GRANTED_LED)
-            self.buzzer.play(GRANTED_BEEP)
+            self.open_for(d.relays)
         else:
-            self.buzzer.play(DENIED_BEEP)
+            self.deny()
+
+    def open_for(self, relays):
+        """A grant: pulse the relays (those on the board), LED and beep."""
+        for r in relays:
+            relay = self.relays.get(r)  # floors may map to I/O-expander relays (9-40)
+            if relay is not None:
+                relay.pulse()
+        self.led.play(GRANTED_LED)
+        self.buzzer.play(GRANTED_BEEP)
+
+    def deny(self):
+        self.buzzer.play(DENIED_BEEP)
 
     def record(self, kind, granted, reason, value, fmt, user, relays):
         result = eventlog.RESULT_INFO if granted is None else (
@@ -258,6 +292,8 @@ class Door:
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
+        if self.readers is not None:
+            extra = self.readers.tasks() + list(extra)
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
         await asyncio.gather(*tasks)
@@ -340,7 +376,7 @@ def boot(board_path="/board.json", **options):
     finally:
         forget(*_VALIDATORS)
     # a board on Wi-Fi serves the HTTP API (doorapp/station.py): its code is resident too
-    extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",)
+    extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",) + reader_modules(spec)
     if cfg["network"]["ssid"]:
         extra += ("doorapp.httpapi", "doorapp.station")
     load_resident(extra)

@@ -113,6 +113,69 @@ class Control:
         self._emulator().inject(junk)
         return {}
 
+    # --- other credential readers (boards/sim-readers.json) --------------------------------
+    def _reader(self, name):
+        if name not in self.board.spec:
+            raise ValueError("this board has no %s (try --board boards/sim-readers.json)" % name)
+
+    def cmd_keys(self, req):
+        """Type `keys` (0-9 * #) on the matrix keypad (`via` keypad, `ms` per press), or as
+        Wiegand keypad bursts (`via` wiegand, `bits` 4 or 8)."""
+        keys = str(req.get("keys", ""))
+        via = req.get("via") or ("keypad" if "keypad" in self.board.spec else "wiegand")
+        if via not in ("keypad", "wiegand"):
+            raise ValueError("via must be keypad or wiegand")
+        self._reader(via)
+        for k in keys:
+            if k not in "0123456789*#":
+                raise ValueError("keys are 0-9, * and #, got %r" % k)
+        if via == "keypad":
+            asyncio.create_task(self._type(keys, int(req.get("ms", 60))))
+        else:
+            import wiegand
+
+            bits = int(req.get("bits", 4))
+            if bits not in (4, 8):
+                raise ValueError("bits must be 4 or 8")
+            asyncio.create_task(self._bursts([wiegand.encode_key(k, bits) for k in keys]))
+        return {}
+
+    async def _type(self, keys, ms):
+        for k in keys:
+            self.board.keypad_press(k)
+            await sleep_ms(ms)
+            self.board.keypad_press(k, False)
+            await sleep_ms(ms)
+
+    async def _bursts(self, frames):
+        for f in frames:
+            self.board.wiegand_send(f)
+            await sleep_ms(len(f) * 2 + 60)  # the bits, then more than the frame gap
+
+    def cmd_wiegand(self, req):
+        """A Wiegand reader sends `bits` ("0101...", any length: bad ones must be rejected), or
+        a card: `facility` + `card` (26 bit) or `value` (34 bit)."""
+        self._reader("wiegand")
+        bits = req.get("bits")
+        if bits is None:
+            import wiegand
+
+            bits = wiegand.encode34(int(req["value"])) if "value" in req else \
+                wiegand.encode26(int(req.get("facility", 0)), int(req["card"]))
+        bits = str(bits)
+        if not bits or len(bits) > 64 or bits.strip("01"):
+            raise ValueError("bits must be 1-64 characters of 0 and 1")
+        self.board.wiegand_send(bits)
+        return {"bits": bits}
+
+    def cmd_qr(self, req):
+        """The QR scanner reads `text` (sent with CR LF, as scanner modules do)."""
+        self._reader("qr_scanner")
+        if self.board.qr is None:
+            raise ValueError("the QR scanner is not running yet")
+        self.board.qr.send(str(req.get("text", "")).encode() + b"\r\n")
+        return {}
+
     def cmd_events(self, req):
         import eventlog
 
@@ -125,6 +188,11 @@ class Control:
         import gc
 
         gc.collect()
+        if req.get("map"):  # the heap's block map on the simulator's stdout (fragmentation)
+            import micropython
+
+            micropython.mem_info(1)
+            micropython.qstr_info()
         lo, hi = 0, gc.mem_free()  # the largest block that can be had (fragmentation shows here)
         while hi - lo > 64:
             mid = (lo + hi) // 2
@@ -137,8 +205,10 @@ class Control:
         gc.collect()
         return {"free": gc.mem_free(), "used": gc.mem_alloc(), "largest": lo}
 
-    def cmd_modules(self, req):  # DEBUG
+    def cmd_modules(self, req):
+        """Modules loaded now (which cold code stayed)."""
         import sys
+
         return {"modules": sorted(sys.modules)}
 
     def cmd_clock(self, req):

@@ -124,7 +124,7 @@ def prepare(opts):
     # that code; read again after the resident code, they leave the block that load_resident's
     # name pool needs (~15 KB here) in one piece
     cfg = secrets = None
-    load_resident(opts["http"] != "off", not opts["quiet"])
+    load_resident(spec, opts["http"] != "off", not opts["quiet"])
     door = app.open_door(board)
     return board, door, created
 
@@ -220,11 +220,11 @@ def app_from_flash(argv):
     return argv
 
 
-def load_resident(http, display):
+def load_resident(spec, http, display):
     """The app's resident modules (app.load_resident), then the simulator's own."""
     from doorapp import app
 
-    app.load_resident(("pn532.hsu", "sim.control") + (("doorapp.httpapi",) if http else ()) +
+    app.load_resident(("pn532.hsu",) + app.reader_modules(spec) + ("sim.control",) + (("doorapp.httpapi",) if http else ()) +
                       (("sim.display",) if display else ()))
 
 

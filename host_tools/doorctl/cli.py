@@ -97,6 +97,22 @@ def cmd_sim_simple(args):
         elif args.simcmd == "garbage":
             c.call("garbage", n=args.n)
             print("%d bytes of noise injected on the PN532 link" % args.n)
+        elif args.simcmd == "keys":
+            c.call("keys", keys=args.keys, **({"via": args.via} if args.via else {}), bits=args.bits)
+            print("keys %s typed" % args.keys)
+        elif args.simcmd == "wiegand":
+            if args.bits:
+                req = {"bits": args.bits}
+            elif args.value is not None:
+                req = {"value": args.value}
+            elif args.card is not None:
+                req = {"facility": args.facility, "card": args.card}
+            else:
+                raise CliError("give BITS, --card (with --facility) or --value")
+            print("wiegand frame %s sent" % c.call("wiegand", **req)["bits"])
+        elif args.simcmd == "qr":
+            c.call("qr", text=args.text)
+            print("QR code scanned")
         elif args.simcmd == "clock":
             ans = c.call("clock", **({"set": args.set} if args.set is not None else {}))
             print(ans["clock"])
@@ -234,6 +250,21 @@ def build_parser():
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("garbage", help="inject noise on the PN532 link"))
     sp.add_argument("n", nargs="?", type=int, default=32)
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("keys", help="type on the keypad (board sim-readers), e.g. 1234#"))
+    sp.add_argument("keys", help="0-9, * (clear), # (submit)")
+    sp.add_argument("--via", choices=("keypad", "wiegand"), help="matrix keypad (default if the board has one) "
+                    "or Wiegand keypad bursts")
+    sp.add_argument("--bits", type=int, choices=(4, 8), default=4, help="Wiegand keypad burst size")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("wiegand", help="a Wiegand reader sends a frame (board sim-readers)"))
+    sp.add_argument("bits", nargs="?", help="raw bits, e.g. 10000110100110011000010110")
+    sp.add_argument("--card", type=int, help="26-bit card number (0-65535)")
+    sp.add_argument("--facility", type=int, default=0, help="26-bit facility code (0-255)")
+    sp.add_argument("--value", type=int, help="34-bit card value (32-bit number)")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("qr", help="the QR scanner reads a code (board sim-readers)"))
+    sp.add_argument("text")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("clock", help="read or set the simulated wall clock (unix seconds)"))
     sp.add_argument("--set", type=int)

@@ -99,7 +99,39 @@ def validate_board(spec, path="board"):
             o = _need(spec, opt, at, dict)
             claim(_pin(o, "pin", (path, opt + ".")), opt + ".pin")
             o["active"] = _choice(o, "active", (path, opt + "."), LEVELS, "high")
+    _readers(spec, path, claim)
     return spec
+
+
+def _readers(spec, path, claim):
+    """Optional credential readers beside the PN532 (docs/credentials.md)."""
+    if "wiegand" in spec:
+        w = _need(spec, "wiegand", (path, ""), dict)
+        for key in ("d0", "d1"):
+            claim(_pin(w, key, (path, "wiegand.")), "wiegand." + key)
+        w.setdefault("frame_gap_us", 25000)
+        if not 2000 <= _need(w, "frame_gap_us", (path, "wiegand."), int) <= 200000:
+            raise ConfigError(path, "wiegand.frame_gap_us", "must be between 2000 and 200000")
+    if "keypad" in spec:
+        k = _need(spec, "keypad", (path, ""), dict)
+        for key, count in (("rows", 4), ("cols", 3)):
+            pins = _need(k, key, (path, "keypad."), list)
+            if len(pins) != count:
+                raise ConfigError(path, "keypad." + key, "a 3x4 keypad has %d %s" % (count, key))
+            for i in range(count):
+                field = "keypad.%s[%d]" % (key, i)
+                claim(_pin({field: pins[i]}, field, (path, "")), field)
+        k.setdefault("debounce_ms", 30)
+        if not 0 <= _need(k, "debounce_ms", (path, "keypad."), int) <= 500:
+            raise ConfigError(path, "keypad.debounce_ms", "must be between 0 and 500")
+    if "qr_scanner" in spec:
+        q = _need(spec, "qr_scanner", (path, ""), dict)
+        _need(q, "uart", (path, "qr_scanner."), int)
+        q.setdefault("baudrate", 9600)
+        _need(q, "baudrate", (path, "qr_scanner."), int)
+        if spec["backend"] == "esp32":
+            claim(_pin(q, "rx", (path, "qr_scanner.")), "qr_scanner.rx")
+            claim(_pin(q, "tx", (path, "qr_scanner.")), "qr_scanner.tx")
 
 
 def load_board(path):

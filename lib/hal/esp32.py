@@ -67,6 +67,19 @@ class Board:
     def unique_id(self):
         return machine.unique_id()
 
+    def wiegand_input(self, assembler):
+        """D0/D1 falling edges (pin IRQs) feed the assembler (lib/wiegand.py)."""
+        from wiegand import attach_irq
+
+        w = self.spec["wiegand"]
+        attach_irq(assembler, machine.Pin(w["d0"], machine.Pin.IN), machine.Pin(w["d1"], machine.Pin.IN))
+
+    def qr_stream(self):
+        """The QR scanner module's UART as a ByteStream."""
+        q = self.spec["qr_scanner"]
+        uart = machine.UART(q["uart"], baudrate=q["baudrate"], tx=q["tx"], rx=q["rx"], timeout=0, rxbuf=256)
+        return AsyncioByteStream(asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {}))
+
     def station(self, ssid, password, hostname):
         """Start joining Wi-Fi as a station (the driver connects in the background); returns the
         WLAN (isconnected()), or None when no SSID is configured (the radio stays off)."""

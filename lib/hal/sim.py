@@ -8,7 +8,7 @@ or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emul
 """
 import asyncio
 
-from compat import ticks_us
+from compat import ticks_add, ticks_us
 from hal.streams import AsyncioByteStream
 
 
@@ -18,6 +18,7 @@ class PinBank:
     def __init__(self):
         self.levels = {}
         self.listeners = []
+        self.matrix = None  # (row pin, column pin) of the keypad key held down, if any
 
     def set(self, num, level):
         if self.levels.get(num) != level:
@@ -27,6 +28,9 @@ class PinBank:
                 cb(num, level, t)
 
     def get(self, num, default=0):
+        m = self.matrix
+        if m is not None and num == m[1]:  # the pressed key's column follows its row's level
+            return self.levels.get(m[0], 1)
         return self.levels.get(num, default)
 
 
@@ -56,6 +60,30 @@ class InputPin:
 
     def value(self):
         return self._bank.get(self.num)
+
+
+class LineStream:
+    """The QR scanner's UART in the simulator: the control channel writes what a scanner would
+    send; a ByteStream (`read(n, timeout_ms)` -> bytes, b'' on timeout)."""
+
+    def __init__(self):
+        self._buf = b""
+        self._ready = asyncio.Event()
+
+    def send(self, data):
+        self._buf += data
+        self._ready.set()
+
+    async def read(self, n, timeout_ms):
+        if not self._buf:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                return b""
+        out = self._buf[:n]
+        self._buf = self._buf[n:]
+        return out
 
 
 class SerialDevice:
@@ -88,6 +116,8 @@ class Board:
         self.pins = PinBank()
         self.transport = pn532 or spec["pn532"].get("transport", "emulator")
         self.emulator = None  # set when the built-in emulator is used
+        self.wiegand = None  # the app's WiegandAssembler, once it listens
+        self.qr = None  # LineStream of the QR scanner, once the app reads it
 
     def output(self, num, active_high=True):
         return OutputPin(self.pins, num, active_high)
@@ -127,6 +157,32 @@ class Board:
 
     def unique_id(self):
         return b"SIM00001"
+
+    # --- credential readers beside the PN532 (driven by the control channel) ---------------
+    def wiegand_input(self, assembler):
+        self.wiegand = assembler
+
+    def wiegand_send(self, bits, bit_us=2000):
+        """A reader sending `bits` (a str of 0/1), one bit every `bit_us`, starting now: the
+        pulses the D0/D1 interrupts would report (the frame ends after the assembler's gap)."""
+        t = ticks_us()
+        for i in range(len(bits)):
+            self.wiegand.pulse(1 if bits[i] == "1" else 0, ticks_add(t, i * bit_us))
+
+    def qr_stream(self):
+        self.qr = LineStream()
+        return self.qr
+
+    def keypad_press(self, key, down=True):
+        """Hold (or release) a key of the board's 3x4 keypad: its column pin then reads its row pin."""
+        if not down:
+            self.pins.matrix = None
+            return
+        from keypad import LAYOUT
+
+        i = LAYOUT.index(key)
+        k = self.spec["keypad"]
+        self.pins.matrix = (k["rows"][i // 3], k["cols"][i % 3])
 
     def station(self, ssid, password, hostname):
         """None: the simulator uses the host's network (nothing to join) and the host clock."""

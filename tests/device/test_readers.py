@@ -1,0 +1,130 @@
+"""doorapp/readers.py decisions with a fake door and clock: PIN lockout per keypad with the
+alarm event, invalid entries counted, schedule denials not counted, Wiegand frames, and a
+failing callback logged as a reader error instead of taking its task down."""
+import eventlog
+from doorapp.readers import Readers
+
+
+class Decision:
+    def __init__(self, granted, reason, relays=()):
+        self.granted = granted
+        self.reason = reason
+        self.relays = relays
+
+
+class Door:
+    card_format = "8HN"
+    _fmt_id = 1
+
+    def __init__(self, pins):
+        self.pins = pins  # pin -> Decision
+        self.records = []
+        self.decided = []
+        self.denied = 0
+        self.secrets = {}
+        self.relays = {1: None}
+
+    def decide(self, kind, value, shown=b"", fmt=0):
+        self.decided.append((kind, value))
+        d = self.pins.get(value, Decision(False, eventlog.REASON_UNKNOWN_CREDENTIAL)) if kind == eventlog.KIND_PIN \
+            else Decision(True, eventlog.REASON_OK, (1,))
+        self.records.append((kind, d.granted, d.reason))
+        return d
+
+    def record(self, kind, granted, reason, value, fmt, user, relays):
+        self.records.append((kind, granted, reason))
+
+    def deny(self):
+        self.denied += 1
+
+
+class Board:
+    spec = {"keypad": {"rows": [1, 2, 3, 4], "cols": [5, 6, 7], "debounce_ms": 30}}
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000
+
+    def __call__(self):
+        return self.t
+
+
+def make():
+    clock = Clock()
+    door = Door({"4711": Decision(True, eventlog.REASON_OK, (1,)), "2580": Decision(False, eventlog.REASON_SCHEDULE)})
+    return Readers(door, Board(), clock=clock), door, clock
+
+
+def typed(r, keys, source="keypad"):
+    for k in keys:
+        r.key(k, source)
+
+
+def reasons(door):
+    return [rec[2] for rec in door.records]
+
+
+def test_pin_granted_and_entry_reset():
+    r, door, _ = make()
+    typed(r, "12*4711#")
+    assert door.decided == [(eventlog.KIND_PIN, "4711")] and reasons(door) == [eventlog.REASON_OK]
+
+
+def test_lockout_after_three_and_alarm_at_five():
+    r, door, clock = make()
+    for i in range(4):
+        typed(r, "000%d#" % i)
+        clock.t += 100
+    typed(r, "4711#")  # locked for 30 s: refused unread
+    assert reasons(door)[-1] == eventlog.REASON_LOCKOUT and len(door.decided) == 4
+    clock.t += 31000
+    typed(r, "9999#")  # 5th failure: alarm
+    assert reasons(door)[-2:] == [eventlog.REASON_UNKNOWN_CREDENTIAL, eventlog.REASON_FAILURES_ALARM]
+    clock.t += 61000  # lock of the 5th failure (60 s) over
+    typed(r, "4711#", "keypad")
+    assert reasons(door)[-1] == eventlog.REASON_OK  # and the count is cleared
+    assert r.lockout.failures("keypad") == 0
+
+
+def test_other_keypad_is_another_source_and_invalid_entries_count():
+    r, door, clock = make()
+    for _ in range(4):
+        typed(r, "1#")  # too short: "" submit, counted
+    assert r.lockout.check("keypad") > 0
+    typed(r, "4711#", "wiegand")
+    assert reasons(door)[-1] == eventlog.REASON_OK
+
+
+def test_schedule_denial_is_not_a_guess():
+    r, door, _ = make()
+    for _ in range(6):
+        typed(r, "2580#")
+    assert r.lockout.failures("keypad") == 0 and reasons(door) == [eventlog.REASON_SCHEDULE] * 6
+
+
+def test_wiegand_frames():
+    import wiegand
+
+    r, door, _ = make()
+    r.on_wiegand(wiegand.decode_str(wiegand.encode26(213, 2000)))
+    assert door.decided == [(eventlog.KIND_CARD, "00D507D0")]
+    try:
+        wiegand.decode_str(wiegand.encode26(213, 2000)[:-1] + "0")
+    except wiegand.WiegandError as e:
+        r.on_wiegand_error(e)
+    assert door.records[-1] == (eventlog.KIND_CARD, False, eventlog.REASON_READER_ERROR)
+    for k in "4711#":
+        r.on_wiegand(wiegand.decode_str(wiegand.encode_key(k, 8)))
+    assert door.decided[-1] == (eventlog.KIND_PIN, "4711")
+
+
+def test_failing_callback_is_logged_not_raised():
+    r, door, _ = make()
+
+    def boom(*args):
+        raise MemoryError()
+
+    r.guarded(boom, eventlog.KIND_QR)("V1.x")
+    assert door.records[-1] == (eventlog.KIND_QR, False, eventlog.REASON_READER_ERROR)
+    assert door.denied == 1 and r.errors == 1
