@@ -1,4 +1,4 @@
 """Device entry point: the board file on flash says which pins exist."""
-from doorapp import app
+from doorapp import startup
 
-app.main("/board.json")
+startup.main("/board.json")

@@ -251,8 +251,8 @@ COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_session", "doorapp.api_ven
                     "doorapp.verify_config", "verifyurl", "tzrule", "pn532.extra")
 NAME_POOL_SCRIPT = r"""
 import micropython
-from doorapp import app
-app.load_resident(("pn532.hsu", "doorapp.httpapi", "doorapp.station"))
+from doorapp import startup
+startup.load_resident(("pn532.hsu", "doorapp.httpapi", "doorapp.station"))
 micropython.qstr_info()
 for name in %r:
     __import__(name)

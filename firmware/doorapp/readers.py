@@ -129,7 +129,7 @@ class Readers:
         door = self.door
         if not text.startswith("V1."):  # visitorqr.PREFIX: other codes are users' QR ids
             return door.decide(eventlog.KIND_QR, text)
-        import visitorqr  # resident on boards with a QR scanner (app.reader_modules)
+        import visitorqr  # resident on boards with a QR scanner (startup.reader_modules)
 
         key = door.secrets.get("qr_key") if door.secrets else None
         if not key:

@@ -29,6 +29,17 @@ class Control:
         self.door = door
         self.board = board
         self._removal = 0  # generation counter: a newer tap cancels an older pending removal
+        self.readers = None  # sim/readerctl.py on boards with keypad / Wiegand / QR scanner
+        if door.readers is not None:
+            from sim.readerctl import ReaderControl
+
+            self.readers = ReaderControl(door, board)
+        else:
+            self.cmd_keys = self.cmd_wiegand = self.cmd_qr = self._no_readers
+
+    def _no_readers(self, req):
+        raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % (
+            {"keys": "keypad", "wiegand": "wiegand", "qr": "qr_scanner"}.get(req.get("cmd"), "reader")))
 
     # --- helpers ----------------------------------------------------------------------------
     def _emulator(self):
@@ -113,69 +124,6 @@ class Control:
         self._emulator().inject(junk)
         return {}
 
-    # --- other credential readers (boards/sim-readers.json) --------------------------------
-    def _reader(self, name):
-        if name not in self.board.spec:
-            raise ValueError("this board has no %s (try --board boards/sim-readers.json)" % name)
-
-    def cmd_keys(self, req):
-        """Type `keys` (0-9 * #) on the matrix keypad (`via` keypad, `ms` per press), or as
-        Wiegand keypad bursts (`via` wiegand, `bits` 4 or 8)."""
-        keys = str(req.get("keys", ""))
-        via = req.get("via") or ("keypad" if "keypad" in self.board.spec else "wiegand")
-        if via not in ("keypad", "wiegand"):
-            raise ValueError("via must be keypad or wiegand")
-        self._reader(via)
-        for k in keys:
-            if k not in "0123456789*#":
-                raise ValueError("keys are 0-9, * and #, got %r" % k)
-        if via == "keypad":
-            asyncio.create_task(self._type(keys, int(req.get("ms", 60))))
-        else:
-            import wiegand
-
-            bits = int(req.get("bits", 4))
-            if bits not in (4, 8):
-                raise ValueError("bits must be 4 or 8")
-            asyncio.create_task(self._bursts([wiegand.encode_key(k, bits) for k in keys]))
-        return {}
-
-    async def _type(self, keys, ms):
-        for k in keys:
-            self.board.keypad_press(k)
-            await sleep_ms(ms)
-            self.board.keypad_press(k, False)
-            await sleep_ms(ms)
-
-    async def _bursts(self, frames):
-        for f in frames:
-            self.board.wiegand_send(f)
-            await sleep_ms(len(f) * 2 + 60)  # the bits, then more than the frame gap
-
-    def cmd_wiegand(self, req):
-        """A Wiegand reader sends `bits` ("0101...", any length: bad ones must be rejected), or
-        a card: `facility` + `card` (26 bit) or `value` (34 bit)."""
-        self._reader("wiegand")
-        bits = req.get("bits")
-        if bits is None:
-            import wiegand
-
-            bits = wiegand.encode34(int(req["value"])) if "value" in req else \
-                wiegand.encode26(int(req.get("facility", 0)), int(req["card"]))
-        bits = str(bits)
-        if not bits or len(bits) > 64 or bits.strip("01"):
-            raise ValueError("bits must be 1-64 characters of 0 and 1")
-        self.board.wiegand_send(bits)
-        return {"bits": bits}
-
-    def cmd_qr(self, req):
-        """The QR scanner reads `text` (sent with CR LF, as scanner modules do)."""
-        self._reader("qr_scanner")
-        if self.board.qr is None:
-            raise ValueError("the QR scanner is not running yet")
-        self.board.qr.send(str(req.get("text", "")).encode() + b"\r\n")
-        return {}
-
     def cmd_events(self, req):
         import eventlog
 
@@ -224,7 +172,10 @@ class Control:
                     break
                 try:
                     req = json.loads(line)
-                    fn = getattr(self, "cmd_" + str(req.get("cmd")), None)
+                    name = "cmd_" + str(req.get("cmd"))
+                    fn = getattr(self, name, None)
+                    if fn is None and self.readers is not None:  # keys, wiegand, qr
+                        fn = getattr(self.readers, name, None)
                     if fn is None:
                         raise ValueError("unknown command %r" % req.get("cmd"))
                     out = fn(req)

@@ -221,11 +221,13 @@ def app_from_flash(argv):
 
 
 def load_resident(spec, http, display):
-    """The app's resident modules (app.load_resident), then the simulator's own."""
-    from doorapp import app
+    """The app's resident modules (doorapp.startup.load_resident), then the simulator's own."""
+    from doorapp import startup
 
-    app.load_resident(("pn532.hsu",) + app.reader_modules(spec) + ("sim.control",) + (("doorapp.httpapi",) if http else ()) +
-                      (("sim.display",) if display else ()))
+    readers = startup.reader_modules(spec)
+    names = ("pn532.hsu",) + readers + (("sim.readerctl",) if readers else ()) + ("sim.control",)
+    names += (("doorapp.httpapi",) if http else ()) + (("sim.display",) if display else ())
+    startup.load_resident(names)
 
 
 def main(argv):

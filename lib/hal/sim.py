@@ -8,7 +8,7 @@ or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emul
 """
 import asyncio
 
-from compat import ticks_add, ticks_us
+from compat import ticks_us
 from hal.streams import AsyncioByteStream
 
 
@@ -60,30 +60,6 @@ class InputPin:
 
     def value(self):
         return self._bank.get(self.num)
-
-
-class LineStream:
-    """The QR scanner's UART in the simulator: the control channel writes what a scanner would
-    send; a ByteStream (`read(n, timeout_ms)` -> bytes, b'' on timeout)."""
-
-    def __init__(self):
-        self._buf = b""
-        self._ready = asyncio.Event()
-
-    def send(self, data):
-        self._buf += data
-        self._ready.set()
-
-    async def read(self, n, timeout_ms):
-        if not self._buf:
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout_ms / 1000)
-            except asyncio.TimeoutError:
-                return b""
-        out = self._buf[:n]
-        self._buf = self._buf[n:]
-        return out
 
 
 class SerialDevice:
@@ -162,27 +138,11 @@ class Board:
     def wiegand_input(self, assembler):
         self.wiegand = assembler
 
-    def wiegand_send(self, bits, bit_us=2000):
-        """A reader sending `bits` (a str of 0/1), one bit every `bit_us`, starting now: the
-        pulses the D0/D1 interrupts would report (the frame ends after the assembler's gap)."""
-        t = ticks_us()
-        for i in range(len(bits)):
-            self.wiegand.pulse(1 if bits[i] == "1" else 0, ticks_add(t, i * bit_us))
-
     def qr_stream(self):
+        from sim.readerctl import LineStream
+
         self.qr = LineStream()
         return self.qr
-
-    def keypad_press(self, key, down=True):
-        """Hold (or release) a key of the board's 3x4 keypad: its column pin then reads its row pin."""
-        if not down:
-            self.pins.matrix = None
-            return
-        from keypad import LAYOUT
-
-        i = LAYOUT.index(key)
-        k = self.spec["keypad"]
-        self.pins.matrix = (k["rows"][i // 3], k["cols"][i % 3])
 
     def station(self, ssid, password, hostname):
         """None: the simulator uses the host's network (nothing to join) and the host clock."""

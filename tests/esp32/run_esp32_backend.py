@@ -1,7 +1,7 @@
 """The ESP32 backend (hal.esp32) and the whole app on it, under the MicroPython unix port with
 `machine` replaced by tests/esp32/machine_double.py. Prints 'ESP32 BACKEND OK' on success.
 Wi-Fi (`network`) and `ntptime` are doubled too: the door joins the configured station, syncs
-its clock and serves the HTTP API on HTTP_PORT, as app.main() does on a board.
+its clock and serves the HTTP API on HTTP_PORT, as startup.main() does on a board.
 Usage: micropython run_esp32_backend.py ROOT DATADIR HTTP_PORT EMU_TRANSPORT"""
 import sys
 
@@ -16,7 +16,7 @@ sys.modules["ntptime"] = ntptime_double
 import asyncio  # noqa: E402
 
 from compat import sleep_ms  # noqa: E402
-from doorapp import admin, app, fileio  # noqa: E402
+from doorapp import admin, fileio, startup  # noqa: E402
 
 ROOT, DATA, HTTP_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cards = machine_double.connect_emulator(sys.argv[4])  # the PN532 emulator service
@@ -26,8 +26,8 @@ fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200
                                                  "time": {"ntp": "ntp.example.org"}})
 fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
 
-# as app.main() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
-board, door = app.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
+# as startup.main() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
+board, door = startup.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
 assert board.backend == "esp32"
 pins = machine_double.pins
 assert pins[26].mode == machine_double.Pin.OUT and pins[26].level == 0  # active high: idle low
@@ -46,7 +46,7 @@ async def http_status():
 async def main():
     from doorapp import clock
 
-    task = asyncio.create_task(door.run(app.services(door, board, http_port=HTTP_PORT)))
+    task = asyncio.create_task(door.run(startup.services(door, board, http_port=HTTP_PORT)))
     for _ in range(200):
         if door.watcher is not None and door.watcher.status == "ok":
             break

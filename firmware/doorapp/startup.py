@@ -1,0 +1,107 @@
+"""Device start-up: board file -> settings -> resident code in order -> the Door -> its tasks.
+
+main.py on a board runs main(); the simulator (firmware/sim/run.py) and the ESP32 backend test
+use load_resident / boot / services.
+"""
+import asyncio
+import gc
+
+from configerror import ConfigError
+from doorapp import VERSION
+from doorapp.app import _VALIDATORS, fail, has_readers, load_config, load_secrets, open_door
+from micropython import const
+from unload import forget
+
+
+def reader_modules(spec):
+    """Resident modules for the board's optional readers (see load_resident)."""
+    if not has_readers(spec):
+        return ()
+    mods = ("keypad", "doorapp.lockout", "doorapp.readers")
+    if "wiegand" in spec:
+        mods += ("wiegand",)
+    if "qr_scanner" in spec:
+        mods += ("qrscanner", "visitorqr")
+    return mods
+
+
+# what stays loaded, in import order (dependencies first); the backend adds its own
+RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "usertable.table", "keyedhash",
+            "doorapp.engine", "pn532.watch")
+
+
+# Names (qstrs) are never freed and live in pools that double: 20, 40, ... 640 names (1,260 in
+# all), then one pool of 1,280 names that needs ~8 KB in one piece on an ESP32 (~15 KB here).
+# The firmware's resident names are ~1,100-1,260, so cold code (an HTTP route, the event view,
+# a visitor pass) would cross that step at run time, when the heap is fragmented and the block
+# can't be found ("allocating 1280 bytes"). So the step is taken at boot, on purpose.
+NAME_POOL_JUMP = const(4096)  # a heap drop this big while interning one name = a new pool
+# Collect after every 1/GC_SHARE of the heap allocated, not only when it is full: garbage left
+# standing lets new long-lived objects land between it, and once collected it leaves holes too
+# small for the next module or JSON document (measured: the HTTP tests' 503s went away).
+GC_SHARE = const(48)
+
+
+def grow_names(limit=400):
+    """Intern short throw-away names until the name pool grows (at most `limit`); returns how
+    many were used, or 0 if the pool didn't grow within the limit."""
+    gc.collect()
+    free = gc.mem_free()
+    for i in range(limit):
+        getattr(gc, "_q%d" % i, None)  # looking up an attribute interns its name
+        now = gc.mem_free()
+        if free - now > NAME_POOL_JUMP:
+            return i + 1
+        free = now
+    return 0
+
+
+def load_resident(extra=()):
+    """Import the modules that stay loaded right after the transient start-up work, each after
+    a collection: their code then fills the heap from the bottom in one piece instead of being
+    scattered between short-lived data (a fragmented heap fails a 1 KB allocation with 80 KB
+    free). Then grow the name pool (see NAME_POOL_JUMP) and set the collection rhythm (GC_SHARE)."""
+    for name in RESIDENT + tuple(extra):
+        gc.collect()
+        __import__(name)
+    grow_names()
+    gc.collect()
+    gc.threshold((gc.mem_free() + gc.mem_alloc()) // GC_SHARE)
+
+
+def boot(board_path="/board.json", **options):
+    """Board file -> settings (validators dropped again) -> resident code -> the Door.
+    Returns (board, door); ConfigError names the file and field of bad input."""
+    import hal
+
+    spec = hal.load_board(board_path)
+    board = hal.open_board(spec, **options)
+    try:
+        cfg = load_config(board)
+        secrets = load_secrets(board)
+    finally:
+        forget(*_VALIDATORS)
+    # a board on Wi-Fi serves the HTTP API (doorapp/station.py): its code is resident too
+    extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",) + reader_modules(spec)
+    if cfg["network"]["ssid"]:
+        extra += ("doorapp.httpapi", "doorapp.station")
+    load_resident(extra)
+    return board, open_door(board, cfg, secrets)
+
+
+def main(board_path="/board.json"):
+    """Device entry point (main.py)."""
+    try:
+        board, door = boot(board_path)
+    except ConfigError as e:
+        fail(e)
+        return
+    print("doorctl %s on %s: %d users" % (VERSION, board.name, door.table.count))
+    asyncio.run(door.run(services(door, board)))
+
+
+def services(door, board, **opts):
+    """Wi-Fi station, NTP and the HTTP API on a board (doorapp/station.py); none in the simulator."""
+    from doorapp import station
+
+    return station.tasks(door, board, **opts)
