@@ -130,7 +130,23 @@ def __getattr__(name):
 
     v = getattr(eventview, name)
     globals()[name] = v
+    _VIEW.append(name)
     return v
+
+
+_VIEW = []  # names __getattr__ copied from eventview (drop_view removes them again)
+
+
+def drop_view():
+    """Unload eventview (~5 KB of code) after an occasional read (a page of events, the
+    simulator's state): otherwise the first read would keep it in the heap for good."""
+    g = globals()
+    for name in _VIEW:
+        g.pop(name, None)
+    _VIEW.clear()
+    from unload import forget
+
+    forget("eventview")
 
 
 class EventLogError(Exception):

@@ -14,7 +14,7 @@ def free_port():
 
 
 def test_esp32_backend_runs_the_app(tmp_path):
-    """Pins, UART/PN532, Wi-Fi station, NTP and the HTTP API, as startup.main() wires them on a board."""
+    """Pins, UART/PN532, Wi-Fi station, NTP and the HTTP API, as startup.start() wires them on a board."""
     from usertable import build, validate, validate_list
 
     ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")

@@ -99,6 +99,8 @@ def test_bad_tables_are_refused_and_the_old_one_stays(sim, tmp_path):
 def test_reset_during_the_upload_keeps_the_old_table(tmp_path):
     flash = str(tmp_path / "flash.img")
     first = build(tmp_path, "first", 200, 7001)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     s = Sim(tmp_path / "a", config=FAST_CONFIG, http=True, users=first, flash=flash)
     try:
         admin = admin_session(s.http, PASSWORD)

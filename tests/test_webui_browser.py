@@ -294,7 +294,6 @@ def test_events_view_lists_and_follows(page, sim):
     shot(page, "08-events")
 
 
-@pytest.mark.xfail(reason="users API not yet implemented", strict=True)
 def test_add_user_with_card_then_tap_opens_relay(page, sim, api):
     sign_in(page, sim, view="users")
     page.locator("#user-add").click()

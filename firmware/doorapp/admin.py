@@ -13,7 +13,10 @@ from unload import forget
 
 
 def events(door, since, limit):
-    return [eventlog.to_dict(e) for e in door.log.read(since, limit)]
+    try:
+        return [eventlog.to_dict(e) for e in door.log.read(since, limit)]
+    finally:
+        eventlog.drop_view()
 
 
 def set_secret(door, key, value):

@@ -8,74 +8,23 @@ import gc
 
 import cardfmt
 import eventlog
-from configerror import ConfigError, read_json
-from doorapp import VERSION, clock, fileio
+from doorapp import VERSION, clock
 from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_ms
 
-from unload import forget
-
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyurl")
+_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "doorapp.auth")
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 EVENTS_FILE = "events.log"
 
 
 def data_path(board, name):
     return board.data_dir + "/" + name
-
-
-def load_config(board):
-    from doorapp import config
-
-    path = data_path(board, CONFIG_FILE)
-    if not fileio.exists(path):
-        return config.defaults(board.spec)
-    return config.validate(read_json(path), board.spec, path)
-
-
-def load_secrets(board):
-    from doorapp import secrets
-
-    path = data_path(board, SECRETS_FILE)
-    return secrets.validate(read_json(path) if fileio.exists(path) else {}, path)
-
-
-def relay_ids(board):
-    return [r["id"] for r in board.spec["relays"]]
-
-
-def install_table(board, cfg, secrets, staged):
-    """Make the table file `staged` (same filesystem, e.g. users.tbl.new) live: checked (header,
-    checksum, card format) then renamed over users.tbl; on any error the old table stays."""
-    path = data_path(board, TABLE_FILE)
-    if not fileio.exists(path):  # first table: no empty one to build (that code is heavy)
-        import os
-
-        os.rename(staged, path)
-        try:
-            open_table(board, cfg, secrets, verify=True).close()
-        except ConfigError:
-            os.remove(path)
-            raise
-        return
-    t = open_table(board, cfg, secrets)
-    try:
-        t.install(staged)
-    finally:
-        t.close()
-
-
-def open_table(board, cfg, secrets, verify=False):
-    from usertable.table import UserTable
-
-    return UserTable.open(board.data_dir or "/", site_key=secrets["site_key"], card_format=cfg["card"]["format"],
-                          tz=cfg["time"]["tz"], relay_ids=relay_ids(board), auto_compact=False, verify=verify)
 
 
 def make_engine(table, cfg):
@@ -229,6 +178,7 @@ class Door:
             inputs[i.name] = {"kind": i.kind, "active": i.active, "level": i.level()}
         last = self.log.last_seq
         evs = [eventlog.to_dict(e) for e in self.log.read(max(0, last - events), events)]
+        eventlog.drop_view()
         return {
             "version": VERSION,
             "board": self.board.name,
@@ -284,23 +234,3 @@ class Door:
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
         await asyncio.gather(*tasks)
-
-
-def open_door(board, cfg=None, secrets=None):
-    """Load everything from flash and build the Door; ConfigError if a file is bad."""
-    try:
-        if cfg is None:
-            cfg = load_config(board)
-        if secrets is None:
-            secrets = load_secrets(board)
-    finally:
-        forget(*_VALIDATORS)
-    fileio.remove(data_path(board, TABLE_FILE + ".new"))  # a table push cut off (power, reset)
-    table = open_table(board, cfg, secrets)
-    log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
-    return Door(board, cfg, table, log, secrets)
-
-
-def fail(err):
-    """Start-up stopped by bad input: one line naming file and field, outputs stay off."""
-    print("doorctl: cannot start: " + str(err))

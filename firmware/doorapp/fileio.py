@@ -1,6 +1,8 @@
 """Small file helpers for flash: existence check, removal and atomic replace (old or new, never a mix)."""
+import io
 import json
 import os
+from binascii import crc32
 
 
 def exists(path):
@@ -38,13 +40,41 @@ def _replace(tmp, path):
         os.rename(tmp, path)
 
 
+class _Crc(io.IOBase):
+    """A binary file that keeps the CRC-32 of what goes through it (json.dump's target)."""
+
+    def __init__(self, f):
+        self.f = f
+        self.crc = 0
+
+    def write(self, b):
+        if isinstance(b, str):  # CPython's json writes text
+            b = b.encode()
+        self.crc = crc32(b, self.crc)
+        return self.f.write(b)
+
+
+def file_crc(path):
+    """CRC-32 of a file, read in small pieces."""
+    buf = bytearray(256)
+    crc = 0
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                return crc
+            crc = crc32(buf if n == 256 else memoryview(buf)[:n], crc)
+
+
 def write_json_atomic(path, obj):
     """json.dump streamed to path.tmp (no text of the whole document in RAM: one contiguous
-    block that a busy heap may not have), checked by reading it back, renamed over path."""
+    block that a busy heap may not have), checked by reading it back against the CRC of what
+    was written (no second copy of the document either), renamed over path."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    with open(tmp) as f:
-        if json.load(f) != obj:
-            raise OSError("verify failed writing " + path)
+    with open(tmp, "wb") as f:
+        out = _Crc(f)
+        json.dump(obj, out)
+        want = out.crc
+    if file_crc(tmp) != want:
+        raise OSError("verify failed writing " + path)
     _replace(tmp, path)

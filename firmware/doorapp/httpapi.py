@@ -40,9 +40,9 @@ ROUTES = (
     ("GET", "/api/v1/users", "api_users", "list_users"),
     ("PUT", "/api/v1/users/table", "api_table", "put_table"),
     ("GET", "/api/v1/users/table", "api_table", "get_table"),
-    ("POST", "/api/v1/users", "api_users", "add_user"),
+    ("POST", "/api/v1/users", "api_user_edit", "add_user"),
     ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user"),
-    ("PUT", "/api/v1/users/<int:uid>", "api_users", "put_user"),
+    ("PUT", "/api/v1/users/<int:uid>", "api_user_edit", "put_user"),
     ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user"),
     ("GET", "/fcgi/do", "api_vendor", "fcgi_do", False),  # no HEAD: it opens the door
     ("POST", "/api/relay/trig", "api_vendor", "relay_trig"),

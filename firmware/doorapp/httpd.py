@@ -292,13 +292,20 @@ class Server:
                     ans[2]["Allow"] = e.allow
             except asyncio.TimeoutError:
                 ans = error(408, "request took too long")
-            except MemoryError:
+            except MemoryError as e:  # where it ran out goes to the log (code, not request data)
                 ans = error(503, "out of memory")
+                try:
+                    print_exception(e)
+                except MemoryError:
+                    pass
             except Exception as e:  # a bug: log it (tracebacks hold code, not request data)
                 print_exception(e)
                 ans = error(500, "internal error")
             await asyncio.wait_for(self._answer(writer, ans, req and req.method == "HEAD"),
                                    WRITE_TIMEOUT_S)
+            # answered: let go of the request and answer before draining and closing, which can
+            # take a while, so the client's next request doesn't find them still in the heap
+            req = ans = row = params = None
             self.served += 1
             if not complete:
                 await self._drain(reader)  # unread request bytes would turn close() into a reset

@@ -1,16 +1,85 @@
 """Device start-up: board file -> settings -> resident code in order -> the Door -> its tasks.
 
-main.py on a board runs main(); the simulator (firmware/sim/run.py) and the ESP32 backend test
-use load_resident / boot / services.
+main.py on a board runs start() and then drops this module: nothing here is needed once the
+door runs. The simulator (firmware/sim/start.py) and the ESP32 backend test use its parts.
 """
-import asyncio
 import gc
 
-from configerror import ConfigError
-from doorapp import VERSION
-from doorapp.app import _VALIDATORS, fail, has_readers, load_config, load_secrets, open_door
+import eventlog
+from configerror import ConfigError, read_json
+from doorapp import VERSION, fileio
+from doorapp.app import (_VALIDATORS, CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, TABLE_FILE, Door, data_path,
+                         has_readers)
 from micropython import const
 from unload import forget
+
+
+def load_config(board):
+    from doorapp import config
+
+    path = data_path(board, CONFIG_FILE)
+    if not fileio.exists(path):
+        return config.defaults(board.spec)
+    return config.validate(read_json(path), board.spec, path)
+
+
+def load_secrets(board):
+    from doorapp import secrets
+
+    path = data_path(board, SECRETS_FILE)
+    return secrets.validate(read_json(path) if fileio.exists(path) else {}, path)
+
+
+def relay_ids(board):
+    return [r["id"] for r in board.spec["relays"]]
+
+
+def install_table(board, cfg, secrets, staged):
+    """Make the table file `staged` (same filesystem, e.g. users.tbl.new) live: checked (header,
+    checksum, card format) then renamed over users.tbl; on any error the old table stays."""
+    path = data_path(board, TABLE_FILE)
+    if not fileio.exists(path):  # first table: no empty one to build (that code is heavy)
+        import os
+
+        os.rename(staged, path)
+        try:
+            open_table(board, cfg, secrets, verify=True).close()
+        except ConfigError:
+            os.remove(path)
+            raise
+        return
+    t = open_table(board, cfg, secrets)
+    try:
+        t.install(staged)
+    finally:
+        t.close()
+
+
+def open_table(board, cfg, secrets, verify=False):
+    from usertable.table import UserTable
+
+    return UserTable.open(board.data_dir or "/", site_key=secrets["site_key"], card_format=cfg["card"]["format"],
+                          tz=cfg["time"]["tz"], relay_ids=relay_ids(board), auto_compact=False, verify=verify)
+
+
+def open_door(board, cfg=None, secrets=None):
+    """Load everything from flash and build the Door; ConfigError if a file is bad."""
+    try:
+        if cfg is None:
+            cfg = load_config(board)
+        if secrets is None:
+            secrets = load_secrets(board)
+    finally:
+        forget(*_VALIDATORS)
+    fileio.remove(data_path(board, TABLE_FILE + ".new"))  # a table push cut off (power, reset)
+    table = open_table(board, cfg, secrets)
+    log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
+    return Door(board, cfg, table, log, secrets)
+
+
+def fail(err):
+    """Start-up stopped by bad input: one line naming file and field, outputs stay off."""
+    print("doorctl: cannot start: " + str(err))
 
 
 def reader_modules(spec):
@@ -44,15 +113,20 @@ GC_SHARE = const(48)
 
 def grow_names(limit=400):
     """Intern short throw-away names until the name pool grows (at most `limit`); returns how
-    many were used, or 0 if the pool didn't grow within the limit."""
+    many were used, 0 if the pool didn't grow within the limit, -1 if there was no block for it
+    (start-up goes on: cold code may then fail to load later, which the HTTP API answers 503)."""
     gc.collect()
     free = gc.mem_free()
-    for i in range(limit):
-        getattr(gc, "_q%d" % i, None)  # looking up an attribute interns its name
-        now = gc.mem_free()
-        if free - now > NAME_POOL_JUMP:
-            return i + 1
-        free = now
+    try:
+        for i in range(limit):
+            getattr(gc, "_q%d" % i, None)  # looking up an attribute interns its name
+            now = gc.mem_free()
+            if free - now > NAME_POOL_JUMP:
+                return i + 1
+            free = now
+    except MemoryError:
+        print("doorctl: no heap block for the name pool at start-up")
+        return -1
     return 0
 
 
@@ -89,15 +163,16 @@ def boot(board_path="/board.json", **options):
     return board, open_door(board, cfg, secrets)
 
 
-def main(board_path="/board.json"):
-    """Device entry point (main.py)."""
+def start(board_path="/board.json"):
+    """Boot the device (main.py): returns the Door's main coroutine, to run once this module is
+    dropped, or None after bad input (reported by fail())."""
     try:
         board, door = boot(board_path)
     except ConfigError as e:
         fail(e)
-        return
+        return None
     print("doorctl %s on %s: %d users" % (VERSION, board.name, door.table.count))
-    asyncio.run(door.run(services(door, board)))
+    return door.run(services(door, board))
 
 
 def services(door, board, **opts):

@@ -128,7 +128,9 @@ class Control:
         import eventlog
 
         recs = self.door.log.read(int(req.get("since", 0)), int(req.get("limit", 50)))
-        return {"events": [eventlog.to_dict(r) for r in recs]}
+        out = [eventlog.to_dict(r) for r in recs]
+        eventlog.drop_view()
+        return {"events": out}
 
     def cmd_heap(self, req):
         """Free and used GC heap after a collection (steady-state figure for `make bench`) and the

@@ -1,7 +1,7 @@
 """The ESP32 backend (hal.esp32) and the whole app on it, under the MicroPython unix port with
 `machine` replaced by tests/esp32/machine_double.py. Prints 'ESP32 BACKEND OK' on success.
 Wi-Fi (`network`) and `ntptime` are doubled too: the door joins the configured station, syncs
-its clock and serves the HTTP API on HTTP_PORT, as startup.main() does on a board.
+its clock and serves the HTTP API on HTTP_PORT, as startup.start() does on a board.
 Usage: micropython run_esp32_backend.py ROOT DATADIR HTTP_PORT EMU_TRANSPORT"""
 import sys
 
@@ -26,7 +26,7 @@ fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200
                                                  "time": {"ntp": "ntp.example.org"}})
 fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
 
-# as startup.main() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
+# as startup.start() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
 board, door = startup.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
 assert board.backend == "esp32"
 pins = machine_double.pins

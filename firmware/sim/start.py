@@ -1,0 +1,193 @@
+"""Simulator start-up (firmware/sim/run.py): options, the flash image, config and secrets
+installed from the host, the user table, then the firmware's own boot order
+(doorapp/startup.py). run.py drops this module and doorapp.startup before the simulator runs,
+as main.py does on a board, so the simulator's heap holds what a board's does.
+"""
+import sys
+
+DEFAULTS = {
+    "board": "boards/sim.json",
+    "flash": "build/sim/flash.img",
+    "flash-size": "0x200000",
+    "control": "127.0.0.1:7700",
+    "http": "127.0.0.1:8080",
+    "pn532": "",
+    "config": "",
+    "secrets": "",
+    "users": "",
+}
+FLAGS = ("quiet", "app-from-flash")
+
+
+def parse_args(argv):
+    opts = dict(DEFAULTS)
+    for f in FLAGS:
+        opts[f] = False
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("--"):
+            raise ValueError("unexpected argument " + a)
+        key = a[2:]
+        if key in FLAGS:
+            opts[key] = True
+            i += 1
+        elif key in DEFAULTS and i + 1 < len(argv):
+            opts[key] = argv[i + 1]
+            i += 2
+        else:
+            raise ValueError("unknown or incomplete option " + a)
+    return opts
+
+
+def install(board, source, name, check):
+    """Validate a host file with the device's own validator, then place it on flash atomically.
+
+    A bad file stops start-up before anything on flash is touched.
+    """
+    from configerror import read_json
+    from doorapp import fileio
+
+    with open(source, "rb") as f:
+        data = f.read()
+    check(read_json(source), source)
+    fileio.write_atomic(board.data_dir + "/" + name, data)
+
+
+def prepare(opts):
+    """Boot in the order that keeps the heap in one piece: first everything transient
+    (validators, building or installing the user table), then the modules that stay, then the
+    long-lived objects."""
+    import hal
+    from doorapp import app, startup
+    from sim import flash
+    from unload import forget
+
+    spec = hal.load_board(opts["board"])
+    created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
+    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
+    try:
+        if opts["config"]:
+            from doorapp import config
+
+            install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
+        if opts["secrets"]:
+            from doorapp import secrets as secretsmod
+
+            install(board, opts["secrets"], app.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
+        cfg = startup.load_config(board)
+        secrets = startup.load_secrets(board)
+    finally:
+        forget(*app._VALIDATORS)
+    for inp in spec["inputs"]:  # power-up: buttons released, door shut (inputs idle)
+        board.drive_input(inp["pin"], 0 if cfg["inputs"][inp["id"]]["trigger"] == "high" else 1)
+    users_src = opts["users"]
+    if users_src and not users_src.endswith(".tbl"):
+        raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
+                         "(`doorctl sim run --users` builds one from a list)" % users_src)
+    if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
+        staged = app.data_path(board, app.TABLE_FILE + ".new")
+        with open(users_src, "rb") as src, open(staged, "wb") as dst:
+            buf = bytearray(2048)
+            while True:
+                n = src.readinto(buf)
+                if not n:
+                    break
+                dst.write(buf if n == len(buf) else memoryview(buf)[:n])
+        buf = None
+        startup.install_table(board, cfg, secrets, staged)
+    # cfg and secrets were built while the validators were loaded, so they lie scattered above
+    # that code; read again after the resident code, they leave the block that load_resident's
+    # name pool needs (~15 KB here) in one piece
+    cfg = secrets = None
+    load_resident(spec, opts["http"] != "off", not opts["quiet"])
+    door = startup.open_door(board)
+    return board, door, created
+
+
+def app_from_flash(argv):
+    """--app-from-flash: mount the image, then put /flash/lib and /flash first on sys.path so the
+    app and libraries are imported from its .mpy files (what a board runs). Simulator-only
+    modules stay in the checkout; hal/sim is imported from there by hand because a package's
+    modules are only looked up in the package's own folder (on the image). Returns argv."""
+    import json
+    import os
+
+    from sim import flash
+
+    try:
+        opts = parse_args(argv)
+        flash.mount(opts["flash"], "/flash", int(opts["flash-size"], 0))
+        if "--board" not in argv:
+            with open("/flash/board.json") as f:
+                backend = json.load(f).get("backend")
+            if backend != "sim":
+                raise ValueError("the image's /flash/board.json is for the %s backend: add --board "
+                                 "boards/sim.json to run it in the simulator" % backend)
+            argv = argv + ["--board", "/flash/board.json"]
+        checkout = [p for p in sys.path if not p.startswith("/flash")]
+        sys.path[:0] = ["/flash/lib", "/flash"]
+        import hal
+
+        # hal/sim first needs the image's own hal modules loaded, then is imported from the
+        # checkout by pointing the package at the checkout's hal folder for that one import
+        for name in os.listdir("/flash/lib/hal"):
+            mod = name.rsplit(".", 1)[0]
+            if name.endswith((".py", ".mpy")) and mod not in ("__init__", "esp32", "sim"):
+                __import__("hal." + mod)
+        own = hal.__path__
+        for p in checkout:
+            d = (p or ".") + "/hal"
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            if "sim.py" in names or "sim.mpy" in names:
+                hal.__path__ = d
+                try:
+                    import hal.sim  # noqa: F401
+                finally:
+                    hal.__path__ = own
+                break
+        from doorapp import app
+
+        print("app from flash: %s, %s" % (app.__file__, hal.__file__))
+    except ImportError as e:
+        print("doorctl: cannot start: the flash image has no usable app (%s)" % e)
+        sys.exit(2)
+    except (OSError, ValueError) as e:
+        print("doorctl: cannot start: %s" % e)
+        sys.exit(2)
+    return argv
+
+
+def load_resident(spec, http, display):
+    """The app's resident modules (doorapp.startup.load_resident), then the simulator's own."""
+    from doorapp import startup
+
+    readers = startup.reader_modules(spec)
+    names = ("pn532.hsu",) + readers + (("sim.readerctl",) if readers else ()) + ("sim.control",)
+    names += (("doorapp.httpapi",) if http else ()) + (("sim.display",) if display else ())
+    startup.load_resident(names)
+
+
+def start(argv):
+    """Options -> (opts, board, door); bad input ends the process with a message (exit 2)."""
+    if "--app-from-flash" in argv:
+        argv = app_from_flash(argv)
+    from configerror import ConfigError
+
+    try:
+        opts = parse_args(argv)
+        try:
+            opts["flash-size"] = str(int(opts["flash-size"], 0))
+        except ValueError:
+            raise ValueError("--flash-size must be a number of bytes, got %r" % opts["flash-size"])
+        board, door, _created = prepare(opts)
+    except ConfigError as e:
+        print("doorctl: cannot start: " + str(e))
+        sys.exit(2)
+    except (OSError, ValueError) as e:
+        print("doorctl: cannot start: %s" % e)
+        sys.exit(2)
+    return opts, board, door
