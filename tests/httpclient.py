@@ -2,10 +2,7 @@
 import base64
 import http.client
 import json
-import time
 import urllib.parse
-
-RETRIES = 2
 
 
 class Api:
@@ -15,19 +12,8 @@ class Api:
         self.token = token
         self.timeout = timeout
         self.basic = None
-        self.retried = 0
 
     def request(self, method, path, body=None, headers=None, raw=None):
-        """One request; a 503 "out of memory" (nothing was done: docs/http-api.md) is retried
-        up to RETRIES times, as a client of the device should, and counted in `self.retried`."""
-        for attempt in range(RETRIES + 1):
-            st, doc = self._request(method, path, body, headers, raw)
-            if st != 503 or not isinstance(doc, dict) or doc.get("error") != "out of memory" or attempt == RETRIES:
-                return st, doc
-            self.retried += 1
-            time.sleep(0.1)
-
-    def _request(self, method, path, body=None, headers=None, raw=None):
         h = dict(headers or {})
         if self.token:
             h["Authorization"] = "Bearer " + self.token
