@@ -50,7 +50,8 @@ class HTTPError(Exception):
 
 class Stream:
     """A streamed body: a file object (read in CHUNK pieces, closed after) or a generator of
-    bytes/str chunks; `size` if known (else the connection close ends the body)."""
+    bytes/str chunks (an empty one lets other tasks run); `size` if known (else the connection
+    close ends the body)."""
 
     def __init__(self, source, content_type="application/octet-stream", size=None, headers=None):
         self.source = source
@@ -340,6 +341,9 @@ class Server:
                     src.close()
             elif not head:
                 for part in src:
+                    if not part:  # an empty piece: the source lets other tasks run (long scans)
+                        await asyncio.sleep_ms(0)
+                        continue
                     writer.write(part.encode() if isinstance(part, str) else part)
                     await writer.drain()
             return

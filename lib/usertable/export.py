@@ -70,17 +70,38 @@ def _matches(rec, q, digits):
 def search(t, q, offset=0, limit=50):
     """(page, total): users whose id, name or card code contain `q` (case ignored), in id
     order; one pass over the table, a dict built only for the users on the page."""
-    q = q.lower()
-    digits = q.isdigit()
     out = []
     total = 0
-    for rec in _records(t, Record()):
-        if not _matches(rec, q, digits):
+    for x in walk(t, q, offset, limit, 0):
+        if isinstance(x, dict):
+            out.append(x)
+        elif x is not None:
+            total = x
+    return out, total
+
+
+def walk(t, q, offset, limit, pause=64):
+    """A page of users for streaming: yields None after every `pause` records read (an event
+    loop runs other tasks there: a page deep in a large table reads many), a dict for each
+    user on the page (no secrets), and last the number of users matching `q` ("" = all)."""
+    q = q.lower()
+    digits = q.isdigit()
+    total = 0
+    n = 0
+    rec = Record()
+    for r in _records(t, rec):
+        n += 1
+        if pause and n % pause == 0:
+            yield None
+        if q and not _matches(r, q, digits):
             continue
         total += 1
-        if total > offset and len(out) < limit:
-            out.append(codec.record_dict(rec))
-    return out, total
+        if offset < total <= offset + limit:
+            yield codec.record_dict(r)
+        elif not q and total > offset + limit:
+            total = t.count  # no search: the rest needn't be read
+            break
+    yield total
 
 
 def user(t, uid):
