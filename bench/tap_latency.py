@@ -18,7 +18,7 @@ import sys
 import eventlog
 import hal
 from compat import sleep_ms, ticks_diff, ticks_us
-from doorapp import app, config, startup
+from doorapp import app, config
 from unload import forget
 from usertable import build, validate, validate_list
 from sim import flash
@@ -75,7 +75,13 @@ async def run():
            "usertable.codec", "cardnorm", "plates")
     gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
-    door = app.Door(board, cfg, startup.open_table(board, cfg, {"site_key": None}), log)
+    from doorapp import startup
+
+    table = startup.open_table(board, cfg, {"site_key": None})
+    startup = None
+    forget("doorapp.startup")  # start-up code, as a board drops it
+    gc.collect()
+    door = app.Door(board, cfg, table, log)
     pins = {}
     for r in spec["relays"]:
         pins[r["pin"]] = r["id"]
