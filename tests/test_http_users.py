@@ -130,3 +130,14 @@ def test_no_secret_in_any_answer_or_log(sim, admin):
     for t in texts:
         assert PIN not in t and "QR-SECRET-60" not in t
     assert admin.delete("/api/v1/users/60")[0] == 200
+
+
+def test_export_lists_every_user_without_secrets(sim, admin):
+    assert admin.post("/api/v1/users", {"id": 61, "name": "Exported", "cards": ["0C0C0C0C"], "pin": PIN})[0] == 201
+    st, doc = admin.get("/api/v1/users/export")
+    assert st == 200, doc
+    page = admin.get("/api/v1/users?limit=200")[1]
+    assert doc["total"] == page["total"] == len(doc["users"]) and doc["users"] == page["users"]
+    mine = [u for u in doc["users"] if u["id"] == 61][0]
+    assert mine["has_pin"] is True and "pin" not in mine and PIN not in repr(doc)
+    assert admin.delete("/api/v1/users/61")[0] == 200

@@ -4,13 +4,14 @@ in RAM); no answer holds a PIN, QR or BLE key, only has_pin/has_qr/has_ble. Time
 site's local time text ("YYYY-MM-DDTHH:MM"), as in a user list document (docs/user-model.md).
 Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
 from doorapp.httpapi import ApiError, int_arg
+from doorapp.httpd import Stream
 from unload import forget
 
 PAGE_MAX = 200
 Q_MAX = 32
 
 
-def _local(d, tz):
+def _local(d, tz, drop=True):
     """An exported user dict with unix times as local time text (None where unbounded)."""
     from usertable import sitetime
 
@@ -20,7 +21,8 @@ def _local(d, tz):
         for k in ("from", "to"):
             if p.get(k):
                 p[k] = sitetime.unix_to_local(p[k], tz)
-    forget("usertable.sitetime")
+    if drop:
+        forget("usertable.sitetime")
     return d
 
 
@@ -57,3 +59,36 @@ async def delete_user(api, request, uid):
     if not api.door.table.delete(uid):
         raise ApiError(404, "no user %d" % uid)
     return {"deleted": uid}
+
+
+async def export_users(api, request):
+    """Every user as one JSON document `{"users": [...], "total": N}` (no secrets), streamed:
+    one user in RAM at a time, other tasks run every few records."""
+    t = api.door.table
+    from usertable import export
+
+    return Stream(_export(t, export.walk(t, "", 0, 0xFFFFFFFF)), "application/json",
+                  headers={"Content-Disposition": 'attachment; filename="users.json"'})
+
+
+def _export(t, users):
+    import json
+
+    from usertable.table import _COLD
+
+    try:
+        yield '{"users": ['
+        sep = ""
+        total = 0
+        for x in users:
+            if x is None:
+                yield b""  # the server lets other tasks run here
+            elif isinstance(x, dict):
+                yield sep + json.dumps(_local(x, t.tz, False))
+                sep = ", "
+            else:
+                total = x
+            x = None
+        yield '], "total": %d}' % total
+    finally:
+        forget(*_COLD)

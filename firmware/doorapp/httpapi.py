@@ -40,6 +40,7 @@ ROUTES = (
     ("GET", "/api/v1/users", "api_users", "list_users"),
     ("PUT", "/api/v1/users/table", "api_table", "put_table"),
     ("GET", "/api/v1/users/table", "api_table", "get_table"),
+    ("GET", "/api/v1/users/export", "api_users", "export_users"),
     ("POST", "/api/v1/users", "api_user_edit", "add_user"),
     ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user"),
     ("PUT", "/api/v1/users/<int:uid>", "api_user_edit", "put_user"),
