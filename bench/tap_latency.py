@@ -82,6 +82,7 @@ async def run():
     forget("doorapp.startup")  # start-up code, as a board drops it
     gc.collect()
     door = app.Door(board, cfg, table, log)
+    gc.threshold((gc.mem_free() + gc.mem_alloc()) // 48)  # as startup.load_resident on a board
     pins = {}
     for r in spec["relays"]:
         pins[r["pin"]] = r["id"]
