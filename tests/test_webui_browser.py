@@ -299,6 +299,7 @@ def test_add_user_with_card_then_tap_opens_relay(page, sim, api):
     page.locator("#user-add").click()
     form = page.locator("#user-form")
     expect(form).to_be_visible()
+    expect(form.locator('#user-relays input[value="1"]')).to_be_checked()  # form filled in: type now
     form.locator("[name=id]").fill("2001")
     form.locator("[name=name]").fill("Browser Test")
     form.locator("[name=cards]").fill("0A0B0C0D")
@@ -324,6 +325,8 @@ def test_add_user_with_card_then_tap_opens_relay(page, sim, api):
 
     # a card the device refuses comes back next to the cards field
     page.locator("#user-add").click()
+    # the form is filled in once the device config has arrived (relay boxes): type after that
+    expect(form.locator('#user-relays input[value="1"]')).to_be_checked()
     form.locator("[name=id]").fill("2002")
     form.locator("[name=cards]").fill("0A0B0C0D")  # already belongs to 2001
     form.get_by_role("button", name="Save").click()
