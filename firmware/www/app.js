@@ -316,7 +316,20 @@ function plateRow(p) {
 $('#plate-add').addEventListener('click', () => plateRow({}));
 
 async function viewUser(arg) {
-  const f = $('#user-form'), E = f.elements;
+  const f = $('#user-form');
+  // the form shows at once, but is filled in after the device answers: until then it takes no
+  // typing (it would be overwritten)
+  const busy = on => { for (const el of f.elements) el.disabled = on; };
+  busy(true);
+  try {
+    await fillUser(f, arg);
+  } finally {
+    busy(false);
+  }
+}
+
+async function fillUser(f, arg) {
+  const E = f.elements;
   clearErrors(f);
   f.reset();
   $('#plate-rows').replaceChildren();
