@@ -472,6 +472,9 @@ def _accept(server, s):
         yield io.queue_read(s)
         try:
             c, peer = s.accept()
+        except MemoryError:  # no heap for the new socket: it stays queued, try again shortly
+            gc.collect()
+            continue
         except OSError:
             continue
         try:
