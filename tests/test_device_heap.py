@@ -108,6 +108,11 @@ def test_private_constant_copies_match_the_public_ones():
     assert len(eventview.KINDS) == eventlog.KIND_DOOR + 1
     assert len(eventview.REASONS) == eventlog.REASON_FAILURES_ALARM + 1
     assert len(eventview.RESULTS) == eventlog.RESULT_DENIED + 1
+    # the API's user edits check the id and fields before the table's checks are loaded
+    from doorapp import api_user_edit
+    from usertable import validate
+
+    assert api_user_edit.FIELDS == validate.FIELDS and api_user_edit.MAX_ID == validate.MAX_UID
 
 
 def _compile_lib(dst):

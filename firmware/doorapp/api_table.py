@@ -11,7 +11,7 @@ from micropython import const
 
 from configerror import ConfigError
 from doorapp import fileio
-from doorapp.app import TABLE_FILE, data_path, make_engine
+from doorapp.app import STAGED_FILE, data_path, make_engine
 from doorapp.httpapi import ApiError
 from doorapp.httpd import Stream
 
@@ -19,10 +19,6 @@ CHUNK = const(512)
 READ_TIMEOUT_S = const(10)  # per piece: a sender that stalls this long is dropped
 SPARE = const(8192)  # flash left free after a push (journal, events)
 _busy = [False]
-
-
-def staged_path(door):
-    return data_path(door.board, TABLE_FILE + ".new")
 
 
 def _free_flash(door):
@@ -61,7 +57,7 @@ async def put_table(api, request):
         raise ApiError(400, "send the table file as the body (Content-Length)")
     if _busy[0]:
         raise ApiError(409, "another table push is running")
-    path = staged_path(door)
+    path = data_path(door.board, STAGED_FILE)
     fileio.remove(path)
     free = _free_flash(door)
     if 0 <= free < n + SPARE:

@@ -20,6 +20,7 @@ SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
 _VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "doorapp.auth")
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
+STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
 EVENTS_FILE = "events.log"
 
 

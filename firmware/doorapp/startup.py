@@ -8,8 +8,8 @@ import gc
 import eventlog
 from configerror import ConfigError, read_json
 from doorapp import VERSION, fileio
-from doorapp.app import (_VALIDATORS, CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, TABLE_FILE, Door, data_path,
-                         has_readers)
+from doorapp.app import (_VALIDATORS, CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, STAGED_FILE, TABLE_FILE, Door,
+                         data_path, has_readers)
 from micropython import const
 from unload import forget
 
@@ -71,7 +71,7 @@ def open_door(board, cfg=None, secrets=None):
             secrets = load_secrets(board)
     finally:
         forget(*_VALIDATORS)
-    fileio.remove(data_path(board, TABLE_FILE + ".new"))  # a table push cut off (power, reset)
+    fileio.remove(data_path(board, STAGED_FILE))  # a table push cut off (power, reset)
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
     return Door(board, cfg, table, log, secrets)

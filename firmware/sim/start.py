@@ -86,7 +86,7 @@ def prepare(opts):
         raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
                          "(`doorctl sim run --users` builds one from a list)" % users_src)
     if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
-        staged = app.data_path(board, app.TABLE_FILE + ".new")
+        staged = app.data_path(board, app.STAGED_FILE)
         with open(users_src, "rb") as src, open(staged, "wb") as dst:
             buf = bytearray(2048)
             while True:

@@ -41,17 +41,7 @@ def iter_users(t):
 def users(t, offset=0, limit=50):
     """A page of users (dicts without secrets) in id order; the users before `offset` are
     skipped without building their dicts."""
-    out = []
-    if limit <= 0:
-        return out
-    for rec in _records(t, Record()):
-        if offset > 0:
-            offset -= 1
-            continue
-        out.append(codec.record_dict(rec))
-        if len(out) >= limit:
-            break
-    return out
+    return [x for x in walk(t, "", offset, limit, 0) if isinstance(x, dict)]
 
 
 def _matches(rec, q, digits):
