@@ -1,7 +1,8 @@
 """HTTP routes for a whole user table (docs/http-api.md "User table"): `PUT /api/v1/users/table`
 takes a table built by `doorctl users build` (what `doorctl push` sends), streamed to flash in
 small pieces next to the live one, checked (header, checksum, card format) and swapped in
-atomically before the answer; `GET` sends the live table file back. A push that is cut off
+atomically before the answer; `GET` sends the live table file back, with any single-user
+edits merged into it first. A push that is cut off
 leaves the old table live (the partial file is removed at the next push or start-up).
 Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
 import asyncio
@@ -9,6 +10,7 @@ import os
 
 from micropython import const
 
+from compat import sleep_ms
 from configerror import ConfigError
 from doorapp import fileio
 from doorapp.app import STAGED_FILE, data_path, make_engine
@@ -18,6 +20,7 @@ from doorapp.httpd import Stream
 CHUNK = const(512)
 READ_TIMEOUT_S = const(10)  # per piece: a sender that stalls this long is dropped
 SPARE = const(8192)  # flash left free after a push (journal, events)
+MERGE_WAIT_MS = const(60000)  # a download waits this long for a running compaction
 _busy = [False]
 
 
@@ -82,12 +85,29 @@ async def put_table(api, request):
         _busy[0] = False
 
 
+async def _merged(t):
+    """Merge single-user edits from the journal into the table file (waiting for a compaction
+    that is already running), so that a download holds every user. 409 if it can't be done
+    (e.g. no flash for the second copy a merge writes: the edits stay in the journal)."""
+    waited = 0
+    while t._busy and waited < MERGE_WAIT_MS:  # the background compaction after an edit
+        await sleep_ms(100)
+        waited += 100
+    if t.journal_entries and not t._busy:
+        try:
+            await t.compact_async()
+        except (OSError, ConfigError) as e:
+            print("users: compaction for a download failed:", e)
+    if t.journal_entries:
+        raise ApiError(409, "%d user edits could not be merged into the table file (see the device "
+                       "log: flash full?); GET /api/v1/users/export has every user" % t.journal_entries)
+
+
 async def get_table(api, request):
-    """The live table file (edits since the last compaction are in the journal, not in it:
-    `journal` in GET /api/v1/status)."""
+    """The live table file; edits made since the last compaction are merged into it first."""
     t = api.door.table
     if t.journal_entries:
-        raise ApiError(409, "%d user edits are not in the table file yet (compaction pending)" % t.journal_entries)
+        await _merged(t)
     size = os.stat(t.path)[6]
     src = () if request.method == "HEAD" else open(t.path, "rb")
     return Stream(src, "application/octet-stream", size, {"Content-Disposition": 'attachment; filename="users.tbl"'})

@@ -4,13 +4,15 @@ Tests and `doorctl sim ...` inject the outside world (cards, buttons, door, read
 clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3"}            -> {"ok": true}
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
-Errors: {"ok": false, "error": "..."}. Commands: see COMMANDS and README.
+Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
+benches call often) and in sim/ctlmore.py (loaded per call, so the simulator's own code takes
+little of the heap the firmware is measured in); README lists them.
 """
 import asyncio
 import json
 
-from doorapp import clock
 from compat import sleep_ms
+from unload import forget
 
 
 def parse_uid(text):
@@ -34,12 +36,6 @@ class Control:
             from sim.readerctl import ReaderControl
 
             self.readers = ReaderControl(door, board)
-        else:
-            self.cmd_keys = self.cmd_wiegand = self.cmd_qr = self._no_readers
-
-    def _no_readers(self, req):
-        raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % (
-            {"keys": "keypad", "wiegand": "wiegand", "qr": "qr_scanner"}.get(req.get("cmd"), "reader")))
 
     # --- helpers ----------------------------------------------------------------------------
     def _emulator(self):
@@ -47,18 +43,6 @@ class Control:
         if emu is None:
             raise ValueError("the PN532 is external (%s): present cards on it instead" % self.board.transport)
         return emu
-
-    def _input(self, name):
-        for i in self.board.spec["inputs"]:
-            if i["id"] == name:
-                return i
-        raise ValueError("no input named %r (board has: %s)" % (
-            name, ", ".join(i["id"] for i in self.board.spec["inputs"])))
-
-    def _drive(self, name, active):
-        spec = self._input(name)
-        trig = 1 if self.door.cfg["inputs"][name]["trigger"] == "high" else 0
-        self.board.drive_input(spec["pin"], trig if active else 1 - trig)
 
     async def _later(self, ms, fn, gen=None):
         await sleep_ms(ms)
@@ -93,45 +77,6 @@ class Control:
         self._emulator().remove()
         return {}
 
-    def cmd_press(self, req):
-        """Press an input (exit button) for `ms` (default 200) and release it."""
-        name = req.get("input", "exit")
-        self._drive(name, True)
-        asyncio.create_task(self._later(int(req.get("ms", 200)), lambda: self._drive(name, False)))
-        return {}
-
-    def cmd_input(self, req):
-        """Hold an input active (true) or idle (false) until told otherwise."""
-        self._drive(req.get("input", "exit"), bool(req.get("active")))
-        return {}
-
-    def cmd_door(self, req):
-        """Open or close the door (door sensor input)."""
-        state = req.get("state")
-        if state not in ("open", "closed"):
-            raise ValueError("state must be open or closed")
-        for i in self.board.spec["inputs"]:
-            if i["kind"] == "door_sensor":
-                self._drive(i["id"], state == "open")
-                return {}
-        raise ValueError("this board has no door sensor")
-
-    def cmd_garbage(self, req):
-        """Inject noise on the PN532 link (bytes from the reader that are not a frame)."""
-        n = int(req.get("n", 32))
-        data = req.get("hex")
-        junk = bytes.fromhex(data) if data else bytes((i * 37 + 11) & 0xFF for i in range(n))
-        self._emulator().inject(junk)
-        return {}
-
-    def cmd_events(self, req):
-        import eventlog
-
-        recs = self.door.log.read(int(req.get("since", 0)), int(req.get("limit", 50)))
-        out = [eventlog.to_dict(r) for r in recs]
-        eventlog.drop_view()
-        return {"events": out}
-
     def cmd_heap(self, req):
         """Free and used GC heap after a collection (steady-state figure for `make bench`) and the
         largest block that can be allocated."""
@@ -155,16 +100,23 @@ class Control:
         gc.collect()
         return {"free": gc.mem_free(), "used": gc.mem_alloc(), "largest": lo}
 
-    def cmd_modules(self, req):
-        """Modules loaded now (which cold code stayed)."""
-        import sys
+    def run(self, name, req):
+        fn = getattr(self, name, None)
+        if fn is not None:
+            return fn(req)
+        if self.readers is not None:  # keys, wiegand, qr
+            fn = getattr(self.readers, name, None)
+            if fn is not None:
+                return fn(req)
+        from sim import ctlmore  # the less frequent commands: their code only while they run
 
-        return {"modules": sorted(sys.modules)}
-
-    def cmd_clock(self, req):
-        if "set" in req:
-            clock.set_unix(int(req["set"]))
-        return {"clock": clock.now()}
+        try:
+            fn = getattr(ctlmore, name, None)
+            if fn is None:
+                raise ValueError("unknown command %r" % req.get("cmd"))
+            return fn(self, req)
+        finally:
+            forget("sim.ctlmore")
 
     async def handle(self, reader, writer):
         try:
@@ -175,12 +127,7 @@ class Control:
                 try:
                     req = json.loads(line)
                     name = "cmd_" + str(req.get("cmd"))
-                    fn = getattr(self, name, None)
-                    if fn is None and self.readers is not None:  # keys, wiegand, qr
-                        fn = getattr(self.readers, name, None)
-                    if fn is None:
-                        raise ValueError("unknown command %r" % req.get("cmd"))
-                    out = fn(req)
+                    out = self.run(name, req)
                     out["ok"] = True
                 except Exception as e:  # a bad request never takes the simulator down
                     out = {"ok": False, "error": str(e) or e.__class__.__name__}

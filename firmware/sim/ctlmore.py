@@ -1,0 +1,85 @@
+"""Simulator control commands used now and then (buttons, door, clock, noise on the PN532 link,
+event reads): loaded by sim/control.py for the call and dropped after it. Each takes the
+Control and the request, and returns the answer's fields."""
+import asyncio
+
+from doorapp import clock
+
+
+def _input(ctl, name):
+    for i in ctl.board.spec["inputs"]:
+        if i["id"] == name:
+            return i
+    raise ValueError("no input named %r (board has: %s)" % (
+        name, ", ".join(i["id"] for i in ctl.board.spec["inputs"])))
+
+
+def _drive(ctl, name, active):
+    spec = _input(ctl, name)
+    trig = 1 if ctl.door.cfg["inputs"][name]["trigger"] == "high" else 0
+    ctl.board.drive_input(spec["pin"], trig if active else 1 - trig)
+
+
+def cmd_press(ctl, req):
+    """Press an input (exit button) for `ms` (default 200) and release it."""
+    name = req.get("input", "exit")
+    _drive(ctl, name, True)
+    asyncio.create_task(ctl._later(int(req.get("ms", 200)), lambda: _drive(ctl, name, False)))
+    return {}
+
+
+def cmd_input(ctl, req):
+    """Hold an input active (true) or idle (false) until told otherwise."""
+    _drive(ctl, req.get("input", "exit"), bool(req.get("active")))
+    return {}
+
+
+def cmd_door(ctl, req):
+    """Open or close the door (door sensor input)."""
+    state = req.get("state")
+    if state not in ("open", "closed"):
+        raise ValueError("state must be open or closed")
+    for i in ctl.board.spec["inputs"]:
+        if i["kind"] == "door_sensor":
+            _drive(ctl, i["id"], state == "open")
+            return {}
+    raise ValueError("this board has no door sensor")
+
+
+def cmd_garbage(ctl, req):
+    """Inject noise on the PN532 link (bytes from the reader that are not a frame)."""
+    n = int(req.get("n", 32))
+    data = req.get("hex")
+    junk = bytes.fromhex(data) if data else bytes((i * 37 + 11) & 0xFF for i in range(n))
+    ctl._emulator().inject(junk)
+    return {}
+
+
+def cmd_events(ctl, req):
+    import eventlog
+
+    recs = ctl.door.log.read(int(req.get("since", 0)), int(req.get("limit", 50)))
+    out = [eventlog.to_dict(r) for r in recs]
+    eventlog.drop_view()
+    return {"events": out}
+
+
+def cmd_modules(ctl, req):
+    """Modules loaded now (which cold code stayed)."""
+    import sys
+
+    return {"modules": sorted(m for m in sys.modules if m != "sim.ctlmore")}
+
+
+def cmd_clock(ctl, req):
+    if "set" in req:
+        clock.set_unix(int(req["set"]))
+    return {"clock": clock.now()}
+
+
+def _no_readers(ctl, req):
+    raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % (
+        {"keys": "keypad", "wiegand": "wiegand", "qr": "qr_scanner"}.get(req.get("cmd"), "reader")))
+
+
+cmd_keys = cmd_wiegand = cmd_qr = _no_readers  # only reached on boards without them
