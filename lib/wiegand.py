@@ -24,7 +24,8 @@ Timing: bits are 20-100 us low pulses on D0 (a 0) or D1 (a 1), 0.2-20 ms apart; 
 when no bit came for `frame_gap_us` (default 25 ms). `WiegandAssembler` is the pure core:
 `pulse(bit, ticks_us)` from the pin interrupts (no allocation: preallocated buffers, small
 ints), `poll(now_us)` from a task returns the bit count of a finished frame. The simulator
-skips the pulses and feeds whole bit strings: `bits_from_str("1000...")` + `decode`.
+skips the pulses and feeds whole bit strings (lib/wiegandbits.py: bit strings from and to
+card numbers and keys, for the simulator, tests and host tools; not needed on a board).
 """
 from micropython import const
 
@@ -35,7 +36,7 @@ FRAME_GAP_US = const(25000)
 
 KEY_STAR = "*"
 KEY_HASH = "#"
-_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
+KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
 
 CARD = "card"
 KEY = "key"
@@ -47,23 +48,6 @@ class WiegandError(ValueError):
     def __init__(self, reason, message):
         super().__init__(message)
         self.reason = reason
-
-
-def bits_from_str(text, buf=None):
-    """A bit string ("0101...", spaces ignored) -> (buf, n) as `decode` takes them."""
-    if buf is None:
-        buf = bytearray(MAX_BITS)
-    n = 0
-    for ch in text:
-        if ch == " ":
-            continue
-        if ch not in "01":
-            raise ValueError("bit strings hold only 0 and 1, got %r" % ch)
-        if n >= len(buf):
-            raise WiegandError("length", "more than %d bits" % len(buf))
-        buf[n] = 1 if ch == "1" else 0
-        n += 1
-    return buf, n
 
 
 def _ones(bits, a, b):
@@ -128,7 +112,7 @@ def decode(bits, n):
         v = _value(bits, 0, 4)
         if v > 11:
             raise WiegandError("parity", "4-bit key code %d is not a key" % v)
-        return Frame(KEY, 4, key=_KEYS[v])
+        return Frame(KEY, 4, key=KEYS[v])
     if n == 8:
         hi = _value(bits, 0, 4)
         lo = _value(bits, 4, 8)
@@ -136,47 +120,8 @@ def decode(bits, n):
             raise WiegandError("parity", "8-bit key: high nibble is not the complement of the low")
         if lo > 11:
             raise WiegandError("parity", "8-bit key code %d is not a key" % lo)
-        return Frame(KEY, 8, key=_KEYS[lo])
+        return Frame(KEY, 8, key=KEYS[lo])
     raise WiegandError("length", "%d-bit frames are not supported (26, 34, 4, 8)" % n)
-
-
-def decode_str(text):
-    """decode() for a bit string: what the simulator's control channel feeds."""
-    buf, n = bits_from_str(text)
-    return decode(buf, n)
-
-
-def _encode(nbits, data, ndata):
-    bits = [0] * nbits
-    for i in range(ndata):
-        bits[1 + i] = (data >> (ndata - 1 - i)) & 1
-    half = ndata // 2
-    bits[0] = sum(bits[1:1 + half]) & 1
-    bits[nbits - 1] = 1 - (sum(bits[1 + half:1 + ndata]) & 1)
-    return "".join("1" if b else "0" for b in bits)
-
-
-def encode26(facility, number):
-    """The H10301 bit string for a facility 0-255 and card number 0-65535 (tests, simulator)."""
-    if not (0 <= facility <= 255 and 0 <= number <= 65535):
-        raise ValueError("W26 facility must be 0-255 and number 0-65535")
-    return _encode(26, (facility << 16) | number, 24)
-
-
-def encode34(value):
-    """The 34-bit string for a 32-bit card number (facility << 16 | number)."""
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise ValueError("W34 value must be 0-4294967295")
-    return _encode(34, value, 32)
-
-
-def encode_key(key, bits=4):
-    """A keypad key as a 4- or 8-bit burst."""
-    v = _KEYS.index(key)
-    s = "".join("1" if (v >> (3 - i)) & 1 else "0" for i in range(4))
-    if bits == 8:
-        s = "".join("0" if c == "1" else "1" for c in s) + s
-    return s
 
 
 class WiegandAssembler:

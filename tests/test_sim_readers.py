@@ -8,7 +8,7 @@ import time
 import pytest
 
 import visitorqr
-import wiegand
+import wiegandbits
 from simproc import ROOT, Sim
 
 SITE_KEY = "5a" * 32
@@ -86,7 +86,7 @@ def test_wiegand_cards_26_and_34_bit(sim):
 
 
 def test_wiegand_bad_parity_and_length_are_rejected(sim):
-    good = wiegand.encode26(213, 2000)
+    good = wiegandbits.encode26(213, 2000)
     bad_parity = good[:-1] + ("0" if good[-1] == "1" else "1")
     last = sim.state(1)["last_seq"]
     pulses = sim.state(0)["relays"]["1"]["pulses"]

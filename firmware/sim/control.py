@@ -14,6 +14,8 @@ import json
 from compat import sleep_ms
 from unload import forget
 
+_READER_COMMANDS = ("cmd_keys", "cmd_wiegand", "cmd_qr")  # sim/readerctl.py
+
 
 def parse_uid(text):
     """'04A1B2C3' or '04:a1:b2:c3' -> bytes; 4, 7 or 10 bytes."""
@@ -31,11 +33,6 @@ class Control:
         self.door = door
         self.board = board
         self._removal = 0  # generation counter: a newer tap cancels an older pending removal
-        self.readers = None  # sim/readerctl.py on boards with keypad / Wiegand / QR scanner
-        if door.readers is not None:
-            from sim.readerctl import ReaderControl
-
-            self.readers = ReaderControl(door, board)
 
     # --- helpers ----------------------------------------------------------------------------
     def _emulator(self):
@@ -104,19 +101,15 @@ class Control:
         fn = getattr(self, name, None)
         if fn is not None:
             return fn(req)
-        if self.readers is not None:  # keys, wiegand, qr
-            fn = getattr(self.readers, name, None)
-            if fn is not None:
-                return fn(req)
-        from sim import ctlmore  # the less frequent commands: their code only while they run
-
+        # the less frequent commands: their code is in the heap only while they run
+        mod = "sim.readerctl" if name in _READER_COMMANDS else "sim.ctlmore"
         try:
-            fn = getattr(ctlmore, name, None)
+            fn = getattr(__import__(mod).__dict__[mod[4:]], name, None)
             if fn is None:
                 raise ValueError("unknown command %r" % req.get("cmd"))
             return fn(self, req)
         finally:
-            forget("sim.ctlmore")
+            forget(mod)
 
     async def handle(self, reader, writer):
         try:

@@ -68,18 +68,10 @@ def cmd_modules(ctl, req):
     """Modules loaded now (which cold code stayed)."""
     import sys
 
-    return {"modules": sorted(m for m in sys.modules if m != "sim.ctlmore")}
+    return {"modules": sorted(m for m in sys.modules if m != "sim.ctlmore" and m != "sim.readerctl")}
 
 
 def cmd_clock(ctl, req):
     if "set" in req:
         clock.set_unix(int(req["set"]))
     return {"clock": clock.now()}
-
-
-def _no_readers(ctl, req):
-    raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % (
-        {"keys": "keypad", "wiegand": "wiegand", "qr": "qr_scanner"}.get(req.get("cmd"), "reader")))
-
-
-cmd_keys = cmd_wiegand = cmd_qr = _no_readers  # only reached on boards without them

@@ -1,33 +1,10 @@
 """Control-channel commands for the credential readers (keys, wiegand, qr) and the simulator's
-model of their wires. Loaded only on boards that declare a reader (boards/sim-readers.json,
-boards/sim-qr.json), so the plain simulator's heap doesn't carry it."""
+model of their wires (boards/sim-readers.json, boards/sim-qr.json). Loaded by sim/control.py for
+the call and dropped after it; each command takes the Control and the request. The QR
+scanner's UART itself is hal.sim.LineStream (it lives as long as the app reads it)."""
 import asyncio
 
 from compat import sleep_ms, ticks_add, ticks_us
-
-
-class LineStream:
-    """The QR scanner's UART in the simulator: the control channel writes what a scanner would
-    send; a ByteStream (`read(n, timeout_ms)` -> bytes, b'' on timeout)."""
-
-    def __init__(self):
-        self._buf = b""
-        self._ready = asyncio.Event()
-
-    def send(self, data):
-        self._buf += data
-        self._ready.set()
-
-    async def read(self, n, timeout_ms):
-        if not self._buf:
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout_ms / 1000)
-            except asyncio.TimeoutError:
-                return b""
-        out = self._buf[:n]
-        self._buf = self._buf[n:]
-        return out
 
 
 def wiegand_send(board, bits, bit_us=2000):
@@ -50,69 +27,69 @@ def keypad_press(board, key, down=True):
     board.pins.matrix = (k["rows"][i // 3], k["cols"][i % 3])
 
 
-class ReaderControl:
-    def __init__(self, door, board):
-        self.door = door
-        self.board = board
+def _reader(ctl, name):
+    if ctl.door.readers is None or name not in ctl.board.spec:
+        raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % name)
 
-    def _reader(self, name):
-        if name not in self.board.spec:
-            raise ValueError("this board has no %s (try --board boards/sim-readers.json)" % name)
 
-    def cmd_keys(self, req):
-        """Type `keys` (0-9 * #) on the matrix keypad (`via` keypad, `ms` per press), or as
-        Wiegand keypad bursts (`via` wiegand, `bits` 4 or 8)."""
-        keys = str(req.get("keys", ""))
-        via = req.get("via") or ("keypad" if "keypad" in self.board.spec else "wiegand")
-        if via not in ("keypad", "wiegand"):
-            raise ValueError("via must be keypad or wiegand")
-        self._reader(via)
-        for k in keys:
-            if k not in "0123456789*#":
-                raise ValueError("keys are 0-9, * and #, got %r" % k)
-        if via == "keypad":
-            asyncio.create_task(self._type(keys, int(req.get("ms", 60))))
-        else:
-            import wiegand
+def cmd_keys(ctl, req):
+    """Type `keys` (0-9 * #) on the matrix keypad (`via` keypad, `ms` per press), or as
+    Wiegand keypad bursts (`via` wiegand, `bits` 4 or 8)."""
+    keys = str(req.get("keys", ""))
+    via = req.get("via") or ("wiegand" if "wiegand" in ctl.board.spec and "keypad" not in ctl.board.spec else "keypad")
+    if via not in ("keypad", "wiegand"):
+        raise ValueError("via must be keypad or wiegand")
+    _reader(ctl, via)
+    for k in keys:
+        if k not in "0123456789*#":
+            raise ValueError("keys are 0-9, * and #, got %r" % k)
+    if via == "keypad":
+        asyncio.create_task(_type(ctl.board, keys, int(req.get("ms", 60))))
+    else:
+        import wiegandbits
 
-            bits = int(req.get("bits", 4))
-            if bits not in (4, 8):
-                raise ValueError("bits must be 4 or 8")
-            asyncio.create_task(self._bursts([wiegand.encode_key(k, bits) for k in keys]))
-        return {}
+        bits = int(req.get("bits", 4))
+        if bits not in (4, 8):
+            raise ValueError("bits must be 4 or 8")
+        asyncio.create_task(_bursts(ctl.board, [wiegandbits.encode_key(k, bits) for k in keys]))
+    return {}
 
-    async def _type(self, keys, ms):
-        for k in keys:
-            keypad_press(self.board, k)
-            await sleep_ms(ms)
-            keypad_press(self.board, k, False)
-            await sleep_ms(ms)
 
-    async def _bursts(self, frames):
-        for f in frames:
-            wiegand_send(self.board, f)
-            await sleep_ms(len(f) * 2 + 60)  # the bits, then more than the frame gap
+async def _type(board, keys, ms):
+    for k in keys:
+        keypad_press(board, k)
+        await sleep_ms(ms)
+        keypad_press(board, k, False)
+        await sleep_ms(ms)
 
-    def cmd_wiegand(self, req):
-        """A Wiegand reader sends `bits` ("0101...", any length: bad ones must be rejected), or
-        a card: `facility` + `card` (26 bit) or `value` (34 bit)."""
-        self._reader("wiegand")
-        bits = req.get("bits")
-        if bits is None:
-            import wiegand
 
-            bits = wiegand.encode34(int(req["value"])) if "value" in req else \
-                wiegand.encode26(int(req.get("facility", 0)), int(req["card"]))
-        bits = str(bits)
-        if not bits or len(bits) > 64 or bits.strip("01"):
-            raise ValueError("bits must be 1-64 characters of 0 and 1")
-        wiegand_send(self.board, bits)
-        return {"bits": bits}
+async def _bursts(board, frames):
+    for f in frames:
+        wiegand_send(board, f)
+        await sleep_ms(len(f) * 2 + 60)  # the bits, then more than the frame gap
 
-    def cmd_qr(self, req):
-        """The QR scanner reads `text` (sent with CR LF, as scanner modules do)."""
-        self._reader("qr_scanner")
-        if self.board.qr is None:
-            raise ValueError("the QR scanner is not running yet")
-        self.board.qr.send(str(req.get("text", "")).encode() + b"\r\n")
-        return {}
+
+def cmd_wiegand(ctl, req):
+    """A Wiegand reader sends `bits` ("0101...", any length: bad ones must be rejected), or
+    a card: `facility` + `card` (26 bit) or `value` (34 bit)."""
+    _reader(ctl, "wiegand")
+    bits = req.get("bits")
+    if bits is None:
+        import wiegandbits
+
+        bits = wiegandbits.encode34(int(req["value"])) if "value" in req else \
+            wiegandbits.encode26(int(req.get("facility", 0)), int(req["card"]))
+    bits = str(bits)
+    if not bits or len(bits) > 64 or bits.strip("01"):
+        raise ValueError("bits must be 1-64 characters of 0 and 1")
+    wiegand_send(ctl.board, bits)
+    return {"bits": bits}
+
+
+def cmd_qr(ctl, req):
+    """The QR scanner reads `text` (sent with CR LF, as scanner modules do)."""
+    _reader(ctl, "qr_scanner")
+    if ctl.board.qr is None:
+        raise ValueError("the QR scanner is not running yet")
+    ctl.board.qr.send(str(req.get("text", "")).encode() + b"\r\n")
+    return {}

@@ -166,7 +166,7 @@ def load_resident(spec, http, display):
     from doorapp import startup
 
     readers = startup.reader_modules(spec)
-    names = ("pn532.hsu",) + readers + (("sim.readerctl",) if readers else ()) + ("sim.control",)
+    names = ("pn532.hsu",) + readers + ("sim.control",)
     names += (("doorapp.httpapi",) if http else ()) + (("sim.display",) if display else ())
     startup.load_resident(names)
 

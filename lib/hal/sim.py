@@ -82,6 +82,30 @@ class SerialDevice:
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+class LineStream:
+    """The QR scanner's UART in the simulator: the control channel writes what a scanner would
+    send; a ByteStream (`read(n, timeout_ms)` -> bytes, b'' on timeout)."""
+
+    def __init__(self):
+        self._buf = b""
+        self._ready = asyncio.Event()
+
+    def send(self, data):
+        self._buf += data
+        self._ready.set()
+
+    async def read(self, n, timeout_ms):
+        if not self._buf:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                return b""
+        out = self._buf[:n]
+        self._buf = self._buf[n:]
+        return out
+
+
 class Board:
     backend = "sim"
 
@@ -139,8 +163,6 @@ class Board:
         self.wiegand = assembler
 
     def qr_stream(self):
-        from sim.readerctl import LineStream
-
         self.qr = LineStream()
         return self.qr
 

@@ -1,6 +1,6 @@
 """3x4 matrix keypad over sim pins (debounce, ghosting) and the PIN entry state machine."""
 import keypad
-import wiegand
+import wiegandbits
 from hal.sim import InputPin, OutputPin, PinBank
 
 ROWS = (12, 13, 14, 15)
@@ -156,7 +156,7 @@ def test_wiegand_keypad_into_pin_entry():
     pe = keypad.PinEntry(clock=lambda: 0)
     pins = []
     for k in "2580#":
-        f = wiegand.decode_str(wiegand.encode_key(k, 8))
+        f = wiegandbits.decode_str(wiegandbits.encode_key(k, 8))
         r = pe.key(f.key)
         if r is not None:
             pins.append(r)

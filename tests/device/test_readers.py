@@ -105,17 +105,18 @@ def test_schedule_denial_is_not_a_guess():
 
 def test_wiegand_frames():
     import wiegand
+    import wiegandbits
 
     r, door, _ = make()
-    r.on_wiegand(wiegand.decode_str(wiegand.encode26(213, 2000)))
+    r.on_wiegand(wiegandbits.decode_str(wiegandbits.encode26(213, 2000)))
     assert door.decided == [(eventlog.KIND_CARD, "00D507D0")]
     try:
-        wiegand.decode_str(wiegand.encode26(213, 2000)[:-1] + "0")
+        wiegandbits.decode_str(wiegandbits.encode26(213, 2000)[:-1] + "0")
     except wiegand.WiegandError as e:
         r.on_wiegand_error(e)
     assert door.records[-1] == (eventlog.KIND_CARD, False, eventlog.REASON_READER_ERROR)
     for k in "4711#":
-        r.on_wiegand(wiegand.decode_str(wiegand.encode_key(k, 8)))
+        r.on_wiegand(wiegandbits.decode_str(wiegandbits.encode_key(k, 8)))
     assert door.decided[-1] == (eventlog.KIND_PIN, "4711")
 
 

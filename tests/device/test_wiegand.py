@@ -2,11 +2,12 @@
 lengths are rejected, keypad bursts, pulse assembly with inter-bit and end-of-frame timing."""
 import cardfmt
 import wiegand
+import wiegandbits
 
 
 def _rejects(bits, reason):
     try:
-        wiegand.decode_str(bits)
+        wiegandbits.decode_str(bits)
     except wiegand.WiegandError as e:
         assert e.reason == reason, (bits, e.reason)
         return
@@ -18,12 +19,12 @@ def test_h10301_published_example():
     # thread "RFID - How do I convert 26 bit Wiegand to Dec?", reddit.com/r/AskElectronics
     # /comments/10llyy, decoded there with HID's "Understanding Card Data Formats" H10301 layout).
     bits = "10000110100110011000010110"  # 0x21A6616 as 26 bits
-    f = wiegand.decode_str(bits)
+    f = wiegandbits.decode_str(bits)
     assert f.kind == wiegand.CARD and f.bits == 26
     assert (f.facility, f.number) == (13, 13067)
     assert f.uid4 == b"\x00\x0d\x33\x0b"
     assert cardfmt.format_uid(f.uid4, "6H3D5D") == "01313067"
-    assert wiegand.encode26(13, 13067) == bits
+    assert wiegandbits.encode26(13, 13067) == bits
 
 
 def test_printed_card_numbers_w26_and_w34():
@@ -31,34 +32,34 @@ def test_printed_card_numbers_w26_and_w34():
     # 32-bit value a Wiegand-34 reader sends, the 3+5 digits what the same reader sends in
     # Wiegand-26 mode. Frames written out by hand: parity bits computed from the layout.
     w34 = "1" + "0000000011010101" + "0000011111010000" + "1"
-    f = wiegand.decode_str(w34)
+    f = wiegandbits.decode_str(w34)
     assert (f.bits, f.facility, f.number) == (34, 213, 2000)
     assert cardfmt.format_uid(f.uid4, "10D") == "0013961168"
     assert cardfmt.format_uid(f.uid4, "6H3D5D") == "21302000"
     assert cardfmt.format_uid(f.uid4, "8HN") == "00D507D0"
     w26 = "1" + "11010101" + "0000011111010000" + "1"
-    g = wiegand.decode_str(w26)
+    g = wiegandbits.decode_str(w26)
     assert (g.bits, g.facility, g.number) == (26, 213, 2000)
     # the same card code in either mode, in the formats that fit 24 bits
     for fmt in ("10D", "6H3D5D", "8HN"):
         assert cardfmt.format_uid(g.uid4, fmt) == cardfmt.format_uid(f.uid4, fmt)
-    assert wiegand.encode34(0x00D507D0) == w34 and wiegand.encode26(213, 2000) == w26
+    assert wiegandbits.encode34(0x00D507D0) == w34 and wiegandbits.encode26(213, 2000) == w26
 
 
 def test_every_single_bit_flip_is_rejected():
-    for good in (wiegand.encode26(13, 13067), wiegand.encode34(0xDEADBEEF)):
-        wiegand.decode_str(good)
+    for good in (wiegandbits.encode26(13, 13067), wiegandbits.encode34(0xDEADBEEF)):
+        wiegandbits.decode_str(good)
         for i in range(len(good)):
             bad = good[:i] + ("0" if good[i] == "1" else "1") + good[i + 1:]
             _rejects(bad, "parity")
 
 
 def test_wrong_lengths_rejected():
-    good = wiegand.encode26(1, 2)
+    good = wiegandbits.encode26(1, 2)
     for bits in (good[:-1], good + "0", "1" * 37, "", "101", "1" * 35, "0" * 25):
         _rejects(bits, "length")
     try:
-        wiegand.decode_str("1" * 65)
+        wiegandbits.decode_str("1" * 65)
     except wiegand.WiegandError as e:
         assert e.reason == "length"
     else:
@@ -68,10 +69,10 @@ def test_wrong_lengths_rejected():
 def test_keypad_bursts():
     for k in "0123456789*#":
         for n in (4, 8):
-            f = wiegand.decode_str(wiegand.encode_key(k, n))
+            f = wiegandbits.decode_str(wiegandbits.encode_key(k, n))
             assert f.kind == wiegand.KEY and f.key == k and f.bits == n
-    assert wiegand.encode_key("*") == "1010" and wiegand.encode_key("#") == "1011"
-    assert wiegand.encode_key("1", 8) == "11100001"
+    assert wiegandbits.encode_key("*") == "1010" and wiegandbits.encode_key("#") == "1011"
+    assert wiegandbits.encode_key("1", 8) == "11100001"
     _rejects("1100", "parity")  # 12: no such key
     _rejects("11110001", "parity")  # high nibble not the complement
     _rejects("00001100", "parity")  # complement ok-looking but 12 is no key
@@ -79,7 +80,7 @@ def test_keypad_bursts():
 
 def test_assembler_frames_and_gaps():
     a = wiegand.WiegandAssembler()
-    bits = wiegand.encode26(13, 13067)
+    bits = wiegandbits.encode26(13, 13067)
     t = 1000
     for ch in bits:
         a.pulse(1 if ch == "1" else 0, t)
@@ -97,7 +98,7 @@ def test_assembler_frames_and_gaps():
 def test_assembler_frames_queue_two_deep_then_overrun():
     a = wiegand.WiegandAssembler()
     t = 0
-    for frame in (wiegand.encode_key("4"), wiegand.encode_key("2")):
+    for frame in (wiegandbits.encode_key("4"), wiegandbits.encode_key("2")):
         for ch in frame:
             a.pulse(int(ch), t)
             t += 1000
@@ -107,7 +108,7 @@ def test_assembler_frames_queue_two_deep_then_overrun():
     assert a.poll(t) == 4 and wiegand.decode(a.frame, 4).key == "2"
     a.taken()
     assert a.overruns == 0
-    for frame in (wiegand.encode_key("1"), wiegand.encode_key("2"), wiegand.encode_key("3")):
+    for frame in (wiegandbits.encode_key("1"), wiegandbits.encode_key("2"), wiegandbits.encode_key("3")):
         for ch in frame:
             a.pulse(int(ch), t)
             t += 1000
@@ -123,7 +124,7 @@ def test_assembler_overflow_dropped():
         a.pulse(i & 1, t)
         t += 500
     assert a.poll(t + 30000) == 0 and a.overflows == 1
-    for ch in wiegand.encode26(1, 1):
+    for ch in wiegandbits.encode26(1, 1):
         a.pulse(int(ch), t + 100000)
         t += 500
     assert a.poll(t + 200000) == 26
@@ -161,7 +162,7 @@ def test_watch_task_decodes_and_reports_errors():
         task = asyncio.create_task(wiegand.watch(a, got.append, errs.append, interval_ms=2))
         from compat import sleep_ms, ticks_us
 
-        for frame in (wiegand.encode26(7, 99), "1" * 26):
+        for frame in (wiegandbits.encode26(7, 99), "1" * 26):
             for ch in frame:
                 a.pulse(int(ch), ticks_us())
             await sleep_ms(30)
@@ -173,8 +174,8 @@ def test_watch_task_decodes_and_reports_errors():
 
 
 def test_w26_and_w34_agree_in_6h3d5d_whatever_the_top_byte():
-    w34 = wiegand.decode_str(wiegand.encode34(0xDE0D330B))
-    w26 = wiegand.decode_str(wiegand.encode26(0x0D, 0x330B))
+    w34 = wiegandbits.decode_str(wiegandbits.encode34(0xDE0D330B))
+    w26 = wiegandbits.decode_str(wiegandbits.encode26(0x0D, 0x330B))
     assert cardfmt.format_uid(w34.uid4, "6H3D5D") == cardfmt.format_uid(w26.uid4, "6H3D5D") == "01313067"
     assert cardfmt.format_uid(w34.uid4, "10D") != cardfmt.format_uid(w26.uid4, "10D")
 
@@ -200,7 +201,7 @@ def test_attach_irq_glue():
     d0, d1 = FakePin(), FakePin()
     wiegand.attach_irq(a, d0, d1)
     assert d0.trigger == FakePin.IRQ_FALLING and d1.trigger == FakePin.IRQ_FALLING
-    for ch in wiegand.encode26(42, 4242):
+    for ch in wiegandbits.encode26(42, 4242):
         (d1 if ch == "1" else d0).handler(None)
     t = ticks_us()
     while a.poll(ticks_us()) == 0:
