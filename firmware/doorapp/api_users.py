@@ -46,8 +46,9 @@ async def list_users(api, request):
         page, total = t.search(q, offset, limit)
     else:
         page, total = t.users(offset, limit), t.count
-    for d in page:
-        _local(d, t.tz)
+    for d in page:  # time text code loaded once for the page, not once per user
+        _local(d, t.tz, False)
+    forget("usertable.sitetime")
     return {"users": page, "total": total, "offset": offset}
 
 

@@ -415,18 +415,32 @@ def client_address(peer):
 
 
 def json_parts(obj):
-    """JSON text of a dict or list as a list of pieces, one per member: a busy heap often has
-    no single block for a whole config or event page, but has room for its parts."""
-    dumps = json.dumps
-    is_dict = isinstance(obj, dict)
+    """JSON text of a dict or list as a list of pieces: one per member, and a list member item
+    by item: a busy heap often has no single block for a whole users or event page (or the
+    copies that building one text takes), but has room for its parts."""
     out = []
-    sep = "{" if is_dict else "["
+    if not isinstance(obj, dict):
+        _items(out, obj, "")
+        return out
+    dumps = json.dumps
+    sep = "{"
     for k in obj:
-        out.append((sep + (dumps(k) + ": " + dumps(obj[k]) if is_dict else dumps(k))).encode())
+        v = obj[k]
+        if isinstance(v, list):
+            _items(out, v, sep + dumps(k) + ": ")
+        else:
+            out.append((sep + dumps(k) + ": " + dumps(v)).encode())
         sep = ", "
-    end = b"}" if is_dict else b"]"
-    out.append(end if out else (b"{" if is_dict else b"[") + end)
+    out.append(b"}" if out else b"{}")
     return out
+
+
+def _items(out, seq, lead):
+    sep = lead + "["
+    for x in seq:
+        out.append((sep + json.dumps(x)).encode())
+        sep = ", "
+    out.append((sep + "]").encode() if sep != ", " else b"]")
 
 
 def error(status, message, field=None, req=None):

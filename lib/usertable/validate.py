@@ -141,6 +141,8 @@ def user(u, ctx, p, partial=False):
 
     partial=True returns (dict, ok): the fields that were valid, so the caller can still
     check them against other users and report every error at once.
+    Each group of fields has its own small function: a device edit loads this module into a
+    fragmented heap, where one large function body would need one large block.
     """
     if not isinstance(u, dict):
         ctx.err(p, "must be an object")
@@ -160,89 +162,12 @@ def user(u, ctx, p, partial=False):
     if role not in ("user", "admin"):
         ctx.err(p + ".role", "must be user or admin, got %r" % (role,))
     out["role"] = 1 if role == "admin" else 0
-    cards = u.get("cards", [])
-    if cards is None:
-        cards = []
-    norm = []
-    if not isinstance(cards, list):
-        ctx.err(p + ".cards", "must be a list of card codes")
-    else:
-        if len(cards) > fmt.MAX_CARDS:
-            ctx.err(p + ".cards", "too many cards: %d (at most %d)" % (len(cards), fmt.MAX_CARDS))
-        for j, c in enumerate(cards):
-            q = "%s.cards[%d]" % (p, j)
-            if not isinstance(c, str):
-                ctx.err(q, "card code must be text")
-                continue
-            try:
-                code = cardfmt.normalize(c, ctx.fid)
-            except ValueError as e:
-                ctx.err(q, str(e))
-                continue
-            if code in norm:
-                ctx.err(q, "card %s listed twice" % code)
-                continue
-            norm.append(code)
-    out["cards"] = norm
+    out["cards"] = _cards(u, ctx, p)
     out["pin"] = _secret(u, "pin", ctx, p)
     out["qr"] = _secret(u, "qr", ctx, p)
     out["ble"] = _secret(u, "ble", ctx, p)
-    pl = u.get("plates", [])
-    if pl is None:
-        pl = []
-    plist = []
-    if not isinstance(pl, list):
-        ctx.err(p + ".plates", "must be a list of plates")
-    else:
-        if len(pl) > fmt.MAX_PLATES:
-            ctx.err(p + ".plates", "too many plates: %d (at most %d)" % (len(pl), fmt.MAX_PLATES))
-        import plates as platesmod  # only for users with plates
-
-        for j, item in enumerate(pl):
-            q = "%s.plates[%d]" % (p, j)
-            if isinstance(item, str):
-                item = {"plate": item}
-            if not isinstance(item, dict):
-                ctx.err(q, "must be a plate text or {plate, from, to}")
-                continue
-            for k in item:
-                if k not in ("plate", "from", "to"):
-                    ctx.err(q + "." + k, "unknown field")
-            try:
-                plate = platesmod.normalize(item.get("plate"))
-            except ValueError as e:
-                ctx.err(q + ".plate", str(e))
-                continue
-            t0 = t1 = 0
-            if item.get("from") is not None:
-                t0 = _time(item["from"], False, ctx)
-                if t0 < 0:
-                    ctx.err(q + ".from", "malformed time %r (YYYY-MM-DD or YYYY-MM-DDTHH:MM)" % (item["from"],))
-            if item.get("to") is not None:
-                t1 = _time(item["to"], True, ctx)
-                if t1 < 0:
-                    ctx.err(q + ".to", "malformed time %r (YYYY-MM-DD or YYYY-MM-DDTHH:MM)" % (item["to"],))
-            if t0 > 0 and t1 > 0 and t1 < t0:
-                ctx.err(q + ".to", "plate window ends before it starts")
-            twice = False
-            for x in plist:
-                if x[0] == plate:
-                    twice = True
-            if twice:
-                ctx.err(q + ".plate", "plate %s listed twice" % plate)
-                continue
-            plist.append((plate, max(t0, 0), max(t1, 0)))
-    out["plates"] = plist
-    relays = _numbers(u.get("relays", [1]), 1, 8, ctx, p + ".relays", "relay")
-    if relays == 0:
-        ctx.err(p + ".relays", "must name at least one relay")
-    elif relays is not None:
-        for r in u["relays"] if "relays" in u else [1]:
-            if r not in ctx.relay_ids:
-                ctx.err(p + ".relays", "unknown relay %d (this site has %s)"
-                        % (r, str(list(ctx.relay_ids))[1:-1].replace(" ", "")))  # "1,2"
-                break
-    out["relays"] = relays
+    out["plates"] = _plates(u, ctx, p)
+    out["relays"] = _relays(u, ctx, p)
     out["floors"] = _numbers(u.get("floors", []), 1, 32, ctx, p + ".floors", "floor")
     wr = u.get("web_relay", 0)
     if not _is_int(wr) or not 0 <= wr <= 255:
@@ -252,6 +177,110 @@ def user(u, ctx, p, partial=False):
     if not isinstance(rsa, bool):
         ctx.err(p + ".relay_schedule_activation", "must be true or false")
     out["rsa"] = rsa is True
+    _validity(u, ctx, p, out)
+    out["schedules"] = _schedules(u, ctx, p)
+    ok = len(ctx.errors) == n0 and None not in (out["name"], out["phone"], out["relays"], out["floors"]) \
+        and out["pin"] is not False and out["qr"] is not False and out["ble"] is not False
+    if partial:
+        return out, ok
+    return out if ok else None
+
+
+def _cards(u, ctx, p):
+    cards = u.get("cards", [])
+    if cards is None:
+        cards = []
+    norm = []
+    if not isinstance(cards, list):
+        ctx.err(p + ".cards", "must be a list of card codes")
+        return norm
+    if len(cards) > fmt.MAX_CARDS:
+        ctx.err(p + ".cards", "too many cards: %d (at most %d)" % (len(cards), fmt.MAX_CARDS))
+    for j, c in enumerate(cards):
+        q = "%s.cards[%d]" % (p, j)
+        if not isinstance(c, str):
+            ctx.err(q, "card code must be text")
+            continue
+        try:
+            code = cardfmt.normalize(c, ctx.fid)
+        except ValueError as e:
+            ctx.err(q, str(e))
+            continue
+        if code in norm:
+            ctx.err(q, "card %s listed twice" % code)
+            continue
+        norm.append(code)
+    return norm
+
+
+def _window_end(item, key, end, ctx, q):
+    """A plate's from/to: unix seconds, 0 if absent, -1 (reported) if malformed."""
+    if item.get(key) is None:
+        return 0
+    t = _time(item[key], end, ctx)
+    if t < 0:
+        ctx.err(q + "." + key, "malformed time %r (YYYY-MM-DD or YYYY-MM-DDTHH:MM)" % (item[key],))
+    return t
+
+
+def _plates(u, ctx, p):
+    pl = u.get("plates", [])
+    if pl is None:
+        pl = []
+    plist = []
+    if not isinstance(pl, list):
+        ctx.err(p + ".plates", "must be a list of plates")
+        return plist
+    if len(pl) > fmt.MAX_PLATES:
+        ctx.err(p + ".plates", "too many plates: %d (at most %d)" % (len(pl), fmt.MAX_PLATES))
+    if not pl:
+        return plist
+    import plates as platesmod  # only for users with plates
+
+    for j, item in enumerate(pl):
+        q = "%s.plates[%d]" % (p, j)
+        if isinstance(item, str):
+            item = {"plate": item}
+        if not isinstance(item, dict):
+            ctx.err(q, "must be a plate text or {plate, from, to}")
+            continue
+        for k in item:
+            if k not in ("plate", "from", "to"):
+                ctx.err(q + "." + k, "unknown field")
+        try:
+            plate = platesmod.normalize(item.get("plate"))
+        except ValueError as e:
+            ctx.err(q + ".plate", str(e))
+            continue
+        t0 = _window_end(item, "from", False, ctx, q)
+        t1 = _window_end(item, "to", True, ctx, q)
+        if t0 > 0 and t1 > 0 and t1 < t0:
+            ctx.err(q + ".to", "plate window ends before it starts")
+        twice = False
+        for x in plist:
+            if x[0] == plate:
+                twice = True
+        if twice:
+            ctx.err(q + ".plate", "plate %s listed twice" % plate)
+            continue
+        plist.append((plate, max(t0, 0), max(t1, 0)))
+    return plist
+
+
+def _relays(u, ctx, p):
+    relays = _numbers(u.get("relays", [1]), 1, 8, ctx, p + ".relays", "relay")
+    if relays == 0:
+        ctx.err(p + ".relays", "must name at least one relay")
+    elif relays is not None:
+        for r in u["relays"] if "relays" in u else [1]:
+            if r not in ctx.relay_ids:
+                ctx.err(p + ".relays", "unknown relay %d (this site has %s)"
+                        % (r, str(list(ctx.relay_ids))[1:-1].replace(" ", "")))  # "1,2"
+                break
+    return relays
+
+
+def _validity(u, ctx, p, out):
     vf = vt = 0
     if u.get("valid_from") not in (None, ""):
         vf = _time(u["valid_from"], False, ctx)
@@ -265,31 +294,29 @@ def user(u, ctx, p, partial=False):
         ctx.err(p + ".valid_to", "valid_to is before valid_from")
     out["valid_from"] = max(vf, 0)
     out["valid_to"] = max(vt, 0)
+
+
+def _schedules(u, ctx, p):
     sl = u.get("schedules", ["Always"])
     if sl is None or sl == []:
         sl = ["Always"]
     ids = []
     if not isinstance(sl, list):
         ctx.err(p + ".schedules", "must be a list of schedule names or ids")
-    else:
-        if len(sl) > fmt.MAX_SCHEDULES:
-            ctx.err(p + ".schedules", "too many schedules: %d (at most %d)" % (len(sl), fmt.MAX_SCHEDULES))
-        for s in sl:
-            sid = -1
-            if _is_int(s):
-                sid = s if s in ctx.sched_ids else -1
-            elif isinstance(s, str):
-                sid = BUILTIN.get(s.strip().lower(), ctx.sched_names.get(s.strip(), -1))
-            if sid < 0:
-                ctx.err(p + ".schedules", "unknown schedule %r" % (s,))
-            elif sid not in ids:
-                ids.append(sid)
-    out["schedules"] = tuple(ids) if ids else (0,)
-    ok = len(ctx.errors) == n0 and None not in (out["name"], out["phone"], out["relays"], out["floors"]) \
-        and out["pin"] is not False and out["qr"] is not False and out["ble"] is not False
-    if partial:
-        return out, ok
-    return out if ok else None
+        return (0,)
+    if len(sl) > fmt.MAX_SCHEDULES:
+        ctx.err(p + ".schedules", "too many schedules: %d (at most %d)" % (len(sl), fmt.MAX_SCHEDULES))
+    for s in sl:
+        sid = -1
+        if _is_int(s):
+            sid = s if s in ctx.sched_ids else -1
+        elif isinstance(s, str):
+            sid = BUILTIN.get(s.strip().lower(), ctx.sched_names.get(s.strip(), -1))
+        if sid < 0:
+            ctx.err(p + ".schedules", "unknown schedule %r" % (s,))
+        elif sid not in ids:
+            ids.append(sid)
+    return tuple(ids) if ids else (0,)
 
 
 def table_user(t, u):
