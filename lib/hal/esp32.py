@@ -101,3 +101,9 @@ class Board:
         import ntptime
 
         return ntptime
+
+
+def restart():
+    """Reset the chip (main.py, after the door's tasks ended with an error): the GPIOs return
+    to inputs, which releases the relays, and the board boots the door again."""
+    machine.reset()

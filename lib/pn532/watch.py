@@ -5,7 +5,13 @@ A card held on the reader is one event; it counts as removed only after it has b
 Failed polls do not count as misses. After `fail_limit` consecutive failures the reader is
 re-initialised, with a doubling backoff while that fails. The watcher never blocks the loop:
 every reader wait is bounded by the driver's timeouts.
+
+No heap (MemoryError) is a failed poll, never the end of the task: on a busy device (HTTP
+requests loading code) a poll can find the heap full for a moment. If on_card runs out of heap
+the card is forgotten, so the next poll presents it again: a tap is delayed, not lost.
 """
+import gc
+
 from micropython import const
 
 from compat import ticks_ms, ticks_diff, sleep_ms, print_exception
@@ -19,6 +25,7 @@ REINIT = "reinit"  # re-initialising after failures
 STOPPED = "stopped"
 
 _MSG_MAX = const(60)
+_NO_HEAP = "MemoryError: no heap for the poll"
 
 
 class CardWatcher:
@@ -46,6 +53,7 @@ class CardWatcher:
         self.cards = 0  # on_card events
         self.errors = 0  # failed polls and failed (re)initialisations
         self.reinits = 0
+        self.no_heap = 0  # polls or on_card calls that found no heap (retried)
         self.last_error = ""
         self._fails = 0
         self._misses = 0
@@ -58,7 +66,7 @@ class CardWatcher:
         return {
             "status": self.status, "errors": self.errors, "reinits": self.reinits,
             "last_error": self.last_error, "polls": self.polls, "cards": self.cards,
-            "firmware": self.firmware,
+            "firmware": self.firmware, "no_heap": self.no_heap,
         }
 
     def start(self):
@@ -89,10 +97,15 @@ class CardWatcher:
                         init = False
                         continue
                     card = await self.reader.read_passive_target()
-                except PN532Error as e:
+                except (PN532Error, MemoryError) as e:
                     self.errors += 1
                     self._fails += 1
-                    self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                    if isinstance(e, MemoryError):  # (no text built: there is no heap for it)
+                        self.last_error = _NO_HEAP
+                        self.no_heap += 1
+                        gc.collect()
+                    else:
+                        self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
                     self.status = ERROR
                     if init:  # (re)init failed: retry after a doubling backoff
                         await sleep_ms(backoff)
@@ -123,6 +136,12 @@ class CardWatcher:
                     if fn is not None:
                         try:
                             fn(*card)
+                        except MemoryError:  # decided nothing: the next poll presents the card again
+                            self.no_heap += 1
+                            gc.collect()
+                            if fn == self.on_card:
+                                self.uid = None
+                                self.cards -= 1
                         except Exception as e:  # a broken callback must not kill the reader task
                             print_exception(e)
                 await sleep_ms(self.interval_ms)

@@ -414,6 +414,46 @@ def test_watcher_callback_exception_does_not_kill_it():
     run(main())
 
 
+def test_watcher_survives_no_heap_and_retries_the_card():
+    """MemoryError in a poll is a failed poll; in on_card the card is presented again."""
+    async def main():
+        emu, pn = rig()
+        calls = []
+        fail = [2]  # on_card runs out of heap twice, then decides
+
+        def decide(uid, atqa, sak):
+            calls.append(uid)
+            if fail[0]:
+                fail[0] -= 1
+                raise MemoryError()
+
+        real = pn.read_passive_target
+        polls = [0]
+
+        async def flaky():
+            polls[0] += 1
+            if polls[0] % 3 == 0:
+                raise MemoryError()
+            return await real()
+
+        pn.read_passive_target = flaky
+        w = CardWatcher(pn, decide, interval_ms=2, fail_limit=50)
+        task = w.start()
+        emu.place(UID4)
+        await until(lambda: len(calls) == 3)
+        p0 = w.polls
+        await until(lambda: w.polls >= p0 + 10)  # held: decided once, not again
+        assert calls == [UID4, UID4, UID4] and w.cards == 1
+        assert w.no_heap >= 3 and w.state()["no_heap"] == w.no_heap
+        emu.place(UID7)
+        await until(lambda: len(calls) == 4)
+        assert calls[-1] == UID7 and w.status in ("ok", "error")
+        w.stop()
+        await task
+
+    run(main())
+
+
 # -- I2C transport -----------------------------------------------------------------------------
 class EmuI2C:
     """A machine.I2C stand-in wired to the emulator: status byte first, one read = one chunk."""
