@@ -36,6 +36,11 @@ SECTIONS = {
     # HTTP API: the vendor's "Open Relay Via HTTP" (/fcgi/do) is off until enabled, with its own
     # user name (its password is a hash in secrets.json)
     "http": {"open_relay_via_http": (bool, False, 0, 0), "open_username": (str, "", 0, 32)},
+    # licence plates from an LPR camera (POST /api/v1/lpr): off until enabled; relay: the gate
+    # relay a plate opens unless the request names another; username: the camera's own account,
+    # good for nothing but POST /api/v1/lpr ("" = none; its password is a hash in secrets.json,
+    # set with POST /api/v1/lpr/camera)
+    "lpr": {"enabled": (bool, False, 0, 0), "relay": (int, 1, 1, 8), "username": (str, "", 0, 32)},
 }
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
@@ -126,6 +131,8 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         if sec["relay"] and sec["relay"] not in relay_ids:
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
         out["inputs"][name] = sec
+    if out["lpr"]["relay"] not in relay_ids:
+        raise ConfigError(path, "lpr.relay", "no relay %d on this board" % out["lpr"]["relay"])
     out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)
     if known_verify is not None and cfg.get("verify") == known_verify:
         out["verify"] = known_verify

@@ -24,6 +24,7 @@ from unload import forget
 FIRST_BOOT_PASSWORD = "admin"  # only good for changing itself (see docs/http-api.md)
 MIN_PASSWORD = const(8)
 MAX_BASIC = const(4)
+LPR_PATH = "/api/v1/lpr"  # the one route the LPR camera account may use
 KEEP_LOADED = const(4)  # route modules stay loaded while free heap > 1/KEEP_LOADED of the heap
 
 # (method, path, module in doorapp, handler); docs/openapi.json documents exactly these
@@ -47,6 +48,8 @@ ROUTES = (
     ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user"),
     ("GET", "/fcgi/do", "api_vendor", "fcgi_do", False),  # no HEAD: it opens the door
     ("POST", "/api/relay/trig", "api_vendor", "relay_trig"),
+    ("POST", "/api/v1/lpr", "api_lpr", "post_plate"),
+    ("POST", "/api/v1/lpr/camera", "api_lpr", "set_camera"),
     ("GET", "/", "webui", "ui_index"),
     ("GET", "/ui/<name>", "webui", "ui_file"),
 )
@@ -89,7 +92,7 @@ class Api:
         self.door = door
         self.tokens = Tokens()
         self.lock = Lockout()
-        self.basic_cache = {}  # client -> keyed digest of its last good Basic header (no PBKDF per request)
+        self.basic_cache = {}  # client -> (user, keyed digest) of its last good Basic header (no PBKDF per request)
         self.basic_key = Keyed(os.urandom(16))
         self.www = None  # webui: (folder, allow-list), found on first use
         gc.collect()
@@ -99,17 +102,19 @@ class Api:
     def admin_hash(self):
         return self.door.secrets.get("admin_hash") or ""
 
-    def password_ok(self, password):
-        h = self.admin_hash()
+    def password_ok(self, password, key="admin_hash"):
+        """`password` against the admin's hash (or the secret `key`: the LPR camera's)."""
+        h = self.door.secrets.get(key) or ""
         if not h:
-            return password == FIRST_BOOT_PASSWORD
+            return key == "admin_hash" and password == FIRST_BOOT_PASSWORD
         from doorapp import auth  # PBKDF2: only to sign in (dropped with the route modules)
 
         self.loaded.add("auth")
         return auth.check_password(password, h)
 
     def authenticate(self, request):
-        """'ok', 'change' (first-boot password: only /password allowed), or raises 401/429."""
+        """'ok', 'change' (first-boot password: only /password allowed), 'lpr' (the LPR camera
+        account: only POST /api/v1/lpr), or raises 401/429."""
         now = monotonic_s()
         who = client_of(request)
         hdr = request.headers.get("authorization", "")
@@ -122,22 +127,29 @@ class Api:
         # a Basic header already checked is remembered as a keyed digest (constant-time compare)
         digest = self.basic_key.digest(hdr.encode())
         cached = self.basic_cache.get(who)
-        if cached is not None and self.admin_hash() and equal(cached, digest):
-            return "ok"
+        if cached is not None and equal(cached[1], digest):
+            if cached[0] == "admin":
+                if self.admin_hash():
+                    return "ok"
+            elif cached[0] == self.door.cfg["lpr"]["username"]:  # the camera, unless renamed since
+                return "lpr"
         self.locked(who)
         try:
             user, _, pw = a2b_base64(hdr[6:].strip()).decode().partition(":")
         except Exception:
             user, pw = "", ""
         if user == "admin" and self.password_ok(pw):
-            self.lock.success(who)
-            if not self.admin_hash():
-                return "change"
+            role = "ok" if self.admin_hash() else "change"
+        elif user and user == self.door.cfg["lpr"]["username"] and self.password_ok(pw, "lpr_hash"):
+            role = "lpr"
+        else:
+            self.failed(who)
+        self.lock.success(who)
+        if role != "change":
             if len(self.basic_cache) >= MAX_BASIC:
                 self.basic_cache.clear()
-            self.basic_cache[who] = digest
-            return "ok"
-        self.failed(who)
+            self.basic_cache[who] = (user, digest)
+        return role
 
     def locked(self, who):
         wait = self.lock.check(who)
@@ -156,6 +168,8 @@ class Api:
         if path == "/fcgi/do":
             return None  # the vendor route checks its own credentials
         state = self.authenticate(request)
+        if state == "lpr" and path != LPR_PATH:
+            raise ApiError(403, "the LPR camera account may only post plates (POST %s)" % LPR_PATH)
         if state == "change" and path != "/api/v1/password":
             raise ApiError(403, "the first-boot password must be changed first (POST /api/v1/password)")
         return None

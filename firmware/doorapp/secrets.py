@@ -11,12 +11,13 @@ an invalid file stops start-up with the file and field named.
   admin_hash     the HTTP API admin password, as doorapp.auth.hash_password makes it (PBKDF2);
                  absent = first boot: the first-boot password may only change itself
   http_open_hash password of the vendor "Open Relay Via HTTP" command (/fcgi/do), same form
+  lpr_hash       password of the LPR camera account (config lpr.username), same form
 """
 from configerror import ConfigError
 
 SECRETS_FILE = "secrets.json"
 _HEX = "0123456789abcdefABCDEF"
-FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash")
+FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash")
 
 
 def _hex_key(value, path, field):
@@ -35,13 +36,13 @@ def validate(doc, path=SECRETS_FILE):
     pw = doc.get("wifi_password", "")
     if not isinstance(pw, str) or len(pw) > 64:
         raise ConfigError(path, "wifi_password", "must be text of at most 64 characters")
-    out = {"wifi_password": pw, "site_key": None, "qr_key": None, "admin_hash": "", "http_open_hash": ""}
+    out = {"wifi_password": pw, "site_key": None, "qr_key": None, "admin_hash": "", "http_open_hash": "", "lpr_hash": ""}
     for k in ("site_key", "qr_key"):
         if k in doc:
             out[k] = _hex_key(doc[k], path, k)
     from doorapp.auth import valid_hash
 
-    for k in ("admin_hash", "http_open_hash"):
+    for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:
             if not valid_hash(doc[k]):
                 raise ConfigError(path, k, "must be a password hash made by doorctl (pbkdf2-sha256$...)")

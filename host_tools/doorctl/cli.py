@@ -113,6 +113,10 @@ def cmd_sim_simple(args):
         elif args.simcmd == "qr":
             c.call("qr", text=args.text)
             print("QR code scanned")
+        elif args.simcmd == "plate":
+            ans = c.call("plate", plate=args.text, **({"relay": args.relay} if args.relay is not None else {}))
+            print("plate %s %s (%s)%s" % (ans["plate"], "granted" if ans["granted"] else "denied", ans["reason"],
+                                          " relays %s" % ans["relays"] if ans["granted"] else ""))
         elif args.simcmd == "clock":
             ans = c.call("clock", **({"set": args.set} if args.set is not None else {}))
             print(ans["clock"])
@@ -265,6 +269,11 @@ def build_parser():
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("qr", help="the QR scanner reads a code (board sim-readers)"))
     sp.add_argument("text")
+    sp.set_defaults(func=cmd_sim_simple)
+    sp = with_control(ssub.add_parser("plate", help="an LPR camera reads a licence plate (as POST /api/v1/lpr; "
+                                                    "needs lpr.enabled)"))
+    sp.add_argument("text", help="the plate as read, e.g. 'AB-12 CDE'")
+    sp.add_argument("--relay", type=int, help="relay to open (default: config lpr.relay)")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("clock", help="read or set the simulated wall clock (unix seconds)"))
     sp.add_argument("--set", type=int)

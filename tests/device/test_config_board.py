@@ -56,6 +56,7 @@ def test_config_defaults_follow_board():
     assert cfg["relays"]["1"]["hold_ms"] == 5000 and "2" in cfg["relays"]
     assert cfg["inputs"]["exit"] == {"enabled": True, "trigger": "low", "debounce_ms": 50, "relay": 1}
     assert cfg["inputs"]["door"]["trigger"] == "high" and cfg["inputs"]["door"]["relay"] == 0
+    assert cfg["lpr"] == {"enabled": False, "relay": 1, "username": ""}  # LPR off until enabled
 
 
 def test_config_partial_values_kept():
@@ -77,6 +78,11 @@ def test_config_errors_name_field():
         ({"device": {"id": "much-too-long-id"}}, "device.id"),
         ({"relay": {}}, "relay"),
         ({"reader": {"removal_ms": True}}, "reader.removal_ms"),
+        ({"lpr": {"relay": 3}}, "lpr.relay"),  # the sim board has relays 1 and 2
+        ({"lpr": {"relay": 0}}, "lpr.relay"),
+        ({"lpr": {"enabled": "yes"}}, "lpr.enabled"),
+        ({"lpr": {"username": "x" * 33}}, "lpr.username"),
+        ({"lpr": {"camera": "gate"}}, "lpr.camera"),
     ]
     for doc, field in cases:
         e = err(config.validate, doc, b, "config.json")
