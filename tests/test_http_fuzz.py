@@ -27,7 +27,8 @@ OPERATIONS = [_param(op.ok()) for op in SCHEMA.get_all_operations()
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory):
-    s = Sim(tmp_path_factory.mktemp("fuzz"), config=FAST_CONFIG, http=True)
+    # LPR on, so POST /api/v1/lpr gets past "disabled" to its body checks and the decision
+    s = Sim(tmp_path_factory.mktemp("fuzz"), config=dict(FAST_CONFIG, lpr={"enabled": True}), http=True)
     admin = admin_session(s.http)
     yield s, admin
     s.stop()
