@@ -140,6 +140,9 @@ def test_camera_account(sim, admin):
     st, doc, opened, evs = post(cam, sim, {"plate": "ab12cde"})
     assert (st, doc["granted"], opened["1"]) == (200, True, 1)
     assert post(cam, sim, {"plate": "ab12cde"})[1]["granted"] is True  # again (Basic header cached)
+    st, doc, opened, evs = post(cam, sim, {"plate": "ab12cde", "relay": 2})  # only the gate relay
+    assert (st, doc["field"], opened, evs) == (403, "relay", {"1": 0, "2": 0}, [])
+    assert post(cam, sim, {"plate": "ab12cde", "relay": 1})[1]["granted"] is True
     # good for nothing else: not the status, not the camera account, not a relay
     for method, path, body in (("GET", "/api/v1/status", None), ("POST", "/api/v1/lpr/camera", {"username": ""}),
                                ("POST", "/api/v1/relays/1/open", {})):

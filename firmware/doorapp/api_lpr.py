@@ -64,7 +64,10 @@ async def post_plate(api, request):
     cam = doc.get("camera", "")
     if not isinstance(cam, str) or len(cam) > _CAMERA_MAX:
         raise ApiError(400, "must be text of at most %d characters" % _CAMERA_MAX, "camera")
-    d, plate = decide_plate(api.door, doc.get("plate"), doc.get("relay"))
+    relay = doc.get("relay")
+    if request.role == "lpr" and relay is not None and relay != api.door.cfg["lpr"]["relay"]:
+        raise ApiError(403, "the LPR camera account opens only the gate relay (config lpr.relay)", "relay")
+    d, plate = decide_plate(api.door, doc.get("plate"), relay)
     return answer(d, plate)
 
 

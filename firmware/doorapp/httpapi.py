@@ -167,7 +167,7 @@ class Api:
             return None
         if path == "/fcgi/do":
             return None  # the vendor route checks its own credentials
-        state = self.authenticate(request)
+        state = request.role = self.authenticate(request)
         if state == "lpr" and path != LPR_PATH:
             raise ApiError(403, "the LPR camera account may only post plates (POST %s)" % LPR_PATH)
         if state == "change" and path != "/api/v1/password":

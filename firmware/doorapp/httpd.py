@@ -78,11 +78,12 @@ class Headers:
 
 class Request:
     __slots__ = ("method", "path", "query", "headers", "body", "reader", "content_length", "client",
-                 "_args")
+                 "role", "_args")
 
     def __init__(self):
         self.headers = Headers()
         self.body = b""
+        self.role = ""  # who signed in, as the app's `before` hook sets it
         self._args = None
 
     @property
