@@ -9,6 +9,7 @@ benches call often) and in sim/ctlmore.py (loaded per call, so the simulator's o
 little of the heap the firmware is measured in); README lists them.
 """
 import asyncio
+import gc
 import json
 
 from compat import sleep_ms
@@ -124,7 +125,14 @@ class Control:
                     out["ok"] = True
                 except Exception as e:  # a bad request never takes the simulator down
                     out = {"ok": False, "error": str(e) or e.__class__.__name__}
-                writer.write(json.dumps(out).encode() + b"\n")
+                try:
+                    data = json.dumps(out).encode() + b"\n"
+                except MemoryError:  # the answer is lost, not the connection (a test's next call)
+                    out = None
+                    gc.collect()
+                    data = b'{"ok": false, "error": "out of memory"}\n'
+                writer.write(data)
+                data = out = None
                 await writer.drain()
         except OSError:
             pass
