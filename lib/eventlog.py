@@ -118,6 +118,8 @@ REASON_DOOR_CLOSED = const(22)  # info (kind door)
 REASON_DOOR_HELD_OPEN = const(23)  # alarm (kind door)
 REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
+REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
+REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
 
 
 def __getattr__(name):

@@ -38,7 +38,7 @@ REASONS = (
     "disabled", "clock_not_set", "lockout", "reader_error", "remote_denied", "remote_timeout",
     "remote_error", "interval", "wrong_pin", "factor_timeout", "auth_failed", "boot",
     "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
-    "door_held_open", "door_forced", "failures_alarm",
+    "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

@@ -46,39 +46,11 @@ import sys
 from micropython import const
 
 from compat import ticks_diff, ticks_ms
-from verifyurl import (VARIABLES, TemplateError, compile_template, expand, parse_url,  # noqa: F401 (API)
-                       quote, template_variables)
-
-V_QRCODE = const(0)
-V_CARD = const(1)
-V_CARDCODE = const(2)
-V_PIN = const(3)
-V_PINCODE = const(4)
-V_FACE = const(5)
-V_FACEDATA = const(6)
-V_DEVICEID = const(7)
-V_TOKEN = const(8)
-V_TYPE = const(9)
-V_TIME = const(10)
-N_VARIABLES = const(11)
-
-OK = "ok"
-DENIED = "denied"
-TIMEOUT = "timeout"
-REFUSED = "refused"
-DNS = "dns"
-TLS = "tls"
-NETWORK = "network"
-HTTP_STATUS = "http_status"
-NOT_JSON = "not_json"
-NO_FIELD = "no_field"
-BAD_VALUE = "bad_value"
-TOO_LARGE = "too_large"
-REDIRECT_LOOP = "redirect_loop"
-REASONS = (OK, DENIED, TIMEOUT, REFUSED, DNS, TLS, NETWORK, HTTP_STATUS, NOT_JSON, NO_FIELD,
-           BAD_VALUE, TOO_LARGE, REDIRECT_LOOP)
-# Reasons meaning "the server could not be reached": the ones that allow a local fallback.
-UNREACHABLE = (TIMEOUT, REFUSED, DNS, TLS, NETWORK)
+from verifynames import (BAD_VALUE, DENIED, DNS, HTTP_STATUS, N_VARIABLES, NETWORK, NO_FIELD,  # noqa: F401 (API)
+                         NOT_JSON, OK, REASONS, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
+                         UNREACHABLE, V_CARD, V_CARDCODE, V_DEVICEID, V_FACE, V_FACEDATA, V_PIN,
+                         V_PINCODE, V_QRCODE, V_TIME, V_TOKEN, V_TYPE, TemplateError, expand,
+                         parse_url, quote)
 
 _MICROPYTHON = sys.implementation.name == "micropython"
 _ECONNREFUSED = const(111)
@@ -166,13 +138,13 @@ class VerifyClient:
     """One request at a time over a buffer allocated once. `verify(url)` never raises."""
 
     def __init__(self, timeout_ms=3000, bufsize=2048, max_redirects=3, prompt_field="message",
-                 ca=None, user_agent="doorctl"):
+                 ca=None, user_agent="doorctl", buf=None):
         self.timeout_ms = timeout_ms
         self.max_redirects = max_redirects
         self.prompt_field = prompt_field
         self.ca = load_ca(ca) if ca else None
         self.user_agent = user_agent
-        self.buf = bytearray(bufsize)
+        self.buf = buf if buf is not None else bytearray(bufsize)  # buf: the caller's, kept between clients
         self._mv = memoryview(self.buf)
         self._scratch = bytearray(16)
         self._ctx = None

@@ -1,22 +1,19 @@
 """URL templates for third-party verification (seed 004): check and compile a template such as
-``http://10.0.0.5:8090/api/visitor/scan?codeKey={QRCode}&deviceId={DeviceID}``, fill it in with
-URL-encoded values, split a URL into its parts.
+``http://10.0.0.5:8090/api/visitor/scan?codeKey={QRCode}&deviceId={DeviceID}``. Filling one in
+with URL-encoded values and splitting a URL into its parts are in lib/verifynames.py (what a
+running door needs per request); this module re-exports them.
 
 Separate from verifyclient (the HTTP client) so that checking a configured URL on a config
-change doesn't load the client's code.
+change doesn't load the client's code (the names both use: lib/verifynames.py).
 """
+from verifynames import (BAD_VALUE, DENIED, DNS, HTTP_STATUS, N_VARIABLES, NETWORK, NO_FIELD,  # noqa: F401 (API)
+                         NOT_JSON, OK, REASONS, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
+                         UNREACHABLE, V_CARD, V_CARDCODE, V_DEVICEID, V_FACE, V_FACEDATA, V_PIN,
+                         V_PINCODE, V_QRCODE, V_TIME, V_TOKEN, V_TYPE, TemplateError, expand,
+                         parse_url, quote)
+
 VARIABLES = ("QRCode", "Card", "CardCode", "Pin", "PINCode", "Face", "FaceData", "DeviceID",
              "Token", "Type", "Time")
-_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-_HEXU = "0123456789ABCDEF"
-
-
-class TemplateError(ValueError):
-    """A URL template that can't be used; `variable` names the offending {Variable}, if any."""
-
-    def __init__(self, message, variable=None):
-        super().__init__(message)
-        self.variable = variable
 
 
 def compile_template(url, allowed=None):
@@ -87,83 +84,3 @@ def template_variables(parts):
         if isinstance(p, int) and VARIABLES[p] not in out:
             out.append(VARIABLES[p])
     return out
-
-
-def quote(value):
-    """Percent-encode a value for a URL: UTF-8, everything but A-Z a-z 0-9 - . _ ~ as %XX."""
-    if not isinstance(value, str):
-        value = str(value)
-    for ch in value:
-        if ch not in _UNRESERVED:
-            break
-    else:
-        return value  # nothing to encode: no allocation
-    out = []
-    for b in value.encode():
-        c = chr(b)
-        if c in _UNRESERVED:
-            out.append(c)
-        else:
-            out.append("%" + _HEXU[b >> 4] + _HEXU[b & 15])
-    return "".join(out)
-
-
-def expand(parts, values):
-    """The URL for `parts` with `values` (sequence indexed by variable number; None = empty)."""
-    out = []
-    for p in parts:
-        if isinstance(p, int):
-            v = values[p]
-            if v is not None and v != "":
-                out.append(quote(v))
-        else:
-            out.append(p)
-    return "".join(out)
-
-
-def parse_url(url):
-    """(tls, host, port, target) for an http(s) URL; TemplateError if it can't be one.
-
-    `target` is the path and query as sent on the request line (fragment dropped, "/" if empty).
-    IPv6 literals go in brackets: http://[fd00::5]:8090/x.
-    """
-    if url.startswith("http://"):
-        tls = False
-        rest = url[7:]
-    elif url.startswith("https://"):
-        tls = True
-        rest = url[8:]
-    else:
-        raise TemplateError("URL must start with http:// or https://")
-    i = rest.find("#")
-    if i >= 0:
-        rest = rest[:i]
-    end = len(rest)
-    for stop in "/?":
-        i = rest.find(stop)
-        if 0 <= i < end:
-            end = i
-    authority = rest[:end]
-    target = rest[end:] or "/"
-    if target[0] == "?":
-        target = "/" + target
-    if "@" in authority:
-        raise TemplateError("user:password@ in the URL is not supported")
-    port = 443 if tls else 80
-    if authority.startswith("["):
-        i = authority.find("]")
-        if i < 0:
-            raise TemplateError("unclosed [ in the host")
-        host = authority[1:i]
-        tail = authority[i + 1:]
-    else:
-        i = authority.rfind(":")
-        host = authority if i < 0 else authority[:i]
-        tail = "" if i < 0 else authority[i:]
-    if tail:
-        if tail[0] != ":" or not tail[1:].isdigit() or not 0 < int(tail[1:]) < 65536:
-            raise TemplateError("bad port %r" % tail[1:])
-        port = int(tail[1:])
-    if not host:
-        raise TemplateError("URL has no host")
-    return tls, host, port, target

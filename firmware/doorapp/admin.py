@@ -59,8 +59,14 @@ def update_config(door, partial):
     from doorapp import config
 
     try:
-        fileio.write_json_atomic(path, config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"],
-                                                       door.cfg["verify"]))
+        checked = config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"], door.cfg["verify"])
+        v = checked["verify"]
+        if v != door.cfg["verify"] and v["mode"] != "off" and v["ca_file"]:
+            from doorapp import verify  # the CA file must be usable before the change is stored
+
+            verify.make_client(v, door.board.data_dir, path)
+        fileio.write_json_atomic(path, checked)
+        checked = v = None
     finally:
         forget(*_VALIDATORS)
     merged = None
@@ -69,11 +75,16 @@ def update_config(door, partial):
     # code's blocks and leave the heap in small holes when they are freed
     new = read_json(path)
     restart = new["card"]["format"] != door.cfg["card"]["format"]
+    verify_changed = new["verify"] != door.cfg["verify"] or new["device"]["id"] != door.cfg["device"]["id"]
     door.cfg = new
     door.engine = make_engine(door.table, new)
     for rid in door.relays:
         door.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
     door._build_inputs()
+    if verify_changed:
+        door.set_remote()
+        if door.remote is not None:
+            door.remote.start()
     if door.watcher:
         door.watcher.interval_ms = new["reader"]["poll_ms"]
         door.watcher.miss_ms = new["reader"]["removal_ms"]

@@ -13,7 +13,7 @@ from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
-from compat import sleep_ms, ticks_ms
+from compat import sleep_ms, ticks_diff, ticks_ms
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
@@ -77,6 +77,22 @@ class Door:
             self.readers = Readers(self, board)
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
         self.input_listeners = []  # callables(input, active) after debounce
+        self.prompt = ""  # what a display would show now (last decision or verification step)
+        self.prompt_at = 0
+        self.on_prompt = None  # callable(text), e.g. the simulator's live display
+        self.remote = None  # doorapp.verify_door.RemoteCheck while config verify.mode is not off
+        if cfg["verify"]["mode"] != "off":
+            self.set_remote()
+
+    def set_remote(self, client=None):
+        """(Re)build third-party verification from config `verify` (after a config change too)."""
+        if self.remote is not None:
+            self.remote.close()
+            self.remote = None
+        if self.cfg["verify"]["mode"] != "off":
+            from doorapp.verify_door import RemoteCheck
+
+            self.remote = RemoteCheck(self, client)
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""
@@ -102,8 +118,13 @@ class Door:
 
     def decide(self, kind, value, shown=b"", fmt=0):
         """Credential -> engine decision -> relays in this loop turn -> event (`shown` is what
-        the log keeps: never a PIN)."""
+        the log keeps: never a PIN). Kinds the verification server decides go to it instead:
+        the answer is acted on when it comes (doorapp/verify_door.py)."""
+        rc = self.remote
+        if rc is not None and rc.handles(kind):
+            return rc.submit(kind, value, shown, fmt)
         d = self.engine.decide(kind, value)
+        self.show(d.prompt)
         self.act(d)
         self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
         return d
@@ -136,6 +157,14 @@ class Door:
 
     def deny(self):
         self.buzzer.play(DENIED_BEEP)
+
+    def show(self, text):
+        """The prompt a display would show (state, simulator display)."""
+        if text:
+            self.prompt = text
+            self.prompt_at = ticks_ms()
+            if self.on_prompt is not None:
+                self.on_prompt(text)
 
     def record(self, kind, granted, reason, value, fmt, user, relays):
         result = eventlog.RESULT_INFO if granted is None else (
@@ -192,6 +221,8 @@ class Door:
             "users": self.table.count,
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
             "card_format": self.card_format,
+            "prompt": self.prompt,
+            "prompt_age_ms": ticks_diff(ticks_ms(), self.prompt_at) if self.prompt else None,
             "last_seq": last,
             "heap_free": gc.mem_free(),
             "heap_used": gc.mem_alloc(),
@@ -232,6 +263,8 @@ class Door:
         tasks.append(asyncio.create_task(self.run_reader()))
         if self.readers is not None:
             extra = self.readers.tasks() + list(extra)
+        if self.remote is not None:
+            self.remote.start()
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
         await asyncio.gather(*tasks)

@@ -36,6 +36,7 @@ class Readers:
             self.lockout = Lockout() if clock is None else Lockout(clock=clock)
         self.wiegand_errors = 0
         self.errors = 0  # callbacks that failed (see guarded)
+        self.pin_source = "keypad"  # keypad of the last PIN submitted (a remote denial counts there)
 
     def tasks(self):
         """The reader tasks for Door.run(extra=...)."""
@@ -94,6 +95,7 @@ class Readers:
             door.deny()
             return None
         if pin:
+            self.pin_source = source
             d = door.decide(eventlog.KIND_PIN, pin)
             if d.granted:
                 self.lockout.success(source)
@@ -108,6 +110,13 @@ class Readers:
         if alarm:
             door.record(eventlog.KIND_PIN, False, eventlog.REASON_FAILURES_ALARM, b"", 0, None, ())
         return d
+
+    def remote_pin_denied(self):
+        """The verification server denied a PIN (answer after submit_pin returned): a wrong guess
+        on the keypad it came from."""
+        _lock_ms, alarm = self.lockout.failure(self.pin_source)
+        if alarm:
+            self.door.record(eventlog.KIND_PIN, False, eventlog.REASON_FAILURES_ALARM, b"", 0, None, ())
 
     # --- Wiegand ----------------------------------------------------------------------------
     def on_wiegand(self, frame):

@@ -159,6 +159,8 @@ def boot(board_path="/board.json", **options):
     extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",) + reader_modules(spec)
     if cfg["network"]["ssid"]:
         extra += ("doorapp.httpapi", "doorapp.station")
+    if cfg["verify"]["mode"] != "off":  # third-party verification (+ its HTTP client)
+        extra += ("doorapp.verify_door",)
     load_resident(extra)
     return board, open_door(board, cfg, secrets)
 

@@ -23,7 +23,7 @@ Results are Decision-like (granted, user, relays, reason, prompt) plus:
 import asyncio
 
 import eventlog
-import verifyclient as vc
+import verifynames as vc  # templates (verifyurl) and the client (verifyclient) load when used
 from compat import print_exception, sleep_ms, ticks_diff, ticks_ms
 
 QR = "qr"
@@ -31,9 +31,8 @@ CARD = "card"
 PIN = "pin"
 KINDS = (QR, CARD, PIN)
 
-# Reason codes not (yet) in eventlog fall back to the nearest existing one.
-REASON_BUSY = getattr(eventlog, "REASON_BUSY", eventlog.REASON_REMOTE_ERROR)
-REASON_WRONG_METHOD = getattr(eventlog, "REASON_WRONG_METHOD", eventlog.REASON_DISABLED)
+REASON_BUSY = eventlog.REASON_BUSY
+REASON_WRONG_METHOD = eventlog.REASON_WRONG_METHOD
 
 P_GRANTED = "Welcome"
 P_DENIED = "Access denied"
@@ -107,10 +106,13 @@ def _default_prompt(reason):
     return P_ERROR
 
 
-def make_client(cfg, data_dir="", path="config.json"):
+def make_client(cfg, data_dir="", path="config.json", buf=None):
     """The VerifyClient for a validated `verify` section; reads `ca_file` (relative to
-    data_dir) once. ConfigError naming verify.ca_file if it can't be used."""
+    data_dir) once. ConfigError naming verify.ca_file if it can't be used. `buf`: the answer
+    buffer to use (verifyclient.VerifyClient)."""
     from configerror import ConfigError
+
+    import verifyclient
 
     ca = None
     name = cfg["ca_file"]
@@ -118,15 +120,15 @@ def make_client(cfg, data_dir="", path="config.json"):
         full = name if name.startswith("/") or not data_dir else data_dir + "/" + name
         try:
             with open(full, "rb") as f:
-                ca = vc.load_ca(f.read())
+                ca = verifyclient.load_ca(f.read())
         except OSError:
             raise ConfigError(path, "verify.ca_file", "%s cannot be read" % full)
         except ValueError as e:
             raise ConfigError(path, "verify.ca_file", "%s is not a certificate: %s" % (full, e))
         if len(ca) < 100 or ca[0] != 0x30:
             raise ConfigError(path, "verify.ca_file", "%s is not a PEM or DER certificate" % full)
-    return vc.VerifyClient(timeout_ms=cfg["timeout_ms"], max_redirects=cfg["max_redirects"],
-                           prompt_field=cfg["prompt_field"], ca=ca)
+    return verifyclient.VerifyClient(timeout_ms=cfg["timeout_ms"], max_redirects=cfg["max_redirects"],
+                           prompt_field=cfg["prompt_field"], ca=ca, buf=buf)
 
 
 def _now():
@@ -161,7 +163,11 @@ class Verifier:
         self.auth_mode = cfg["auth_mode"] if self.mode == "customize" else "any"
         self.first_kind = CARD if self.auth_mode == "card_pin" else PIN
         self.type_text = "1" if self.auth_mode == "card_pin" else "2"
-        self.parts = vc.compile_template(cfg["url"]) if cfg["url"] else ()
+        self.parts = ()
+        if cfg["url"]:
+            from verifyurl import compile_template
+
+            self.parts = compile_template(cfg["url"])
         self._values = [None] * _FIELDS
         self._task = None
         self._queued = None  # (kind, value, raw) waiting for the request in flight

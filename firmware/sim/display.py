@@ -15,6 +15,7 @@ class Display:
         board.pins.listeners.append(self.on_pin)
         door.listeners.append(self.on_event)
         door.input_listeners.append(self.on_input)
+        door.on_prompt = self.on_prompt
 
     def stamp(self):
         return "%9.3f" % (ticks_diff(ticks_ms(), self.t0) / 1000)
@@ -45,3 +46,6 @@ class Display:
         who = ("user %d" % ev["user"]) if ev.get("user") else "-"
         print(self.stamp(), "* event #%d %s %s %s %s %s" % (
             ev["seq"], ev["kind"], ev.get("code") or "-", who, ev["result"], ev["reason"]))
+
+    def on_prompt(self, text):
+        print(self.stamp(), '> "%s"' % text)

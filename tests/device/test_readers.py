@@ -96,6 +96,19 @@ def test_other_keypad_is_another_source_and_invalid_entries_count():
     assert reasons(door)[-1] == eventlog.REASON_OK
 
 
+def test_pin_denied_later_by_the_verification_server_counts_on_its_keypad():
+    """Third-party verification answers after submit_pin returned (pending): the door reports a
+    remote denial back (doorapp/verify_door.py), and it counts as a wrong guess on that keypad."""
+    r, door, clock = make()
+    door.pins["5555"] = Decision(False, eventlog.REASON_OK)  # pending: the server decides later
+    typed(r, "5555#", "wiegand")
+    assert r.lockout.failures("wiegand") == 0 and r.pin_source == "wiegand"
+    for _ in range(5):
+        r.remote_pin_denied()
+    assert r.lockout.failures("wiegand") == 5 and r.lockout.failures("keypad") == 0
+    assert reasons(door)[-1] == eventlog.REASON_FAILURES_ALARM
+
+
 def test_schedule_denial_is_not_a_guess():
     r, door, _ = make()
     for _ in range(6):

@@ -5,6 +5,7 @@ import asyncio
 
 import eventlog
 import verifyclient as vc
+import verifyurl
 from configerror import ConfigError
 from doorapp import verify_config
 from doorapp.verify import CARD, PIN, QR, Verifier
@@ -24,24 +25,24 @@ def _raises(fn, *args):
 
 # --- templates --------------------------------------------------------------------------------
 def test_template_compiles_vendor_examples():
-    parts = vc.compile_template("http://192.168.31.123:8090/api/visitor/scan?codeKey={QRCode}&deviceId={DeviceID}")
+    parts = verifyurl.compile_template("http://192.168.31.123:8090/api/visitor/scan?codeKey={QRCode}&deviceId={DeviceID}")
     assert parts == ("http://192.168.31.123:8090/api/visitor/scan?codeKey=", 0, "&deviceId=", 7)
-    assert vc.template_variables(vc.compile_template(VENDOR_ANY)) == ["QRCode", "Card", "Pin", "DeviceID"]
-    every = "https://h/x?" + "&".join("%s={%s}" % (v, v) for v in vc.VARIABLES)
-    assert vc.template_variables(vc.compile_template(every)) == list(vc.VARIABLES)
+    assert verifyurl.template_variables(verifyurl.compile_template(VENDOR_ANY)) == ["QRCode", "Card", "Pin", "DeviceID"]
+    every = "https://h/x?" + "&".join("%s={%s}" % (v, v) for v in verifyurl.VARIABLES)
+    assert verifyurl.template_variables(verifyurl.compile_template(every)) == list(verifyurl.VARIABLES)
 
 
 def test_template_errors_name_the_variable():
-    e = _raises(vc.compile_template, "http://h/x?a={Qrcode}")
+    e = _raises(verifyurl.compile_template, "http://h/x?a={Qrcode}")
     assert e.variable == "Qrcode" and "{Qrcode}" in str(e) and "did you mean {QRCode}" in str(e)
-    e = _raises(vc.compile_template, "http://h/x?a={Foo}&b={QRCode}")
+    e = _raises(verifyurl.compile_template, "http://h/x?a={Foo}&b={QRCode}")
     assert e.variable == "Foo" and "unknown variable {Foo}" in str(e)
-    e = _raises(vc.compile_template, "http://h/x?c={Card}", ("QRCode", "DeviceID", "Time"))
+    e = _raises(verifyurl.compile_template, "http://h/x?c={Card}", ("QRCode", "DeviceID", "Time"))
     assert e.variable == "Card" and "not available" in str(e)
     for bad in ("ftp://h/x", "h/x?{QRCode}", "http:///x", "http://{DeviceID}/x", "http://h/x?a={QRCode",
                 "http://h/x?a=QRCode}", "http://h/x?a=}{", "http://h/x y", "http://h:99999/x",
                 "http://h:abc/", "http://u:p@h/x"):
-        _raises(vc.compile_template, bad)
+        _raises(verifyurl.compile_template, bad)
 
 
 def test_quote_and_expand():
@@ -49,7 +50,7 @@ def test_quote_and_expand():
     assert vc.quote("a-b.c_d~e") == "a-b.c_d~e"
     assert vc.quote("a b&c=d/é?#%+") == "a%20b%26c%3Dd%2F%C3%A9%3F%23%25%2B"
     assert vc.quote(1795428000) == "1795428000"
-    parts = vc.compile_template("http://h/x?q={QRCode}&c={Card}&d={DeviceID}")
+    parts = verifyurl.compile_template("http://h/x?q={QRCode}&c={Card}&d={DeviceID}")
     vals = [None] * vc.N_VARIABLES
     vals[vc.V_QRCODE] = "1 2"
     vals[vc.V_DEVICEID] = "door-1"
@@ -249,7 +250,7 @@ def test_documented_url_examples():
 
 def test_every_variable_meaning():
     async def main():
-        url = "http://h/v?" + "&".join("%s={%s}" % (n, n) for n in vc.VARIABLES)
+        url = "http://h/v?" + "&".join("%s={%s}" % (n, n) for n in verifyurl.VARIABLES)
         c = FakeClient()
         v, _ = _verifier({"mode": "customize", "url": url}, c)
         v.submit(CARD, "0077705923")

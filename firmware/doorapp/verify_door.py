@@ -1,0 +1,120 @@
+"""Third-party verification in the running door (docs/verify.md, seed 004).
+
+Credentials of the kinds the configured Verifier sends to the server (card from the PN532 or a
+Wiegand reader, PIN from a keypad, QR text from a scanner) go through it instead of the door's
+own table; everything else keeps the local path. Results come back in the loop turn of the
+server's answer and are acted on like a local decision: relays first, then LED/buzzer and the
+event (the card UID as the value, never a PIN or QR text); a result that is not final (waiting,
+"Enter PIN", "Present card first") is only a prompt. A PIN the server denies counts as a wrong
+guess on its keypad (lockout). Loaded only when config `verify.mode` is not `off`.
+
+The HTTP client (lib/verifyclient.py and its 2 KB answer buffer) is made for each request and
+its code dropped after it while the heap is short (as the HTTP API's route modules): a door
+waiting for credentials keeps only the mode logic (doorapp/verify.py) in its heap.
+"""
+import asyncio
+import gc
+
+from micropython import const
+
+import eventlog
+from doorapp import verify
+from doorapp.access import Decision
+
+_TO_VERIFY = {eventlog.KIND_CARD: verify.CARD, eventlog.KIND_PIN: verify.PIN, eventlog.KIND_QR: verify.QR}
+_TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, verify.QR: eventlog.KIND_QR}
+_KEEP_LOADED = const(4)  # the client's code stays loaded while free heap > 1/4 of the heap
+
+
+class LazyClient:
+    """verify.make_client(...) for one request at a time (the Verifier sends one at a time)."""
+
+    def __init__(self, cfg, data_dir):
+        self.cfg = cfg
+        self.data_dir = data_dir
+        self.status = 0
+        self.buf = bytearray(2048)  # the answer buffer, allocated once: a busy heap may lack the block
+        verify.make_client(cfg, data_dir, buf=self.buf)  # the CA file is checked now: ConfigError at start
+        self._drop()
+
+    async def verify(self, url):
+        self.status = 0
+        c = verify.make_client(self.cfg, self.data_dir, buf=self.buf)
+        try:
+            ans = await c.verify(url)
+            self.status = c.status
+            return ans
+        finally:
+            c = None
+            self._drop()
+
+    def _drop(self):
+        gc.collect()
+        if gc.mem_free() * _KEEP_LOADED < gc.mem_free() + gc.mem_alloc():
+            from unload import forget
+
+            forget("verifyclient", "verifyurl")  # (verifyurl: compiled the URL at start)
+
+
+class RemoteCheck:
+    """The Door's link to a Verifier built from config `verify` (ConfigError if the CA file
+    named there can't be used)."""
+
+    def __init__(self, door, client=None):
+        cfg = door.cfg["verify"]
+        if client is None:
+            client = LazyClient(cfg, door.board.data_dir)
+        self.door = door
+        self.verifier = verify.Verifier(cfg, client, self.on_result, device_id=door.cfg["device"]["id"],
+                                        local=self.local)
+        if isinstance(client, LazyClient):
+            client._drop()  # the template code compiled the URL: dropped too while the heap is short
+        self.task = None
+        self.results = 0  # results acted on or shown (state / tests)
+
+    def handles(self, kind):
+        k = _TO_VERIFY.get(kind)
+        return k is not None and self.verifier.handles(k)
+
+    def start(self):
+        """Step timeouts of a two-factor entry come without a credential arriving: a small task."""
+        if self.task is None and self.verifier.two_factor:
+            self.task = asyncio.create_task(self.verifier.run())
+
+    def close(self):
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        self.verifier.cancel()
+
+    def submit(self, kind, value, shown, fmt):
+        """Door.decide for a kind the server decides: returns at once (a Result, maybe pending)."""
+        r = self.verifier.submit(_TO_VERIFY[kind], value, (shown, fmt))
+        self.on_result(r)
+        return r
+
+    def on_result(self, r):
+        door = self.door
+        self.results += 1
+        door.show(r.prompt)
+        if not r.final:
+            return
+        door.act(r)  # relays in this loop turn, before the event is written
+        shown, fmt = r.raw if r.raw else (b"", 0)
+        kind = _TO_EVENT[r.kind]
+        door.record(kind, r.granted, r.reason, b"" if kind == eventlog.KIND_PIN else shown, fmt,
+                    r.user, r.relays)
+        if kind == eventlog.KIND_PIN and r.reason == eventlog.REASON_REMOTE_DENIED and door.readers:
+            door.readers.remote_pin_denied()
+
+    def local(self, kind, value, pin=None):
+        """The door's own decision (sources `local` and the fallback); a two-factor pair is a
+        card whose user must also have this PIN."""
+        door = self.door
+        d = door.engine.decide(_TO_EVENT[kind], value)
+        if pin is None or not d.granted:
+            return d
+        u = door.table.by_pin(pin)
+        if u is None or u.id != d.user.id:
+            return Decision(False, d.user, (), eventlog.REASON_WRONG_PIN, "Wrong PIN")
+        return d
