@@ -106,21 +106,102 @@ def test_pages_and_search(sim, admin):
         body = {"id": 300 + i, "name": "Tenant %02d" % i, "cards": ["AB%06X" % (0x100 + i)], "relays": [1]}
         r = admin.post("/api/v1/users", body)
         assert r[0] == 201, (r, sim.call("heap"))
-    st, doc = admin.get("/api/v1/users?" + query(offset=0, limit=5))
+    st, doc = admin.get("/api/v1/users?" + query(limit=5))
     assert st == 200 and doc["total"] == 14 and [u["id"] for u in doc["users"]] == [300, 301, 302, 303, 304]
-    doc = admin.get("/api/v1/users?" + query(offset=10, limit=5))[1]
-    assert [u["id"] for u in doc["users"]] == [310, 311, 1001, 1002]
-    doc = admin.get("/api/v1/users?" + query(q="TENANT 0", limit=2, offset=1))[1]
-    assert doc["total"] == 10 and [u["id"] for u in doc["users"]] == [301, 302], doc  # name, case ignored
+    assert doc["next"] == 304
+    doc = admin.get("/api/v1/users?" + query(after=309, limit=5))[1]
+    assert [u["id"] for u in doc["users"]] == [310, 311, 1001, 1002] and doc["next"] is None
+    doc = admin.get("/api/v1/users?" + query(q="TENANT 0", limit=2, after=300))[1]
+    assert [u["id"] for u in doc["users"]] == [301, 302] and doc["next"] == 302, doc  # name, case ignored
     doc = admin.get("/api/v1/users?" + query(q="ab00010b"))[1]
-    assert [u["id"] for u in doc["users"]] == [311]  # card code
+    assert [u["id"] for u in doc["users"]] == [311] and doc["next"] is None  # card code
     doc = admin.get("/api/v1/users?" + query(q="1002"))[1]
     assert [u["id"] for u in doc["users"]] == [1002]  # id
-    assert admin.get("/api/v1/users?" + query(q="nobody"))[1] == {"users": [], "total": 0, "offset": 0}
+    assert admin.get("/api/v1/users?" + query(q="nobody"))[1] == {"users": [], "next": None, "total": 14}
     assert admin.get("/api/v1/users?limit=500")[1]["field"] == "limit"
     assert admin.get("/api/v1/users?" + query(q="x" * 40))[1]["field"] == "q"
     for i in range(12):
         assert admin.delete("/api/v1/users/%d" % (300 + i))[0] == 200
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A simulator whose table has 240 users (ids 5, 10, ..., 1200): many pages."""
+    users = [{"id": 5 * i, "name": "Resident %d" % (5 * i), "cards": ["%08X" % (0x0C000000 + i)]}
+             for i in range(1, 241)]
+    s = Sim(tmp_path_factory.mktemp("bigusers"), config=FAST_CONFIG, http=True, users={"users": users})
+    yield s, admin_session(s.http)
+    s.stop()
+    print(s.output[-4000:])
+
+
+def walk(admin, limit, **kw):
+    """Every user id, page by page from the start; also the number of pages."""
+    ids, pages, after = [], 0, 0
+    while True:
+        st, doc = admin.get("/api/v1/users?" + query(after=after, limit=limit, **kw))
+        assert st == 200, doc
+        pages += 1
+        ids += [u["id"] for u in doc["users"]]
+        assert len(doc["users"]) <= limit
+        if doc["next"] is None:
+            return ids, pages
+        assert doc["next"] > after
+        after = doc["next"]
+
+
+def test_cursor_pages_give_every_user_once_in_id_order(big):
+    sim, admin = big
+    ids, pages = walk(admin, 37)
+    assert ids == [5 * i for i in range(1, 241)] and pages == 7
+    st, doc = admin.get("/api/v1/users?" + query(after=597, limit=3))  # between two ids
+    assert [u["id"] for u in doc["users"]] == [600, 605, 610] and doc["next"] == 610 and doc["total"] == 240
+    assert doc["users"][0] == admin.get("/api/v1/users/600")[1]  # the same form as one user
+
+
+def test_cursor_walk_follows_adds_and_deletes(big):
+    sim, admin = big
+    assert admin.post("/api/v1/users", {"id": 2, "name": "Before all"})[0] == 201
+    assert admin.post("/api/v1/users", {"id": 601, "name": "In between"})[0] == 201
+    assert admin.post("/api/v1/users", {"id": 5000, "name": "After all"})[0] == 201
+    assert admin.put("/api/v1/users/600", {"name": "Renamed"})[0] == 200
+    for uid in (5, 605, 1200):
+        assert admin.delete("/api/v1/users/%d" % uid)[0] == 200
+    want = sorted({5 * i for i in range(1, 241)} - {5, 605, 1200} | {2, 601, 5000})
+    for limit in (1, 50, 200):
+        assert walk(admin, limit)[0] == want, limit
+    doc = admin.get("/api/v1/users?" + query(after=595, limit=3))[1]
+    assert [(u["id"], u["name"]) for u in doc["users"]] == [(600, "Renamed"), (601, "In between"), (610, "Resident 610")]
+    assert doc["total"] == 240
+    for uid in (2, 601, 5000):  # as it was
+        assert admin.delete("/api/v1/users/%d" % uid)[0] == 200
+    for uid in (5, 605, 1200):
+        assert admin.post("/api/v1/users", {"id": uid, "name": "Resident %d" % uid,
+                                            "cards": ["%08X" % (0x0C000000 + uid // 5)]})[0] == 201
+
+
+def test_cursor_after_the_last_id_and_bad_cursors(big):
+    sim, admin = big
+    for after in (1200, 1201, 4294967295):
+        assert admin.get("/api/v1/users?" + query(after=after))[1] == {"users": [], "next": None, "total": 240}
+    for bad in ("-1", "abc", "4294967296", "1.5", ""):
+        st, doc = admin.get("/api/v1/users?after=" + bad)
+        assert st == 400 and doc["field"] == "after", (bad, st, doc)
+    st, doc = admin.get("/api/v1/users?offset=40")  # the old paging: told what replaced it
+    assert st == 400 and doc["field"] == "offset" and "after" in doc["error"]
+
+
+def test_search_continues_from_the_cursor(big):
+    sim, admin = big
+    # "resident 11" is in the names of users 110-115 and 1100-1195: walked 4 at a time
+    want = [i for i in range(5, 1201, 5) if str(i).startswith("11")]
+    ids, pages = walk(admin, 4, q="RESIDENT 11")
+    assert ids == want and pages >= 4
+    doc = admin.get("/api/v1/users?" + query(after=110, limit=2, q="resident 11"))[1]
+    assert [u["id"] for u in doc["users"]] == [115, 1100] and doc["next"] == 1100
+    doc = admin.get("/api/v1/users?" + query(q="0c0000f0"))[1]  # user 1200's card
+    assert [u["id"] for u in doc["users"]] == [1200] and doc["next"] is None
+    assert admin.get("/api/v1/users?" + query(q="0c0000f0", after=1200))[1]["users"] == []
 
 
 def test_no_secret_in_any_answer_or_log(sim, admin):

@@ -345,3 +345,37 @@ def test_refused_card_comes_back_next_to_the_field(page, fresh_sim):
     err = page.locator('#user-form [data-field="cards"]')
     expect(err).to_have_attribute("aria-invalid", "true")
     assert re.search("1001|already", err.locator("xpath=ancestor::label[1]").locator(".err").inner_text())
+
+
+def test_user_list_pages_by_cursor_forward_and_back(page, tmp_path):
+    """120 users: three pages of 50; Next shows the following users, Previous the ones before."""
+    users = [{"id": 10 * i, "name": "Paged %d" % i, "cards": ["%08X" % (0x0D000000 + i)]} for i in range(1, 121)]
+    s = Sim(tmp_path, config=CONFIG, http=True, users={"users": users})
+    try:
+        admin_session(s.http, PASSWORD)
+        sign_in(page, s, view="users")
+        rows = page.locator("#user-rows tr")
+        expect(rows).to_have_count(50)
+        expect(rows.first).to_have_attribute("data-id", "10")
+        expect(rows.last).to_have_attribute("data-id", "500")
+        expect(page.locator("#user-prev")).to_be_disabled()
+        page.locator("#user-next").click()
+        expect(rows.first).to_have_attribute("data-id", "510")
+        expect(rows.last).to_have_attribute("data-id", "1000")
+        expect(page.locator("#user-page")).to_contain_text("page 2")
+        page.locator("#user-next").click()
+        expect(rows).to_have_count(20)
+        expect(rows.first).to_have_attribute("data-id", "1010")
+        expect(page.locator("#user-next")).to_be_disabled()
+        shot(page, "11-user-list-page-3")
+        page.locator("#user-prev").click()
+        expect(rows.first).to_have_attribute("data-id", "510")
+        page.locator("#user-prev").click()
+        expect(rows.first).to_have_attribute("data-id", "10")
+        # a search starts from the first user again
+        page.locator("#user-q").fill("paged 11")
+        expect(rows).to_have_count(11)  # "Paged 11" and "Paged 110".."Paged 119": ids 110, 1100-1190
+        expect(rows.first).to_have_attribute("data-id", "110")
+        expect(page.locator("#user-next")).to_be_disabled()
+    finally:
+        s.stop()

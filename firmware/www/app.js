@@ -257,23 +257,34 @@ async function viewStatus(arg, gen) {
   poll(show, 5000, gen);
 }
 
-/* --- users -------------------------------------------------------------------------------- */
-const PAGE = 50;
-let userOffset = 0, userTimer = 0;
+/* --- users ---------------------------------------------------------------------------------
+   Pages by cursor: the device answers the users with id > after, and `next` (the cursor of the
+   following page, null at the end). Previous goes back through the cursors of the pages seen.
+   A search page may end early (the device reads a bounded number of users per request): the
+   list asks on from its cursor, a few times, to fill the page. */
+const PAGE = 50, SEARCH_ASKS = 8;
+let userAfter = 0, userNext = null, userBack = [], userTimer = 0;
 
 async function loadUsers() {
   const q = $('#user-q').value.trim();
   const err = $('#users-err');
   err.textContent = '';
-  let doc;
+  let users = [], next = userAfter, total = 0;
   try {
-    doc = await api('GET', '/api/v1/users?offset=' + userOffset + '&limit=' + PAGE + '&q=' + encodeURIComponent(q));
+    for (let i = 0; i < SEARCH_ASKS && users.length < PAGE && next !== null; i++) {
+      const doc = await api('GET', '/api/v1/users?after=' + next + '&limit=' + (PAGE - users.length) +
+        (q ? '&q=' + encodeURIComponent(q) : ''));
+      users = users.concat(doc.users);
+      next = doc.next;
+      total = doc.total;
+    }
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     err.textContent = e.status === 404 ? 'This firmware has no users API.' : e.message;
     return;
   }
-  const rows = doc.users.map(u => h('tr', {'data-id': u.id},
+  userNext = next;
+  const rows = users.map(u => h('tr', {'data-id': u.id},
     h('td', {}, h('a', {href: '#users/' + u.id}, u.id)),
     h('td', {}, u.name || ''),
     h('td', {}, u.role || 'user'),
@@ -282,20 +293,34 @@ async function loadUsers() {
     h('td', {}, [u.has_pin && 'PIN', u.has_qr && 'QR', u.has_ble && 'BLE',
       (u.plates || []).length && (u.plates.length + ' plate(s)')].filter(Boolean).join(', '))));
   $('#user-rows').replaceChildren(...rows);
-  const last = Math.min(doc.total, userOffset + doc.users.length);
-  $('#user-page').textContent = doc.total ? (userOffset + 1) + '-' + last + ' of ' + doc.total : 'no users';
-  $('#user-prev').disabled = userOffset === 0;
-  $('#user-next').disabled = last >= doc.total;
+  let text = 'page ' + (userBack.length + 1);
+  if (users.length) text += ': ids ' + users[0].id + '-' + users[users.length - 1].id;
+  else text += q ? ': no match' : ': no users';
+  if (q && next !== null) text += ' (searched up to id ' + next + ')';
+  $('#user-page').textContent = text + ' \u00b7 ' + total + ' users';
+  $('#user-prev').disabled = userBack.length === 0;
+  $('#user-next').disabled = next === null;
 }
+
+function firstUsers() { userAfter = 0; userBack = []; return loadUsers(); }
 
 async function viewUsers() { await loadUsers(); }
 
 $('#user-q').addEventListener('input', () => {
   clearTimeout(userTimer);
-  userTimer = setTimeout(() => { userOffset = 0; loadUsers(); }, 300);
+  userTimer = setTimeout(firstUsers, 300);
 });
-$('#user-prev').addEventListener('click', () => { userOffset = Math.max(0, userOffset - PAGE); loadUsers(); });
-$('#user-next').addEventListener('click', () => { userOffset += PAGE; loadUsers(); });
+$('#user-prev').addEventListener('click', () => {
+  if (!userBack.length) return;
+  userAfter = userBack.pop();
+  loadUsers();
+});
+$('#user-next').addEventListener('click', () => {
+  if (userNext === null) return;
+  userBack.push(userAfter);
+  userAfter = userNext;
+  loadUsers();
+});
 
 let editing = null;  // the user being edited (as the API sent it), null when adding
 

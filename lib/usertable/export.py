@@ -1,6 +1,8 @@
-"""Users of a UserTable as dicts in id order, journal applied (export, pages): cold code."""
-from usertable import codec
+"""Users of a UserTable as dicts in id order, journal applied, read from the first user on
+(the export; users()/search() by offset): cold code. Cursor pages: usertable.page."""
+from usertable import decode
 from usertable.journal import OP_PUT
+from usertable.page import matches as _matches
 from usertable.reader import Record
 from usertable.scan import scan
 
@@ -35,26 +37,13 @@ def _records(t, rec):
 def iter_users(t):
     """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order."""
     for rec in _records(t, Record()):
-        yield codec.record_dict(rec)
+        yield decode.record_dict(rec)
 
 
 def users(t, offset=0, limit=50):
     """A page of users (dicts without secrets) in id order; the users before `offset` are
     skipped without building their dicts."""
     return [x for x in walk(t, "", offset, limit, 0) if isinstance(x, dict)]
-
-
-def _matches(rec, q, digits):
-    """Search rule of the users page: id or card code containing `q` (digits / hex), or a name
-    containing it, ignoring case (q is lower case)."""
-    if digits and q in str(rec.id):
-        return True
-    if q in rec.name.lower():
-        return True
-    for c in codec.record_cards(rec):
-        if q in c.lower():
-            return True
-    return False
 
 
 def search(t, q, offset=0, limit=50):
@@ -87,7 +76,7 @@ def walk(t, q, offset, limit, pause=64):
             continue
         total += 1
         if offset < total <= offset + limit:
-            yield codec.record_dict(r)
+            yield decode.record_dict(r)
         elif not q and total > offset + limit:
             total = t.count  # no search: the rest needn't be read
             break
@@ -97,4 +86,4 @@ def walk(t, q, offset, limit, pause=64):
 def user(t, uid):
     """One user as a dict (no secrets), or None."""
     rec = t.by_id(uid, Record())
-    return None if rec is None else codec.record_dict(rec)
+    return None if rec is None else decode.record_dict(rec)

@@ -225,16 +225,16 @@ class Record:
     @property
     def cards(self):
         """Card codes (list of text; allocates)."""
-        from usertable import codec
+        from usertable import decode
 
-        return codec.record_cards(self)
+        return decode.record_cards(self)
 
     @property
     def plates(self):
         """[(plate, from, to)] with 0 = unbounded (allocates)."""
-        from usertable import codec
+        from usertable import decode
 
-        return codec.record_plates(self)
+        return decode.record_plates(self)
 
     def raw(self):
         """The record's bytes (copy)."""
@@ -242,9 +242,9 @@ class Record:
 
     def to_dict(self):
         """Export form (no secrets): document fields with unix times, plus has_pin/qr/ble."""
-        from usertable import codec
+        from usertable import decode
 
-        return codec.record_dict(self)
+        return decode.record_dict(self)
 
 
 class Base:

@@ -26,7 +26,7 @@ from usertable.reader import Base, Record
 # modules the edit paths load and drop again (cardnorm: cardfmt.normalize's home; tzrule drops
 # itself: usertable.sitetime._rule)
 _COLD = ("usertable.edit", "usertable.sitetime", "usertable.validate", "usertable.validate_list",
-         "usertable.codec", "usertable.scan", "usertable.export", "usertable.compact", "usertable.stats",
+         "usertable.codec", "usertable.decode", "usertable.scan", "usertable.export", "usertable.page", "usertable.compact", "usertable.stats",
          "usertable.writer", "usertable.build", "cardnorm", "plates")
 TABLE = "users.tbl"
 JOURNAL = "users.jnl"
@@ -71,6 +71,7 @@ class UserTable:
         self._bacc = 0
         self._sched = None
         self._busy = False  # a compaction is running (compact_async)
+        self.streams = 0  # answers streaming users now (HTTP): the last one drops the cold code
         self.issues = []
         remove(self.path + ".tmp")
         remove(self.jpath + ".tmp")
@@ -307,8 +308,17 @@ class UserTable:
 
         return export.iter_users(self)
 
+    def page(self, after=0, limit=50, q=""):
+        """A cursor page of the users with id > after (usertable.page.page: yields None where
+        other tasks may run, a dict per user, last the cursor of the next page or -1). Loads
+        usertable.page (+ codec, scan): forget(*_COLD) when done."""
+        from usertable import page
+
+        return page.page(self, after, limit, q)
+
     def users(self, offset=0, limit=50):
-        """A page of users (dicts without secrets) in id order."""
+        """A page of users (dicts without secrets) in id order (reads from the first user on:
+        page() is the way on a large table)."""
         return self._cold("export.users", offset, limit)
 
     def user_dict(self, uid):
