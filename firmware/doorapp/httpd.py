@@ -216,16 +216,22 @@ class Server:
         """Read the request head into buf; returns its length (up to the blank line) and how many
         bytes of body were read along with it (they stay in buf after the head)."""
         mv = memoryview(buf)
+        into = getattr(reader, "readinto", None)  # MicroPython: no 512-byte chunk per read
         n = 0
         while True:
             if n >= HEAD_MAX:
                 raise HTTPError(431, "request head too large")
-            chunk = await reader.read(min(CHUNK, HEAD_MAX - n))
-            if not chunk:
+            k = min(CHUNK, HEAD_MAX - n)
+            if into is not None:
+                got = await into(mv[n:n + k])
+            else:
+                chunk = await reader.read(k)
+                got = len(chunk)
+                mv[n:n + got] = chunk
+            if not got:
                 raise HTTPError(400, "connection closed mid-request")
-            mv[n:n + len(chunk)] = chunk
             start = n - 3 if n > 3 else 0
-            n += len(chunk)
+            n += got
             end = buf.find(b"\r\n\r\n", start, n)
             if end >= 0:
                 return end, n
@@ -340,13 +346,18 @@ class Server:
                         await writer.drain()
                 finally:
                     src.close()
-            elif not head:
-                for part in src:
-                    if not part:  # an empty piece: the source lets other tasks run (long scans)
-                        await asyncio.sleep_ms(0)
-                        continue
-                    writer.write(part.encode() if isinstance(part, str) else part)
-                    await writer.drain()
+            else:
+                try:
+                    for part in () if head else src:
+                        if not part:  # an empty piece: the source lets other tasks run (long scans)
+                            await asyncio.sleep_ms(0)
+                            continue
+                        writer.write(part.encode() if isinstance(part, str) else part)
+                        await writer.drain()
+                finally:
+                    close = getattr(src, "close", None)
+                    if close:  # a generator left mid-way (client gone): its finally runs now
+                        close()
             return
         if ans is None or status == 204:
             body, ctype = b"", None
