@@ -5,12 +5,15 @@ with a 20,000-user table (ids 1..20000, one 8-hex-digit card each, relays [1]) b
 as for a board, signs in as admin, then:
 
 1. load: LOAD_THREADS client threads for LOAD_S seconds, each looping over GET /api/v1/status,
-   GET /api/v1/users?offset=<random>&limit=20, GET /api/v1/events?since=0&limit=20 and
-   GET /api/v1/relays (Bearer token, one request per connection as the device serves them):
-   requests/s, p50/p99 latency of the answered requests, and every non-2xx answer counted by
-   status (503 "out of memory" / "busy" shown, never retried or hidden), plus requests that got
-   no answer at all (connection closed, or nothing within REQ_TIMEOUT_S), and whether the HTTP
-   server still answers after the load;
+   a users page by cursor GET /api/v1/users?after=<random id>&limit=20, a search from a random
+   cursor GET /api/v1/users?after=<random id>&limit=20&q=<3 random digits> (it ends after 20
+   matches or the device's search budget of records, answering where it stopped),
+   GET /api/v1/events?since=0&limit=20 and GET /api/v1/relays (Bearer token, one request per
+   connection as the device serves them): requests/s, p50/p99 latency of the answered requests,
+   and every non-2xx answer counted by status (503 "out of memory" / "busy" shown, never
+   retried or hidden), 2xx users answers whose body is not a whole page (streamed answers can
+   be cut short), requests that got no answer at all (connection closed, or nothing within
+   REQ_TIMEOUT_S), and whether the HTTP server still answers after the load;
 2. meanwhile a card of a table user is tapped every TAP_EVERY_S over the control channel and
    tap -> relay on is timed by polling `state` (events=0) as fast as the channel answers (so the
    figure includes that polling granularity); taps that do not open within TAP_TIMEOUT_S count;
@@ -26,6 +29,8 @@ log that tell of an exception) are recorded in the result; a crash of the simula
 Times are unix-port wall time on the host (an ESP32 is much slower).
 
     run() -> dict           rows(result) -> [(measure, text)]
+    python -m doorctl.bench_http [--seconds S] [--users N] [--update]   (--update: store the
+    result as bench/results.json's bench_http and rewrite the README's bench rows from it)
 """
 import http.client
 import json
@@ -52,7 +57,8 @@ SERIAL_1, SERIAL_2 = 4001, 4002
 CARD_BASE_1, CARD_BASE_2 = 0x10000000, 0x20000000
 CONFIG = {"relays": {"1": {"hold_ms": 100}}, "reader": {"removal_ms": 150}}
 REQ_TIMEOUT_S = 5.0  # per request; a healthy answer takes milliseconds
-ROUTES = ("status", "users", "events", "relays")
+ROUTES = ("status", "users", "search", "events", "relays")
+PAGE_ROUTES = ("users", "search")
 
 
 def _say(text):
@@ -148,7 +154,7 @@ class _Load:
         self.lat = {r: [] for r in ROUTES}  # seconds of 2xx answers
         self.lat_all = []  # seconds of every answered request (any status)
         self.status = {}  # "503" -> n (non-2xx only)
-        self.by_route = {r: {"ok": 0, "non_2xx": 0, "conn_errors": 0} for r in ROUTES}
+        self.by_route = {r: {"ok": 0, "non_2xx": 0, "conn_errors": 0, "bad_body": 0} for r in ROUTES}
         self.errors_503 = {}  # error text of 503 answers -> n
         self.conn_errors = {}  # exception class -> n
         self.answered = 0
@@ -158,7 +164,10 @@ class _Load:
 
     def _path(self, route, rnd):
         if route == "users":
-            return "/api/v1/users?offset=%d&limit=%d" % (rnd.randrange(0, self.users), PAGE)
+            return "/api/v1/users?after=%d&limit=%d" % (rnd.randrange(0, self.users), PAGE)
+        if route == "search":
+            return "/api/v1/users?after=%d&limit=%d&q=%03d" % (rnd.randrange(0, self.users), PAGE,
+                                                               rnd.randrange(1000))
         if route == "events":
             return "/api/v1/events?since=0&limit=%d" % PAGE
         return "/api/v1/" + route
@@ -195,7 +204,9 @@ class _Load:
             with self.lock:
                 self.answered += 1
                 self.lat_all.append(dt)
-                if 200 <= status < 300:
+                if 200 <= status < 300 and route in PAGE_ROUTES and not _whole_page(body):
+                    self.by_route[route]["bad_body"] += 1  # a streamed page cut short
+                elif 200 <= status < 300:
                     self.lat[route].append(dt)
                     self.last_ok_s = round(time.monotonic() - self.t0, 2)
                     self.by_route[route]["ok"] += 1
@@ -217,12 +228,22 @@ class _Load:
             "ok": len(ok), "ok_per_s": round(len(ok) / seconds, 1) if seconds else None,
             "p50_ms": _ms(_pct(ok, 50)), "p99_ms": _ms(_pct(ok, 99)), "max_ms": _ms(max(ok) if ok else None),
             "all_p50_ms": _ms(_pct(self.lat_all, 50)), "all_p99_ms": _ms(_pct(self.lat_all, 99)),
+            "bad_body": sum(v["bad_body"] for v in self.by_route.values()),
             "non_2xx": sum(self.status.values()), "non_2xx_by_status": dict(sorted(self.status.items())),
             "errors_503": self.errors_503, "conn_errors": self.conn_errors,
             "first_timeout_s": self.first_timeout_s, "last_ok_s": self.last_ok_s,
             "by_route": {r: dict(self.by_route[r], p50_ms=_ms(_pct(self.lat[r], 50)),
                                  p99_ms=_ms(_pct(self.lat[r], 99))) for r in ROUTES},
         }
+
+
+def _whole_page(body):
+    """A users answer that is a whole page: JSON with users and next."""
+    try:
+        doc = json.loads(body)
+        return isinstance(doc["users"], list) and "next" in doc
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 # --- 2. taps during the load ----------------------------------------------------------------
@@ -234,9 +255,13 @@ def _relay(st):
 def _taps(sim, stop, users, seed, out):
     """Tap a table user's card every TAP_EVERY_S until `stop`; time tap -> relay 1 on (its pulse
     count going up, or seen on). A control-channel failure is counted and the taps go on (a dead
-    simulator raises)."""
+    simulator raises; 5 failures in a row end the taps); a `state` poll the simulator answers
+    with "out of memory" is polled again (counted in state_oom), the tap still timed."""
+    from doorctl.simctl import SimError
+
     rnd = random.Random(seed)
     lat, missed, polls, errors, misses = [], 0, 0, {}, []
+    streak = oom = 0
     t_begin = time.monotonic()
     out.update(every_s=TAP_EVERY_S, timeout_s=TAP_TIMEOUT_S)
     while not stop.is_set():
@@ -248,7 +273,14 @@ def _taps(sim, stop, users, seed, out):
             sim.call("tap", uid=uid, ms=TAP_MS)
             opened = None
             while True:
-                on, pulses = _relay(sim.call("state", events=0))
+                try:
+                    on, pulses = _relay(sim.call("state", events=0))
+                except SimError as e:
+                    if "memory" not in str(e) or time.monotonic() - t0 > TAP_TIMEOUT_S:
+                        raise
+                    oom += 1
+                    time.sleep(0.005)
+                    continue
                 polls += 1
                 now = time.monotonic()
                 if pulses > before or on:
@@ -261,9 +293,11 @@ def _taps(sim, stop, users, seed, out):
         except Exception as e:
             name = "%s: %s" % (e.__class__.__name__, str(e)[:80])
             errors[name] = errors.get(name, 0) + 1
-            if sum(errors.values()) >= 5:
+            streak += 1
+            if streak >= 5:
                 break  # the control channel is gone for good
             continue
+        streak = 0
         if opened is None:
             missed += 1
             if len(misses) < 5:  # what the device made of it
@@ -283,7 +317,7 @@ def _taps(sim, stop, users, seed, out):
             stop.wait(wait)
     out.update({"taps": len(lat) + missed, "opened": len(lat), "missed": missed, "errors": errors, "misses": misses,
                 "p50_ms": _ms(_pct(lat, 50)), "p99_ms": _ms(_pct(lat, 99)), "max_ms": _ms(max(lat) if lat else None),
-                "state_polls": polls})
+                "state_polls": polls, "state_oom": oom})
 
 
 def _heap(sim, res, key):
@@ -482,12 +516,15 @@ def rows(result):
         if ld.get("first_timeout_s") is not None:
             text += "; HTTP stopped answering at ~%.1f s, after the load: %s" % (ld["first_timeout_s"],
                                                                              ld["http_after_load"])
-        out.append(("HTTP under load, %s users: %d threads x %.0f s, GET status / users page of %d at a random "
-                    "offset / events / relays, one request per connection"
-                    % (n, ld["threads"], ld["seconds"], PAGE), text))
-        per = "; ".join("%s %d ok, %d non-2xx, %d unanswered, p50 %s ms" % (r, v["ok"], v["non_2xx"],
-                                                                        v["conn_errors"], _f(v["p50_ms"]))
-                        for r, v in ld["by_route"].items())
+        if ld.get("bad_body"):
+            text += "; 2xx users answers cut short: %d" % ld["bad_body"]
+        out.append(("HTTP under load, %s users: %d threads x %.0f s, GET status / users page of %d after a "
+                    "random cursor / search (3 random digits) from a random cursor / events / relays, one "
+                    "request per connection" % (n, ld["threads"], ld["seconds"], PAGE), text))
+        per = "; ".join("%s %d ok, %d non-2xx, %d unanswered, p50 %s ms, p99 %s ms" % (
+            r, v["ok"], v["non_2xx"], v["conn_errors"], _f(v["p50_ms"]), _f(v["p99_ms"]))
+            + (", %d cut short" % v["bad_body"] if v.get("bad_body") else "")
+            for r, v in ld["by_route"].items())
         out.append(("HTTP under load, per route", per))
     tp = result.get("taps")
     if tp:
@@ -497,6 +534,8 @@ def rows(result):
             text += " (at %s s into the load)" % ", ".join("%.1f" % m["at_s"] for m in tp["misses"])
         if tp.get("errors"):
             text += "; control channel errors: %s" % _counts(tp["errors"])
+        if tp.get("state_oom"):
+            text += "; `state` answered out of memory %d times (polled again)" % tp["state_oom"]
         out.append(("Tap -> relay on during the HTTP load (control-channel tap, relay seen by polling `state`: "
                     "includes the control channel's polling granularity), a tap every %d ms"
                     % (tp["every_s"] * 1000), text))
@@ -524,8 +563,37 @@ def rows(result):
     return out
 
 
-if __name__ == "__main__":
-    res = run()
+def update(res):
+    """Store `res` as bench/results.json's bench_http and rewrite the README's bench rows (the
+    other benchmarks' figures are kept as they are)."""
+    from doorctl import bench
+
+    path = os.path.join(paths.ROOT, "bench", "results.json")
+    with open(path) as f:
+        all_res = json.load(f)
+    all_res["bench_http"] = res
+    with open(path, "w") as f:
+        json.dump(all_res, f, indent=2, sort_keys=True)
+    return bench.update_readme(bench.table(all_res))
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m doorctl.bench_http", description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=LOAD_S, help="length of the load (default %(default)s)")
+    ap.add_argument("--users", type=int, default=USERS, help="users in the table (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--update", action="store_true",
+                    help="write the result into bench/results.json and the README's bench rows")
+    a = ap.parse_args(argv)
+    res = run(users=a.users, load_s=a.seconds, seed=a.seed)
     print(json.dumps(res, indent=2, sort_keys=True))
     for m, t in rows(res):
         print("| %s | %s |" % (m, t))
+    if a.update:
+        print("README.md updated" if update(res) else "README.md has no bench markers", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
