@@ -43,7 +43,7 @@ async def list_users(api, request):
     t = api.door.table
     from usertable import page  # the page's text is written by usertable.page: no route code held
 
-    page.prepare()
+    page.prepare(t)
     return Stream(page.text(t, page.page(t, after, limit, q), '], "next": %s, "total": %d}', t.count),
                   "application/json")
 

@@ -50,7 +50,9 @@ class HTTPError(Exception):
 
 class Stream:
     """A streamed body: a file object (read in CHUNK pieces, closed after) or a generator of
-    bytes/str chunks (an empty one lets other tasks run); `size` if known (else the connection
+    bytes/str chunks (an empty one lets other tasks run; a tuple of them is written together:
+    small pieces find room in a fragmented heap where one large chunk may not), closed after
+    (its clean-up runs even when the client went away); `size` if known (else the connection
     close ends the body)."""
 
     def __init__(self, source, content_type="application/octet-stream", size=None, headers=None):
@@ -280,7 +282,7 @@ class Server:
             return
         self.active += 1
         buf = self._free.pop()
-        req = None
+        req = ans = None
         complete = False  # whole request read: nothing to drain before closing
         try:
             try:
@@ -320,6 +322,7 @@ class Server:
         except Exception:
             pass
         finally:
+            _close_source(ans)  # an answer never written (no heap for it) lets go of its source
             self._free.append(buf)
             self.active -= 1
             await self._close(writer)
@@ -333,31 +336,31 @@ class Server:
             status = ans[1]
             ans = ans[0]
         if isinstance(ans, Stream):
-            await self._send(writer, status, None, ans.content_type, ans.headers, ans.size)
             src = ans.source
-            if hasattr(src, "readinto"):
-                chunk = bytearray(CHUNK)
-                try:
+            try:
+                await self._send(writer, status, None, ans.content_type, ans.headers, ans.size)
+                if hasattr(src, "readinto"):
+                    chunk = bytearray(CHUNK)
                     while not head:
                         k = src.readinto(chunk)
                         if not k:
                             break
                         writer.write(chunk if k == CHUNK else chunk[:k])
                         await writer.drain()
-                finally:
-                    src.close()
-            else:
-                try:
+                else:
                     for part in () if head else src:
                         if not part:  # an empty piece: the source lets other tasks run (long scans)
                             await asyncio.sleep_ms(0)
                             continue
-                        writer.write(part.encode() if isinstance(part, str) else part)
+                        if isinstance(part, tuple):  # small pieces, written together
+                            for p in part:
+                                writer.write(p.encode() if isinstance(p, str) else p)
+                        else:
+                            writer.write(part.encode() if isinstance(part, str) else part)
+                        part = None
                         await writer.drain()
-                finally:
-                    close = getattr(src, "close", None)
-                    if close:  # a generator left mid-way (client gone): its finally runs now
-                        close()
+            finally:
+                _close_source(ans)  # a generator left mid-way (client gone): its finally runs now
             return
         if ans is None or status == 204:
             body, ctype = b"", None
@@ -407,6 +410,20 @@ class Server:
             await writer.wait_closed()
         except Exception:
             pass
+
+
+def _close_source(ans):
+    """Close the source of a Stream answer (or of a (Stream, status, ...) tuple): a file, or a
+    generator, whose clean-up (finally) then runs even if it was never read to its end."""
+    if isinstance(ans, tuple):
+        ans = ans[0]
+    if isinstance(ans, Stream):
+        close = getattr(ans.source, "close", None)
+        if close:
+            try:
+                close()
+            except Exception:  # (no heap for its clean-up): the connection is let go of anyway
+                pass
 
 
 def client_address(peer):

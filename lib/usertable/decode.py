@@ -1,5 +1,7 @@
 """Records back to text: card codes, plates, the export form of a user (lists, pages, the
 export): cold code, loaded only for that (lookups need only `fmt`; writing: usertable.codec)."""
+from binascii import hexlify
+
 from usertable import fmt
 
 
@@ -10,7 +12,7 @@ def unpack_card(b, off, fid):
         off += 1
     else:
         n = fmt.CARD_WIDTH[fid]
-    return "".join(fmt.HEX_DIGITS[b[off + i] >> 4] + fmt.HEX_DIGITS[b[off + i] & 15] for i in range(n))
+    return hexlify(b[off:off + n]).decode().upper()  # (few, small allocations: a page has many)
 
 
 def unpack_plate(b, off):

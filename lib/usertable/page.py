@@ -8,8 +8,10 @@ the first page costs. A search reads at most `budget` records per page and says 
 
 Heap: several pages may be streamed at once, each suspended between users while its text is
 sent, so a page holds nothing between steps but its position (ints): every step reads its user
-afresh, from flash into one Record shared by all pages (the step is synchronous: no other task
-runs between the read and the user's dict).
+afresh, from flash into the table's second Record (t._tmp, shared by all pages and the edits:
+the step is synchronous, no other task runs between the read and the user's text), and a user's
+text is made of small pieces (record_json), not one block: after a while of traffic the heap has
+many small holes and few large ones.
 """
 from micropython import const
 
@@ -19,15 +21,16 @@ from usertable.reader import Record
 
 BUDGET = const(500)  # records a search page reads at most (~1 s of an ESP32)
 PAUSE = const(16)  # a search lets other tasks run every PAUSE records (card taps)
-_rec = None  # the Record every page reads into (created with the first page)
 
 
-def prepare():
-    """Have what a page needs in the heap before its answer starts (the shared Record; the code
-    is this module's imports), so that a lack of heap is a clean 503, not a page cut short."""
-    global _rec
-    if _rec is None:
-        _rec = Record()
+def prepare(t):
+    """Have what a page needs in the heap before its answer starts (the code is this module's
+    imports; the Record is the table's second one, t._tmp, which single-user edits use too and
+    which stays: a page or an edit reads into it and is done with it in one step, never across
+    a pause), so that a lack of heap is a clean 503, not a page cut short."""
+    if t._tmp is None:
+        t._tmp = Record()
+    return t._tmp
 
 
 def first(b, after):
@@ -141,16 +144,16 @@ def matches(rec, q, digits):
 
 def page(t, after, limit, q="", budget=BUDGET):
     """One page for streaming. Yields None where other tasks may run (every PAUSE records a
-    search reads), a dict (no secrets: has_pin/has_qr/has_ble) for each user on the page, and
-    last an int: the cursor to continue from (`after=` of the next page), or -1 when no user
-    follows.
+    search reads), the Record of each user on the page (shared: valid until the next step;
+    decode.record_dict gives its export form), and last an int: the cursor to continue from
+    (`after=` of the next page), or -1 when no user follows. (Records, not dicts: a generator
+    waiting to be resumed still holds the last value it yielded.)
 
     The cursor is the id of the last user read. A page ends after `limit` users; a search
     (q, matched as `matches`) also ends after reading `budget` records, with fewer users (maybe
     none) and a cursor: the client continues from there. A page during which the table was
     swapped or a user edited ends at the last user read, with its cursor (the next page reads
     the new state)."""
-    prepare()
     q = q.lower()
     digits = q.isdigit()
     b = t._base
@@ -159,7 +162,7 @@ def page(t, after, limit, q="", budget=BUDGET):
     last = after
     n = 0
     got = 0
-    for r in records(t, _rec, after):
+    for r in records(t, prepare(t), after):
         if got == limit or (q and n == budget):
             yield last  # more users follow
             return
@@ -171,7 +174,7 @@ def page(t, after, limit, q="", budget=BUDGET):
             yield None
         else:
             got += 1
-            yield decode.record_dict(r)
+            yield r
         if t._base is not b or t._j is not j or j.total != jt:
             yield last  # changed meanwhile: stop here, the cursor carries on
             return
@@ -197,12 +200,62 @@ def local(d, tz):
     return d
 
 
+def _when(t, tz):
+    """A unix time as JSON: the site's local time text, null for 0 (unbounded)."""
+    if not t:
+        return "null"
+    from usertable import sitetime
+
+    return '"%s"' % sitetime.unix_to_local(t, tz)
+
+
+def _bits(x, n):
+    """JSON list of the numbers (from 1) of the bits set in x (relays, floors)."""
+    return "[" + ", ".join(str(i + 1) for i in range(n) if x >> i & 1) + "]"
+
+
+def _tf(v):
+    return "true" if v else "false"
+
+
+def record_json(rec, tz, sep=""):
+    """`sep` + the export form of Record rec as JSON text, as a tuple of pieces of a few dozen
+    bytes each: decode.record_dict with its times as the site's local text (local()), written
+    from the record without that dict and its lists, and without one text of the whole user (in
+    a fragmented heap small pieces are found where a 300-byte block is not). All of it is read
+    from the record at once (the Record is shared: it may hold another user by the time the
+    pieces are sent). The device tests check that both forms are equal."""
+    import json
+
+    pl = ""
+    if rec.nplates:
+        out = []
+        for p, t0, t1 in decode.record_plates(rec):
+            s = '{"plate": ' + json.dumps(p)
+            if t0:
+                s += ', "from": ' + _when(t0, tz)
+            if t1:
+                s += ', "to": ' + _when(t1, tz)
+            out.append(s + "}")
+        pl = ", ".join(out)
+    return ('%s{"id": %d, "name": ' % (sep, rec.id), json.dumps(rec.name),
+            ', "role": "%s", "phone": ' % ("admin" if rec.role else "user"), json.dumps(rec.phone),
+            ', "cards": ', json.dumps(decode.record_cards(rec)), ', "plates": [', pl,
+            '], "relays": ' + _bits(rec.relays, 8), ', "floors": ' + _bits(rec.floors, 32),
+            ', "web_relay": %d, "relay_schedule_activation": %s' % (rec.web_relay, _tf(rec.rsa)),
+            ', "valid_from": ' + _when(rec.valid_from, tz), ', "valid_to": ' + _when(rec.valid_to, tz),
+            ', "schedules": ' + json.dumps(list(rec.schedules)),
+            ', "has_pin": %s, "has_qr": %s, "has_ble": %s}' % (_tf(rec.has_pin), _tf(rec.has_qr), _tf(rec.has_ble)))
+
+
 def text(t, users, tail, total=None):
     """JSON text of a walk of users (page() or export.walk()), a user at a time, for a streamed
-    answer: '{"users": [' then each dict the walk yields (times as local text), then `tail`
-    formatted with the int the walk yields last (-1 = null) and `total` if given; an empty
-    piece where the walk yields None (the server lets other tasks run there). The table's cold
-    code is dropped when the last such text still being written ends (t.streams)."""
+    answer: '{"users": [' then each user the walk yields (a Record or an export dict; times as
+    local text), then `tail` formatted with the int the walk yields last (-1 = null) and `total`
+    if given; an empty piece where the walk yields None (the server lets other tasks run
+    there). A user read from a Record comes as a tuple of small texts (httpd writes them
+    together). The table's cold code is dropped when the last such text still being written
+    ends (t.streams)."""
     import json
 
     t.streams += 1
@@ -213,11 +266,16 @@ def text(t, users, tail, total=None):
         for x in users:
             if x is None:
                 yield b""
-            elif isinstance(x, dict):
-                yield sep + json.dumps(local(x, t.tz))
-                sep = ", "
-            else:
+            elif isinstance(x, int):
                 last = x
+            elif isinstance(x, dict):  # export.walk
+                x = (sep + json.dumps(local(x, t.tz))).encode()
+                sep = ", "
+                yield x
+            else:  # a Record: its pieces, written together
+                x = record_json(x, t.tz, sep)
+                sep = ", "
+                yield x
             x = None
         if total is None:
             yield tail % last

@@ -310,8 +310,8 @@ class UserTable:
 
     def page(self, after=0, limit=50, q=""):
         """A cursor page of the users with id > after (usertable.page.page: yields None where
-        other tasks may run, a dict per user, last the cursor of the next page or -1). Loads
-        usertable.page (+ codec, scan): forget(*_COLD) when done."""
+        other tasks may run, each user's Record (valid until the next step), last the cursor of
+        the next page or -1). Loads usertable.page (+ decode): forget(*_COLD) when done."""
         from usertable import page
 
         return page.page(self, after, limit, q)

@@ -8,6 +8,7 @@ from binascii import hexlify
 
 import unload
 from usertable import codec, fmt, page, table, validate
+from usertable.reader import Record
 from usertable.table import UserTable
 from usertable.writer import Writer, bucket_target
 
@@ -64,11 +65,20 @@ def _walk(t, after, limit, q=""):
     ids = []
     cursor = None
     for x in t.page(after, limit, q):
-        if isinstance(x, dict):
-            ids.append(x["id"])
+        if isinstance(x, Record):
+            ids.append(x.id)
         elif x is not None:
             cursor = x
     return ids, cursor
+
+
+def _join(src):
+    """The text a page.text() generator gives, as the server writes it (tuples: pieces)."""
+    out = []
+    for x in src:
+        for p in x if isinstance(x, tuple) else (x,):
+            out.append(p.decode() if isinstance(p, bytes) else p)
+    return "".join(out)
 
 
 def _all(t, limit, q=""):
@@ -141,8 +151,8 @@ def test_journal_adds_edits_and_deletes_show_in_the_walk():
         for limit in (1, 7, 200):
             assert _all(t, limit)[0] == want, limit
         assert _walk(t, 999, 4) == ([1001, 1002, 1008, 1011], 1011)
-        page_ = [x for x in t.page(1000, 2) if isinstance(x, dict)]
-        assert [(u["id"], u["name"]) for u in page_] == [(1001, "Between"), (1002, "Edited")]
+        page_ = [(x.id, x.name) for x in t.page(1000, 2) if isinstance(x, Record)]
+        assert page_ == [(1001, "Between"), (1002, "Edited")]
         assert _walk(t, 2097, 5) == ([5000], -1)
         t.close()
     finally:
@@ -168,8 +178,8 @@ def test_search_continues_after_the_cursor_and_stops_after_its_budget():
         out = []
         cursor = None
         for x in page.page(t, 0, 50, "nobody", budget=10):
-            if isinstance(x, dict):
-                out.append(x)
+            if isinstance(x, Record):
+                out.append(x.id)
             elif x is not None:
                 cursor = x
         assert out == [] and cursor == IDS[9]
@@ -185,16 +195,16 @@ def test_page_text_is_one_json_document_and_cold_code_is_dropped_after():
     try:
         t = _make(d, IDS[:30])
         unload.forget(*table._COLD)
-        page.prepare()
+        page.prepare(t)
         src = page.text(t, page.page(t, 30, 3), '], "next": %s, "total": %d}', t.count)
-        doc = json.loads("".join(x.decode() if isinstance(x, bytes) else x for x in src))
+        doc = json.loads(_join(src))
         assert [u["id"] for u in doc["users"]] == [33, 36, 39] and doc["next"] == 39 and doc["total"] == 30
         assert doc["users"][0]["name"].startswith("Tenant 33") and doc["users"][0]["valid_from"] is None
         assert "usertable.page" not in sys.modules and "usertable.decode" not in sys.modules
         from usertable import page as page2
 
         src = page2.text(t, page2.page(t, 90, 3), '], "next": %s, "total": %d}', t.count)
-        doc = json.loads("".join(x.decode() if isinstance(x, bytes) else x for x in src))
+        doc = json.loads(_join(src))
         assert doc == {"users": [], "next": None, "total": 30}
         # two pages written at once: the code stays until the last one ends
         from usertable import page as page3
@@ -219,11 +229,54 @@ def test_a_page_during_an_edit_ends_at_its_cursor():
     try:
         t = _make(d, IDS)
         g = t.page(0, 10)
-        got = [next(g)["id"], next(g)["id"]]
+        got = [next(g).id, next(g).id]
         t.add_or_replace({"id": 4, "name": "Meanwhile", "cards": ["0A000009"]})
         rest = list(g)
         assert got == [3, 6] and rest == [6]  # stopped, cursor 6
         assert _walk(t, 6, 3)[0] == [9, 12, 15]
+        t.close()
+    finally:
+        _rm(d)
+
+
+def test_record_json_is_the_export_form_with_local_times():
+    """page.record_json (a page's users, written without a dict) equals the export dict with
+    local times (decode.record_dict + page.local: GET /api/v1/users/ID, the export)."""
+    from usertable import build, decode, validate_list
+
+    d = _dir("json")
+    try:
+        key = bytes(range(32))
+        tz = "CET-1CEST,M3.5.0,M10.5.0/3"
+        ctx = validate.Ctx("8HN", tz, [1, 2, 3], key, True, "users.json")
+        sched = validate_list.schedules([{"id": 2, "name": "Office", "weekly": [
+            {"days": "mon-fri", "from": "08:00", "to": "18:00"}]}], ctx)
+        docs = [{"id": 1},
+                {"id": 2, "name": 'Zoë "Q" \\ Brandt', "phone": "+44 1234", "cards": ["04A1B2C3", "0A0B0C0D"],
+                 "pin": "4711", "qr": "QR-2", "relays": [1, 3], "floors": [1, 17, 32], "role": "admin",
+                 "valid_from": "2026-03-29T01:30", "valid_to": "2030-07-01", "schedules": ["Office", 1],
+                 "web_relay": 2, "relay_schedule_activation": True,
+                 "plates": ["AB12CDE", {"plate": "x-y 9", "from": "2026-07-01T12:00"},
+                            {"plate": "LAST1", "to": "2027-01-01"}]},
+                {"id": 4294967294, "name": "Ünïcødé ✓", "ble": "a1b2c3d4", "relays": [2]}]
+        users = [validate.user(u, ctx, "u") for u in docs]
+        assert not ctx.errors, ctx.errors
+        build.build_file(d + "/users.tbl", sched, users, ctx.fid, 1, ctx.keyed)
+        unload.forget("usertable.build", "usertable.writer", "usertable.codec", "usertable.validate",
+                      "usertable.validate_list")
+        t = UserTable.open(d, site_key=key, card_format="8HN", tz=tz, auto_compact=False)
+        seen = []
+        for r in t.page(0, 10):
+            if isinstance(r, Record):
+                want = page.local(decode.record_dict(r), tz)
+                got = json.loads("".join(page.record_json(r, tz, ", "))[2:])
+                assert got == want, (got, want)
+                seen.append(got)
+        assert [u["id"] for u in seen] == [1, 2, 4294967294]
+        two = seen[1]
+        assert two["valid_from"] == "2026-03-29T01:30" and two["plates"][1] == {"plate": "XY9", "from": "2026-07-01T12:00"}
+        assert two["has_pin"] and two["has_qr"] and not two["has_ble"] and seen[2]["has_ble"]
+        assert "pin" not in two and "4711" not in json.dumps(seen)
         t.close()
     finally:
         _rm(d)
