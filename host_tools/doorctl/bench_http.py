@@ -255,8 +255,9 @@ def _relay(st):
 def _taps(sim, stop, users, seed, out):
     """Tap a table user's card every TAP_EVERY_S until `stop`; time tap -> relay 1 on (its pulse
     count going up, or seen on). A control-channel failure is counted and the taps go on (a dead
-    simulator raises; 5 failures in a row, 0.05 s more apart each time, end the taps); a `state` poll the simulator answers
-    with "out of memory" is polled again (counted in state_oom), the tap still timed."""
+    simulator raises; 5 failures in a row, 0.05 s more apart each time, end the taps; a control
+    command the simulator answers "out of memory" is counted and the taps go on); a `state`
+    poll answered "out of memory" is polled again (counted in state_oom), the tap still timed."""
     from doorctl.simctl import SimError
 
     rnd = random.Random(seed)
@@ -293,10 +294,13 @@ def _taps(sim, stop, users, seed, out):
         except Exception as e:
             name = "%s: %s" % (e.__class__.__name__, str(e)[:80])
             errors[name] = errors.get(name, 0) + 1
+            if isinstance(e, SimError) and "memory" in str(e):  # the simulator is there, short of heap
+                stop.wait(0.05)
+                continue
             streak += 1
             if streak >= 5:
                 break  # the control channel is gone for good
-            stop.wait(0.05 * streak)  # a moment for the device (a burst of requests may have its heap)
+            stop.wait(0.05 * streak)
             continue
         streak = 0
         if opened is None:
