@@ -5,7 +5,6 @@ import asyncio
 
 from configerror import ConfigError
 from doorapp.httpapi import ApiError, json_body
-from unload import forget
 
 FIELDS = ("id", "name", "role", "phone", "cards", "pin", "qr", "ble", "plates", "relays", "floors",
           "web_relay", "relay_schedule_activation", "valid_from", "valid_to", "schedules")
@@ -13,13 +12,9 @@ MAX_ID = 4294967294
 
 
 def _answer(t, uid):
-    """The saved user as GET /api/v1/users/<id> shows it (read code loaded after the checks)."""
-    from doorapp import api_users
-
-    try:
-        return api_users._find(t, uid)
-    finally:
-        forget("doorapp.api_users")
+    """The saved user as GET /api/v1/users/<id> shows it (read code loaded after the checks, and
+    dropped again by the table)."""
+    return t.user_dict(uid, t.tz)
 
 
 def _save(api, doc):

@@ -7,7 +7,6 @@ as in a user list document (docs/user-model.md).
 Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
 from doorapp.httpapi import ApiError, int_arg
 from doorapp.httpd import Stream
-from unload import forget
 
 PAGE_MAX = 200
 Q_MAX = 32
@@ -15,16 +14,10 @@ Q_MAX = 32
 
 def _find(t, uid):
     """The user's export dict (times as local text), or 404."""
-    d = t.user_dict(uid)
+    d = t.user_dict(uid, t.tz)  # (one cold-code load: the record's text and its local times)
     if d is None:
         raise ApiError(404, "no user %d" % uid)
-    from usertable import page
-
-    try:
-        return page.local(d, t.tz)
-    finally:
-        if not t.streams:  # else the last page being written drops them
-            forget("usertable.page", "usertable.sitetime")
+    return d
 
 
 async def list_users(api, request):

@@ -72,3 +72,22 @@ def record_dict(rec):
         "schedules": list(rec.schedules),
         "has_pin": rec.has_pin, "has_qr": rec.has_qr, "has_ble": rec.has_ble,
     }
+
+
+def local(d, tz):
+    """An exported user dict (record_dict) with its unix times as the site's local time
+    text "YYYY-MM-DDTHH:MM" (None where unbounded); the time code (usertable.sitetime) is
+    loaded only for a user with times (forget it when done)."""
+    if not (d["valid_from"] or d["valid_to"]):
+        d["valid_from"] = d["valid_to"] = None
+        if not d["plates"]:
+            return d
+    from usertable import sitetime
+
+    for k in ("valid_from", "valid_to"):
+        d[k] = sitetime.unix_to_local(d[k], tz) if d[k] else None
+    for p in d["plates"]:
+        for k in ("from", "to"):
+            if p.get(k):
+                p[k] = sitetime.unix_to_local(p[k], tz)
+    return d

@@ -2,7 +2,6 @@
 (the export; users()/search() by offset): cold code. Cursor pages: usertable.page."""
 from usertable import decode
 from usertable.journal import OP_PUT
-from usertable.page import matches as _matches
 from usertable.reader import Record
 from usertable.scan import scan
 
@@ -64,6 +63,9 @@ def walk(t, q, offset, limit, pause=64):
     loop runs other tasks there: a page deep in a large table reads many), a dict for each
     user on the page (no secrets), and last the number of users matching `q` ("" = all)."""
     q = q.lower()
+    if q:
+        from usertable.page import matches  # the search rule (usertable.page: loaded for a search only)
+
     digits = q.isdigit()
     total = 0
     n = 0
@@ -72,7 +74,7 @@ def walk(t, q, offset, limit, pause=64):
         n += 1
         if pause and n % pause == 0:
             yield None
-        if q and not _matches(r, q, digits):
+        if q and not matches(r, q, digits):
             continue
         total += 1
         if offset < total <= offset + limit:
@@ -83,7 +85,10 @@ def walk(t, q, offset, limit, pause=64):
     yield total
 
 
-def user(t, uid):
-    """One user as a dict (no secrets), or None."""
+def user(t, uid, tz=None):
+    """One user as a dict (no secrets), or None; times as the site's local text if `tz`."""
     rec = t.by_id(uid, Record())
-    return None if rec is None else decode.record_dict(rec)
+    if rec is None:
+        return None
+    d = decode.record_dict(rec)
+    return d if tz is None else decode.local(d, tz)

@@ -181,25 +181,6 @@ def page(t, after, limit, q="", budget=BUDGET):
     yield -1
 
 
-def local(d, tz):
-    """An exported user dict (decode.record_dict) with its unix times as the site's local time
-    text "YYYY-MM-DDTHH:MM" (None where unbounded); the time code (usertable.sitetime) is
-    loaded only for a user with times (forget it when done)."""
-    if not (d["valid_from"] or d["valid_to"]):
-        d["valid_from"] = d["valid_to"] = None
-        if not d["plates"]:
-            return d
-    from usertable import sitetime
-
-    for k in ("valid_from", "valid_to"):
-        d[k] = sitetime.unix_to_local(d[k], tz) if d[k] else None
-    for p in d["plates"]:
-        for k in ("from", "to"):
-            if p.get(k):
-                p[k] = sitetime.unix_to_local(p[k], tz)
-    return d
-
-
 def _when(t, tz):
     """A unix time as JSON: the site's local time text, null for 0 (unbounded)."""
     if not t:
@@ -220,7 +201,7 @@ def _tf(v):
 
 def record_json(rec, tz, sep=""):
     """`sep` + the export form of Record rec as JSON text, as a tuple of pieces of a few dozen
-    bytes each: decode.record_dict with its times as the site's local text (local()), written
+    bytes each: decode.record_dict with its times as the site's local text (decode.local), written
     from the record without that dict and its lists, and without one text of the whole user (in
     a fragmented heap small pieces are found where a 300-byte block is not). All of it is read
     from the record at once (the Record is shared: it may hold another user by the time the
@@ -269,7 +250,7 @@ def text(t, users, tail, total=None):
             elif isinstance(x, int):
                 last = x
             elif isinstance(x, dict):  # export.walk
-                x = (sep + json.dumps(local(x, t.tz))).encode()
+                x = (sep + json.dumps(decode.local(x, t.tz))).encode()
                 sep = ", "
                 yield x
             else:  # a Record: its pieces, written together

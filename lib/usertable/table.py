@@ -321,9 +321,11 @@ class UserTable:
         page() is the way on a large table)."""
         return self._cold("export.users", offset, limit)
 
-    def user_dict(self, uid):
-        """User `uid` as a dict (no secrets: has_pin/has_qr/has_ble), or None."""
-        return self._cold("export.user", uid)
+    def user_dict(self, uid, tz=None):
+        """User `uid` as a dict (no secrets: has_pin/has_qr/has_ble), or None; with `tz` (the
+        site's TZ rule) its times as local text "YYYY-MM-DDTHH:MM" (None: unbounded), as the
+        HTTP API gives them, else unix seconds (0: unbounded)."""
+        return self._cold("export.user", uid, tz)
 
     def search(self, q, offset=0, limit=50):
         """(page of user dicts, number of matches) for users whose id, name or card code

@@ -241,7 +241,7 @@ def test_a_page_during_an_edit_ends_at_its_cursor():
 
 def test_record_json_is_the_export_form_with_local_times():
     """page.record_json (a page's users, written without a dict) equals the export dict with
-    local times (decode.record_dict + page.local: GET /api/v1/users/ID, the export)."""
+    local times (decode.record_dict + decode.local: GET /api/v1/users/ID, the export)."""
     from usertable import build, decode, validate_list
 
     d = _dir("json")
@@ -268,7 +268,7 @@ def test_record_json_is_the_export_form_with_local_times():
         seen = []
         for r in t.page(0, 10):
             if isinstance(r, Record):
-                want = page.local(decode.record_dict(r), tz)
+                want = decode.local(decode.record_dict(r), tz)
                 got = json.loads("".join(page.record_json(r, tz, ", "))[2:])
                 assert got == want, (got, want)
                 seen.append(got)
