@@ -241,6 +241,7 @@ def text(t, users, tail, total=None):
 
     t.streams += 1
     try:
+        yield b""  # (a caller may start it at once, so that t.streams counts it)
         yield '{"users": ['
         sep = ""
         last = -1
