@@ -59,6 +59,7 @@ class CardWatcher:
         self._misses = 0
         self._seen = 0
         self._run = False
+        self._stop = False
         self._task = None
 
     def state(self):
@@ -76,9 +77,30 @@ class CardWatcher:
         return self._task
 
     def stop(self):
+        self._stop = True
         self._run = False
 
     async def run(self):
+        """_loop() until stop(); no heap anywhere in a poll (MemoryError, or the CancelledError
+        asyncio.wait_for raises when its helper task got none) re-initialises the reader and
+        goes on: the task that reads the cards must not end while the door runs."""
+        from asyncio import CancelledError
+
+        self._stop = False
+        while True:
+            try:
+                await self._loop()
+                return
+            except (MemoryError, CancelledError):
+                if self._stop:
+                    raise
+                self.errors += 1
+                self.no_heap += 1
+                self.last_error = _NO_HEAP
+                gc.collect()
+                await sleep_ms(self.interval_ms)
+
+    async def _loop(self):
         """Initialise the reader, then poll it until stop(), re-initialising after `fail_limit`
         failed polls. One loop and no per-poll coroutine: a poll with no card allocates nothing
         here."""
