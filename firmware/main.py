@@ -5,11 +5,11 @@ instead of sitting at the prompt with the door unattended."""
 import asyncio
 
 from doorapp import startup
-from unload import forget
+from unload import STARTUP_ONLY, forget
 
 run = startup.start("/board.json")
 startup = None
-forget("doorapp.startup")
+forget(*STARTUP_ONLY)
 if run is not None:
     try:
         asyncio.run(run)

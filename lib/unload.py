@@ -6,6 +6,10 @@ call `forget()` when done; the next use imports them again (from .mpy: cheap).
 """
 import sys
 
+# what only the start-up uses: forgotten by main.py (and the simulator) once the door is built;
+# doorapp.fileio and hal come back if a config change or table push imports them
+STARTUP_ONLY = ("doorapp.startup", "doorapp.fileio", "hal")
+
 
 def forget(*names):
     for name in names:

@@ -20,7 +20,7 @@ Options:
 import asyncio
 import sys
 
-from unload import forget
+from unload import STARTUP_ONLY, forget
 
 
 def main(argv):
@@ -28,7 +28,7 @@ def main(argv):
 
     opts, board, door = start.start(argv)
     start = None
-    forget("sim.start", "doorapp.startup")
+    forget("sim.start", *STARTUP_ONLY)
     from sim import loop
 
     try:

@@ -7,10 +7,11 @@ mpy-cross (portable bytecode: the unix port can't run xtensawin native code) fro
 is rebuilt for any file whose source changed.
 """
 import os
+import shutil
 import subprocess
 import sys
 
-from doorctl import paths
+from doorctl import manifest, paths
 
 CACHE = os.path.join(paths.ROOT, "build", "mpy-cache")
 
@@ -43,7 +44,7 @@ def _compile_tree(src_root, dst_root):
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             tmp = dst + ".tmp%d" % os.getpid()
-            r = subprocess.run([mpy_cross(), "-o", tmp, "-s", os.path.relpath(src, src_root), src],
+            r = subprocess.run([mpy_cross(), manifest.MPY_OPT, "-o", tmp, "-s", os.path.relpath(src, src_root), src],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("mpy-cross failed on %s:\n%s" % (src, r.stderr))
@@ -53,6 +54,7 @@ def _compile_tree(src_root, dst_root):
 def compiled_path():
     """MICROPYPATH with the device code as fresh .mpy files (sources stay the truth)."""
     trees = [("firmware", paths.FIRMWARE), ("lib", paths.LIB), ("packages", paths.device_packages_dir())]
+    _same_options()
     out = [".frozen"]
     for name, src in trees:
         dst = os.path.join(CACHE, name)
@@ -60,6 +62,22 @@ def compiled_path():
         out.append(dst)
     _link(os.path.join(paths.FIRMWARE, "www"), os.path.join(CACHE, "firmware", "www"))
     return ":".join(out)
+
+
+def _same_options():
+    """A cache compiled with other mpy-cross options (manifest.MPY_OPT) is emptied first."""
+    stamp = os.path.join(CACHE, ".options")
+    try:
+        with open(stamp) as f:
+            if f.read() == manifest.MPY_OPT:
+                return
+    except OSError:
+        pass
+    for name in ("firmware", "lib", "packages"):
+        shutil.rmtree(os.path.join(CACHE, name), ignore_errors=True)
+    os.makedirs(CACHE, exist_ok=True)
+    with open(stamp, "w") as f:
+        f.write(manifest.MPY_OPT)
 
 
 def _link(src, dst):
