@@ -277,7 +277,10 @@ class Server:
     async def handle(self, reader, writer):
         if self.active >= MAX_CLIENTS:
             self.refused += 1
-            await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
+            try:
+                await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
+            except Exception:  # (no heap, client gone): the socket is closed all the same
+                pass
             await self._close(writer)
             return
         self.active += 1
@@ -512,7 +515,17 @@ def _accept(server, s):
 
     io = core._io_queue
     while True:
-        yield io.queue_read(s)
+        try:
+            yield io.queue_read(s)
+        except MemoryError:  # no heap to wait on the socket: undo the half-made entry, retry soon
+            io.map.pop(id(s), None)
+            try:
+                io.poller.unregister(s)
+            except Exception:
+                pass
+            gc.collect()
+            yield from asyncio.sleep_ms(20)  # (a generator task sleeps by iterating the sleep)
+            continue
         try:
             c, peer = s.accept()
         except MemoryError:  # no heap for the new socket: it stays queued, try again shortly
