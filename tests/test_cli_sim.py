@@ -81,10 +81,11 @@ def test_tap_press_state_json(running):
     r = doorctl("sim", "tap", "0BADCAFE", "--control", control)
     st = wait(control, lambda s: s["events"][-1]["code"] == "0BADCAFE")
     assert st["events"][-1]["result"] == "denied" and not st["relays"]["1"]["on"]
+    assert st["prompt"] == "Unknown credential"  # what a display would show now
     assert doorctl("sim", "press", "exit", "--control", control).returncode == 0
     st = wait(control, lambda s: s["relays"]["1"]["on"])
     assert st["events"][-1]["kind"] == "exit"
     r = doorctl("sim", "state", "--control", control)  # human form
-    assert "relays:" in r.stdout and "last events:" in r.stdout
+    assert "relays:" in r.stdout and "last events:" in r.stdout and 'display: "Unknown credential"' in r.stdout
     r = doorctl("sim", "press", "nosuch", "--control", control)
     assert r.returncode == 1 and "no input named" in r.stderr

@@ -133,6 +133,8 @@ def format_state(st):
         "%s=%s" % (k, "active" if v["active"] else "idle") for k, v in sorted(st["inputs"].items())))
     lines.append("led=%s buzzer=%s reader=%s" % (
         "on" if st["led"] else "off", "on" if st["buzzer"] else "off", st["reader"].get("status")))
+    if st.get("prompt"):
+        lines.append('display: "%s" (%.1f s ago)' % (st["prompt"], (st.get("prompt_age_ms") or 0) / 1000))
     lines.append("last events:")
     for e in st["events"]:
         lines.append("  #%d %s %s %s user=%s %s %s" % (
