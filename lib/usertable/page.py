@@ -36,42 +36,11 @@ def prepare(t):
 def first(b, after):
     """Offset of the first record of table file `b` with id > after (b.rec_len if none). Two
     reads into b.buf (the lookup buffer: no allocation; nothing else runs until this returns)."""
-    root = b.root
-    if not b.leaf_n or after < root[0]:
+    pos = b._span(after)
+    if pos < 0:
         return 0
-    lo = 0
-    hi = len(root)
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if root[mid] <= after:
-            lo = mid
-        else:
-            hi = mid
-    f = b.f
-    f.seek(b.leaf_off + lo * fmt.LEAF_CHUNK * fmt.LEAF)
-    b.bytes_read += f.readinto(b.leaf_win)
-    b.reads += 1
     buf = b.buf
-    cnt = b.leaf_n - lo * fmt.LEAF_CHUNK
-    if cnt > fmt.LEAF_CHUNK:
-        cnt = fmt.LEAF_CHUNK
-    a = 0
-    z = cnt
-    while z - a > 1:
-        mid = (a + z) >> 1
-        if fmt.u32(buf, mid * fmt.LEAF) <= after:
-            a = mid
-        else:
-            z = mid
-    pos = fmt.u32(buf, a * fmt.LEAF + 4)
-    # the next leaf entry (id > after) is less than a span away: the record is in this span
-    f.seek(b.rec_off + pos)
-    got = f.readinto(b.span_win)
-    b.reads += 1
-    b.bytes_read += got
-    end = b.rec_len - pos
-    if got < end:
-        end = got
+    end = b._end
     i = 0
     while i + 6 <= end:
         x = buf[i]

@@ -395,11 +395,12 @@ class Base:
         rec.ref = ref
 
     # -- by user id: root (RAM) -> leaf chunk (read 1) -> span of records (read 2) -----------
-    def locate(self, uid):
-        """Record offset of `uid`, or -1 (no allocation: by_id is a lookup too). Two reads; the
-        span stays in self.buf with the record at self._at."""
+    def _span(self, uid):
+        """Read the span of records where `uid` would be into self.buf (self._end: bytes of it
+        that are records); returns the span's record offset, or -1 if the table is empty or
+        uid is below its first id. No allocation. Shared by locate and usertable.page."""
         root = self.root
-        if not self.users or uid < root[0]:
+        if not self.leaf_n or uid < root[0]:
             return -1
         lo = 0
         hi = len(root)
@@ -426,13 +427,23 @@ class Base:
             else:
                 b = mid
         pos = fmt.u32(buf, a * fmt.LEAF + 4)
+        # the next leaf entry (id > uid) is less than a span away: the record is in this span
         f.seek(self.rec_off + pos)
         got = f.readinto(self.span_win)
         self.reads += 1
         self.bytes_read += got
         end = self.rec_len - pos
-        if got < end:
-            end = got
+        self._end = got if got < end else end
+        return pos
+
+    def locate(self, uid):
+        """Record offset of `uid`, or -1 (no allocation: by_id is a lookup too). Two reads; the
+        span stays in self.buf with the record at self._at."""
+        pos = self._span(uid)
+        if pos < 0:
+            return -1
+        buf = self.buf
+        end = self._end
         i = 0
         while i + 6 <= end:
             x = buf[i]
