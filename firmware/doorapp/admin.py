@@ -61,10 +61,14 @@ def update_config(door, partial):
     try:
         checked = config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"], door.cfg["verify"])
         v = checked["verify"]
-        if v != door.cfg["verify"] and v["mode"] != "off" and v["ca_file"]:
-            from doorapp import verify  # the CA file must be usable before the change is stored
+        verify_changed = v != door.cfg["verify"] or checked["device"]["id"] != door.cfg["device"]["id"]
+        remote = None
+        if verify_changed and v["mode"] != "off":
+            # built (and its CA file read) before anything is stored: no heap or a bad CA file
+            # leaves the old config, stored and running
+            from doorapp.verify_door import RemoteCheck
 
-            verify.make_client(v, door.board.data_dir, path)
+            remote = RemoteCheck(door, cfg=checked)
         fileio.write_json_atomic(path, checked)
         checked = v = None
     finally:
@@ -75,16 +79,15 @@ def update_config(door, partial):
     # code's blocks and leave the heap in small holes when they are freed
     new = read_json(path)
     restart = new["card"]["format"] != door.cfg["card"]["format"]
-    verify_changed = new["verify"] != door.cfg["verify"] or new["device"]["id"] != door.cfg["device"]["id"]
     door.cfg = new
     door.engine = make_engine(door.table, new)
     for rid in door.relays:
         door.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
     door._build_inputs()
     if verify_changed:
-        door.set_remote()
-        if door.remote is not None:
-            door.remote.start()
+        door.set_remote(remote=remote)
+        if remote is not None:
+            remote.start()
     if door.watcher:
         door.watcher.interval_ms = new["reader"]["poll_ms"]
         door.watcher.miss_ms = new["reader"]["removal_ms"]

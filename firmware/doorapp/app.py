@@ -84,15 +84,17 @@ class Door:
         if cfg["verify"]["mode"] != "off":
             self.set_remote()
 
-    def set_remote(self, client=None):
-        """(Re)build third-party verification from config `verify` (after a config change too)."""
+    def set_remote(self, client=None, remote=None):
+        """Third-party verification from config `verify`: `remote`, one built already for a
+        config change (doorapp/admin.py), or one built here."""
         if self.remote is not None:
             self.remote.close()
             self.remote = None
-        if self.cfg["verify"]["mode"] != "off":
+        if remote is None and self.cfg["verify"]["mode"] != "off":
             from doorapp.verify_door import RemoteCheck
 
-            self.remote = RemoteCheck(self, client)
+            remote = RemoteCheck(self, client)
+        self.remote = remote
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""

@@ -60,12 +60,15 @@ class RemoteCheck:
     """The Door's link to a Verifier built from config `verify` (ConfigError if the CA file
     named there can't be used)."""
 
-    def __init__(self, door, client=None):
-        cfg = door.cfg["verify"]
+    def __init__(self, door, client=None, cfg=None):
+        """cfg: a config document to take `verify` and `device.id` from (a change not applied
+        yet), else the door's."""
+        cfg = cfg or door.cfg
+        v = cfg["verify"]
         if client is None:
-            client = LazyClient(cfg, door.board.data_dir)
+            client = LazyClient(v, door.board.data_dir)
         self.door = door
-        self.verifier = verify.Verifier(cfg, client, self.on_result, device_id=door.cfg["device"]["id"],
+        self.verifier = verify.Verifier(v, client, self.on_result, device_id=cfg["device"]["id"],
                                         local=self.local)
         if isinstance(client, LazyClient):
             client._drop()  # the template code compiled the URL: dropped too while the heap is short
