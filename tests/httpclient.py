@@ -12,6 +12,7 @@ class Api:
         self.token = token
         self.timeout = timeout
         self.basic = None
+        self.last_headers = {}  # of the last answer
 
     def request(self, method, path, body=None, headers=None, raw=None):
         h = dict(headers or {})
@@ -28,6 +29,7 @@ class Api:
             c.request(method, path, body=data, headers=h)
             r = c.getresponse()
             payload = r.read()
+            self.last_headers = dict(r.getheaders())
         finally:
             c.close()
         try:

@@ -133,6 +133,14 @@ def test_config_update_validated_and_atomic(sim, admin):
     assert st == 400 and doc["field"] == "bogus"
     st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 700}}})
     assert st == 200 and doc["relays"]["1"]["hold_ms"] == 700 and doc["relays"]["2"] == before["relays"]["2"]
+    assert admin.get("/api/v1/status")[1]["restart_required"] is False
+    # a card format change is stored but runs only after a restart: the answer and status say so
+    fmt = before["card"]["format"]
+    st, doc = admin.patch("/api/v1/config", {"card": {"format": "10D" if fmt != "10D" else "8HN"}})
+    assert st == 200 and admin.last_headers.get("Restart-Required") == "card.format"
+    assert admin.get("/api/v1/status")[1]["restart_required"] is True
+    assert admin.patch("/api/v1/config", {"card": {"format": fmt}})[0] == 200
+    assert admin.get("/api/v1/status")[1]["restart_required"] is False
 
 
 def test_vendor_open_door(sim, admin):

@@ -115,6 +115,8 @@ def status(door):
         "users": door.table.count,
         "table": {"serial": door.table.serial, "journal": door.table.journal_entries},
         "card_format": door.card_format,
+        # a stored change that only a restart applies (card format: the table is built for one)
+        "restart_required": door.cfg["card"]["format"] != door.card_format,
         "reader": door.reader_status(),
         "clock": clock_status(door),
         "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},

@@ -20,6 +20,8 @@ async def patch_config(api, request):
         admin.update_config(door, doc)
     except ConfigError as e:
         raise ApiError(400, e.message, e.field)
+    if door.cfg["card"]["format"] != door.card_format:  # stored; applied at the next start
+        return door.cfg, 200, {"Restart-Required": "card.format"}
     return door.cfg
 
 
