@@ -23,7 +23,7 @@ from doorapp.access import Decision
 
 _TO_VERIFY = {eventlog.KIND_CARD: verify.CARD, eventlog.KIND_PIN: verify.PIN, eventlog.KIND_QR: verify.QR}
 _TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, verify.QR: eventlog.KIND_QR}
-_KEEP_LOADED = const(4)  # the client's code stays loaded while free heap > 1/4 of the heap
+_KEEP_LOADED = const(4)  # as httpapi.KEEP_LOADED (which skips the collection: it runs per request)
 
 
 class LazyClient:

@@ -39,21 +39,7 @@ def first(b, after):
     pos = b._span(after)
     if pos < 0:
         return 0
-    buf = b.buf
-    end = b._end
-    i = 0
-    while i + 6 <= end:
-        x = buf[i]
-        if x & 0x80:
-            n = ((x & 0x7F) << 8) | buf[i + 1]
-            u = fmt.u32(buf, i + 2)
-        else:
-            n = x
-            u = fmt.u32(buf, i + 1)
-        if u > after:
-            break
-        i += n
-    return pos + i
+    return pos + b._skip(after, True)
 
 
 def records(t, rec, after=0):

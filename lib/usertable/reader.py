@@ -436,12 +436,10 @@ class Base:
         self._end = got if got < end else end
         return pos
 
-    def locate(self, uid):
-        """Record offset of `uid`, or -1 (no allocation: by_id is a lookup too). Two reads; the
-        span stays in self.buf with the record at self._at."""
-        pos = self._span(uid)
-        if pos < 0:
-            return -1
+    def _skip(self, key, past):
+        """Index in the span _span read of its first record with id >= key (> key if `past`),
+        self._u that record's id; if the span has none, where its records end (a record cut
+        off by the span window starts there) and self._u = -1."""
         buf = self.buf
         end = self._end
         i = 0
@@ -453,11 +451,24 @@ class Base:
             else:
                 n = x
                 u = fmt.u32(buf, i + 1)
-            if u >= uid:
-                self._at = i
-                return pos + i if u == uid else -1
+            if u > key or (u == key and not past):
+                self._u = u
+                return i
             i += n
-        return -1
+        self._u = -1
+        return i
+
+    def locate(self, uid):
+        """Record offset of `uid`, or -1 (no allocation: by_id is a lookup too). Two reads; the
+        span stays in self.buf with the record at self._at."""
+        pos = self._span(uid)
+        if pos < 0:
+            return -1
+        i = self._skip(uid, False)
+        if self._u != uid:
+            return -1
+        self._at = i
+        return pos + i
 
     def by_id(self, uid, rec):
         ref = self.locate(uid)
