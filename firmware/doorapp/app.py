@@ -81,10 +81,9 @@ class Door:
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
         self.remote = None  # doorapp.verify_door.RemoteCheck while config verify.mode is not off
-        if cfg["verify"]["mode"] != "off":
-            self.set_remote()
+        self.set_remote()
 
-    def set_remote(self, client=None, remote=None):
+    def set_remote(self, remote=None):
         """Third-party verification from config `verify`: `remote`, one built already for a
         config change (doorapp/admin.py), or one built here."""
         if self.remote is not None:
@@ -93,7 +92,7 @@ class Door:
         if remote is None and self.cfg["verify"]["mode"] != "off":
             from doorapp.verify_door import RemoteCheck
 
-            remote = RemoteCheck(self, client)
+            remote = RemoteCheck(self)
         self.remote = remote
 
     def _build_inputs(self):
