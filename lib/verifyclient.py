@@ -47,10 +47,10 @@ from micropython import const
 
 from compat import ticks_diff, ticks_ms
 from verifynames import (BAD_VALUE, DENIED, DNS, HTTP_STATUS, N_VARIABLES, NETWORK, NO_FIELD,  # noqa: F401 (API)
-                         NOT_JSON, OK, REASONS, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
+                         NOT_JSON, OK, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
                          UNREACHABLE, V_CARD, V_CARDCODE, V_DEVICEID, V_FACE, V_FACEDATA, V_PIN,
-                         V_PINCODE, V_QRCODE, V_TIME, V_TOKEN, V_TYPE, TemplateError, expand,
-                         parse_url, quote)
+                         V_PINCODE, V_QRCODE, V_TIME, V_TOKEN, V_TYPE, expand, quote)
+from urlsplit import TemplateError, parse_url  # noqa: F401 (API)
 
 _MICROPYTHON = sys.implementation.name == "micropython"
 _ECONNREFUSED = const(111)
@@ -395,3 +395,26 @@ class VerifyClient:
             mv[w:w + n] = mv[r:r + n]
             w += n
             r += n + 2
+
+
+def from_config(cfg, data_dir="", path="config.json", buf=None):
+    """The VerifyClient for a validated `verify` section; reads `ca_file` (relative to
+    data_dir) once. ConfigError naming verify.ca_file if it can't be used. `buf`: the answer
+    buffer to use (verifyclient.VerifyClient)."""
+    from configerror import ConfigError
+
+    ca = None
+    name = cfg["ca_file"]
+    if name:
+        full = name if name.startswith("/") or not data_dir else data_dir + "/" + name
+        try:
+            with open(full, "rb") as f:
+                ca = load_ca(f.read())
+        except OSError:
+            raise ConfigError(path, "verify.ca_file", "%s cannot be read" % full)
+        except ValueError as e:
+            raise ConfigError(path, "verify.ca_file", "%s is not a certificate: %s" % (full, e))
+        if len(ca) < 100 or ca[0] != 0x30:
+            raise ConfigError(path, "verify.ca_file", "%s is not a PEM or DER certificate" % full)
+    return VerifyClient(timeout_ms=cfg["timeout_ms"], max_redirects=cfg["max_redirects"],
+                        prompt_field=cfg["prompt_field"], ca=ca, buf=buf)

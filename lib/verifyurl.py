@@ -1,16 +1,13 @@
 """URL templates for third-party verification (seed 004): check and compile a template such as
 ``http://10.0.0.5:8090/api/visitor/scan?codeKey={QRCode}&deviceId={DeviceID}``. Filling one in
-with URL-encoded values and splitting a URL into its parts are in lib/verifynames.py (what a
-running door needs per request); this module re-exports them.
+with URL-encoded values is in lib/verifynames.py (what a running door needs per request),
+splitting a URL into its parts in lib/urlsplit.py.
 
 Separate from verifyclient (the HTTP client) so that checking a configured URL on a config
-change doesn't load the client's code (the names both use: lib/verifynames.py).
+change doesn't load the client's code. Loaded at start and on config changes only (dropped
+after), so it imports nothing it doesn't use.
 """
-from verifynames import (BAD_VALUE, DENIED, DNS, HTTP_STATUS, N_VARIABLES, NETWORK, NO_FIELD,  # noqa: F401 (API)
-                         NOT_JSON, OK, REASONS, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
-                         UNREACHABLE, V_CARD, V_CARDCODE, V_DEVICEID, V_FACE, V_FACEDATA, V_PIN,
-                         V_PINCODE, V_QRCODE, V_TIME, V_TOKEN, V_TYPE, TemplateError, expand,
-                         parse_url, quote)
+from urlsplit import TemplateError, parse_url
 
 VARIABLES = ("QRCode", "Card", "CardCode", "Pin", "PINCode", "Face", "FaceData", "DeviceID",
              "Token", "Type", "Time")

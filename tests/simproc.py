@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +26,8 @@ def free_port():
 
 
 class Sim:
-    """A running simulator; `client` talks to its control channel; output collected in `log`."""
+    """A running simulator; `client` talks to its control channel; its output is read all the
+    time (a device that prints a lot must never block on a full pipe) and kept in `output`."""
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
                  extra=(), heap="112000w", demo=True, start=True, http=False, secrets=None):
@@ -57,7 +59,8 @@ class Sim:
         self.argv += list(extra)
         self.proc = None
         self.client = None
-        self.output = ""
+        self._out = []
+        self._reader = None
         if start:
             self.start()
 
@@ -80,12 +83,22 @@ class Sim:
             line = self.proc.stdout.readline()
             if not line:
                 break
-            self.output += line
+            self._out.append(line)
             if line.startswith("control channel:"):
+                self._reader = threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True)
+                self._reader.start()
                 self.client = SimClient(self.control)
                 return self
         self.proc.wait(5)
         raise RuntimeError("simulator did not start:\n" + self.output + self.proc.stdout.read())
+
+    def _drain(self, stream):
+        for line in stream:
+            self._out.append(line)
+
+    @property
+    def output(self):
+        return "".join(self._out)
 
     def call(self, cmd, **args):
         return self.client.call(cmd, **args)
@@ -122,8 +135,12 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+            self._reader = None
+        elif self.proc and self.proc.stdout:
+            self._out.append(self.proc.stdout.read())
         if self.proc and self.proc.stdout:
-            self.output += self.proc.stdout.read()
             self.proc.stdout.close()
         if self.emu_proc is not None and self.emu_proc.poll() is None:
             self.emu_proc.kill()

@@ -78,8 +78,7 @@ ANSWER_CASES = {
 CLIENT = r'''
 import sys, json, asyncio
 import verifyclient as vc
-from doorapp import verify_config
-from doorapp.verify import Verifier
+from doorapp import verify, verify_config
 
 def main():
     with open(sys.argv[1]) as f:
@@ -101,8 +100,8 @@ def main():
         results = []
         cfg = verify_config.validate(job["cfg"])
         c = vc.VerifyClient(timeout_ms=cfg["timeout_ms"])
-        v = Verifier(cfg, c, results.append, device_id="door-1", local=None,
-                     clock=lambda: spec["now"], ticks=lambda: fake[0])
+        v = verify.new(cfg, c, results.append, device_id="door-1", local=None,
+                       clock=lambda: spec["now"], ticks=lambda: fake[0])
         log = []
         def rec(r):
             log.append([r.final, r.granted, r.reason, r.prompt, r.detail, r.kind, r.value])

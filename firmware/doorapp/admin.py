@@ -7,7 +7,7 @@ import gc
 import eventlog
 from configerror import read_json
 from doorapp import VERSION, clock, fileio
-from doorapp.app import _VALIDATORS, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
+from doorapp.app import _VALIDATORS, _VERIFIER, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
 from compat import ticks_diff, ticks_ms
 from unload import forget
 
@@ -55,25 +55,52 @@ def update_config(door, partial):
         else:
             merged[sec] = val
     path = data_path(door.board, CONFIG_FILE)
+    paused = None
+    if door.remote is not None and ("verify" in partial or "device" in partial):
+        # the running verifier's code and the validators' don't fit at once on a busy board:
+        # it goes while the change is checked; a stand-in refuses its credentials meanwhile
+        paused = _Paused(door)
     gc.collect()  # the validator's code then loads into free heap in one piece
-    from doorapp import config
-
     try:
-        checked = config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"], door.cfg["verify"])
+        try:
+            if list(partial) == ["verify"]:  # the rest is the running config: checked already
+                from doorapp import verify_config
+
+                checked = dict(door.cfg)
+                checked["verify"] = verify_config.validate(
+                    merged["verify"], path, [r["id"] for r in door.board.spec["relays"]])
+            else:
+                from doorapp import config
+
+                checked = config.validate(merged, door.board.spec, path, door.cfg["time"]["tz"],
+                                          door.cfg["verify"])
+        finally:
+            forget(*_VALIDATORS)  # before the verification code loads: both at once may not fit
+        merged = None
         v = checked["verify"]
         verify_changed = v != door.cfg["verify"] or checked["device"]["id"] != door.cfg["device"]["id"]
         remote = None
-        if verify_changed and v["mode"] != "off":
+        if (verify_changed or paused) and v["mode"] != "off":
             # built (and its CA file read) before anything is stored: no heap or a bad CA file
             # leaves the old config, stored and running
+            gc.collect()
             from doorapp.verify_door import RemoteCheck
 
             remote = RemoteCheck(door, cfg=checked)
-        fileio.write_json_atomic(path, checked)
-        checked = v = None
-    finally:
-        forget(*_VALIDATORS)
-    merged = None
+        try:
+            fileio.write_json_atomic(path, checked)
+        except BaseException:
+            if remote is not None:
+                remote.close()
+            raise
+    except BaseException:
+        remote = checked = v = None
+        if paused is not None:
+            paused.resume()
+        elif door.remote is None:
+            door.set_remote()  # (off: drops the verification code that did load)
+        raise
+    checked = v = None
     gc.collect()
     # the live copy is read back now that the code is gone, so it doesn't sit between the
     # code's blocks and leave the heap in small holes when they are freed
@@ -84,7 +111,7 @@ def update_config(door, partial):
     for rid in door.relays:
         door.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
     door._build_inputs()
-    if verify_changed:
+    if verify_changed or paused:
         door.set_remote(remote=remote)
         if remote is not None:
             remote.start()
@@ -121,3 +148,51 @@ def status(door):
         "clock": clock_status(door),
         "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},
     }
+
+
+class _Paused:
+    """Stands in for the door's verification while a change of it is checked (its code is out
+    of the heap meanwhile): the kinds the server decided are refused as when it is busy, nothing
+    is sent. `resume()` brings the stored setting back after a refused change; if even that
+    finds no heap the stand-in stays (those credentials are refused, fail-secure) until a
+    change is accepted or the door restarts."""
+
+    def __init__(self, door):
+        self.door = door
+        old = door.remote
+        self.kinds = old.kinds if isinstance(old, _Paused) else [
+            k for k in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR) if old.handles(k)]
+        old.close()
+        door.remote = self
+        old = None
+        forget(*_VERIFIER)
+
+    def handles(self, kind):
+        return kind in self.kinds
+
+    def submit(self, kind, value, shown, fmt):
+        from doorapp.access import Decision
+
+        d = Decision(False, None, (), eventlog.REASON_BUSY, "Busy, try again")
+        door = self.door
+        door.show(d.prompt)
+        door.deny()
+        door.record(kind, False, d.reason, b"" if kind == eventlog.KIND_PIN else shown, fmt, None, ())
+        return d
+
+    def start(self):
+        pass
+
+    def close(self):
+        pass
+
+    def resume(self):
+        gc.collect()
+        try:
+            self.door.set_remote()
+        except Exception as e:
+            self.door.remote = self
+            print("verification paused:", repr(e))
+        else:
+            if self.door.remote is not None:
+                self.door.remote.start()

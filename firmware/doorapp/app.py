@@ -14,11 +14,14 @@ from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
+from unload import forget
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "doorapp.auth")
+_VERIFIER = ("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", "verifyclient", "verifyurl",
+             "urlsplit")
+_VALIDATORS = ("doorapp.config", "doorapp.cfgvalue", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "urlsplit", "doorapp.auth")
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
 EVENTS_FILE = "events.log"
@@ -81,6 +84,7 @@ class Door:
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
         self.remote = None  # doorapp.verify_door.RemoteCheck while config verify.mode is not off
+        self.verify_buf = None  # its answer buffer, kept across changes (a busy heap may lack the block)
         self.set_remote()
 
     def set_remote(self, remote=None):
@@ -94,6 +98,9 @@ class Door:
 
             remote = RemoteCheck(self)
         self.remote = remote
+        if remote is None:
+            self.verify_buf = None
+            forget(*_VERIFIER)  # verification off: its code needn't stay
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""

@@ -8,6 +8,7 @@ import sys
 
 import cardfmt
 from configerror import ConfigError
+from doorapp.cfgvalue import check_value
 
 MAX_FLOOR = 32
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
@@ -54,25 +55,6 @@ INPUT = {
 }
 # door sensor: reed switch closes to GND while the door is shut, so "high" means open
 INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
-
-
-def check_value(value, spec, path, field):
-    kind, _default, lo, hi = spec
-    if isinstance(kind, tuple):
-        if value not in kind:
-            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
-    elif kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(path, field, "must be true or false, got %r" % (value,))
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, field, "must be an integer, got %r" % (value,))
-        if not lo <= value <= hi:
-            raise ConfigError(path, field, "must be between %d and %d, got %d" % (lo, hi, value))
-    elif kind is str:
-        if not isinstance(value, str) or not lo <= len(value) <= hi:
-            raise ConfigError(path, field, "must be text of %d-%d characters" % (lo, hi))
-    return value
 
 
 def _section(given, schema, path, prefix, defaults=None):
@@ -135,14 +117,11 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         raise ConfigError(path, "lpr.relay", "no relay %d on this board" % out["lpr"]["relay"])
     out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)
     if known_verify is not None and cfg.get("verify") == known_verify:
-        out["verify"] = known_verify
+        out["verify"] = known_verify  # checked for this board already
     else:
         from doorapp import verify_config
 
-        out["verify"] = verify_config.validate(cfg.get("verify", {}), path)
-    for r in out["verify"]["relays"]:
-        if r not in relay_ids:
-            raise ConfigError(path, "verify.relays", "no relay %d on this board" % r)
+        out["verify"] = verify_config.validate(cfg.get("verify", {}), path, relay_ids)
     return out
 
 

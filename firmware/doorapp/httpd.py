@@ -25,6 +25,7 @@ from compat import print_exception
 
 MAX_CLIENTS = const(4)
 HEAD_MAX = const(1536)
+HEAD_RESERVE = const(16384)  # free heap kept when preallocating head buffers beyond the first
 HEAD_TIMEOUT_S = const(5)
 BODY_MAX = const(4096)
 BODY_TIMEOUT_S = const(10)
@@ -177,7 +178,16 @@ class Server:
         self.active = 0
         self.refused = 0
         self.served = 0
-        self._free = [bytearray(HEAD_MAX) for _ in range(MAX_CLIENTS)]
+        # request head buffers: made now while the heap has room for them and a reserve (a
+        # fragmented heap later may lack 1.5 KB blocks); a board whose heap is full of readers'
+        # and verification code gets the rest when clients come, or answers busy
+        self._free = [bytearray(HEAD_MAX)]
+        free = getattr(gc, "mem_free", None)  # (CPython, which runs this for tests: no limit)
+        for _ in range(MAX_CLIENTS - 1):
+            gc.collect()
+            if free is not None and free() < HEAD_RESERVE:
+                break
+            self._free.append(bytearray(HEAD_MAX))
 
     def route(self, method, pattern, head=True):
         """Register `fn` for method and pattern. A GET route also answers HEAD (it runs, the body
@@ -274,17 +284,22 @@ class Server:
         if need:
             req.body += await asyncio.wait_for(reader.readexactly(need), BODY_TIMEOUT_S)
 
+    async def _busy(self, writer):
+        self.refused += 1
+        try:
+            await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
+        except Exception:  # (no heap, client gone): the socket is closed all the same
+            pass
+        await self._close(writer)
+
     async def handle(self, reader, writer):
         if self.active >= MAX_CLIENTS:
-            self.refused += 1
-            try:
-                await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
-            except Exception:  # (no heap, client gone): the socket is closed all the same
-                pass
-            await self._close(writer)
-            return
+            return await self._busy(writer)
+        try:
+            buf = self._free.pop() if self._free else bytearray(HEAD_MAX)
+        except MemoryError:
+            return await self._busy(writer)
         self.active += 1
-        buf = self._free.pop()
         req = ans = None
         complete = False  # whole request read: nothing to drain before closing
         try:

@@ -1,9 +1,8 @@
 """Third-party verification modes (seed 004) as pure logic over an injected client.
 
 Modes (config `verify`, docs/verify.md): General sends QR codes; Customize sends the selected
-methods (Any Method) or both steps of a two-factor entry (card+PIN = {Type} 1, PIN+card =
-{Type} 2; the wrong first method gets a prompt naming the right one; the second step must come
-within `step_timeout_ms`). Per method the source is `local`, `remote` or `remote_fallback`
+methods (Any Method) or both steps of a two-factor entry (doorapp/verify2f.py, loaded only in
+the two-factor modes; `new()` picks the class). Per method the source is `local`, `remote` or `remote_fallback`
 (local table when the server is unreachable); the vendor's behaviour, and the default, is
 remote only: an unreachable server denies.
 
@@ -42,9 +41,6 @@ P_ERROR = "Server error"
 P_VERIFYING = "Verifying..."
 P_WAIT = "Please wait"
 P_BUSY = "Busy, try again"
-P_STEP_TIMEOUT = "Timed out, start again"
-P_NEXT = {CARD: "Present card", PIN: "Enter PIN"}
-P_FIRST = {CARD: "Present card first", PIN: "Enter PIN first"}
 
 _FIELDS = vc.N_VARIABLES
 
@@ -78,11 +74,6 @@ class Result:
                 m |= 1 << (r - 1)
         return m
 
-    def __repr__(self):
-        return "Result(%s %s %r final=%s pending=%s %s %s)" % (
-            "granted" if self.granted else "denied", eventlog.reason_name(self.reason),
-            self.prompt, self.final, self.pending, self.kind, self.detail)
-
 
 def _reason_code(reason):
     if reason == vc.OK:
@@ -106,39 +97,25 @@ def _default_prompt(reason):
     return P_ERROR
 
 
-def make_client(cfg, data_dir="", path="config.json", buf=None):
-    """The VerifyClient for a validated `verify` section; reads `ca_file` (relative to
-    data_dir) once. ConfigError naming verify.ca_file if it can't be used. `buf`: the answer
-    buffer to use (verifyclient.VerifyClient)."""
-    from configerror import ConfigError
-
-    import verifyclient
-
-    ca = None
-    name = cfg["ca_file"]
-    if name:
-        full = name if name.startswith("/") or not data_dir else data_dir + "/" + name
-        try:
-            with open(full, "rb") as f:
-                ca = verifyclient.load_ca(f.read())
-        except OSError:
-            raise ConfigError(path, "verify.ca_file", "%s cannot be read" % full)
-        except ValueError as e:
-            raise ConfigError(path, "verify.ca_file", "%s is not a certificate: %s" % (full, e))
-        if len(ca) < 100 or ca[0] != 0x30:
-            raise ConfigError(path, "verify.ca_file", "%s is not a PEM or DER certificate" % full)
-    return verifyclient.VerifyClient(timeout_ms=cfg["timeout_ms"], max_redirects=cfg["max_redirects"],
-                           prompt_field=cfg["prompt_field"], ca=ca, buf=buf)
-
-
 def _now():
     from doorapp import clock
 
     return clock.now()
 
 
+def new(cfg, client, on_result, **kw):
+    """The verifier for a validated `verify` section: Verifier, or verify2f.TwoFactor in the
+    two-factor modes (same arguments as Verifier)."""
+    if cfg["mode"] == "customize" and cfg["auth_mode"] != "any":
+        from doorapp.verify2f import TwoFactor
+
+        return TwoFactor(cfg, client, on_result, **kw)
+    return Verifier(cfg, client, on_result, **kw)
+
+
 class Verifier:
-    """cfg: a validated `verify` section (verify_config.validate).
+    """General and Any Method (two-factor: doorapp/verify2f.TwoFactor; use `new()`).
+    cfg: a validated `verify` section (verify_config.validate).
     client: has `async verify(url) -> (granted, reason, prompt)` (verifyclient.VerifyClient).
     on_result(result): receives every result produced after submit() returned.
     device_id: used for {DeviceID} when cfg["device_id"] is empty (the app passes device.id).
@@ -146,6 +123,10 @@ class Verifier:
       `local` methods and the fallback; two-factor pairs are asked as local("card", card, pin).
     clock(): unix seconds for {Time} (0 = not set); ticks(): ms ticks for the step timeout.
     """
+
+    two_factor = False
+    waiting_for = None  # two-factor: the kind expected as second factor
+    type_text = None  # {Type}
 
     def __init__(self, cfg, client, on_result, device_id="", local=None, clock=None, ticks=ticks_ms):
         self.cfg = cfg
@@ -159,10 +140,6 @@ class Verifier:
         self.relays = tuple(cfg["relays"])
         self.sources = cfg["methods"]
         self.return_value = cfg["prompt"] == "return_value"
-        self.step_timeout_ms = cfg["step_timeout_ms"]
-        self.auth_mode = cfg["auth_mode"] if self.mode == "customize" else "any"
-        self.first_kind = CARD if self.auth_mode == "card_pin" else PIN
-        self.type_text = "1" if self.auth_mode == "card_pin" else "2"
         self.parts = ()
         if cfg["url"]:
             from verifyurl import compile_template
@@ -171,15 +148,12 @@ class Verifier:
         self._values = [None] * _FIELDS
         self._task = None
         self._queued = None  # (kind, value, raw) waiting for the request in flight
-        self._first = None  # two-factor: [kind, value, raw, ticks, local_only] after step 1
         self.requests = 0
 
     # --- routing -------------------------------------------------------------------------
     def source(self, kind):
         """'local', 'remote' or 'remote_fallback' for a credential kind."""
-        if self.mode == "off" or not self.parts:
-            return "local"
-        if self.mode == "general" and kind != QR:
+        if self.mode == "off" or not self.parts or (self.mode == "general" and kind != QR):
             return "local"
         return self.sources[kind]
 
@@ -188,26 +162,15 @@ class Verifier:
         return self.source(kind) != "local"
 
     @property
-    def two_factor(self):
-        return self.auth_mode != "any"
-
-    @property
     def busy(self):
         return self._task is not None
-
-    @property
-    def waiting_for(self):
-        """The kind expected as second factor, or None."""
-        if self._first is None:
-            return None
-        return PIN if self._first[0] == CARD else CARD
 
     # --- entry points --------------------------------------------------------------------
     def submit(self, kind, value, raw=None):
         """Handle a credential now; returns a Result (see the module docstring)."""
         if kind not in KINDS:
             raise ValueError("unknown credential kind %r" % (kind,))
-        late = self._expire()
+        late = self.poll()
         if late is not None:
             self._deliver(late)
         if self._task is not None:
@@ -219,24 +182,15 @@ class Verifier:
         return self._handle(kind, value, raw)
 
     def poll(self):
-        """The step-timeout result once the second factor is overdue, else None."""
-        return self._expire()
-
-    async def run(self, interval_ms=250):
-        """Deliver step timeouts without a credential having to arrive (optional task)."""
-        while True:
-            await sleep_ms(interval_ms)
-            r = self._expire()
-            if r is not None:
-                self._deliver(r)
+        """A result due without a credential (two-factor step timeout), else None."""
+        return None
 
     def cancel(self):
-        """Drop a request in flight, the queue and a half-done two-factor entry."""
+        """Drop a request in flight and the queue."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
         self._queued = None
-        self._first = None
 
     # --- internals -----------------------------------------------------------------------
     def _deliver(self, res):
@@ -245,38 +199,10 @@ class Verifier:
         except Exception as e:
             print_exception(e)
 
-    def _expire(self):
-        f = self._first
-        if f is None or self._task is not None:
-            return None
-        if ticks_diff(self.ticks(), f[3]) < self.step_timeout_ms:
-            return None
-        self._first = None
-        return Result(False, (), eventlog.REASON_FACTOR_TIMEOUT, P_STEP_TIMEOUT, True, f[0], f[1],
-                      f[2], "step_timeout")
-
     def _handle(self, kind, value, raw):
-        src = self.source(kind)
-        if src == "local":
+        if self.source(kind) == "local":
             return self._local(kind, value, raw, None, "")
-        if self.two_factor and kind != QR:
-            return self._two_factor(kind, value, raw)
         return self._start(kind, value, raw, 0)
-
-    def _two_factor(self, kind, value, raw):
-        f = self._first
-        if f is None:
-            if kind != self.first_kind:
-                return Result(False, (), REASON_WRONG_METHOD, P_FIRST[self.first_kind], False,
-                              kind, value, raw, "wrong_method")
-            return self._start(kind, value, raw, 1)
-        if kind == f[0]:  # a new first factor replaces the one waiting for its second
-            self._first = None
-            return self._start(kind, value, raw, 1)
-        if f[4]:  # step 1 fell back to the local table: finish locally
-            self._first = None
-            return self._local_pair(f, kind, value, raw, "fallback:" + f[5])
-        return self._start(kind, value, raw, 2)
 
     def url_for(self, kind, value):
         """The URL sent for a credential (also what `_start` sends)."""
@@ -285,15 +211,12 @@ class Verifier:
             v[i] = None
         if kind == QR:
             v[vc.V_QRCODE] = value
-        elif kind == CARD:
-            v[vc.V_CARD] = value
-            v[vc.V_CARDCODE] = value
         else:
-            v[vc.V_PIN] = value
-            v[vc.V_PINCODE] = value
-        v[vc.V_TOKEN] = value
-        if self.two_factor and kind != QR:
+            i = vc.V_CARD if kind == CARD else vc.V_PIN
+            v[i] = value
+            v[i + 1] = value  # {CardCode} / {PINCode}
             v[vc.V_TYPE] = self.type_text
+        v[vc.V_TOKEN] = value
         v[vc.V_DEVICEID] = self.device_id
         v[vc.V_TIME] = str(self.clock())
         return vc.expand(self.parts, v)
@@ -312,30 +235,15 @@ class Verifier:
             print_exception(e)
             granted, reason, prompt = False, vc.NETWORK, ""
         self._task = None
-        self._deliver(self._answer(granted, reason, prompt, kind, value, raw, step))
+        status = getattr(self.client, "status", 0)
+        fallback = reason in vc.UNREACHABLE and self.sources.get(kind) == "remote_fallback"
+        self._deliver(self._answer(granted, reason, prompt, kind, value, raw, step, status, fallback))
         q = self._queued
         if q is not None and self._task is None:
             self._queued = None
             self._deliver(self._handle(q[0], q[1], q[2]))
 
-    def _answer(self, granted, reason, prompt, kind, value, raw, step):
-        status = getattr(self.client, "status", 0)
-        fallback = reason in vc.UNREACHABLE and self.sources.get(kind) == "remote_fallback"
-        if step == 1:
-            if granted or fallback:
-                self._first = [kind, value, raw, self.ticks(), fallback, reason]
-                nxt = PIN if kind == CARD else CARD
-                p = prompt if (granted and self.return_value and prompt) else P_NEXT[nxt]
-                return Result(False, (), eventlog.REASON_OK, p, False, kind, value, raw,
-                              "fallback:" + reason if fallback else reason, status=status)
-            return self._remote(False, reason, prompt, kind, value, raw, status)
-        if step == 2:
-            f = self._first
-            self._first = None
-            card_kind, card_value, card_raw = (f[0], f[1], f[2]) if f[0] == CARD else (kind, value, raw)
-            if fallback:
-                return self._local_pair(f, kind, value, raw, "fallback:" + reason)
-            return self._remote(granted, reason, prompt, card_kind, card_value, card_raw, status)
+    def _answer(self, granted, reason, prompt, kind, value, raw, step, status, fallback):
         if fallback:
             r = self._local(kind, value, raw, None, "fallback:" + reason)
             r.status = status
@@ -361,8 +269,3 @@ class Verifier:
             r.floors = getattr(d, "floors", ())
             r.hold = getattr(d, "hold", 0)
         return r
-
-    def _local_pair(self, f, kind, value, raw, detail):
-        if f[0] == CARD:
-            return self._local(CARD, f[1], f[2], value, detail)
-        return self._local(CARD, value, raw, f[1], detail)

@@ -6,7 +6,7 @@ compiled here, so an unknown or unavailable {Variable} is rejected when the conf
 not when the first card is presented.
 """
 from configerror import ConfigError
-from doorapp.config import check_value as _check
+from doorapp.cfgvalue import check_value as _check
 
 
 MODES = ("off", "general", "customize")
@@ -43,8 +43,9 @@ def defaults():
     return validate({})
 
 
-def validate(section, path="config.json"):
-    """Complete `verify` section or ConfigError(path, "verify.<field>", message)."""
+def validate(section, path="config.json", relay_ids=None):
+    """Complete `verify` section or ConfigError(path, "verify.<field>", message); `relay_ids`:
+    the board's relays (the ones verify.relays may name), None = not checked."""
     if not isinstance(section, dict):
         raise ConfigError(path, "verify", "must be an object")
     for key in section:
@@ -77,6 +78,8 @@ def validate(section, path="config.json"):
             raise ConfigError(path, "verify.relays[%d]" % i, "must be a relay number 1-8, got %r" % (r,))
         if r in seen:
             raise ConfigError(path, "verify.relays[%d]" % i, "relay %d listed twice" % r)
+        if relay_ids is not None and r not in relay_ids:
+            raise ConfigError(path, "verify.relays", "no relay %d on this board" % r)
         seen.append(r)
     out["relays"] = seen
 

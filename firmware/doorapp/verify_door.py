@@ -18,28 +18,47 @@ import gc
 from micropython import const
 
 import eventlog
+from compat import sleep_ms, ticks_diff, ticks_ms
 from doorapp import verify
 from doorapp.access import Decision
+from unload import forget
+from verifynames import NETWORK
 
 _TO_VERIFY = {eventlog.KIND_CARD: verify.CARD, eventlog.KIND_PIN: verify.PIN, eventlog.KIND_QR: verify.QR}
 _TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, verify.QR: eventlog.KIND_QR}
+_RETRY_MS = const(50)
+_BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
 _KEEP_LOADED = const(4)  # as httpapi.KEEP_LOADED (which skips the collection: it runs per request)
 
 
 class LazyClient:
-    """verify.make_client(...) for one request at a time (the Verifier sends one at a time)."""
+    """verifyclient.from_config(...) for one request at a time (the Verifier sends one at a time)."""
 
-    def __init__(self, cfg, data_dir):
+    def __init__(self, cfg, data_dir, buf):
         self.cfg = cfg
         self.data_dir = data_dir
         self.status = 0
-        self.buf = bytearray(2048)  # the answer buffer, allocated once: a busy heap may lack the block
-        verify.make_client(cfg, data_dir, buf=self.buf)  # the CA file is checked now: ConfigError at start
-        self._drop()
+        self.buf = buf  # the answer buffer (Door.verify_buf)
+        if cfg["ca_file"]:  # checked now (ConfigError at start or on the change), not per request
+            self._make()
+            self._drop()
 
     async def verify(self, url):
         self.status = 0
-        c = verify.make_client(self.cfg, self.data_dir, buf=self.buf)
+        t0 = ticks_ms()
+        while True:  # no heap for the client's code is a moment's state (an API request): retry
+            try:
+                c = self._make()
+                break
+            except MemoryError:
+                c = None
+                forget("verifyclient", "urlsplit")
+                if ticks_diff(ticks_ms(), t0) >= self.cfg["timeout_ms"] - _RETRY_MS:
+                    print("verify: no heap for the client")
+                    return False, NETWORK, ""
+                await sleep_ms(_RETRY_MS)
+                gc.collect()
+        c.timeout_ms -= ticks_diff(ticks_ms(), t0)  # the retries count against the timeout
         try:
             ans = await c.verify(url)
             self.status = c.status
@@ -48,12 +67,15 @@ class LazyClient:
             c = None
             self._drop()
 
+    def _make(self):
+        from verifyclient import from_config
+
+        return from_config(self.cfg, self.data_dir, buf=self.buf)
+
     def _drop(self):
         gc.collect()
         if gc.mem_free() * _KEEP_LOADED < gc.mem_free() + gc.mem_alloc():
-            from unload import forget
-
-            forget("verifyclient", "verifyurl")  # (verifyurl: compiled the URL at start)
+            forget("verifyclient", "verifyurl", "urlsplit")  # (verifyurl: compiled the URL at start)
 
 
 class RemoteCheck:
@@ -66,9 +88,11 @@ class RemoteCheck:
         cfg = cfg or door.cfg
         v = cfg["verify"]
         if client is None:
-            client = LazyClient(v, door.board.data_dir)
+            if door.verify_buf is None:  # allocated once, kept by the door across changes
+                door.verify_buf = bytearray(_BUF_SIZE)
+            client = LazyClient(v, door.board.data_dir, door.verify_buf)
         self.door = door
-        self.verifier = verify.Verifier(v, client, self.on_result, device_id=cfg["device"]["id"],
+        self.verifier = verify.new(v, client, self.on_result, device_id=cfg["device"]["id"],
                                         local=self.local)
         if isinstance(client, LazyClient):
             client._drop()  # the template code compiled the URL: dropped too while the heap is short

@@ -7,8 +7,8 @@ import eventlog
 import verifyclient as vc
 import verifyurl
 from configerror import ConfigError
-from doorapp import verify_config
-from doorapp.verify import CARD, PIN, QR, Verifier
+from doorapp import verify, verify_config
+from doorapp.verify import CARD, PIN, QR
 
 NOW = 1795428000
 VENDOR_ANY = "http://192.168.31.123:8090/api/visitor/scan?codeKey={QRCode}/{Card}/{Pin}&deviceId={DeviceID}"
@@ -184,8 +184,8 @@ class Ticks:
 def _verifier(section, client, local=None, ticks=None):
     cfg = verify_config.validate(section)
     results = []
-    v = Verifier(cfg, client, results.append, device_id="door-1", local=local,
-                 clock=lambda: NOW, ticks=ticks or Ticks())
+    v = verify.new(cfg, client, results.append, device_id="door-1", local=local,
+                   clock=lambda: NOW, ticks=ticks or Ticks())
     return v, results
 
 
@@ -521,11 +521,11 @@ def test_mode_off_and_bad_kind():
     _raises(v.submit, "face", "x")
 
 
-def test_make_client_reads_ca_file():
+def test_from_config_reads_ca_file():
     import os
     from binascii import b2a_base64
 
-    from doorapp.verify import make_client
+    from verifyclient import from_config
 
     d = "/tmp/doorctl-test-verify-ca"
     try:
@@ -540,12 +540,12 @@ def test_make_client_reads_ca_file():
     try:
         cfg = verify_config.validate({"mode": "general", "url": "https://h/{QRCode}", "ca_file": "ca.pem",
                                       "timeout_ms": 2500, "max_redirects": 1, "prompt_field": "msg"})
-        c = make_client(cfg, d)
+        c = from_config(cfg, d)
         assert c.ca == der and c.timeout_ms == 2500 and c.max_redirects == 1 and c.prompt_field == "msg"
-        assert make_client(verify_config.validate({})).ca is None
+        assert from_config(verify_config.validate({})).ca is None
         for name in ("missing.pem", "junk.pem"):
             cfg["ca_file"] = name
-            e = _raises(make_client, cfg, d)
+            e = _raises(from_config, cfg, d)
             assert e.field == "verify.ca_file" and name in str(e)
     finally:
         for n in ("ca.pem", "junk.pem"):
