@@ -113,6 +113,10 @@ def test_private_constant_copies_match_the_public_ones():
     from usertable import validate
 
     assert api_user_edit.FIELDS == validate.FIELDS and api_user_edit.MAX_ID == validate.MAX_UID
+    import wiegand
+    import wiegandbits
+
+    assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
 
 
 def _compile_lib(dst):
