@@ -117,6 +117,14 @@ def test_private_constant_copies_match_the_public_ones():
     import wiegandbits
 
     assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
+    from doorapp import readers
+
+    for name in ("KIND_CARD", "KIND_PIN", "KIND_QR"):
+        assert getattr(readers, "_" + name) == getattr(eventlog, name), name
+    for name in ("OK", "UNKNOWN", "EXPIRED", "NOT_YET_VALID", "DISABLED", "CLOCK_NOT_SET", "LOCKOUT", "READER_ERROR",
+                 "FAILURES_ALARM"):
+        public = "REASON_UNKNOWN_CREDENTIAL" if name == "UNKNOWN" else "REASON_" + name
+        assert getattr(readers, "_" + name) == getattr(eventlog, public), name
 
 
 def _compile_lib(dst):

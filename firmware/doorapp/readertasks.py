@@ -1,0 +1,31 @@
+"""The reader tasks of a board's Wiegand reader, matrix keypad and QR scanner (doorapp/readers.py).
+
+Built once when the door starts running (Door.run), then this module is dropped: the board-file
+lookups and wiring never need to stay in the heap.
+"""
+import eventlog
+
+
+def tasks(readers):
+    """The reader coroutines for Door.run."""
+    board = readers.board
+    spec = board.spec
+    out = []
+    if "wiegand" in spec:
+        from wiegand import WiegandAssembler, watch
+
+        asm = WiegandAssembler(frame_gap_us=spec["wiegand"]["frame_gap_us"])
+        board.wiegand_input(asm)
+        out.append(watch(asm, readers.guarded(readers.on_wiegand, eventlog.KIND_CARD), readers.on_wiegand_error))
+    if "keypad" in spec:
+        from keypad import MatrixKeypad
+
+        k = spec["keypad"]
+        rows = [board.output(p, False) for p in k["rows"]]  # driven low when scanned
+        cols = [board.input(p, "up") for p in k["cols"]]
+        out.append(MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"]).run(readers.guarded(readers.key, eventlog.KIND_PIN)))
+    if "qr_scanner" in spec:
+        from qrscanner import QRLineReader
+
+        out.append(QRLineReader(readers.guarded(readers.on_qr, eventlog.KIND_QR)).run(board.qr_stream()))
+    return out
