@@ -117,14 +117,15 @@ def test_private_constant_copies_match_the_public_ones():
     import wiegandbits
 
     assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
-    from doorapp import readers
+    from doorapp import readerqr, readers
 
-    for name in ("KIND_CARD", "KIND_PIN", "KIND_QR"):
-        assert getattr(readers, "_" + name) == getattr(eventlog, name), name
-    for name in ("OK", "UNKNOWN", "EXPIRED", "NOT_YET_VALID", "DISABLED", "CLOCK_NOT_SET", "LOCKOUT", "READER_ERROR",
-                 "FAILURES_ALARM"):
-        public = "REASON_UNKNOWN_CREDENTIAL" if name == "UNKNOWN" else "REASON_" + name
-        assert getattr(readers, "_" + name) == getattr(eventlog, public), name
+    for mod in (readers, readerqr):
+        for name in dir(mod):
+            if name.startswith("_KIND_"):
+                assert getattr(mod, name) == getattr(eventlog, name[1:]), (mod.__name__, name)
+            elif name[:1] == "_" and name[1:2].isupper():
+                public = "REASON_UNKNOWN_CREDENTIAL" if name == "_UNKNOWN" else "REASON" + name
+                assert getattr(mod, name) == getattr(eventlog, public), (mod.__name__, name)
 
 
 def _compile_lib(dst):

@@ -11,8 +11,7 @@ Door.decide (access engine over the user table) -> relays in the same loop turn 
   a locked keypad's PINs are refused unread (reason lockout, not counted); the 5th failure
   and every 5th after it log a `failures_alarm` event. Only unknown PINs count: a valid PIN
   outside its schedule is not a guess.
-- QR codes: a signed visitor pass (lib/visitorqr.py, checked offline with the site's qr_key)
-  opens the relays it names while valid; any other code is looked up as a user's QR id.
+- QR codes: doorapp/readerqr.py (loaded only on boards with a scanner).
   Neither the PIN nor the scanned QR text is ever logged.
 
 The reader tasks are built by doorapp/readertasks.py (run once, then dropped). Resident while
@@ -26,13 +25,7 @@ from keypad import PinEntry
 
 _KIND_CARD = const(1)  # eventlog.KIND_CARD
 _KIND_PIN = const(2)
-_KIND_QR = const(3)
-_OK = const(0)  # eventlog.REASON_OK
 _UNKNOWN = const(1)  # eventlog.REASON_UNKNOWN_CREDENTIAL
-_EXPIRED = const(4)
-_NOT_YET_VALID = const(5)
-_DISABLED = const(6)
-_CLOCK_NOT_SET = const(7)
 _LOCKOUT = const(8)
 _READER_ERROR = const(9)
 _FAILURES_ALARM = const(25)
@@ -47,7 +40,8 @@ class Readers:
         self.lockout = None
         if "keypad" in spec or "wiegand" in spec:
             self.entry = PinEntry() if clock is None else PinEntry(clock=clock)
-            self.lockout = Lockout() if clock is None else Lockout(clock=clock)
+            # two sources at most, "keypad" and "wiegand": two slots (each costs five list items)
+            self.lockout = Lockout(slots=2) if clock is None else Lockout(slots=2, clock=clock)
         self.wiegand_errors = 0
         self.errors = 0  # callbacks that failed (see guarded)
         self.pin_source = "keypad"  # keypad of the last PIN submitted (a remote denial counts there)
@@ -119,31 +113,3 @@ class Readers:
     def on_wiegand_error(self, err):
         self.wiegand_errors += 1
         self.door.record(_KIND_CARD, False, _READER_ERROR, err.reason, 0, None, ())
-
-    # --- QR codes ---------------------------------------------------------------------------
-    def on_qr(self, text):
-        door = self.door
-        if not text.startswith("V1."):  # visitorqr.PREFIX: other codes are users' QR ids
-            return door.decide(_KIND_QR, text)
-        import visitorqr  # resident on boards with a QR scanner (startup.reader_modules)
-
-        key = door.secrets.get("qr_key") if door.secrets else None
-        if not key:
-            reason = _DISABLED
-        else:
-            from doorapp import clock
-
-            try:
-                p = visitorqr.check(text, key, clock.now())
-            except visitorqr.VisitorQRError as e:
-                r = e.reason  # visitorqr's reason -> the event's
-                reason = _EXPIRED if r == "expired" else _NOT_YET_VALID if r == "not_yet_valid" else \
-                    _CLOCK_NOT_SET if r == "clock_not_set" else _UNKNOWN
-            else:
-                relays = [r for r in p.relay_list() if r in door.relays]
-                door.open_for(relays)
-                door.record(_KIND_QR, True, _OK, "V%d" % p.id, 0, None, relays)
-                return p
-        door.deny()
-        door.record(_KIND_QR, False, reason, "V", 0, None, ())
-        return None

@@ -25,7 +25,9 @@ def tasks(readers):
         cols = [board.input(p, "up") for p in k["cols"]]
         out.append(MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"]).run(readers.guarded(readers.key, eventlog.KIND_PIN)))
     if "qr_scanner" in spec:
+        from doorapp.readerqr import on_qr
         from qrscanner import QRLineReader
 
-        out.append(QRLineReader(readers.guarded(readers.on_qr, eventlog.KIND_QR)).run(board.qr_stream()))
+        door = readers.door
+        out.append(QRLineReader(readers.guarded(lambda text: on_qr(door, text), eventlog.KIND_QR)).run(board.qr_stream()))
     return out
