@@ -23,11 +23,13 @@ def tasks(readers):
         k = spec["keypad"]
         rows = [board.output(p, False) for p in k["rows"]]  # driven low when scanned
         cols = [board.input(p, "up") for p in k["cols"]]
-        out.append(MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"]).run(readers.guarded(readers.key, eventlog.KIND_PIN)))
+        kp = MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"])
+        out.append(kp.run(readers.guarded(readers.key, eventlog.KIND_PIN)))
     if "qr_scanner" in spec:
         from doorapp.readerqr import on_qr
         from qrscanner import QRLineReader
 
         door = readers.door
-        out.append(QRLineReader(readers.guarded(lambda text: on_qr(door, text), eventlog.KIND_QR)).run(board.qr_stream()))
+        qr = QRLineReader(readers.guarded(lambda text: on_qr(door, text), eventlog.KIND_QR))
+        out.append(qr.run(board.qr_stream()))
     return out
