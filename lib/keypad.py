@@ -13,13 +13,17 @@ Layout (rows top to bottom): 1 2 3 / 4 5 6 / 7 8 9 / * 0 #
 PinEntry: digits collect until `#` (submit) - `*` clears - and are dropped after `timeout_ms`
 without a key. `key(k)` returns None, the PIN (str) on a valid submit, or "" for a submit that
 can't be a PIN (too short, too long: longer entries keep counting but are not kept). The digits
-live in a preallocated buffer; only a submitted PIN becomes a string.
+live in a preallocated buffer; only a submitted PIN becomes a string (`n` counts the keys
+typed so far).
+
+Resident on a board with a keypad (and PinEntry with a Wiegand keypad), so kept small: no
+accessors, the layout is one string.
 """
 from micropython import const
 
 from compat import sleep_ms, ticks_diff, ticks_ms
 
-LAYOUT = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
+LAYOUT = "123456789*0#"
 _NONE = const(-1)
 _MANY = const(-2)
 
@@ -33,7 +37,7 @@ class MatrixKeypad:
                 len(rows) * len(cols), len(rows), len(cols)))
         self.rows = rows
         self.cols = cols
-        self.keys = tuple(keys)
+        self.keys = keys
         self.pressed_level = pressed_level
         self.debounce_ms = debounce_ms
         self._cand = _NONE  # reading being debounced
@@ -88,13 +92,6 @@ class PinEntry:
         self.n = 0  # keys typed, may exceed max_len (then the entry is invalid)
         self._last = 0
         self.timeouts = 0
-
-    @property
-    def length(self):
-        return self.n
-
-    def clear(self):
-        self.n = 0
 
     def poll(self, now=None):
         """Drop a partial entry idle longer than timeout_ms; True if one was dropped."""

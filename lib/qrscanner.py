@@ -1,8 +1,8 @@
 """QR / barcode scanner modules on a UART: line-terminated text in, one code per line out.
 
 Scanner modules (GM65, GM805, MH-ET Live, ...) in "serial output" mode send the decoded text
-followed by CR, LF or CR LF. `QRLineReader` is the pure byte-level core, `QRScanner` the task
-reading a ByteStream (`async read(n, timeout_ms)`, docs/pn532.md):
+followed by CR, LF or CR LF. `QRLineReader` is the byte-level core (`feed`, `poll`: pure) and,
+with `run(stream)`, the task reading a ByteStream (`async read(n, timeout_ms)`, docs/pn532.md):
 
   - a line is emitted on CR or LF; empty lines (the LF of CR LF) are skipped;
   - NUL bytes (line noise while a module powers up) are dropped silently;
@@ -12,7 +12,8 @@ reading a ByteStream (`async read(n, timeout_ms)`, docs/pn532.md):
   - a partial line idle for `idle_ms` is dropped (`stale`), so noise can't prefix the next
     code - or emitted, with `emit_on_idle=True`, for modules configured without a suffix.
 
-The line buffer is preallocated; emitting a code allocates the code's string only.
+The line buffer is preallocated; emitting a code allocates the code's string only. One class
+(no separate task object): this module is resident on a board with a scanner.
 """
 from micropython import const
 
@@ -38,6 +39,7 @@ class QRLineReader:
         self.garbage = 0
         self.overflows = 0
         self.stale = 0
+        self.errors = 0  # failed stream reads (run)
 
     def feed(self, data, now=None):
         """Bytes from the UART (any chunking); calls on_line(text) per complete code."""
@@ -100,28 +102,18 @@ class QRLineReader:
             self._drop = False
             self._overlong = False
 
-
-class QRScanner:
-    """Task reading a scanner ByteStream: `await QRScanner(stream, on_code).run()`."""
-
-    def __init__(self, stream, on_code, max_len=256, idle_ms=500, emit_on_idle=False,
-                 read_ms=100):
-        self.stream = stream
-        self.reader = QRLineReader(on_code, max_len, idle_ms, emit_on_idle)
-        self.read_ms = read_ms
-        self.errors = 0
-
-    async def run(self):
+    async def run(self, stream, read_ms=100):
+        """Task: read the scanner's ByteStream and feed it in (`await reader.run(stream)`)."""
         from compat import sleep_ms
 
         while True:
             try:
-                data = await self.stream.read(64, self.read_ms)
+                data = await stream.read(64, read_ms)
             except OSError:
                 self.errors += 1
-                await sleep_ms(self.read_ms)
+                await sleep_ms(read_ms)
                 continue
             if data:
-                self.reader.feed(data)
+                self.feed(data)
             else:
-                self.reader.poll()
+                self.poll()

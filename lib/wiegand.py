@@ -23,20 +23,22 @@ the facility byte is the number's second byte (docs/card-formats.md).
 Timing: bits are 20-100 us low pulses on D0 (a 0) or D1 (a 1), 0.2-20 ms apart; a frame ends
 when no bit came for `frame_gap_us` (default 25 ms). `WiegandAssembler` is the pure core:
 `pulse(bit, ticks_us)` from the pin interrupts (no allocation: preallocated buffers, small
-ints), `poll(now_us)` from a task returns the bit count of a finished frame. The simulator
-skips the pulses and feeds whole bit strings (lib/wiegandbits.py: bit strings from and to
-card numbers and keys, for the simulator, tests and host tools; not needed on a board).
+ints), `poll(now_us)` from a task returns the bit count of a finished frame. The pin IRQ
+wiring is lib/wiegandirq.py (ESP32 start-up only, dropped after). The simulator drives
+`pulse` itself (lib/wiegandbits.py: bit strings from and to card numbers and keys, for the
+simulator, tests and host tools; not needed on a board).
+
+Resident on a board with a Wiegand reader, so kept small: few functions, no tables built at
+import, private constants (const) where nothing outside needs the name.
 """
 from micropython import const
 
 from compat import ticks_diff, ticks_us
 
-MAX_BITS = const(64)
-FRAME_GAP_US = const(25000)
+_MAX_BITS = const(64)  # wiegandbits.MAX_BITS
+_FRAME_GAP_US = const(25000)
 
-KEY_STAR = "*"
-KEY_HASH = "#"
-KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
+KEYS = "0123456789*#"  # key of each 4-bit code: * = 10, # = 11
 
 CARD = "card"
 KEY = "key"
@@ -50,31 +52,8 @@ class WiegandError(ValueError):
         self.reason = reason
 
 
-def _ones(bits, a, b):
-    c = 0
-    for i in range(a, b):
-        c += bits[i]
-    return c
-
-
-def _value(bits, a, b):
-    v = 0
-    for i in range(a, b):
-        v = (v << 1) | bits[i]
-    return v
-
-
-def _bytes(bits, a, nbytes):
-    out = bytearray(nbytes)
-    for k in range(nbytes):
-        out[k] = _value(bits, a + 8 * k, a + 8 * k + 8)
-    return bytes(out)
-
-
 class Frame:
     """A decoded frame: kind CARD (facility, number, uid4, bits) or KEY (key, bits)."""
-
-    __slots__ = ("kind", "bits", "facility", "number", "uid4", "key")
 
     def __init__(self, kind, bits, facility=0, number=0, uid4=b"", key=""):
         self.kind = kind
@@ -84,50 +63,39 @@ class Frame:
         self.uid4 = uid4
         self.key = key
 
-    def __repr__(self):
-        if self.kind == KEY:
-            return "Frame(key %r, %d bits)" % (self.key, self.bits)
-        return "Frame(card W%d facility %d number %d uid4 %s)" % (
-            self.bits, self.facility, self.number, self.uid4.hex())
-
 
 def decode(bits, n):
     """Decode the first `n` bits of `bits` (one 0/1 per byte); WiegandError if unusable."""
-    if n == 26 or n == 34:
-        half = (n - 2) // 2  # data bits covered by each parity bit
-        if (_ones(bits, 0, half + 1) & 1) != 0:
-            raise WiegandError("parity", "W%d even parity (bits 0-%d) wrong" % (n, half))
-        if (_ones(bits, half + 1, n) & 1) != 1:
-            raise WiegandError("parity", "W%d odd parity (bits %d-%d) wrong" % (n, half + 1, n - 1))
-        if n == 26:
-            fac = _value(bits, 1, 9)
-            num = _value(bits, 9, 25)
-            uid4 = b"\x00" + _bytes(bits, 1, 3)
-        else:
-            fac = _value(bits, 1, 17)
-            num = _value(bits, 17, 33)
-            uid4 = _bytes(bits, 1, 4)
-        return Frame(CARD, n, fac, num, uid4)
-    if n == 4:
-        v = _value(bits, 0, 4)
-        if v > 11:
-            raise WiegandError("parity", "4-bit key code %d is not a key" % v)
-        return Frame(KEY, 4, key=KEYS[v])
+    if n != 26 and n != 34 and n != 4 and n != 8:
+        raise WiegandError("length", "%d-bit frames are not supported (26, 34, 4, 8)" % n)
+    half = n // 2 - 1  # W26/W34: the even parity bit covers bits 0..half, the odd one the rest
+    v = p = e = 0  # the bits as a number, parity of the bits so far, of bits 0..half
+    for i in range(n):
+        b = bits[i]
+        v = (v << 1) | b
+        p ^= b
+        if i == half:
+            e = p
+    if n > 8:
+        if e:
+            raise WiegandError("parity", "W%d %s parity (bits %d-%d) wrong" % (n, "even", 0, half))
+        if not p ^ e:
+            raise WiegandError("parity", "W%d %s parity (bits %d-%d) wrong" % (n, "odd", half + 1, n - 1))
+        v = (v >> 1) & ((1 << (n - 2)) - 1)  # the data bits: W26 facility 8 + card 16, W34 16 + 16
+        return Frame(CARD, n, v >> 16, v & 0xFFFF, v.to_bytes(4, "big"))
     if n == 8:
-        hi = _value(bits, 0, 4)
-        lo = _value(bits, 4, 8)
-        if hi != (~lo & 15):
+        if v >> 4 != (~v & 15):
             raise WiegandError("parity", "8-bit key: high nibble is not the complement of the low")
-        if lo > 11:
-            raise WiegandError("parity", "8-bit key code %d is not a key" % lo)
-        return Frame(KEY, 8, key=KEYS[lo])
-    raise WiegandError("length", "%d-bit frames are not supported (26, 34, 4, 8)" % n)
+        v &= 15
+    if v > 11:
+        raise WiegandError("parity", "%d-bit key code %d is not a key" % (n, v))
+    return Frame(KEY, n, 0, 0, b"", KEYS[v])
 
 
 class WiegandAssembler:
     """Collects D0/D1 pulses into frames. `pulse` runs in the pin IRQ: it never allocates."""
 
-    def __init__(self, max_bits=MAX_BITS, frame_gap_us=FRAME_GAP_US):
+    def __init__(self, max_bits=_MAX_BITS, frame_gap_us=_FRAME_GAP_US):
         self.buf = bytearray(max_bits)  # bits being received
         self.frame = bytearray(max_bits)  # last finished frame, read by the consumer
         self.n = 0
@@ -168,24 +136,6 @@ class WiegandAssembler:
 
     def taken(self):
         self.frame_n = 0
-
-
-def attach_irq(assembler, d0, d1):
-    """Wire two machine.Pin inputs (D0, D1, idle high) to an assembler: falling-edge IRQs.
-
-    ESP32 pin IRQs are soft (run by the scheduler, queue of 8): a 26-bit frame at 2 ms per
-    bit is fine; a reader sending bits 200 us apart can outrun the queue - those frames then
-    fail their parity check instead of decoding wrong.
-    """
-    def on_d0(_pin):
-        assembler.pulse(0, ticks_us())
-
-    def on_d1(_pin):
-        assembler.pulse(1, ticks_us())
-
-    d0.irq(handler=on_d0, trigger=getattr(d0, "IRQ_FALLING", 2))
-    d1.irq(handler=on_d1, trigger=getattr(d1, "IRQ_FALLING", 2))
-    return on_d0, on_d1
 
 
 async def watch(assembler, on_frame, on_error=None, interval_ms=10):

@@ -1,7 +1,9 @@
 """Wiegand frames as bit strings ("0101...", bit 0 first): what a reader would send for a card
 number or a keypad key, and decoding from such text. For the simulator, tests and host tools;
 a board decodes the pulses it receives with lib/wiegand.py alone."""
-from wiegand import KEYS, MAX_BITS, WiegandError, decode
+from wiegand import KEYS, WiegandError, decode
+
+MAX_BITS = 64  # the assembler's default buffer (wiegand._MAX_BITS)
 
 
 def bits_from_str(text, buf=None):
@@ -53,6 +55,8 @@ def encode34(value):
 
 def encode_key(key, bits=4):
     """A keypad key as a 4- or 8-bit burst."""
+    if len(key) != 1:
+        raise ValueError("one key, 0-9 * or #")
     v = KEYS.index(key)
     s = "".join("1" if (v >> (3 - i)) & 1 else "0" for i in range(4))
     if bits == 8:

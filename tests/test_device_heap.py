@@ -113,6 +113,19 @@ def test_private_constant_copies_match_the_public_ones():
     from usertable import validate
 
     assert api_user_edit.FIELDS == validate.FIELDS and api_user_edit.MAX_ID == validate.MAX_UID
+    import wiegand
+    import wiegandbits
+
+    assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
+    from doorapp import readerqr, readers
+
+    for mod in (readers, readerqr):
+        for name in dir(mod):
+            if name.startswith("_KIND_"):
+                assert getattr(mod, name) == getattr(eventlog, name[1:]), (mod.__name__, name)
+            elif name[:1] == "_" and name[1:2].isupper():
+                public = "REASON_UNKNOWN_CREDENTIAL" if name == "_UNKNOWN" else "REASON" + name
+                assert getattr(mod, name) == getattr(eventlog, public), (mod.__name__, name)
 
 
 def _compile_lib(dst):

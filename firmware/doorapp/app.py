@@ -270,7 +270,10 @@ class Door:
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
         if self.readers is not None:
-            extra = self.readers.tasks() + list(extra)
+            from doorapp import readertasks
+
+            extra = readertasks.tasks(self.readers) + list(extra)
+            forget("doorapp.readertasks")
         if self.remote is not None:
             self.remote.start()
         for coro in extra:

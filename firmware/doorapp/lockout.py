@@ -17,6 +17,9 @@ At most `slots` sources are tracked (fixed arrays, no allocation per attempt); a
 takes the slot of the source whose last failure is oldest, preferring unlocked ones. Ticks
 differences are valid for about 6 days on the ESP32 (ticks_ms wraps at 2**30 ms), far beyond
 `forget_ms`.
+
+Resident with the keypads and the HTTP API: few methods (the delay and the slot choice are
+inline in failure()).
 """
 from compat import ticks_add, ticks_diff, ticks_ms
 
@@ -67,31 +70,40 @@ class Lockout:
         i = self._find(source, now)
         return self._count[i] if i >= 0 else 0
 
-    def delay_for(self, count):
-        """Lock time after failure number `count`."""
-        if count <= self.free:
-            return 0
-        d = self.base_ms
-        for _ in range(count - self.free - 1):
-            d *= self.factor
-            if d >= self.max_ms:
-                return self.max_ms
-        return min(d, self.max_ms)
-
     def failure(self, source, now=None):
         """Count a failure; returns (lock_ms, alarm): the lock now in force and whether this
         failure raises the alarm."""
         now = self.clock() if now is None else now
         i = self._find(source, now)
-        if i < 0:
-            i = self._victim(now)
-            self._src[i] = source
+        src = self._src
+        if i < 0:  # a new source: a free slot, else the oldest failure's, unlocked ones first
+            if None in src:
+                i = src.index(None)
+            else:
+                age = -1
+                for locked_pass in (False, True):
+                    for j in range(len(src)):
+                        if self._is_locked(j, now) == locked_pass and ticks_diff(now, self._last[j]) > age:
+                            i = j
+                            age = ticks_diff(now, self._last[j])
+                    if i >= 0:
+                        break
+                if i < 0:
+                    i = 0
+            src[i] = source
             self._count[i] = 0
             self._locked[i] = False
         n = self._count[i] + 1
         self._count[i] = n
         self._last[i] = now
-        lock = self.delay_for(n)
+        lock = 0  # base_ms after failure free+1, times factor per failure after it, at most max_ms
+        if n > self.free:
+            lock = self.base_ms
+            for _ in range(n - self.free - 1):
+                lock *= self.factor
+                if lock >= self.max_ms:
+                    break
+            lock = min(lock, self.max_ms)
         if lock:
             self._until[i] = ticks_add(now, lock)
             self._locked[i] = True
@@ -106,20 +118,3 @@ class Lockout:
             self._src[i] = None
             self._count[i] = 0
             self._locked[i] = False
-
-    def _victim(self, now):
-        best = -1
-        best_age = -1
-        for locked_pass in (False, True):
-            for i in range(len(self._src)):
-                if self._src[i] is None:
-                    return i
-                if self._is_locked(i, now) != locked_pass:
-                    continue
-                age = ticks_diff(now, self._last[i])
-                if age > best_age:
-                    best = i
-                    best_age = age
-            if best >= 0:
-                return best
-        return 0

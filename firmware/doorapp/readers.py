@@ -11,17 +11,24 @@ Door.decide (access engine over the user table) -> relays in the same loop turn 
   a locked keypad's PINs are refused unread (reason lockout, not counted); the 5th failure
   and every 5th after it log a `failures_alarm` event. Only unknown PINs count: a valid PIN
   outside its schedule is not a guess.
-- QR codes: a signed visitor pass (lib/visitorqr.py, checked offline with the site's qr_key)
-  opens the relays it names while valid; any other code is looked up as a user's QR id.
+- QR codes: doorapp/readerqr.py (loaded only on boards with a scanner).
   Neither the PIN nor the scanned QR text is ever logged.
+
+The reader tasks are built by doorapp/readertasks.py (run once, then dropped). Resident while
+the door runs, so the event codes are private const() copies of eventlog's (no lookups, no
+module-dict slots; tests/test_device_heap.py checks they match).
 """
-import eventlog
+from micropython import const
+
 from doorapp.lockout import Lockout
 from keypad import PinEntry
 
-# visitorqr error reason -> event reason
-_PASS_REASONS = {"expired": eventlog.REASON_EXPIRED, "not_yet_valid": eventlog.REASON_NOT_YET_VALID,
-                 "clock_not_set": eventlog.REASON_CLOCK_NOT_SET}
+_KIND_CARD = const(1)  # eventlog.KIND_CARD
+_KIND_PIN = const(2)
+_UNKNOWN = const(1)  # eventlog.REASON_UNKNOWN_CREDENTIAL
+_LOCKOUT = const(8)
+_READER_ERROR = const(9)
+_FAILURES_ALARM = const(25)
 
 
 class Readers:
@@ -33,35 +40,12 @@ class Readers:
         self.lockout = None
         if "keypad" in spec or "wiegand" in spec:
             self.entry = PinEntry() if clock is None else PinEntry(clock=clock)
-            self.lockout = Lockout() if clock is None else Lockout(clock=clock)
+            # two sources at most, "keypad" and "wiegand": two slots (each costs five list items)
+            self.lockout = Lockout(slots=2) if clock is None else Lockout(slots=2, clock=clock)
         self.wiegand_errors = 0
         self.errors = 0  # callbacks that failed (see guarded)
         self.pin_source = "keypad"  # keypad of the last PIN submitted (a remote denial counts there)
 
-    def tasks(self):
-        """The reader tasks for Door.run(extra=...)."""
-        spec = self.board.spec
-        out = []
-        if "wiegand" in spec:
-            from wiegand import WiegandAssembler, watch
-
-            asm = WiegandAssembler(frame_gap_us=spec["wiegand"]["frame_gap_us"])
-            self.board.wiegand_input(asm)
-            out.append(watch(asm, self.guarded(self.on_wiegand, eventlog.KIND_CARD), self.on_wiegand_error))
-        if "keypad" in spec:
-            from keypad import MatrixKeypad
-
-            k = spec["keypad"]
-            rows = [self.board.output(p, False) for p in k["rows"]]  # driven low when scanned
-            cols = [self.board.input(p, "up") for p in k["cols"]]
-            out.append(MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"]).run(self.guarded(self.on_keypad, eventlog.KIND_PIN)))
-        if "qr_scanner" in spec:
-            from qrscanner import QRScanner
-
-            out.append(QRScanner(self.board.qr_stream(), self.guarded(self.on_qr, eventlog.KIND_QR)).run())
-        return out
-
-    # --- PINs -------------------------------------------------------------------------------
     def guarded(self, fn, kind):
         """A reader callback that never takes its task down: an error (e.g. no heap) is logged
         as a reader error and the credential is refused (fail secure)."""
@@ -73,16 +57,15 @@ class Readers:
                 self.errors += 1
                 self.door.deny()
                 try:
-                    self.door.record(kind, False, eventlog.REASON_READER_ERROR, type(e).__name__, 0, None, ())
+                    self.door.record(kind, False, _READER_ERROR, type(e).__name__, 0, None, ())
                 except Exception:
                     pass
 
         return call
 
-    def on_keypad(self, k):
-        self.key(k, "keypad")
-
-    def key(self, k, source):
+    # --- PINs -------------------------------------------------------------------------------
+    def key(self, k, source="keypad"):
+        """One key from a keypad (the matrix keypad's task calls this with the key alone)."""
         pin = self.entry.key(k)
         if pin is not None:
             self.submit_pin(pin, source)
@@ -91,32 +74,31 @@ class Readers:
         """A submitted entry ("" = not a possible PIN) from `source` (one lockout per keypad)."""
         door = self.door
         if self.lockout.check(source):
-            door.record(eventlog.KIND_PIN, False, eventlog.REASON_LOCKOUT, b"", 0, None, ())
+            door.record(_KIND_PIN, False, _LOCKOUT, b"", 0, None, ())
             door.deny()
             return None
+        d = None
         if pin:
             self.pin_source = source
-            d = door.decide(eventlog.KIND_PIN, pin)
+            d = door.decide(_KIND_PIN, pin)
             if d.granted:
                 self.lockout.success(source)
                 return d
-            if d.reason != eventlog.REASON_UNKNOWN_CREDENTIAL:
+            if d.reason != _UNKNOWN:
                 return d
         else:
-            door.record(eventlog.KIND_PIN, False, eventlog.REASON_UNKNOWN_CREDENTIAL, b"", 0, None, ())
+            door.record(_KIND_PIN, False, _UNKNOWN, b"", 0, None, ())
             door.deny()
-            d = None
-        _lock_ms, alarm = self.lockout.failure(source)
-        if alarm:
-            door.record(eventlog.KIND_PIN, False, eventlog.REASON_FAILURES_ALARM, b"", 0, None, ())
+        self.remote_pin_denied(source)
         return d
 
-    def remote_pin_denied(self):
-        """The verification server denied a PIN (answer after submit_pin returned): a wrong guess
-        on the keypad it came from."""
-        _lock_ms, alarm = self.lockout.failure(self.pin_source)
+    def remote_pin_denied(self, source=None):
+        """A wrong PIN from `source`; without one, the verification server denied a PIN (answer
+        after submit_pin returned): a wrong guess on the keypad it came from. Counts toward the
+        lockout and logs the alarm when this failure raises it."""
+        _lock_ms, alarm = self.lockout.failure(source or self.pin_source)
         if alarm:
-            self.door.record(eventlog.KIND_PIN, False, eventlog.REASON_FAILURES_ALARM, b"", 0, None, ())
+            self.door.record(_KIND_PIN, False, _FAILURES_ALARM, b"", 0, None, ())
 
     # --- Wiegand ----------------------------------------------------------------------------
     def on_wiegand(self, frame):
@@ -126,35 +108,8 @@ class Readers:
         import cardfmt
 
         door = self.door
-        door.decide(eventlog.KIND_CARD, cardfmt.format_uid(frame.uid4, door.card_format), frame.uid4,
-                    door._fmt_id)
+        door.decide(_KIND_CARD, cardfmt.format_uid(frame.uid4, door.card_format), frame.uid4, door._fmt_id)
 
     def on_wiegand_error(self, err):
         self.wiegand_errors += 1
-        self.door.record(eventlog.KIND_CARD, False, eventlog.REASON_READER_ERROR, err.reason, 0, None, ())
-
-    # --- QR codes ---------------------------------------------------------------------------
-    def on_qr(self, text):
-        door = self.door
-        if not text.startswith("V1."):  # visitorqr.PREFIX: other codes are users' QR ids
-            return door.decide(eventlog.KIND_QR, text)
-        import visitorqr  # resident on boards with a QR scanner (startup.reader_modules)
-
-        key = door.secrets.get("qr_key") if door.secrets else None
-        if not key:
-            reason = eventlog.REASON_DISABLED
-        else:
-            from doorapp import clock
-
-            try:
-                p = visitorqr.check(text, key, clock.now())
-            except visitorqr.VisitorQRError as e:
-                reason = _PASS_REASONS.get(e.reason, eventlog.REASON_UNKNOWN_CREDENTIAL)
-            else:
-                relays = [r for r in p.relay_list() if r in door.relays]
-                door.open_for(relays)
-                door.record(eventlog.KIND_QR, True, eventlog.REASON_OK, "V%d" % p.id, 0, None, relays)
-                return p
-        door.deny()
-        door.record(eventlog.KIND_QR, False, reason, "V", 0, None, ())
-        return None
+        self.door.record(_KIND_CARD, False, _READER_ERROR, err.reason, 0, None, ())

@@ -90,7 +90,7 @@ def reader_modules(spec):
     if "wiegand" in spec:
         mods += ("wiegand",)
     if "qr_scanner" in spec:
-        mods += ("qrscanner", "visitorqr")
+        mods += ("qrscanner", "visitorqr", "doorapp.readerqr")
     return mods
 
 

@@ -128,7 +128,7 @@ def test_pin_entry_submit_clear_timeout():
     t[0] = 4999
     pe.key("2")  # 4.999 s after the last key: still the same entry
     t[0] = 4999 + 5000
-    assert pe.poll() is True and pe.length == 0 and pe.timeouts == 1
+    assert pe.poll() is True and pe.n == 0 and pe.timeouts == 1
     for k in "3456":
         pe.key(k)
     t[0] += 6000  # no poll in between: the next key starts a fresh entry
@@ -149,7 +149,7 @@ def test_pin_entry_invalid_submits():
     for k in "12345678":
         pe.key(k)
     assert pe.key("#") == "12345678"
-    assert pe.key("A") is None and pe.length == 0
+    assert pe.key("A") is None and pe.n == 0
 
 
 def test_wiegand_keypad_into_pin_entry():

@@ -81,9 +81,8 @@ def test_scanner_task_over_a_bytestream():
     codes = []
 
     async def main():
-        s = qrscanner.QRScanner(FakeStream([b"\x00\x00", b"1234", b"5678\r", b"\nV1.X\r\n"]), codes.append,
-                                read_ms=5)
-        task = asyncio.create_task(s.run())
+        s = qrscanner.QRLineReader(codes.append)
+        task = asyncio.create_task(s.run(FakeStream([b"\x00\x00", b"1234", b"5678\r", b"\nV1.X\r\n"]), read_ms=5))
         await asyncio.sleep(0.05)
         task.cancel()
 

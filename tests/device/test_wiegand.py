@@ -196,10 +196,11 @@ class FakePin:
 
 def test_attach_irq_glue():
     from compat import ticks_diff, ticks_us
+    from wiegandirq import attach_irq
 
     a = wiegand.WiegandAssembler(frame_gap_us=1000)
     d0, d1 = FakePin(), FakePin()
-    wiegand.attach_irq(a, d0, d1)
+    attach_irq(a, d0, d1)
     assert d0.trigger == FakePin.IRQ_FALLING and d1.trigger == FakePin.IRQ_FALLING
     for ch in wiegandbits.encode26(42, 4242):
         (d1 if ch == "1" else d0).handler(None)
