@@ -7,7 +7,7 @@ import gc
 import eventlog
 from configerror import read_json
 from doorapp import VERSION, clock, fileio
-from doorapp.app import _VALIDATORS, _VERIFIER, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
+from doorapp.app import _VALIDATORS, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
 from compat import ticks_diff, ticks_ms
 from unload import forget
 
@@ -86,7 +86,7 @@ def update_config(door, partial):
             gc.collect()
             from doorapp.verify_door import RemoteCheck
 
-            remote = RemoteCheck(door, cfg=checked)
+            remote = RemoteCheck(door, cfg=checked, buf=paused and paused.buf)
         try:
             fileio.write_json_atomic(path, checked)
         except BaseException:
@@ -160,12 +160,19 @@ class _Paused:
     def __init__(self, door):
         self.door = door
         old = door.remote
-        self.kinds = old.kinds if isinstance(old, _Paused) else [
-            k for k in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR) if old.handles(k)]
+        if isinstance(old, _Paused):
+            self.kinds, self.buf = old.kinds, old.buf
+        else:
+            self.kinds = [k for k in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR) if old.handles(k)]
+            self.buf = old.buffer()  # the answer buffer goes on to the next verifier
         old.close()
         door.remote = self
         old = None
-        forget(*_VERIFIER)
+        import sys
+
+        vd = sys.modules.get("doorapp.verify_door")
+        if vd is not None:
+            vd.unload()
 
     def handles(self, kind):
         return kind in self.kinds
@@ -189,7 +196,7 @@ class _Paused:
     def resume(self):
         gc.collect()
         try:
-            self.door.set_remote()
+            self.door.set_remote(buf=self.buf)
         except Exception as e:
             self.door.remote = self
             print("verification paused:", repr(e))

@@ -5,6 +5,7 @@ the same loop turn -> LED/buzzer -> event log append -> listeners (simulator dis
 """
 import asyncio
 import gc
+import sys
 
 import cardfmt
 import eventlog
@@ -14,13 +15,10 @@ from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
-from unload import forget
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VERIFIER = ("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", "verifyclient", "verifyurl",
-             "urlsplit")
 _VALIDATORS = ("doorapp.config", "doorapp.cfgvalue", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "urlsplit", "doorapp.auth")
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
@@ -84,23 +82,23 @@ class Door:
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
         self.remote = None  # doorapp.verify_door.RemoteCheck while config verify.mode is not off
-        self.verify_buf = None  # its answer buffer, kept across changes (a busy heap may lack the block)
         self.set_remote()
 
-    def set_remote(self, remote=None):
+    def set_remote(self, remote=None, buf=None):
         """Third-party verification from config `verify`: `remote`, one built already for a
-        config change (doorapp/admin.py), or one built here."""
+        config change (doorapp/admin.py), or one built here (`buf`: the answer buffer of the
+        one before, reused: a busy heap may lack the block)."""
         if self.remote is not None:
             self.remote.close()
             self.remote = None
         if remote is None and self.cfg["verify"]["mode"] != "off":
             from doorapp.verify_door import RemoteCheck
 
-            remote = RemoteCheck(self)
+            remote = RemoteCheck(self, buf=buf)
         self.remote = remote
-        if remote is None:
-            self.verify_buf = None
-            forget(*_VERIFIER)  # verification off: its code needn't stay
+        vd = sys.modules.get("doorapp.verify_door")
+        if remote is None and vd is not None:
+            vd.unload()  # verification off: its code needn't stay
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""
@@ -271,6 +269,7 @@ class Door:
         tasks.append(asyncio.create_task(self.run_reader()))
         if self.readers is not None:
             from doorapp import readertasks
+            from unload import forget
 
             extra = readertasks.tasks(self.readers) + list(extra)
             forget("doorapp.readertasks")

@@ -282,7 +282,24 @@ class Server:
         if req.content_length > BODY_MAX:
             return
         if need:
-            req.body += await asyncio.wait_for(reader.readexactly(need), BODY_TIMEOUT_S)
+            into = getattr(reader, "readinto", None)
+            if into is None:  # CPython (tests)
+                req.body += await asyncio.wait_for(reader.readexactly(need), BODY_TIMEOUT_S)
+                return
+            # one block of the body's size, read into in place: a busy heap often has no room
+            # for the read and the joined copy at once
+            body = bytearray(req.content_length)
+            pos = len(req.body)
+            body[:pos] = req.body
+            req.body = body
+            await asyncio.wait_for(self._fill(into, memoryview(body), pos), BODY_TIMEOUT_S)
+
+    async def _fill(self, into, mv, pos):
+        while pos < len(mv):
+            got = await into(mv[pos:])
+            if not got:
+                raise HTTPError(400, "connection closed mid-body")
+            pos += got
 
     async def _busy(self, writer):
         self.refused += 1

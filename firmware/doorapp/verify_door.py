@@ -31,6 +31,13 @@ _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of o
 _KEEP_LOADED = const(4)  # as httpapi.KEEP_LOADED (which skips the collection: it runs per request)
 
 
+def unload():
+    """Forget every module of verification (Door.set_remote when it is turned off; a change
+    checked while it is paused): loaded again when needed."""
+    forget("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", "verifyclient",
+           "verifyurl", "urlsplit")
+
+
 class LazyClient:
     """verifyclient.from_config(...) for one request at a time (the Verifier sends one at a time)."""
 
@@ -38,7 +45,7 @@ class LazyClient:
         self.cfg = cfg
         self.data_dir = data_dir
         self.status = 0
-        self.buf = buf  # the answer buffer (Door.verify_buf)
+        self.buf = buf  # the answer buffer, allocated once (RemoteCheck)
         if cfg["ca_file"]:  # checked now (ConfigError at start or on the change), not per request
             self._make()
             self._drop()
@@ -82,15 +89,13 @@ class RemoteCheck:
     """The Door's link to a Verifier built from config `verify` (ConfigError if the CA file
     named there can't be used)."""
 
-    def __init__(self, door, client=None, cfg=None):
+    def __init__(self, door, client=None, cfg=None, buf=None):
         """cfg: a config document to take `verify` and `device.id` from (a change not applied
-        yet), else the door's."""
+        yet), else the door's. buf: the answer buffer of the RemoteCheck this one replaces."""
         cfg = cfg or door.cfg
         v = cfg["verify"]
         if client is None:
-            if door.verify_buf is None:  # allocated once, kept by the door across changes
-                door.verify_buf = bytearray(_BUF_SIZE)
-            client = LazyClient(v, door.board.data_dir, door.verify_buf)
+            client = LazyClient(v, door.board.data_dir, buf or bytearray(_BUF_SIZE))
         self.door = door
         self.verifier = verify.new(v, client, self.on_result, device_id=cfg["device"]["id"],
                                         local=self.local)
@@ -107,6 +112,10 @@ class RemoteCheck:
         """Step timeouts of a two-factor entry come without a credential arriving: a small task."""
         if self.task is None and self.verifier.two_factor:
             self.task = asyncio.create_task(self.verifier.run())
+
+    def buffer(self):
+        """The answer buffer, for the RemoteCheck that replaces this one."""
+        return getattr(self.verifier.client, "buf", None)
 
     def close(self):
         if self.task is not None:
