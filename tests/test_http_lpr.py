@@ -160,6 +160,14 @@ def test_camera_account(sim, admin):
     assert cam.post("/api/v1/lpr", {"plate": "AB12CDE"})[0] == 401
     cam.basic = "gatecam:cam-pass-2"
     assert cam.post("/api/v1/lpr", {"plate": "AB12CDE"})[0] == 200
+    # renamed through the config: the old password doesn't come along (a new one must be set)
+    assert admin.patch("/api/v1/config", {"lpr": {"username": "gatecam2"}})[0] == 200
+    for basic in ("gatecam:cam-pass-2", "gatecam2:cam-pass-2"):
+        cam.basic = basic
+        assert cam.post("/api/v1/lpr", {"plate": "AB12CDE"})[0] == 401, basic
+    assert admin.post("/api/v1/lpr/camera", {"username": "gatecam2", "password": "cam-pass-3"})[0] == 200
+    cam.basic = "gatecam2:cam-pass-3"
+    assert cam.post("/api/v1/lpr", {"plate": "AB12CDE"})[0] == 200
     assert admin.post("/api/v1/lpr/camera", {"username": ""}) == (200, {"username": ""})
     assert cam.post("/api/v1/lpr", {"plate": "AB12CDE"})[0] == 401
     assert admin.get("/api/v1/config")[1]["lpr"]["username"] == ""

@@ -106,6 +106,7 @@ def update_config(door, partial):
     # code's blocks and leave the heap in small holes when they are freed
     new = read_json(path)
     restart = new["card"]["format"] != door.cfg["card"]["format"]
+    renamed = new["lpr"]["username"] != door.cfg["lpr"]["username"]
     door.cfg = new
     door.engine = make_engine(door.table, new)
     for rid in door.relays:
@@ -118,6 +119,8 @@ def update_config(door, partial):
     if door.watcher:
         door.watcher.interval_ms = new["reader"]["poll_ms"]
         door.watcher.miss_ms = new["reader"]["removal_ms"]
+    if renamed and door.secrets.get("lpr_hash"):
+        set_secret(door, "lpr_hash", "")  # a renamed camera account signs in only once given a password
     return restart
 
 

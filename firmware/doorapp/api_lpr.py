@@ -85,7 +85,8 @@ async def set_camera(api, request):
         raise ApiError(400, "must be %d-64 characters" % MIN_PASSWORD, "password")
     if not user and pw is not None:
         raise ApiError(400, "no password without a username", "password")
-    admin.set_secret(door, "lpr_hash", auth.hash_password(pw) if user else "")
-    admin.update_config(door, {"lpr": {"username": user}})
+    admin.update_config(door, {"lpr": {"username": user}})  # (a rename clears the old password)
+    if user:
+        admin.set_secret(door, "lpr_hash", auth.hash_password(pw))
     api.basic_cache.clear()  # a header cached for the old password no longer signs in
     return {"username": user}
