@@ -180,14 +180,17 @@ class Server:
         self.served = 0
         # request head buffers: made now while the heap has room for them and a reserve (a
         # fragmented heap later may lack 1.5 KB blocks); a board whose heap is full of readers'
-        # and verification code gets the rest when clients come, or answers busy
-        self._free = [bytearray(HEAD_MAX)]
+        # and verification code makes them when clients come, or answers busy
+        self._free = []
         free = getattr(gc, "mem_free", None)  # (CPython, which runs this for tests: no limit)
-        for _ in range(MAX_CLIENTS - 1):
+        for _ in range(MAX_CLIENTS):
             gc.collect()
             if free is not None and free() < HEAD_RESERVE:
                 break
-            self._free.append(bytearray(HEAD_MAX))
+            try:
+                self._free.append(bytearray(HEAD_MAX))
+            except MemoryError:  # free heap in small pieces only
+                break
 
     def route(self, method, pattern, head=True):
         """Register `fn` for method and pattern. A GET route also answers HEAD (it runs, the body
