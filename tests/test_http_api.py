@@ -240,6 +240,24 @@ def test_slowloris_does_not_block_others(sim, admin):
             s.close()
 
 
+def test_fifth_client_gets_a_clean_busy_answer(sim, admin):
+    """Four connections hold every slot; the fifth is answered 503 busy and closed in order
+    (its request read first: closing with it unread would reset the connection and the
+    client would see no answer at all)."""
+    slow = [raw(sim, b"GET /api/v1/status HTTP/1.1\r\nX-Slow: ", read=False) for _ in range(4)]
+    try:
+        time.sleep(0.3)
+        for _ in range(3):
+            out = raw(sim, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 600 + b"\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 503 "), out[:200]
+            assert split(out)[1] == b'{"error": "busy"}'
+    finally:
+        for s in slow:
+            s.close()
+    time.sleep(0.3)
+    assert admin.get("/api/v1/status")[0] == 200  # the slots are free again
+
+
 def split(out):
     head, _, body = out.partition(b"\r\n\r\n")
     return head, body

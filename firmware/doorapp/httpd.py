@@ -304,8 +304,16 @@ class Server:
                 raise HTTPError(400, "connection closed mid-body")
             pos += got
 
-    async def _busy(self, writer):
+    async def _busy(self, reader, writer):
         self.refused += 1
+        try:  # the request is read (and dropped) first: a socket closed with it unread resets
+            for _ in range(HEAD_MAX // CHUNK):  # the connection, and the client never sees the 503
+                chunk = await asyncio.wait_for(reader.read(CHUNK), 0.2)
+                if not chunk or b"\r\n\r\n" in chunk:
+                    break
+        except Exception:  # (no heap for it, a slow client): answered all the same
+            pass
+        chunk = None
         try:
             await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
         except Exception:  # (no heap, client gone): the socket is closed all the same
@@ -314,11 +322,11 @@ class Server:
 
     async def handle(self, reader, writer):
         if self.active >= MAX_CLIENTS:
-            return await self._busy(writer)
+            return await self._busy(reader, writer)
         try:
             buf = self._free.pop() if self._free else bytearray(HEAD_MAX)
         except MemoryError:
-            return await self._busy(writer)
+            return await self._busy(reader, writer)
         self.active += 1
         req = ans = None
         complete = False  # whole request read: nothing to drain before closing
