@@ -30,7 +30,8 @@ Times are unix-port wall time on the host (an ESP32 is much slower).
 
     run() -> dict           rows(result) -> [(measure, text)]
     python -m doorctl.bench_http [--seconds S] [--users N] [--update]   (--update: store the
-    result as bench/results.json's bench_http and rewrite the README's bench rows from it)
+    result as bench/results.json's bench_http and rewrite the README's bench rows from it;
+    the simulator's whole output: build/bench_http-device.log)
 """
 import http.client
 import json
@@ -489,7 +490,17 @@ def run(users=USERS, load_s=LOAD_S, seed=4):
             sim.sim.stop()
             log += sim.sim.output
         res["sim_log_errors"] = _log_errors(log)
+        _save_log(log)
     return res
+
+
+def _save_log(log):
+    """The simulator's whole output of the last run, for whoever looks into its errors
+    (build/, not kept in git: the result keeps the first lines that tell of one)."""
+    out = os.path.join(paths.ROOT, "build", "bench_http-device.log")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(log)
 
 
 # --- rows -----------------------------------------------------------------------------------

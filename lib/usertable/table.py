@@ -391,23 +391,31 @@ class UserTable:
         heap for the edit code."""
         if self._busy:
             raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
-        try:
-            nb = Base(path)
-        except (OSError, ValueError) as e:
-            raise UserTableError(path, "(file)", "not a user table: %s" % e)
-        try:
-            nb.verify()
-            fid = nb.fid
-        except ValueError as e:
-            raise UserTableError(path, "(file)", "damaged user table: %s" % e)
-        finally:
-            nb.close()
-        want = self.want_fid
-        if want and fid != want:
-            raise UserTableError(path, "card_format", "table built for card format %s but config card.format "
-                                 "is %s: rebuild it with `doorctl users build --card-format %s`"
-                                 % (cardfmt.format_name(fid), cardfmt.format_name(want), cardfmt.format_name(want)))
+        # the live table's buffers go first: the new one's need as much room, and a busy heap
+        # seldom has it twice over (the push after a load failed so); any error reopens it
         self._close_files()
+        try:
+            try:
+                nb = Base(path)
+            except (OSError, ValueError) as e:
+                raise UserTableError(path, "(file)", "not a user table: %s" % e)
+            try:
+                nb.verify()
+                fid = nb.fid
+            except ValueError as e:
+                raise UserTableError(path, "(file)", "damaged user table: %s" % e)
+            finally:
+                nb.close()
+            nb = None
+            want = self.want_fid
+            if want and fid != want:
+                raise UserTableError(path, "card_format", "table built for card format %s but config card.format "
+                                     "is %s: rebuild it with `doorctl users build --card-format %s`"
+                                     % (cardfmt.format_name(fid), cardfmt.format_name(want), cardfmt.format_name(want)))
+        except BaseException:
+            nb = None
+            self._open()
+            raise
         try:
             replace_file(path, self.path)
             remove(self.jpath)  # a stale journal would be ignored anyway (it names the old table)
