@@ -270,10 +270,13 @@ def test_card_format_view(page, sim, api):
     form.locator("button").click()
     expect(page.locator("#banner")).to_contain_text("Card settings saved")
     assert api.get("/api/v1/config")[1]["card"]["format"] == "10D"
+    expect(page.locator("#card-restart")).to_be_visible()  # stored, in use after a restart
+    expect(page.locator("#card-restart")).to_contain_text("restart")
     shot(page, "07-card-format")
     form.locator("[name=format]").select_option("8HN")
     form.locator("button").click()
     assert config_becomes(api, lambda c: c["card"]["format"] == "8HN")["card"]["format"] == "8HN"
+    expect(page.locator("#card-restart")).to_be_hidden()
 
 
 def test_events_view_lists_and_follows(page, sim):

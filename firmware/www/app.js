@@ -50,16 +50,22 @@ async function call(method, path, body, tries) {
   const tok = sessionStorage.getItem(KEY);
   if (tok) headers.Authorization = 'Bearer ' + tok;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let r;
+  let r, text;
   try {
     // credentials 'omit': the token goes in the header; without it a 401 carrying
     // WWW-Authenticate: Basic would make the browser pop up its own password dialog
     r = await fetch(path, {method, headers, credentials: 'omit', referrerPolicy: 'no-referrer',
       body: body === undefined ? undefined : JSON.stringify(body)});
+    text = await r.text();
   } catch (e) {
+    // no answer, or the connection dropped in the middle of one (a busy device): a GET is
+    // asked again; anything else may have been done, so the error is shown
+    if (method === 'GET' && tries < 2) {
+      await sleep(300 * (tries + 1));
+      return call(method, path, body, tries + 1);
+    }
     throw new ApiError(0, 'the device does not answer');
   }
-  const text = await r.text();
   let doc = null;
   try { doc = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
   // 503: all connections busy (nothing was done: try again shortly), or short of memory. GET,
@@ -550,11 +556,18 @@ async function viewCard() {
   const f = $('#card-form');
   f.enabled.checked = cfg.card.enabled;
   f.format.value = cfg.card.format;
+  await showRestart();
+}
+
+// a stored card format the door does not use until it restarts (status restart_required)
+async function showRestart() {
+  $('#card-restart').hidden = !(await api('GET', '/api/v1/status')).restart_required;
 }
 
 onSubmit($('#card-form'), async f => {
   const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value}});
   f.format.value = cfg.card.format;
+  await showRestart();
   banner('Card settings saved.');
 });
 
