@@ -163,19 +163,17 @@ class _Paused:
     def __init__(self, door):
         self.door = door
         old = door.remote
-        if isinstance(old, _Paused):
-            self.kinds, self.buf = old.kinds, old.buf
-        else:
-            self.kinds = [k for k in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR) if old.handles(k)]
-            self.buf = old.buffer()  # the answer buffer goes on to the next verifier
-        old.close()
         door.remote = self
+        if isinstance(old, _Paused):  # a change refused earlier left it: its code is gone already
+            self.kinds, self.buf = old.kinds, old.buf
+            return
+        self.kinds = [k for k in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR) if old.handles(k)]
+        self.buf = old.buffer()  # the answer buffer goes on to the next verifier
+        old.close()
         old = None
-        import sys
+        from doorapp.verify_door import unload
 
-        vd = sys.modules.get("doorapp.verify_door")
-        if vd is not None:
-            vd.unload()
+        unload()
 
     def handles(self, kind):
         return kind in self.kinds
@@ -187,7 +185,7 @@ class _Paused:
         door = self.door
         door.show(d.prompt)
         door.deny()
-        door.record(kind, False, d.reason, b"" if kind == eventlog.KIND_PIN else shown, fmt, None, ())
+        door.record(kind, False, d.reason, shown, fmt, None, ())
         return d
 
     def start(self):

@@ -173,6 +173,9 @@ class Door:
                 self.on_prompt(text)
 
     def record(self, kind, granted, reason, value, fmt, user, relays):
+        """One event (`value`: what the log shows of the credential; never a PIN's digits)."""
+        if kind == eventlog.KIND_PIN:
+            value = b""
         result = eventlog.RESULT_INFO if granted is None else (
             eventlog.RESULT_GRANTED if granted else eventlog.RESULT_DENIED)
         mask = 0

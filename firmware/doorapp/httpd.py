@@ -306,14 +306,9 @@ class Server:
 
     async def _busy(self, reader, writer):
         self.refused += 1
-        try:  # the request is read (and dropped) first: a socket closed with it unread resets
-            for _ in range(HEAD_MAX // CHUNK):  # the connection, and the client never sees the 503
-                chunk = await asyncio.wait_for(reader.read(CHUNK), 0.2)
-                if not chunk or b"\r\n\r\n" in chunk:
-                    break
-        except Exception:  # (no heap for it, a slow client): answered all the same
-            pass
-        chunk = None
+        # the request is read (and dropped) first: a socket closed with it unread resets the
+        # connection, and the client never sees the 503
+        await self._drain(reader, b"\r\n\r\n")
         try:
             await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
         except Exception:  # (no heap, client gone): the socket is closed all the same
@@ -441,11 +436,13 @@ class Server:
             writer.write(body)
         await writer.drain()
 
-    async def _drain(self, reader):
-        """Read and drop what the client is still sending, briefly and boundedly."""
+    async def _drain(self, reader, until=None):
+        """Read and drop what the client is still sending, briefly and boundedly (up to a piece
+        holding `until`, if given). Never raises (no heap, a slow client)."""
         try:
             for _ in range(16):
-                if not await asyncio.wait_for(reader.read(CHUNK), 0.2):
+                chunk = await asyncio.wait_for(reader.read(CHUNK), 0.2)
+                if not chunk or (until and until in chunk):
                     break
         except Exception:
             pass

@@ -29,13 +29,13 @@ _TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, ver
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
 _KEEP_LOADED = const(4)  # as httpapi.KEEP_LOADED (which skips the collection: it runs per request)
+_CLIENT = ("verifyclient", "verifyurl", "urlsplit")  # the client's code (verifyurl: the URL check)
 
 
 def unload():
     """Forget every module of verification (Door.set_remote when it is turned off; a change
     checked while it is paused): loaded again when needed."""
-    forget("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", "verifyclient",
-           "verifyurl", "urlsplit")
+    forget("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", *_CLIENT)
 
 
 class LazyClient:
@@ -59,7 +59,7 @@ class LazyClient:
                 break
             except MemoryError:
                 c = None
-                forget("verifyclient", "urlsplit")
+                forget(*_CLIENT)
                 if ticks_diff(ticks_ms(), t0) >= self.cfg["timeout_ms"] - _RETRY_MS:
                     print("verify: no heap for the client")
                     return False, NETWORK, ""
@@ -82,7 +82,7 @@ class LazyClient:
     def _drop(self):
         gc.collect()
         if gc.mem_free() * _KEEP_LOADED < gc.mem_free() + gc.mem_alloc():
-            forget("verifyclient", "verifyurl", "urlsplit")  # (verifyurl: compiled the URL at start)
+            forget(*_CLIENT)
 
 
 class RemoteCheck:
@@ -138,8 +138,7 @@ class RemoteCheck:
         door.act(r)  # relays in this loop turn, before the event is written
         shown, fmt = r.raw if r.raw else (b"", 0)
         kind = _TO_EVENT[r.kind]
-        door.record(kind, r.granted, r.reason, b"" if kind == eventlog.KIND_PIN else shown, fmt,
-                    r.user, r.relays)
+        door.record(kind, r.granted, r.reason, shown, fmt, r.user, r.relays)  # (a PIN: not kept)
         if kind == eventlog.KIND_PIN and r.reason == eventlog.REASON_REMOTE_DENIED and door.readers:
             door.readers.remote_pin_denied()
 

@@ -99,10 +99,7 @@ class UserTable:
             if verify:
                 b.verify()
             if self.want_fid and b.fid != self.want_fid:
-                raise UserTableError(self.path, "card_format", "table built for card format %s but config "
-                                     "card.format is %s: rebuild it with `doorctl users build --card-format %s`"
-                                     % (cardfmt.format_name(b.fid), cardfmt.format_name(self.want_fid),
-                                        cardfmt.format_name(self.want_fid)))
+                raise self._format_error(self.path, b.fid)
         except ValueError as e:
             b.close()
             raise UserTableError(self.path, "(file)", "damaged user table: %s" % e)
@@ -125,6 +122,13 @@ class UserTable:
         self._j = Journal(self.jpath, b.serial, b.crc, b.fid)
         self._inbase = {}
         self._journal_changed()
+
+    def _format_error(self, path, fid):
+        """The table at `path` was built for card format `fid`, not the configured one."""
+        want = cardfmt.format_name(self.want_fid)
+        return UserTableError(path, "card_format", "table built for card format %s but config card.format is %s: "
+                              "rebuild it with `doorctl users build --card-format %s`"
+                              % (cardfmt.format_name(fid), want, want))
 
     def _journal_changed(self):
         """Recount users after the journal changed (an id lookup per journal user not seen yet:
@@ -407,11 +411,8 @@ class UserTable:
             finally:
                 nb.close()
             nb = None
-            want = self.want_fid
-            if want and fid != want:
-                raise UserTableError(path, "card_format", "table built for card format %s but config card.format "
-                                     "is %s: rebuild it with `doorctl users build --card-format %s`"
-                                     % (cardfmt.format_name(fid), cardfmt.format_name(want), cardfmt.format_name(want)))
+            if self.want_fid and fid != self.want_fid:
+                raise self._format_error(path, fid)
         except BaseException:
             nb = None
             self._open()
