@@ -5,7 +5,7 @@ A-Z and 0-9 remain valid (an LPR camera's umlauts etc. are out of scope); at mos
 """
 from micropython import const
 
-MAX_LEN = const(10)
+_MAX_LEN = const(10)
 _DROP = " -.\u00b7\t"
 
 
@@ -24,6 +24,6 @@ def normalize(text):
     plate = "".join(out)
     if not plate:
         raise ValueError("plate is empty")
-    if len(plate) > MAX_LEN:
-        raise ValueError("plate %r is longer than %d characters" % (text, MAX_LEN))
+    if len(plate) > _MAX_LEN:
+        raise ValueError("plate %r is longer than %d characters" % (text, _MAX_LEN))
     return plate

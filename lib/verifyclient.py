@@ -46,6 +46,7 @@ import sys
 from micropython import const
 
 from compat import ticks_diff, ticks_ms
+from deadline import Deadline
 from verifynames import (BAD_VALUE, DENIED, DNS, HTTP_STATUS, N_VARIABLES, NETWORK, NO_FIELD,  # noqa: F401 (API)
                          NOT_JSON, OK, REDIRECT_LOOP, REFUSED, TIMEOUT, TLS, TOO_LARGE,
                          UNREACHABLE, V_CARD, V_CARDCODE, V_DEVICEID, V_FACE, V_FACEDATA, V_PIN,
@@ -150,6 +151,7 @@ class VerifyClient:
         self._ctx = None
         self._dns = None  # (host, ip, ticks_ms)
         self._got = 0  # bytes of answer received on the current connection
+        self._dl = Deadline()  # the request's timeout (not asyncio.wait_for: see deadline.py)
         # What the last request did (for events, logs, the benchmark)
         self.status = 0  # final HTTP status, 0 = none
         self.detail = ""  # short text about a failure
@@ -163,8 +165,7 @@ class VerifyClient:
         self.detail = ""
         self.redirects = 0
         try:
-            res = await asyncio.wait_for_ms(self._verify(url, t0), self.timeout_ms) if _MICROPYTHON \
-                else await asyncio.wait_for(self._verify(url, t0), self.timeout_ms / 1000)
+            res = await self._dl.run(self._verify(url, t0), self.timeout_ms)
         except asyncio.TimeoutError:
             self.detail = "no complete answer within %d ms" % self.timeout_ms
             res = (False, TIMEOUT, "")

@@ -22,8 +22,8 @@ from micropython import const
 import keyedhash
 
 PREFIX = "V1."
-MAC_BYTES = const(10)
-MAC_CHARS = const(16)
+_MAC_BYTES = const(10)
+_MAC_CHARS = const(16)
 MAX_ID = 4294967294
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _MAX_U32 = 4294967295
@@ -79,7 +79,7 @@ def _keyed(key):
 
 def mac(key, body):
     """The 16-character MAC for the payload text before the last '.'."""
-    return b32encode(_keyed(key).digest(body.encode())[:MAC_BYTES])
+    return b32encode(_keyed(key).digest(body.encode())[:_MAC_BYTES])
 
 
 def make(key, id, relays, not_before, not_after):
@@ -111,7 +111,7 @@ def parse(text):
     if not is_visitor(text):
         raise VisitorQRError("format", "not a V1 visitor pass")
     f = text.split(".")
-    if len(f) != 6 or len(f[5]) != MAC_CHARS:
+    if len(f) != 6 or len(f[5]) != _MAC_CHARS:
         raise VisitorQRError("format", "a V1 pass has 6 fields and a 16-character MAC")
     pid = _num(f[1], MAX_ID)
     relays = _num(f[2], 255)

@@ -264,7 +264,7 @@ def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
 
 # Cold code that the HTTP API or a config change loads at run time (route handlers, validators,
 # the event view); with the name pool grown at boot none of it may need a new pool later.
-COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_session", "doorapp.api_vendor", "doorapp.api_lpr",
+COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_config", "doorapp.api_session", "doorapp.api_vendor", "doorapp.api_lpr",
                     "plates", "doorapp.webui", "eventview", "eventfs", "cardnorm", "doorapp.config", "doorapp.secrets",
                     "doorapp.verify_config", "verifyurl", "tzrule", "pn532.extra")
 NAME_POOL_SCRIPT = r"""

@@ -1,22 +1,13 @@
-"""Changes to and reports on a running Door that only an administrator asks for (HTTP API):
-config and secrets updates, the status document, event pages. Cold code: the API's route
-modules import it, and it is dropped with them, so a door that is only used for opening
-doesn't keep it in its heap."""
+"""Changes to a running Door that only an administrator makes (HTTP API): config and secrets
+updates. Cold code: the API's route modules that change things import it, and it is dropped
+with them, so a door that is only used for opening, or an API only read, doesn't hold it."""
 import gc
 
 import eventlog
 from configerror import read_json
-from doorapp import VERSION, clock, fileio
+from doorapp import fileio
 from doorapp.app import _VALIDATORS, CONFIG_FILE, SECRETS_FILE, data_path, make_engine
-from compat import ticks_diff, ticks_ms
 from unload import forget
-
-
-def events(door, since, limit):
-    try:
-        return [eventlog.to_dict(e) for e in door.log.read(since, limit)]
-    finally:
-        eventlog.drop_view()
 
 
 def set_secret(door, key, value):
@@ -122,35 +113,6 @@ def update_config(door, partial):
     if renamed and door.secrets.get("lpr_hash"):
         set_secret(door, "lpr_hash", "")  # a renamed camera account signs in only once given a password
     return restart
-
-
-def clock_status(door):
-    c = clock.status()
-    c["tz"] = door.cfg["time"]["tz"]
-    if door.timesync is not None:
-        c["ntp"] = door.timesync.state()
-    return c
-
-
-def status(door):
-    """GET /api/v1/status: firmware, uptime, heap, table, reader, clock, event log."""
-    gc.collect()
-    return {
-        "version": VERSION,
-        "board": door.board.name,
-        "device_id": door.cfg["device"]["id"],
-        "uptime_s": ticks_diff(ticks_ms(), door.started) // 1000,
-        "heap_free": gc.mem_free(),
-        "heap_used": gc.mem_alloc(),
-        "users": door.table.count,
-        "table": {"serial": door.table.serial, "journal": door.table.journal_entries},
-        "card_format": door.card_format,
-        # a stored change that only a restart applies (card format: the table is built for one)
-        "restart_required": door.cfg["card"]["format"] != door.card_format,
-        "reader": door.reader_status(),
-        "clock": clock_status(door),
-        "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},
-    }
 
 
 class _Paused:

@@ -1,28 +1,50 @@
-"""HTTP routes for status, configuration, relays and events (the installer's daily use).
-Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
-from configerror import ConfigError
-from doorapp import admin
+"""HTTP routes for status, configuration, relays and events (the installer's daily use; a
+config change is doorapp/api_config.py). Loaded on demand by doorapp.httpapi (handlers take
+the shared Api first) and kept while the heap has room (httpapi.ROUTINE)."""
+import gc
+
+from micropython import const
+
+import eventlog
+from compat import ticks_diff, ticks_ms
+from doorapp import VERSION, clock
 from doorapp.httpapi import ApiError, int_arg, json_body
+from doorapp.httpd import Stream
+
+_EVENTS_AT_ONCE = const(4)  # events read from flash per step of a streamed page
+
+
+def status_doc(door):
+    """GET /api/v1/status: firmware, uptime, heap, table, reader, clock, event log."""
+    gc.collect()
+    c = clock.status()
+    c["tz"] = door.cfg["time"]["tz"]
+    if door.timesync is not None:
+        c["ntp"] = door.timesync.state()
+    return {
+        "version": VERSION,
+        "board": door.board.name,
+        "device_id": door.cfg["device"]["id"],
+        "uptime_s": ticks_diff(ticks_ms(), door.started) // 1000,
+        "heap_free": gc.mem_free(),
+        "heap_used": gc.mem_alloc(),
+        "users": door.table.count,
+        "table": {"serial": door.table.serial, "journal": door.table.journal_entries},
+        "card_format": door.card_format,
+        # a stored change that only a restart applies (card format: the table is built for one)
+        "restart_required": door.cfg["card"]["format"] != door.card_format,
+        "reader": door.reader_status(),
+        "clock": c,
+        "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},
+    }
 
 
 async def status(api, request):
-    return admin.status(api.door)
+    return status_doc(api.door)
 
 
 async def get_config(api, request):
     return api.door.cfg
-
-
-async def patch_config(api, request):
-    door = api.door
-    doc = json_body(request, tuple(door.cfg.keys()))
-    try:
-        admin.update_config(door, doc)
-    except ConfigError as e:
-        raise ApiError(400, e.message, e.field)
-    if door.cfg["card"]["format"] != door.card_format:  # stored; applied at the next start
-        return door.cfg, 200, {"Restart-Required": "card.format"}
-    return door.cfg
 
 
 async def relays(api, request):
@@ -42,6 +64,33 @@ async def open_relay(api, request, num):
 
 
 async def events(api, request):
+    """?since=SEQ&limit=N -> {last_seq, events}: streamed an event at a time (a page of 200
+    events as dicts would need ~20 KB at once); events logged while it is sent are left for the
+    next page (since = the last seq received)."""
     since = int_arg(request, "since", 0, 0, 0xFFFFFFFF)
     limit = int_arg(request, "limit", 50, 1, 200)
-    return {"last_seq": api.door.log.last_seq, "events": admin.events(api.door, since, limit)}
+    return Stream(_events(api.door.log, since, limit), "application/json")
+
+
+def _events(log, since, limit):
+    import json
+
+    last = log.last_seq
+    try:
+        yield '{"last_seq": %d, "events": [' % last
+        sep = ""
+        while limit > 0 and since < last:
+            n = min(limit, _EVENTS_AT_ONCE, last - since)
+            got = log.read(since, n)
+            if not got:  # those n were damaged (or overwritten meanwhile): the next ones
+                since = max(since, log.first_seq - 1) + n
+                continue
+            for e in got:
+                since = e[0]
+                yield sep + json.dumps(eventlog.to_dict(e))
+                sep = ", "
+            limit -= len(got)
+            got = None
+        yield "]}"
+    finally:
+        eventlog.drop_view()

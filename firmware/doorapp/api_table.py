@@ -12,15 +12,16 @@ from micropython import const
 
 from compat import sleep_ms
 from configerror import ConfigError
+from deadline import Deadline
 from doorapp import fileio
 from doorapp.app import STAGED_FILE, data_path, make_engine
 from doorapp.httpapi import ApiError
 from doorapp.httpd import Stream
 
 CHUNK = const(512)
-READ_TIMEOUT_S = const(10)  # per piece: a sender that stalls this long is dropped
-SPARE = const(8192)  # flash left free after a push (journal, events)
-MERGE_WAIT_MS = const(60000)  # a download waits this long for a running compaction
+_READ_TIMEOUT_MS = const(10000)  # per piece: a sender that stalls this long is dropped
+_SPARE = const(8192)  # flash left free after a push (journal, events)
+_MERGE_WAIT_MS = const(60000)  # a download waits this long for a running compaction
 _busy = [False]
 
 
@@ -36,6 +37,7 @@ async def _receive(request, path, n):
     """Write the request body (n bytes) to `path`; the part read with the head comes first."""
     buf = bytearray(CHUNK)
     mv = memoryview(buf)
+    dl = Deadline()
     got = 0
     with open(path, "wb") as f:
         head = request.body
@@ -46,7 +48,7 @@ async def _receive(request, path, n):
         reader = request.reader
         while got < n:
             want = min(CHUNK, n - got)
-            k = await asyncio.wait_for(reader.readinto(mv[:want]), READ_TIMEOUT_S)
+            k = await dl.run(reader.readinto(mv[:want]), _READ_TIMEOUT_MS)
             if not k:
                 raise ApiError(400, "body ended after %d of %d bytes" % (got, n))
             f.write(mv[:k])
@@ -63,7 +65,7 @@ async def put_table(api, request):
     path = data_path(door.board, STAGED_FILE)
     fileio.remove(path)
     free = _free_flash(door)
-    if 0 <= free < n + SPARE:
+    if 0 <= free < n + _SPARE:
         raise ApiError(413, "table of %d bytes does not fit: %d bytes of flash free" % (n, free))
     _busy[0] = True
     try:
@@ -90,7 +92,7 @@ async def _merged(t):
     that is already running), so that a download holds every user. 409 if it can't be done
     (e.g. no flash for the second copy a merge writes: the edits stay in the journal)."""
     waited = 0
-    while t._busy and waited < MERGE_WAIT_MS:  # the background compaction after an edit
+    while t._busy and waited < _MERGE_WAIT_MS:  # the background compaction after an edit
         await sleep_ms(100)
         waited += 100
     if t.journal_entries and not t._busy:

@@ -13,7 +13,7 @@ from micropython import const
 
 from keyedhash import Keyed, equal
 
-ITERATIONS = const(1000)
+_ITERATIONS = const(1000)
 SCHEME = "pbkdf2-sha256"
 
 
@@ -29,7 +29,7 @@ def pbkdf2_sha256(password, salt, iterations):
     return bytes(out)
 
 
-def hash_password(password, salt=None, iterations=ITERATIONS):
+def hash_password(password, salt=None, iterations=_ITERATIONS):
     if salt is None:
         salt = os.urandom(16)
     h = pbkdf2_sha256(password.encode(), salt, iterations)

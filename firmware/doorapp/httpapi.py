@@ -23,9 +23,13 @@ from unload import forget
 
 FIRST_BOOT_PASSWORD = "admin"  # only good for changing itself (see docs/http-api.md)
 MIN_PASSWORD = const(8)
-MAX_BASIC = const(4)
+_MAX_BASIC = const(4)
 LPR_PATH = "/api/v1/lpr"  # the one route the LPR camera account may use
-KEEP_LOADED = const(4)  # route modules stay loaded while free heap > 1/KEEP_LOADED of the heap
+KEEP_LOADED = const(16)  # routine route modules stay loaded while free heap > 1/KEEP_LOADED of it
+# the routes used all day (status, relays, events, user pages, the UI's files): kept loaded while
+# the heap has room, instead of being read from flash and dropped again for every request,
+# which leaves the heap in holes; the others (sign-in, edits, config changes) go after each use
+ROUTINE = ("api_admin", "api_users", "webui")
 
 # (method, path, module in doorapp, handler); docs/openapi.json documents exactly these
 ROUTES = (
@@ -34,7 +38,7 @@ ROUTES = (
     ("POST", "/api/v1/http-open", "api_session", "set_http_open"),
     ("GET", "/api/v1/status", "api_admin", "status"),
     ("GET", "/api/v1/config", "api_admin", "get_config"),
-    ("PATCH", "/api/v1/config", "api_admin", "patch_config"),
+    ("PATCH", "/api/v1/config", "api_config", "patch_config"),
     ("GET", "/api/v1/relays", "api_admin", "relays"),
     ("POST", "/api/v1/relays/<int:num>/open", "api_admin", "open_relay"),
     ("GET", "/api/v1/events", "api_admin", "events"),
@@ -146,7 +150,7 @@ class Api:
             self.failed(who)
         self.lock.success(who)
         if role != "change":
-            if len(self.basic_cache) >= MAX_BASIC:
+            if len(self.basic_cache) >= _MAX_BASIC:
                 self.basic_cache.clear()
             self.basic_cache[who] = (user, digest)
         return role
@@ -176,15 +180,22 @@ class Api:
 
     async def call(self, row, request, params):
         """Runs a ROUTES row: imports doorapp.<module> if needed, awaits `handler(api, request,
-        **params)`, then drops the route modules if free heap is below the mark (a handler
-        still running keeps its own module alive until it returns)."""
-        mod = __import__("doorapp." + row[2], None, None, (row[3],))
-        self.loaded.add(row[2])
+        **params)`, then drops the route modules unless the route is ROUTINE and free heap is
+        above the mark (a handler still running keeps its own module alive until it returns)."""
+        routine = row[2] in ROUTINE
+        if not routine and self.loaded:
+            self.unload()  # the rare routes (edits, sign-in, config) need the heap more
         try:
+            mod = __import__("doorapp." + row[2], None, None, (row[3],))
+            self.loaded.add(row[2])
             return await getattr(mod, row[3])(self, request, **params)
+        except MemoryError:
+            mod = None
+            self.unload()  # (now, so the 503 and the next request find the heap)
+            raise
         finally:
             mod = None
-            if gc.mem_free() < self.low:
+            if not routine or gc.mem_free() < self.low:
                 self.unload()
 
     def unload(self):
@@ -192,6 +203,9 @@ class Api:
         for name in self.loaded:
             forget("doorapp." + name)
         self.loaded.clear()
+        from usertable.table import _COLD
+
+        forget(*_COLD)  # a users page's code (api_users keeps it for the next page)
         gc.collect()
 
 

@@ -2,8 +2,8 @@
 
 Why not microdot: it costs ~23 KB of resident heap here, and MicroPython's readline() has no
 length limit, so a client can grow a request line until the heap is gone before any check runs.
-This server reads each request head into one of MAX_CLIENTS preallocated buffers (a head larger
-than HEAD_MAX is refused), gives the whole head HEAD_TIMEOUT_S to arrive (slowloris), reads
+This server reads each request head into one of _MAX_CLIENTS preallocated buffers (a head larger
+than _HEAD_MAX is refused), gives the whole head _HEAD_TIMEOUT_MS to arrive (slowloris), reads
 small bodies whole and leaves large ones to routes that stream them, and closes every
 connection after one answer (no keep-alive: one task, one buffer, bounded). A missing
 Content-Length means an empty body; Transfer-Encoding is refused (411). HEAD runs the GET route
@@ -21,22 +21,39 @@ import json
 
 from micropython import const
 
-from compat import print_exception
+from compat import print_exception, sleep_ms, ticks_diff, ticks_ms
+from deadline import Deadline
 
-MAX_CLIENTS = const(4)
-HEAD_MAX = const(1536)
-HEAD_RESERVE = const(16384)  # free heap kept when preallocating head buffers beyond the first
-HEAD_TIMEOUT_S = const(5)
-BODY_MAX = const(4096)
-BODY_TIMEOUT_S = const(10)
-WRITE_TIMEOUT_S = const(10)
+_MAX_CLIENTS = const(4)
+_HEAD_MAX = const(1536)
+_HEAD_TIMEOUT_MS = const(5000)
+_BODY_MAX = const(4096)
+_BODY_TIMEOUT_MS = const(10000)
+_WRITE_TIMEOUT_MS = const(10000)
+_DRAIN_READ_MS = const(200)
 CHUNK = const(512)
+_TURN_WAIT_MS = const(8000)  # a request whose turn doesn't come this long: 503 busy
+_TURN_POLL_MS = const(4)
+_SLOT_WAIT_MS = const(1000)  # a connection finding every head buffer in use waits this long
+_SLOT_POLL_MS = const(10)
+_ACCEPT_TRIES = const(10)  # a new connection waits up to 10 x 20 ms for heap for its task
+_ACCEPT_RETRY_MS = const(20)
 
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
            429: "Too Many Requests", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+# the answer when a request found no heap, ready-made (for HEAD without its body)
+OOM_HEAD = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 26\r\n\r\n")
+OUT_OF_MEMORY = OOM_HEAD + b'{"error": "out of memory"}'
+
+
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 17\r\n\r\n{\"error\": \"busy\"}")
 
 
 class HTTPError(Exception):
@@ -176,21 +193,20 @@ class Server:
         self.routes = []  # (method, pattern, handler) or (method, pattern, handler, False)
         self.before = None  # async fn(req) -> None or an answer that short-circuits
         self.active = 0
+        self.waiting = 0  # connections waiting for a head buffer
+        self.working = False  # a request is past its head and being answered (one at a time)
+        self._queue = []  # the requests waiting for their turn (their Deadlines), oldest first
         self.refused = 0
         self.served = 0
-        # request head buffers: made now while the heap has room for them and a reserve (a
-        # fragmented heap later may lack 1.5 KB blocks); a board whose heap is full of readers'
-        # and verification code makes them when clients come, or answers busy
+        # request head buffers: one made now, so that one client can always be served (the web
+        # UI, a push); more are made when clients come at once and then kept (a board that is
+        # never asked by several doesn't hold ~1.5 KB each for nothing; no block: 503 busy)
         self._free = []
-        free = getattr(gc, "mem_free", None)  # (CPython, which runs this for tests: no limit)
-        for _ in range(MAX_CLIENTS):
-            gc.collect()
-            if free is not None and free() < HEAD_RESERVE:
-                break
-            try:
-                self._free.append(bytearray(HEAD_MAX))
-            except MemoryError:  # free heap in small pieces only
-                break
+        gc.collect()
+        try:
+            self._free.append(bytearray(_HEAD_MAX))
+        except MemoryError:
+            pass
 
     def route(self, method, pattern, head=True):
         """Register `fn` for method and pattern. A GET route also answers HEAD (it runs, the body
@@ -205,6 +221,27 @@ class Server:
 
     async def call(self, row, req, params):
         return await row[2](req, **params)
+
+    async def _turn(self, me):
+        """Wait until no other request is being answered and those that waited longer have had
+        their turn, then take it (False if it does not come within _TURN_WAIT_MS). `me`: an
+        object that stands for this request in the queue (its head buffer). Heads are read side
+        by side (a slow client holds only its own buffer), but handlers and answers run one at a
+        time: each needs route code, a table buffer and its answer's pieces, and four at once
+        don't fit a 112 KB heap that the door's own work shares. Polling, not a queue of
+        events: waiting allocates nothing."""
+        q = self._queue
+        q.append(me)
+        try:
+            t0 = ticks_ms()
+            while self.working or q[0] is not me:
+                if ticks_diff(ticks_ms(), t0) > _TURN_WAIT_MS:
+                    return False
+                await sleep_ms(_TURN_POLL_MS)
+            self.working = True
+            return True
+        finally:
+            q.remove(me)
 
     def find(self, method, path):
         """(route row, params) or raises 404, or 405 with the path's methods for Allow. HEAD
@@ -234,9 +271,9 @@ class Server:
         into = getattr(reader, "readinto", None)  # MicroPython: no 512-byte chunk per read
         n = 0
         while True:
-            if n >= HEAD_MAX:
+            if n >= _HEAD_MAX:
                 raise HTTPError(431, "request head too large")
-            k = min(CHUNK, HEAD_MAX - n)
+            k = min(CHUNK, _HEAD_MAX - n)
             if into is not None:
                 got = await into(mv[n:n + k])
             else:
@@ -277,17 +314,17 @@ class Server:
         req.body = bytes(buf[end + 4:n])
         return req
 
-    async def _body(self, req, reader):
+    async def _body(self, req, reader, dl):
         """Read a small body whole (others are left on `req.reader` for streaming routes)."""
         need = req.content_length - len(req.body)
         if need < 0:
             raise HTTPError(400, "body longer than Content-Length")
-        if req.content_length > BODY_MAX:
+        if req.content_length > _BODY_MAX:
             return
         if need:
             into = getattr(reader, "readinto", None)
             if into is None:  # CPython (tests)
-                req.body += await asyncio.wait_for(reader.readexactly(need), BODY_TIMEOUT_S)
+                req.body += await dl.run(reader.readexactly(need), _BODY_TIMEOUT_MS)
                 return
             # one block of the body's size, read into in place: a busy heap often has no room
             # for the read and the joined copy at once
@@ -295,7 +332,7 @@ class Server:
             pos = len(req.body)
             body[:pos] = req.body
             req.body = body
-            await asyncio.wait_for(self._fill(into, memoryview(body), pos), BODY_TIMEOUT_S)
+            await dl.run(self._fill(into, memoryview(body), pos), _BODY_TIMEOUT_MS)
 
     async def _fill(self, into, mv, pos):
         while pos < len(mv):
@@ -308,31 +345,60 @@ class Server:
         self.refused += 1
         # the request is read (and dropped) first: a socket closed with it unread resets the
         # connection, and the client never sees the 503
-        await self._drain(reader, b"\r\n\r\n")
         try:
-            await self._send(writer, 503, b'{"error": "busy"}', "application/json", {})
+            await self._drain(reader, Deadline(), b"\r\n\r\n")
+            writer.write(BUSY)
+            await writer.drain()
         except Exception:  # (no heap, client gone): the socket is closed all the same
             pass
         await self._close(writer)
 
-    async def handle(self, reader, writer):
-        if self.active >= MAX_CLIENTS:
-            return await self._busy(reader, writer)
+    async def _slot(self):
+        """A head buffer for a new connection (None: busy), waiting up to _SLOT_WAIT_MS when all
+        _MAX_CLIENTS are in use or no buffer can be made: a client that connects again straight
+        after its answer often comes before its old connection is closed here. At most
+        _MAX_CLIENTS connections wait; more are answered busy at once."""
+        if self.waiting >= _MAX_CLIENTS:
+            return None
+        self.waiting += 1
         try:
-            buf = self._free.pop() if self._free else bytearray(HEAD_MAX)
-        except MemoryError:
+            t0 = ticks_ms()
+            while True:
+                if self.active < _MAX_CLIENTS:
+                    if self._free:
+                        return self._free.pop()
+                    try:
+                        return bytearray(_HEAD_MAX)
+                    except MemoryError:
+                        pass
+                if ticks_diff(ticks_ms(), t0) > _SLOT_WAIT_MS:
+                    return None
+                await sleep_ms(_SLOT_POLL_MS)
+        finally:
+            self.waiting -= 1
+
+    async def handle(self, reader, writer):
+        buf = await self._slot()
+        if buf is None:
             return await self._busy(reader, writer)
         self.active += 1
         req = ans = None
         complete = False  # whole request read: nothing to drain before closing
+        turn = written = False
         try:
+            dl = Deadline()  # the connection's timeouts (no asyncio.wait_for: see deadline.py)
             try:
-                end, n = await asyncio.wait_for(self._head(reader, buf), HEAD_TIMEOUT_S)
+                end, n = await dl.run(self._head(reader, buf), _HEAD_TIMEOUT_MS)
+                # the head waits for its turn as bytes in its buffer: parsed, it would hold ~1 KB
+                # more of the heap while others are answered
+                turn = await self._turn(dl)
+                if not turn:
+                    raise HTTPError(503, "busy")
                 req = self._parse(buf, end, n)
                 req.reader = reader
                 req.client = client_address(writer.get_extra_info("peername"))
                 row, params = self.find(req.method, req.path)
-                await self._body(req, reader)
+                await self._body(req, reader, dl)
                 complete = req.content_length <= len(req.body)
                 ans = await self.before(req) if self.before else None
                 if ans is None:
@@ -344,7 +410,8 @@ class Server:
             except asyncio.TimeoutError:
                 ans = error(408, "request took too long")
             except MemoryError as e:  # where it ran out goes to the log (code, not request data)
-                ans = error(503, "out of memory")
+                _close_source(ans)
+                ans = OUT_OF_MEMORY
                 try:
                     print_exception(e)
                 except MemoryError:
@@ -352,96 +419,88 @@ class Server:
             except Exception as e:  # a bug: log it (tracebacks hold code, not request data)
                 print_exception(e)
                 ans = error(500, "internal error")
-            await asyncio.wait_for(self._answer(writer, ans, req and req.method == "HEAD"),
-                                   WRITE_TIMEOUT_S)
+            # the status line and headers go out at once, before anything that may find no heap
+            # (with none even for them: the ready-made 503): a client never gets a bare close
+            head = req is not None and req.method == "HEAD"
+            try:
+                if ans is OUT_OF_MEMORY:
+                    raise MemoryError
+                top, body = _begin(ans, head)
+            except MemoryError:
+                _close_source(ans)
+                top, body = OOM_HEAD if head else OUT_OF_MEMORY, None
+            written = True
+            writer.write(top)
+            top = None
+            await dl.run(self._body_out(writer, body, head), _WRITE_TIMEOUT_MS)
+            body = None
             # answered: let go of the request and answer before draining and closing, which can
             # take a while, so the client's next request doesn't find them still in the heap
             req = ans = row = params = None
+            if turn:
+                self.working = turn = False
             self.served += 1
             if not complete:
-                await self._drain(reader)  # unread request bytes would turn close() into a reset
-        except Exception:
-            pass
+                await self._drain(reader, dl)  # unread request bytes would turn close() into a reset
+        except Exception:  # (no heap even for the connection's deadline): the ready-made 503
+            if not written:
+                try:
+                    writer.write(OUT_OF_MEMORY)
+                    await writer.drain()
+                except Exception:
+                    pass
         finally:
             _close_source(ans)  # an answer never written (no heap for it) lets go of its source
+            if turn:
+                self.working = False
             self._free.append(buf)
             self.active -= 1
             await self._close(writer)
 
-    async def _answer(self, writer, ans, head):
-        """Write the answer; for HEAD (`head`) the same status and headers, no body."""
-        status, headers = 200, {}
-        if isinstance(ans, tuple):
-            if len(ans) > 2:
-                headers = ans[2]
-            status = ans[1]
-            ans = ans[0]
-        if isinstance(ans, Stream):
-            src = ans.source
-            try:
-                await self._send(writer, status, None, ans.content_type, ans.headers, ans.size)
-                if hasattr(src, "readinto"):
-                    chunk = bytearray(CHUNK)
-                    while not head:
-                        k = src.readinto(chunk)
-                        if not k:
-                            break
-                        writer.write(chunk if k == CHUNK else chunk[:k])
-                        await writer.drain()
-                else:
-                    for part in () if head else src:
-                        if not part:  # an empty piece: the source lets other tasks run (long scans)
-                            await asyncio.sleep_ms(0)
-                            continue
-                        if isinstance(part, tuple):  # small pieces, written together
-                            for p in part:
-                                writer.write(p.encode() if isinstance(p, str) else p)
-                        else:
-                            writer.write(part.encode() if isinstance(part, str) else part)
-                        part = None
-                        await writer.drain()
-            finally:
-                _close_source(ans)  # a generator left mid-way (client gone): its finally runs now
-            return
-        if ans is None or status == 204:
-            body, ctype = b"", None
-        elif isinstance(ans, (dict, list)):
-            parts = json_parts(ans)
-            size = 0
-            for p in parts:
-                size += len(p)
-            await self._send(writer, status, None, "application/json", headers, size)
-            for p in () if head else parts:
+    async def _body_out(self, writer, body, head):
+        """Write what follows the head (_begin's second part), then drain."""
+        if isinstance(body, Stream):
+            await self._stream(writer, body, head)
+        elif isinstance(body, list):
+            for p in body:
                 writer.write(p)
                 await writer.drain()
-            return
-        elif isinstance(ans, str):
-            body, ctype = ans.encode(), "text/plain; charset=UTF-8"
-        else:
-            body, ctype = ans, "application/octet-stream"
-        await self._send(writer, status, None if head else body, ctype, headers, len(body))
-
-    async def _send(self, writer, status, body, ctype, headers, size=None):
-        head = "HTTP/1.1 %d %s\r\nConnection: close\r\n" % (status, REASONS.get(status, "Status"))
-        if ctype:
-            head += "Content-Type: %s\r\n" % ctype
-        if body is not None:
-            size = len(body)
-        if size is not None:
-            head += "Content-Length: %d\r\n" % size
-        for k in headers:
-            head += "%s: %s\r\n" % (k, headers[k])
-        writer.write(head.encode() + b"\r\n")
-        if body:
+        elif body:
             writer.write(body)
         await writer.drain()
 
-    async def _drain(self, reader, until=None):
+    async def _stream(self, writer, ans, head):
+        src = ans.source
+        try:
+            if hasattr(src, "readinto"):
+                chunk = bytearray(CHUNK)
+                while not head:
+                    k = src.readinto(chunk)
+                    if not k:
+                        break
+                    writer.write(chunk if k == CHUNK else chunk[:k])
+                    await writer.drain()
+            else:
+                for part in () if head else src:
+                    if not part:  # an empty piece: the source lets other tasks run (long scans)
+                        await sleep_ms(0)
+                        continue
+                    if isinstance(part, tuple):  # small pieces, written together
+                        for p in part:
+                            writer.write(p.encode() if isinstance(p, str) else p)
+                    else:
+                        writer.write(part.encode() if isinstance(part, str) else part)
+                    part = None
+                    await writer.drain()
+        finally:
+            _close_source(ans)  # a generator left mid-way (client gone): its finally runs now
+
+    async def _drain(self, reader, dl, until=None):
         """Read and drop what the client is still sending, briefly and boundedly (up to a piece
         holding `until`, if given). Never raises (no heap, a slow client)."""
         try:
             for _ in range(16):
-                chunk = await asyncio.wait_for(reader.read(CHUNK), 0.2)
+                chunk = await dl.run(reader.read(CHUNK), _DRAIN_READ_MS)
                 if not chunk or (until and until in chunk):
                     break
         except Exception:
@@ -453,6 +512,48 @@ class Server:
             await writer.wait_closed()
         except Exception:
             pass
+
+
+def _begin(ans, head):
+    """A handler's answer -> (the response head as bytes, what follows it: bytes, a list of
+    JSON pieces, a Stream, or None), without writing anything (a MemoryError here leaves the
+    connection clean for the ready-made 503). For HEAD (`head`) only a Stream follows (to be
+    closed, not sent)."""
+    status, headers = 200, None
+    if isinstance(ans, tuple):
+        if len(ans) > 2:
+            headers = ans[2]
+        status = ans[1]
+        ans = ans[0]
+    if isinstance(ans, Stream):
+        return _top(status, ans.content_type, ans.headers, ans.size), ans
+    if ans is None or status == 204:
+        return _top(status, None, headers, 0), None
+    if isinstance(ans, (dict, list)):
+        parts = json_parts(ans)
+        size = 0
+        for p in parts:
+            size += len(p)
+        return _top(status, "application/json", headers, size), None if head else parts
+    if isinstance(ans, str):
+        ans, ctype = ans.encode(), "text/plain; charset=UTF-8"
+    else:
+        ctype = "application/octet-stream"
+    return _top(status, ctype, headers, len(ans)), None if head else ans
+
+
+def _top(status, ctype, headers, size):
+    """The response head (status line, headers, blank line) as bytes; size None: no
+    Content-Length (the connection's close ends the body)."""
+    top = "HTTP/1.1 %d %s\r\nConnection: close\r\n" % (status, REASONS.get(status, "Status"))
+    if ctype:
+        top += "Content-Type: %s\r\n" % ctype
+    if size is not None:
+        top += "Content-Length: %d\r\n" % size
+    if headers:
+        for k in headers:
+            top += "%s: %s\r\n" % (k, headers[k])
+    return (top + "\r\n").encode()
 
 
 def _close_source(ans):
@@ -542,7 +643,7 @@ async def serve(server, host, port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(addr)
-    s.listen(MAX_CLIENTS + 1)
+    s.listen(_MAX_CLIENTS + 1)
     s.setblocking(False)
     asyncio.create_task(_accept(server, s))
     return s
@@ -564,21 +665,27 @@ def _accept(server, s):
             except Exception:
                 pass
             gc.collect()
-            yield from asyncio.sleep_ms(20)  # (a generator task sleeps by iterating the sleep)
+            yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)  # (a generator task sleeps by iterating it)
             continue
         try:
             c, peer = s.accept()
         except MemoryError:  # no heap for the new socket: it stays queued, try again shortly
             gc.collect()
+            yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)
             continue
         except OSError:
             continue
-        try:
-            c.setblocking(False)
-            st = asyncio.StreamReader(c, {"peername": peer})
-            asyncio.create_task(server.handle(st, st))
-        except MemoryError:  # no heap for this connection now: drop it, keep listening
+        c.setblocking(False)
+        for _ in range(_ACCEPT_TRIES):
+            try:
+                st = asyncio.StreamReader(c, {"peername": peer})
+                asyncio.create_task(server.handle(st, st))
+                break
+            except MemoryError:  # no heap for this connection now: soon, perhaps (meanwhile
+                st = None  # the next clients wait in the listen queue)
+                gc.collect()
+                yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)
+        else:  # closed unread: the client sees a reset, but the device keeps listening
             c.close()
             server.refused += 1
-            st = None
-            gc.collect()
+        c = st = peer = None

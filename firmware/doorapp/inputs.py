@@ -1,14 +1,14 @@
 """Exit buttons, door sensors and other inputs: sampled, debounced, reported on change.
 
 ESP32 pin IRQs are soft (scheduled, queue of 8) and bouncing contacts flood them, so inputs are
-sampled by one task every POLL_MS; `make bench` reports the exit-button-to-relay latency this
+sampled by one task every _POLL_MS; `make bench` reports the exit-button-to-relay latency this
 gives.
 """
 from micropython import const
 
 from compat import sleep_ms, ticks_diff, ticks_ms
 
-POLL_MS = const(5)
+_POLL_MS = const(5)
 
 
 class Input:
@@ -42,4 +42,4 @@ async def poll(inputs):
         now = ticks_ms()
         for i in inputs:
             i.sample(now)
-        await sleep_ms(POLL_MS)
+        await sleep_ms(_POLL_MS)

@@ -30,11 +30,11 @@ from tzrule import month_days
 
 ALWAYS = const(0)
 NEVER = const(1)
-FIRST_CUSTOM = const(2)
+_FIRST_CUSTOM = const(2)
 MAX_ID = const(255)
-MAX_WEEKLY = const(32)
-MAX_DATES = const(32)
-MAX_HOLIDAYS = const(400)
+_MAX_WEEKLY = const(32)
+_MAX_DATES = const(32)
+_MAX_HOLIDAYS = const(400)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FIELDS = ("id", "name", "weekly", "dates", "holidays")
 _RANGE_FIELDS = ("days", "from", "to")
@@ -219,14 +219,14 @@ def compile_schedule(defn, path="users.json", at="schedule"):
         if key not in _FIELDS:
             raise ConfigError(path, at + "." + key, "unknown field")
     sid = defn.get("id")
-    if isinstance(sid, bool) or not isinstance(sid, int) or not FIRST_CUSTOM <= sid <= MAX_ID:
+    if isinstance(sid, bool) or not isinstance(sid, int) or not _FIRST_CUSTOM <= sid <= MAX_ID:
         raise ConfigError(path, at + ".id", "must be a number %d-%d (0 Always and 1 Never are built in)"
-                          % (FIRST_CUSTOM, MAX_ID))
+                          % (_FIRST_CUSTOM, MAX_ID))
     name = defn.get("name")
     if not isinstance(name, str) or not 1 <= len(name) <= 63:
         raise ConfigError(path, at + ".name", "must be text of 1-63 characters")
     ranges = array("H")
-    for i, w in enumerate(_list(defn, "weekly", path, at, MAX_WEEKLY)):
+    for i, w in enumerate(_list(defn, "weekly", path, at, _MAX_WEEKLY)):
         wat = "%s.weekly[%d]" % (at, i)
         if isinstance(w, (list, tuple)):  # normalised: [day mask, from min, to min]
             if len(w) != 3 or not _int_in(w[0], 1, _ALL_WEEK) or not _int_in(w[1], 0, _DAY_MIN - 1) \
@@ -251,7 +251,7 @@ def compile_schedule(defn, path="users.json", at="schedule"):
         ranges.append(start)
         ranges.append(end)
     dates = array("I")
-    for i, dr in enumerate(_list(defn, "dates", path, at, MAX_DATES)):
+    for i, dr in enumerate(_list(defn, "dates", path, at, _MAX_DATES)):
         dat = "%s.dates[%d]" % (at, i)
         if isinstance(dr, (list, tuple)) and len(dr) == 2:  # normalised: [yyyymmdd, yyyymmdd]
             lo = parse_date(dr[0], path, dat + "[0]")
@@ -269,7 +269,7 @@ def compile_schedule(defn, path="users.json", at="schedule"):
         dates.append(lo)
         dates.append(hi)
     hol = []
-    for i, h in enumerate(_list(defn, "holidays", path, at, MAX_HOLIDAYS)):
+    for i, h in enumerate(_list(defn, "holidays", path, at, _MAX_HOLIDAYS)):
         v = parse_date(h, path, "%s.holidays[%d]" % (at, i))
         if v not in hol:
             hol.append(v)

@@ -10,14 +10,14 @@ from micropython import const
 import eventlog
 from compat import sleep_ms
 
-CHECK_MS = const(10000)  # a lost station is asked to join again this often
+_CHECK_MS = const(10000)  # a lost station is asked to join again this often
 HTTP_PORT = const(80)
 
 
 async def keep_joined(wlan, ssid, password):
     """Re-join after the access point went away (the driver's own retries give up)."""
     while True:
-        await sleep_ms(CHECK_MS)
+        await sleep_ms(_CHECK_MS)
         if not wlan.isconnected():
             try:
                 wlan.disconnect()

@@ -4,7 +4,7 @@ Why a task with backoff: Wi-Fi comes and goes; a failed sync retries after 5 s, 
 up to 10 min, a successful one repeats every `time.ntp_interval_s` (the ESP32 RTC drifts
 seconds a day). While the network is down nothing is sent; it is checked again every 5 s.
 `ntptime.settime()` is a blocking UDP exchange: it can stall the event loop for up to
-`TIMEOUT_S` (+ a DNS lookup) once per sync; acceptable next to a relay hold of seconds.
+`_TIMEOUT_S` (+ a DNS lookup) once per sync; acceptable next to a relay hold of seconds.
 
 Started by doorapp/station.py on a board; the simulator uses the host clock and never loads this.
 """
@@ -13,10 +13,10 @@ from micropython import const
 from compat import sleep_ms
 from doorapp import clock
 
-FIRST_RETRY_S = const(5)
-MAX_RETRY_S = const(600)
+_FIRST_RETRY_S = const(5)
+_MAX_RETRY_S = const(600)
 NETWORK_POLL_S = const(5)
-TIMEOUT_S = const(1)
+_TIMEOUT_S = const(1)
 
 
 class TimeSync:
@@ -42,12 +42,12 @@ class TimeSync:
         before = clock.now()
         try:
             self.ntp.host = self.server
-            self.ntp.timeout = TIMEOUT_S
+            self.ntp.timeout = _TIMEOUT_S
             self.ntp.settime()
         except Exception as e:  # OSError (timeout, DNS), anything the module raises
             self.failures += 1
             self.last_error = "%s: %s" % (type(e).__name__, e)
-            self.retry_s = FIRST_RETRY_S if not self.retry_s else min(self.retry_s * 2, MAX_RETRY_S)
+            self.retry_s = _FIRST_RETRY_S if not self.retry_s else min(self.retry_s * 2, _MAX_RETRY_S)
             return self.retry_s
         clock.mark_synced("ntp")
         self.syncs += 1

@@ -54,6 +54,12 @@ class Control:
     def cmd_state(self, req):
         return {"state": self.door.state(int(req.get("events", 10)))}
 
+    def cmd_relay(self, req):
+        """One relay's state, {"on", "pulses"} (relay `num`, default 1): what a bench polls to time
+        a tap, far lighter than `state` (a poll must not be what loads the device)."""
+        r = self.door.relays[int(req.get("num", 1))]
+        return {"on": r.is_on(), "pulses": r.pulses}
+
     def cmd_tap(self, req):
         """Present a card for `ms` (default 300) then take it away."""
         emu = self._emulator()

@@ -89,6 +89,9 @@ class LineStream:
     def __init__(self):
         self._buf = b""
         self._ready = asyncio.Event()
+        from deadline import Deadline
+
+        self._dl = Deadline()
 
     def send(self, data):
         self._buf += data
@@ -98,7 +101,7 @@ class LineStream:
         if not self._buf:
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout_ms / 1000)
+                await self._dl.run(self._ready.wait(), timeout_ms)
             except asyncio.TimeoutError:
                 return b""
         out = self._buf[:n]

@@ -5,6 +5,8 @@ A ByteStream is what the PN532 driver talks to:
 """
 import asyncio
 
+from deadline import Deadline
+
 
 class AsyncioByteStream:
     """Wraps an asyncio StreamReader/StreamWriter pair (or one object that is both)."""
@@ -13,6 +15,7 @@ class AsyncioByteStream:
         self._r = reader
         self._w = writer or reader
         self._pending = b""
+        self._dl = Deadline()  # (not asyncio.wait_for: see deadline.py)
 
     async def write(self, data):
         self._w.write(data)
@@ -24,7 +27,7 @@ class AsyncioByteStream:
             self._pending = self._pending[n:]
             return out
         try:
-            data = await asyncio.wait_for(self._r.read(n), timeout_ms / 1000)
+            data = await self._dl.run(self._r.read(n), timeout_ms)
         except asyncio.TimeoutError:
             return b""
         if not data:  # peer closed: behave like a silent line, the driver's timeouts handle it

@@ -20,7 +20,8 @@ from usertable.journal import OP_PUT
 from usertable.reader import Record
 
 BUDGET = const(500)  # records a search page reads at most (~1 s of an ESP32)
-PAUSE = const(16)  # a search lets other tasks run every PAUSE records (card taps)
+_PAUSE = const(16)  # a search lets other tasks run every _PAUSE records (card taps)
+_TRIES = const(4)  # a user's text is tried this often (with a pause between) when the heap is full
 
 
 def prepare(t):
@@ -98,7 +99,7 @@ def matches(rec, q, digits):
 
 
 def page(t, after, limit, q="", budget=BUDGET):
-    """One page for streaming. Yields None where other tasks may run (every PAUSE records a
+    """One page for streaming. Yields None where other tasks may run (every _PAUSE records a
     search reads), the Record of each user on the page (shared: valid until the next step;
     decode.record_dict gives its export form), and last an int: the cursor to continue from
     (`after=` of the next page), or -1 when no user follows. (Records, not dicts: a generator
@@ -124,7 +125,7 @@ def page(t, after, limit, q="", budget=BUDGET):
         n += 1
         last = r.id
         if q and not matches(r, q, digits):
-            if n % PAUSE:
+            if n % _PAUSE:
                 continue
             yield None
         else:
@@ -184,14 +185,15 @@ def record_json(rec, tz, sep=""):
             ', "has_pin": %s, "has_qr": %s, "has_ble": %s}' % (_tf(rec.has_pin), _tf(rec.has_qr), _tf(rec.has_ble)))
 
 
-def text(t, users, tail, total=None):
+def text(t, users, tail, total=None, keep=False):
     """JSON text of a walk of users (page() or export.walk()), a user at a time, for a streamed
     answer: '{"users": [' then each user the walk yields (a Record or an export dict; times as
     local text), then `tail` formatted with the int the walk yields last (-1 = null) and `total`
     if given; an empty piece where the walk yields None (the server lets other tasks run
     there). A user read from a Record comes as a tuple of small texts (httpd writes them
     together). The table's cold code is dropped when the last such text still being written
-    ends (t.streams)."""
+    ends (t.streams), unless `keep` (the HTTP API keeps it for the next page while the heap
+    has room, and drops it itself)."""
     import json
 
     t.streams += 1
@@ -210,7 +212,17 @@ def text(t, users, tail, total=None):
                 sep = ", "
                 yield x
             else:  # a Record: its pieces, written together
-                x = record_json(x, t.tz, sep)
+                # no heap for a user's text: a pause lets the door's work finish and free its
+                # heap (the Record stays as it is meanwhile: only the HTTP API's handlers use
+                # t._tmp, and the server runs them one at a time)
+                for _ in range(_TRIES):
+                    try:
+                        x = record_json(x, t.tz, sep)
+                        break
+                    except MemoryError:
+                        yield b""
+                else:
+                    raise MemoryError  # (the page ends cut short: the client sees it, asks again)
                 sep = ", "
                 yield x
             x = None
@@ -220,7 +232,7 @@ def text(t, users, tail, total=None):
             yield tail % ("null" if last < 0 else str(last), total)
     finally:
         t.streams -= 1
-        if not t.streams:
+        if not t.streams and not keep:
             from unload import forget
             from usertable.table import _COLD
 

@@ -250,16 +250,19 @@ class Record:
 class Base:
     """An open table file. Raises ValueError (with the reason) for anything not a valid table."""
 
-    def __init__(self, path):
+    def __init__(self, path, buf=None, fit=True):
+        """`buf`: a lookup buffer to use if it is large enough (another Base's, handed over: a
+        table swap then needs no second ~2 KB block, which a busy heap may not have); with `fit`
+        one of the right size is made instead if `buf` is much larger and the heap has it."""
         self.path = path
         self.f = open(path, "rb")
         try:
-            self._open()
+            self._open(buf, fit)
         except Exception:
             self.f.close()
             raise
 
-    def _open(self):
+    def _open(self, buf, fit):
         f = self.f
         size = f.seek(0, 2)
         if size < fmt.HEAD_SIZE + fmt.TAIL_SIZE:
@@ -329,8 +332,15 @@ class Base:
             f.seek(self.leaf_off + c * fmt.LEAF_CHUNK * fmt.LEAF)
             f.readinto(four)
             self.root[c] = fmt.u32(four, 0)
-        self.buf = bytearray(bufsize)
-        mv = memoryview(self.buf)
+        if buf is None or len(buf) < bufsize:
+            buf = bytearray(bufsize)
+        elif fit and len(buf) > bufsize + (bufsize >> 2):  # (a smaller table after a large one)
+            try:
+                buf = bytearray(bufsize)
+            except MemoryError:
+                pass
+        self.buf = buf
+        mv = memoryview(buf)
         self.ix_win = [None] * nk
         for k in fmt.KINDS:
             if self.ix_n[k]:

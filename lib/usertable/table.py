@@ -90,9 +90,9 @@ class UserTable:
         return cls(dir, site_key, card_format, tz, relay_ids, compact_at, verify, auto_compact)
 
     # -- opening ---------------------------------------------------------------------------
-    def _open(self, verify=False):
+    def _open(self, verify=False, buf=None):
         try:
-            b = Base(self.path)
+            b = Base(self.path, buf)
         except (OSError, ValueError) as e:
             raise UserTableError(self.path, "(file)", "not a usable user table: %s" % e)
         try:
@@ -395,30 +395,27 @@ class UserTable:
         heap for the edit code."""
         if self._busy:
             raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
-        # the live table's buffers go first: the new one's need as much room, and a busy heap
-        # seldom has it twice over (the push after a load failed so); any error reopens it
-        self._close_files()
+        # the live table stays open while the new one is checked, and lends it its lookup buffer
+        # (~2 KB: a busy heap seldom has that twice over; the push after a load failed so), which
+        # then goes on to the new live table: the swap needs no large block at any point
+        buf = self._base.buf
         try:
-            try:
-                nb = Base(path)
-            except (OSError, ValueError) as e:
-                raise UserTableError(path, "(file)", "not a user table: %s" % e)
-            try:
-                nb.verify()
-                fid = nb.fid
-            except ValueError as e:
-                raise UserTableError(path, "(file)", "damaged user table: %s" % e)
-            finally:
-                nb.close()
-            nb = None
-            if self.want_fid and fid != self.want_fid:
-                raise self._format_error(path, fid)
-        except BaseException:
-            nb = None
-            self._open()
-            raise
+            nb = Base(path, buf, False)
+        except (OSError, ValueError) as e:
+            raise UserTableError(path, "(file)", "not a user table: %s" % e)
+        try:
+            nb.verify()
+            fid = nb.fid
+        except ValueError as e:
+            raise UserTableError(path, "(file)", "damaged user table: %s" % e)
+        finally:
+            nb.close()
+        nb = None
+        if self.want_fid and fid != self.want_fid:
+            raise self._format_error(path, fid)
+        self._close_files()
         try:
             replace_file(path, self.path)
             remove(self.jpath)  # a stale journal would be ignored anyway (it names the old table)
         finally:
-            self._open()
+            self._open(buf=buf)

@@ -15,7 +15,7 @@ from usertable import codec, fmt
 _WBUF = const(1024)
 FANOUT_RAM = const(4096)  # aim: all fan-out tables together fit in this many bytes
 TARGET_MIN = const(512)  # never aim for buckets smaller than this (bytes)
-MAX_BUCKETS = const(16383)  # (h16 * B) must stay below 2**30
+_MAX_BUCKETS = const(16383)  # (h16 * B) must stay below 2**30
 
 
 def bucket_target(total_index_bytes):
@@ -28,7 +28,7 @@ def buckets(n, entry, target):
     if n <= 0:
         return 0
     b = (n * entry + target - 1) // target
-    return 1 if b < 1 else (MAX_BUCKETS if b > MAX_BUCKETS else b)
+    return 1 if b < 1 else (_MAX_BUCKETS if b > _MAX_BUCKETS else b)
 
 
 class Writer:

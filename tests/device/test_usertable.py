@@ -319,6 +319,17 @@ def test_install_checks_then_swaps_and_resets_journal():
             _rm(d2)
         t.install(new)
         assert t.serial == 99 and t.count == 3 and t.by_id(77) is None and t.journal_entries == 0
+        # a swap hands the live table's lookup buffer on (no second ~2 KB block needed), or makes
+        # one of the right size when the lent one is much larger and the heap has room
+        from usertable.reader import Record
+
+        need = len(t._base.buf)
+        for lent, fit, kept in ((bytearray(need), True, True), (bytearray(need * 4), False, True),
+                                (bytearray(need * 4), True, False), (bytearray(need - 1), False, False)):
+            b = Base(d + "/users.tbl", lent, fit)
+            assert (b.buf is lent) == kept and len(b.buf) >= need, (len(lent), fit)
+            assert b.by_id(3, Record()) is not None
+            b.close()
         assert "users.new" not in os.listdir(d) and "users.jnl" not in os.listdir(d)
         t.close()
     finally:
