@@ -69,8 +69,10 @@ def test_clock_not_set_admits_only_always(sim):
 
 def test_relay_rights_pick_the_relays(sim):
     sim.call("clock", set=MONDAY_10)
+    before = [sim.call("relay", num=n)["pulses"] for n in (1, 2)]  # (the bench's light poll)
     ev = tap(sim, "0A000005")
     assert ev["result"] == "granted" and ev["relays"] == [2]
+    assert [sim.call("relay", num=n)["pulses"] for n in (1, 2)] == [before[0], before[1] + 1]
 
 
 def test_relay_held_open_in_office_hours_after_a_badge_in(tmp_path):

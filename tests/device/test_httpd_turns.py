@@ -1,0 +1,99 @@
+"""doorapp.httpd under concurrent clients (MicroPython and CPython): heads are read side by side,
+handlers and answers run one at a time in arrival order, and a request that finds no heap gets
+the ready-made 503 instead of a bare close."""
+import asyncio
+
+from compat import sleep_ms, ticks_ms
+from doorapp import httpd
+
+
+def _server(log):
+    app = httpd.Server()
+
+    @app.route("GET", "/w/<int:n>")
+    async def work(req, n):
+        log.append(("start", n))
+        await sleep_ms(40)  # an answer that takes a while (a users page, a search)
+        log.append(("end", n))
+        return {"n": n}
+
+    @app.route("GET", "/nomem")
+    async def nomem(req):
+        raise MemoryError
+
+    @app.route("GET", "/nomem-late")
+    async def nomem_late(req):
+        return {"big": "answer"}  # json_parts is made to fail below
+
+    return app
+
+
+async def _start(app):
+    import sys
+
+    if sys.implementation.name != "micropython":
+        srv = await httpd.serve(app, "127.0.0.1", 0)
+        return srv, srv.sockets[0].getsockname()[1]
+    port = 20000 + ticks_ms() % 20000
+    for k in range(50):
+        try:
+            return await httpd.serve(app, "127.0.0.1", port + k), port + k
+        except OSError:
+            pass
+    raise OSError("no free port")
+
+
+async def _get(port, path, delay_ms=0):
+    await sleep_ms(delay_ms)
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    await w.drain()
+    out = b""
+    while True:
+        chunk = await r.read(512)
+        if not chunk:
+            break
+        out += chunk
+    w.close()
+    return out
+
+
+def test_handlers_take_turns_in_arrival_order():
+    async def main():
+        log = []
+        srv, port = await _start(_server(log))
+        try:
+            outs = await asyncio.gather(*[_get(port, "/w/%d" % n, 15 * n) for n in range(4)])
+        finally:
+            srv.close()
+        for n, out in enumerate(outs):
+            assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b'{"n": %d}' % n), out
+        # one at a time (each ends before the next starts), first come first served
+        assert log == [(e, n) for n in range(4) for e in ("start", "end")], log
+
+    asyncio.run(main())
+
+
+def test_no_heap_is_answered_503_not_a_bare_close():
+    async def main():
+        srv, port = await _start(_server([]))
+        parts = httpd.json_parts
+
+        def no_heap(obj):
+            if "big" in obj:
+                raise MemoryError
+            return parts(obj)
+
+        httpd.json_parts = no_heap
+        try:
+            for path in ("/nomem", "/nomem-late"):
+                out = await _get(port, path)
+                head, _, body = out.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 503 "), out
+                assert body == b'{"error": "out of memory"}' and b"Content-Length: %d" % len(body) in head, out
+            assert (await _get(port, "/w/7")).endswith(b'{"n": 7}')  # and it goes on serving
+        finally:
+            httpd.json_parts = parts
+            srv.close()
+
+    asyncio.run(main())
