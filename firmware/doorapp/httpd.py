@@ -383,7 +383,17 @@ class Server:
         then made when the task first runs. Measured under the HTTP bench: with _serve's frame
         made at accept, ~100-300 answers in 10 s were 503 out of memory and a few connections
         never answered; made here, none."""
-        return await self._serve(reader, writer)
+        try:
+            serve = self._serve(reader, writer)
+        except MemoryError:  # not even that: the ready-made answer, and the socket closed
+            self.refused += 1
+            try:
+                writer.write(OUT_OF_MEMORY)
+            except Exception:
+                pass
+            self._close(writer)
+            return
+        await serve
 
     async def _serve(self, reader, writer):
         buf = await self._slot()
