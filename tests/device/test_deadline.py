@@ -4,6 +4,7 @@ import gc
 
 from compat import sleep_ms, ticks_diff, ticks_ms
 from deadline import Deadline
+from localport import listen
 
 
 async def _slow(ms, out="done"):
@@ -92,7 +93,7 @@ def test_a_read_that_times_out_leaves_the_data_for_the_next_read():
             await sleep_ms(200)
             writer.close()
 
-        srv, port = await _listen(serve)
+        srv, port = await listen(lambda host, port: asyncio.start_server(serve, host, port))
         try:
             r, w = await asyncio.open_connection("127.0.0.1", port)
             d = Deadline()
@@ -103,7 +104,7 @@ def test_a_read_that_times_out_leaves_the_data_for_the_next_read():
             got.append(await d.run(r.read(64), 2000))
             w.close()
         finally:
-            _close(srv)
+            srv.close()
         assert got == ["timeout", b"late answer"], got
 
     asyncio.run(main())
@@ -127,23 +128,3 @@ def test_arming_allocates_nothing():
         assert gc.mem_alloc() - a == 0
 
     asyncio.run(main())
-
-
-async def _listen(handler):
-    """A stream server on a free local port (both interpreters): (server, port)."""
-    import sys
-
-    if sys.implementation.name != "micropython":
-        srv = await asyncio.start_server(handler, "127.0.0.1", 0)
-        return srv, srv.sockets[0].getsockname()[1]
-    port = 20000 + ticks_ms() % 20000
-    for k in range(50):
-        try:
-            return await asyncio.start_server(handler, "127.0.0.1", port + k), port + k
-        except OSError:
-            pass
-    raise OSError("no free port")
-
-
-def _close(srv):
-    srv.close()

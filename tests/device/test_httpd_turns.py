@@ -3,8 +3,9 @@ handlers and answers run one at a time in arrival order, and a request that find
 the ready-made 503 instead of a bare close."""
 import asyncio
 
-from compat import sleep_ms, ticks_ms
+from compat import sleep_ms
 from doorapp import httpd
+from localport import listen
 
 
 def _server(log):
@@ -29,18 +30,7 @@ def _server(log):
 
 
 async def _start(app):
-    import sys
-
-    if sys.implementation.name != "micropython":
-        srv = await httpd.serve(app, "127.0.0.1", 0)
-        return srv, srv.sockets[0].getsockname()[1]
-    port = 20000 + ticks_ms() % 20000
-    for k in range(50):
-        try:
-            return await httpd.serve(app, "127.0.0.1", port + k), port + k
-        except OSError:
-            pass
-    raise OSError("no free port")
+    return await listen(lambda host, port: httpd.serve(app, host, port))
 
 
 async def _get(port, path, delay_ms=0):
