@@ -32,16 +32,17 @@ class Deadline:
         self.fired = False
 
     def arm(self, ms):
-        """Cancel the current task if it is still waiting `ms` from now (unless disarmed)."""
-        self.task = asyncio.current_task()
-        self.at = ticks_add(ticks_ms(), ms)
-        self.fired = False
-        if self not in _armed:
-            _armed.append(self)
+        """Cancel the current task if it is still waiting `ms` from now (unless disarmed). What
+        may find no heap comes first: a MemoryError leaves nothing armed."""
         w = _watcher[0]
         if w is None or w.done():  # (CPython tests run several event loops, one after another)
             _watcher[1] = asyncio.Event()
             _watcher[0] = asyncio.create_task(_watch(_watcher[1]))
+        if self not in _armed:
+            _armed.append(self)
+        self.fired = False
+        self.at = ticks_add(ticks_ms(), ms)
+        self.task = asyncio.current_task()
         _watcher[1].set()
 
     def disarm(self):

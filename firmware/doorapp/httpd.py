@@ -2,10 +2,13 @@
 
 Why not microdot: it costs ~23 KB of resident heap here, and MicroPython's readline() has no
 length limit, so a client can grow a request line until the heap is gone before any check runs.
-This server reads each request head into one of _MAX_CLIENTS preallocated buffers (a head larger
-than _HEAD_MAX is refused), gives the whole head _HEAD_TIMEOUT_MS to arrive (slowloris), reads
+This server reads each request head into one of _MAX_CLIENTS fixed buffers (made once, kept; a
+head larger than _HEAD_MAX is refused), gives the whole head _HEAD_TIMEOUT_MS to arrive
+(slowloris), then answers the requests read one at a time, in arrival order (`_turn`), reads
 small bodies whole and leaves large ones to routes that stream them, and closes every
-connection after one answer (no keep-alive: one task, one buffer, bounded). A missing
+connection after one answer (no keep-alive: one task, one buffer, bounded). Timeouts are
+deadline.Deadline, not asyncio.wait_for (see there); a request that finds no heap gets a
+ready-made 503, never a bare close. A missing
 Content-Length means an empty body; Transfer-Encoding is refused (411). HEAD runs the GET route
 and sends its status and headers without the body, unless the route was registered with
 head=False (a GET that acts, like the vendor's OpenDoor): then HEAD gets 405 and the handler
@@ -225,7 +228,7 @@ class Server:
     async def _turn(self, me):
         """Wait until no other request is being answered and those that waited longer have had
         their turn, then take it (False if it does not come within _TURN_WAIT_MS). `me`: an
-        object that stands for this request in the queue (its head buffer). Heads are read side
+        object that stands for this request in the queue (its Deadline: compared by identity). Heads are read side
         by side (a slow client holds only its own buffer), but handlers and answers run one at a
         time: each needs route code, a table buffer and its answer's pieces, and four at once
         don't fit a 112 KB heap that the door's own work shares. Polling, not a queue of
