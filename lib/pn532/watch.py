@@ -81,9 +81,9 @@ class CardWatcher:
         self._run = False
 
     async def run(self):
-        """_loop() until stop(); no heap anywhere in a poll (MemoryError, or the CancelledError
-        asyncio.wait_for raises when its helper task got none) re-initialises the reader and
-        goes on: the task that reads the cards must not end while the door runs."""
+        """_loop() until stop(); no heap anywhere in a poll (MemoryError, or a CancelledError
+        that a timeout on a full heap may turn into) re-initialises the reader and goes on: the
+        task that reads the cards must not end while the door runs."""
         from asyncio import CancelledError
 
         self._stop = False

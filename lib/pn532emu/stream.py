@@ -6,14 +6,12 @@ the emulator's next timed event, so nothing busy-polls. Works under MicroPython 
 import asyncio
 
 from compat import ticks_ms, ticks_diff, ticks_add
-from deadline import Deadline
 
 
 class EmulatorStream:
     def __init__(self, emulator):
         self.emulator = emulator
         self._ev = asyncio.Event()
-        self._dl = Deadline()
         emulator.notify = self._ev.set
 
     async def write(self, data):
@@ -33,7 +31,7 @@ class EmulatorStream:
                 left = due if due > 0 else 1
             self._ev.clear()
             try:
-                await self._dl.run(self._ev.wait(), left)
+                await asyncio.wait_for(self._ev.wait(), left / 1000)
             except asyncio.TimeoutError:
                 pass
 

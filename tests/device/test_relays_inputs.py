@@ -89,3 +89,35 @@ def test_input_active_at_boot_gives_no_event():
     inp = Input("door", "door_sensor", InputPin(bank, 33, "up"), "high", 0, 0, lambda i, a: seen.append(a))
     inp.sample(ticks_ms())
     assert inp.active and seen == []
+
+
+def test_indicator_plays_the_latest_pattern_with_one_task():
+    from doorapp.indicators import Indicator
+
+    bank = PinBank()
+    ind = Indicator(OutputPin(bank, 2))
+    levels = []
+    bank.listeners.append(lambda num, level, t: levels.append((level, ticks_ms())))
+
+    async def main():
+        t0 = ticks_ms()
+        ind.play((60, 40, 60))  # on 60, off 40, on 60, then off
+        task = ind._task
+        await sleep_ms(5)
+        assert ind.is_on()
+        while ticks_diff(ticks_ms(), t0) < 250:
+            await sleep_ms(5)
+        assert not ind.is_on()
+        ons = [t for level, t in levels if level == 1]
+        assert len(ons) == 2 and 80 <= ticks_diff(ons[1], ons[0]) <= 150, levels
+        # a burst of new patterns: each replaces the last, all on the one task
+        for _ in range(30):
+            ind.play((1000,))
+            await sleep_ms(1)
+        assert ind._task is task and ind.is_on()
+        ind.play((30,))  # takes over within a step, then ends off
+        await sleep_ms(90)
+        assert not ind.is_on()
+        task.cancel()
+
+    asyncio.run(main())
