@@ -28,7 +28,7 @@ _TO_VERIFY = {eventlog.KIND_CARD: verify.CARD, eventlog.KIND_PIN: verify.PIN, ev
 _TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, verify.QR: eventlog.KIND_QR}
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
-_KEEP_LOADED = const(4)  # as httpapi.KEEP_LOADED (which skips the collection: it runs per request)
+_KEEP_LOADED = const(4)  # the client stays loaded while over 1/4 of the heap is free
 _CLIENT = ("verifyclient", "verifyurl", "urlsplit")  # the client's code (verifyurl: the URL check)
 
 
