@@ -384,13 +384,15 @@ class Server:
             self.waiting -= 1
 
     async def handle(self, reader, writer):
-        """A connection's task: as small a coroutine as can be (no locals, no try). The accept
-        loop makes it while clients pile up and the heap is at its fullest; the connection's
+        """A connection's task: exactly `return await self._serve(...)`. The accept loop makes
+        this coroutine while clients pile up and the heap is at its fullest; the connection's
         state (_serve's frame, ~0.4 KB here) is made when the task first runs. Measured under
-        the HTTP bench: with _serve's frame made at accept, or even a 256-byte one here, 100-1,000
-        answers in 10 s were 503 out of memory and a few connections got no answer; with this
-        one (160 bytes), none. If the task can't make _serve's frame it ends, and the accept
-        loop closes that socket (_sweep)."""
+        the HTTP bench (10 s, 4 clients, taps): with _serve's frame made by the accept loop, or
+        with `serve = self._serve(...)` in a try here and `await serve` after it, 100-1,000
+        answers were 503 out of memory and some connections got no answer; with this, none (a
+        256-byte variant without the local and the try was fine too: why the first two are not
+        is not understood). If the task can't make _serve's frame it ends, and the accept loop
+        closes that socket (_sweep)."""
         return await self._serve(reader, writer)
 
     def _track(self, st):
