@@ -230,8 +230,8 @@ class Server:
 
     async def _turn(self, me):
         """Wait until no other request is being answered and those that waited longer have had
-        their turn, then take it (False if it does not come within _TURN_WAIT_MS). `me`: an
-        object that stands for this request in the queue (its Deadline: compared by identity). Heads are read side
+        their turn, then take it (False if it does not come within _TURN_WAIT_MS). `me` stands
+        for this request in the queue (its Deadline: compared by identity). Heads are read side
         by side (a slow client holds only its own buffer), but handlers and answers run one at a
         time: each needs route code, a table buffer and its answer's pieces, and four at once
         don't fit a 112 KB heap that the door's own work shares. Polling, not a queue of
@@ -461,12 +461,13 @@ class Server:
             # the status line and headers go out at once, before anything that may find no heap
             # (with none even for them: the ready-made 503): a client never gets a bare close
             head = req is not None and req.method == "HEAD"
-            try:
-                if ans is OUT_OF_MEMORY:
-                    raise MemoryError
-                top, body = _begin(ans, head)
-            except MemoryError:
-                _close_source(ans)
+            top = None
+            if ans is not OUT_OF_MEMORY:
+                try:
+                    top, body = _begin(ans, head)
+                except MemoryError:
+                    _close_source(ans)
+            if top is None:
                 top, body = OOM_HEAD if head else OUT_OF_MEMORY, None
             written = True
             writer.write(top)

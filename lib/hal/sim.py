@@ -9,6 +9,7 @@ or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emul
 import asyncio
 
 from compat import ticks_us
+from deadline import Deadline
 from hal.streams import AsyncioByteStream
 
 
@@ -89,8 +90,6 @@ class LineStream:
     def __init__(self):
         self._buf = b""
         self._ready = asyncio.Event()
-        from deadline import Deadline
-
         self._dl = Deadline()
 
     def send(self, data):

@@ -5,7 +5,7 @@ sequential readers only for that.
 from array import array
 
 from usertable import fmt
-from usertable.journal import EH, OP_PUT, remove, replace_file
+from usertable.journal import EH, OP_PUT, remove
 from usertable.reader import JBUF, Base, ref_at, verify_steps
 from usertable.scan import entries, journal_entry, scan
 
@@ -81,7 +81,7 @@ def compact_steps(t, created=0):
         except Exception:
             remove(tmp)
             raise
-        _swap(t, tmp)
+        t._swap(tmp)
     finally:
         t._busy = False
 
@@ -156,16 +156,3 @@ def _merge(t, f, b, j, ops, serial, keycheck, created):
             ji += 1
         w.end_index()
     w.finish()
-
-
-def _swap(t, path):
-    """Make the verified table file `path` live: rename over the table, then drop the
-    journal (a stale journal is ignored anyway, so a power cut in between is safe). The live
-    table's lookup buffer goes on to the new one (no second ~2 KB block needed)."""
-    buf = t._base.buf
-    t._close_files()
-    try:
-        replace_file(path, t.path)
-        remove(t.jpath)
-    finally:
-        t._open(buf=buf)

@@ -413,9 +413,17 @@ class UserTable:
         nb = None
         if self.want_fid and fid != self.want_fid:
             raise self._format_error(path, fid)
+        self._swap(path)
+
+    def _swap(self, path):
+        """Make the checked table file `path` live: rename it over the table, then drop the
+        journal (a stale one names the old table and is ignored anyway, so a power cut in
+        between is safe). The live table's lookup buffer goes on to the new one (no second
+        ~2 KB block needed). Shared by install and compaction."""
+        buf = self._base.buf
         self._close_files()
         try:
             replace_file(path, self.path)
-            remove(self.jpath)  # a stale journal would be ignored anyway (it names the old table)
+            remove(self.jpath)
         finally:
             self._open(buf=buf)
