@@ -120,6 +120,7 @@ REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
 REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
+REASON_LOCKOUT_CLEARED = const(28)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
 
 
 def __getattr__(name):

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 from doorctl import paths  # noqa: E402
 from doorctl import mpycache  # noqa: E402
-from doorctl import pn532_service, simprep  # noqa: E402
+from doorctl import pn532_service, profiles, simprep  # noqa: E402
 from doorctl.simctl import SimClient, SimError  # noqa: E402
 
 FAST_CONFIG = {"relays": {"1": {"hold_ms": 400}, "2": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}
@@ -30,15 +30,17 @@ class Sim:
     time (a device that prints a lot must never block on a full pipe) and kept in `output`."""
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
-                 extra=(), heap="112000w", demo=True, start=True, http=False, secrets=None):
+                 extra=(), heap=None, demo=True, start=True, http=False, secrets=None):
         self.tmpdir = str(tmpdir)
         self.flash = flash or os.path.join(self.tmpdir, "flash.img")
         self.control = "127.0.0.1:%d" % free_port()
         self.http = "127.0.0.1:%d" % free_port() if http else "off"
         self.url = "http://%s" % self.http if http else None
-        self.argv = [paths.micropython_binary(), "-X", "heapsize=" + heap,
+        board = board or os.path.join(paths.BOARDS, "sim.json")
+        self.heap = heap or profiles.heap_for_board(board)  # the board's profile (docs/memory.md)
+        self.argv = [paths.micropython_binary(), "-X", "heapsize=" + self.heap,
                      os.path.join(paths.FIRMWARE, "sim", "run.py"),
-                     "--board", board or os.path.join(paths.BOARDS, "sim.json"),
+                     "--board", board,
                      "--flash", self.flash, "--control", self.control, "--http", self.http, "--quiet"]
         self.emu_proc = None
         if not pn532 and start:  # the emulator in its own process, as `doorctl sim run` does

@@ -76,17 +76,22 @@ def test_basic_auth(sim, admin):
     assert api.get("/api/v1/status")[0] == 200
     wrong = base64.b64encode(b"admin:wrong")
     out = raw(sim, b"GET /api/v1/status HTTP/1.1\r\nAuthorization: Basic %s\r\n\r\n" % wrong)
-    assert out.startswith(b"HTTP/1.1 429 ") or (out.startswith(b"HTTP/1.1 401 ") and CHALLENGE in out)
+    assert out.startswith(b"HTTP/1.1 429 ") or out.startswith(b"HTTP/1.1 401 ")
 
 
-def test_basic_challenge_only_without_bearer(sim, admin):
-    # a Basic challenge makes a browser pop up its own login dialog: not for the web UI's tokens
-    for auth in (b"", b"Authorization: Digest x\r\n"):
+def test_basic_challenge_only_on_vendor_routes(sim, admin):
+    """A browser that answers a Basic challenge keeps sending the password with every request to
+    the device, those other web sites make it send included: the API never asks for it; the
+    vendor's routes do (their clients expect the challenge), and they check the origin."""
+    for auth in (b"", b"Authorization: Digest x\r\n", b"Authorization: Bearer 00\r\n"):
         out = raw(sim, b"GET /api/v1/status HTTP/1.1\r\n" + auth + b"\r\n")
+        assert out.startswith(b"HTTP/1.1 401 "), out
+        assert b"www-authenticate" not in out.lower(), out
+    body = b'{"target": "relay", "action": "trig", "data": {"num": 1}}'
+    for path in (b"/api/relay/trig", b"/api/v1/lpr"):
+        out = raw(sim, b"POST %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (path, len(body), body))
         assert out.startswith(b"HTTP/1.1 401 ") and CHALLENGE in out, out
-    out = raw(sim, b"GET /api/v1/status HTTP/1.1\r\nAuthorization: Bearer 00\r\n\r\n")
-    assert out.startswith(b"HTTP/1.1 401 ") and b"token expired" in out
-    assert b"www-authenticate" not in out.lower()
 
 
 def test_status_has_no_secrets(sim, admin):
@@ -205,9 +210,9 @@ def test_failed_logins_lock_out_with_growing_delay(sim):
     assert st == 429 and "retry in" in doc["error"]  # even the right password waits
 
 
-def raw(sim, data, read=True, timeout=8):
+def raw(sim, data, read=True, timeout=8, source=None):
     host, port = sim.http.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0) if source else None)
     try:
         s.sendall(data)
         if not read:
@@ -233,12 +238,14 @@ def test_malformed_requests_get_4xx_and_change_nothing(sim, admin):
     assert raw(sim, b"GET /api/v1/status HTTP/1.1\r\nContent-Length: -5\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     st, doc = admin.request("PATCH", "/api/v1/config", raw=b"{not json", headers={"Content-Type": "application/json"})
     assert st == 400
-    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"[1, 2]")
+    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"[1, 2]", headers={"Content-Type": "application/json"})
     assert st == 400
+    st, doc = admin.request("PATCH", "/api/v1/config", raw=b"{}")  # no Content-Type: not JSON
+    assert st == 415
     st, doc = admin.request("PATCH", "/api/v1/config", raw=b"{" + b" " * 20000 + b"}")
     assert st == 413
-    assert admin.get("/../../etc/passwd")[0] == 404
-    assert admin.get("/api/v1/../../../etc/passwd")[0] in (401, 404)
+    assert admin.get("/../../etc/passwd")[0] == 400  # one spelling of a path: no dot segments
+    assert admin.get("/api/v1/../../../etc/passwd")[0] == 400
     # a body shorter than its Content-Length: the request times out, the server lives on
     out = raw(sim, b"PATCH /api/v1/config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}", timeout=15)
     assert out.startswith(b"HTTP/1.1 408 ") or out.startswith(b"HTTP/1.1 401 ")
@@ -308,7 +315,8 @@ def test_missing_content_length_is_an_empty_body(sim, admin):
     t0 = time.time()
     for req in (b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\n\r\n",
                 b"PATCH /api/v1/config HTTP/1.1\r\n" + bearer + b"\r\n"):
-        head, body = split(raw(sim, req))
+        # (from an address of its own: earlier tests locked this one's sign-in out)
+        head, body = split(raw(sim, req, source="127.0.9.1"))
         assert head.startswith(b"HTTP/1.1 400 "), head  # not 411, not a wait for a body
         assert json.loads(body)["error"] == "body is empty or not valid JSON"
     # a route whose body is optional takes the empty body as "no options"

@@ -8,8 +8,7 @@ busy refusal, the URL as documented, and the server's prompt shown with `return_
 Most simulators here run the `sim-readers` board (PN532, Wiegand, keypad) without the device
 HTTP API (`--http off`); the last tests run the PN532-only `sim` board with the API on, where
 verification is set at start (URL with a 5-digit port) and switched on, to two-factor and off
-through `PATCH /api/v1/config`. The reader boards with the API and verification at once don't
-fit the 112000w heap yet (docs/verify.md, "Heap")."""
+through `PATCH /api/v1/config`. These boards are psram boards (docs/memory.md)."""
 import os
 import socket
 import time
@@ -254,7 +253,7 @@ def test_general_mode_sends_qr_codes_and_keeps_cards_local(tmp_path_factory, ser
 ANY_URL = "/api/visitor/scan?codeKey={QRCode}/{Card}/{Pin}&deviceId={DeviceID}&t={Token}"
 
 
-def http_sim(tmp_path_factory, name, verify=None, heap="112000w"):
+def http_sim(tmp_path_factory, name, verify=None, heap=None):
     cfg = dict(BASE)
     if verify is not None:
         cfg["verify"] = verify
@@ -281,12 +280,10 @@ def test_verification_at_start_with_the_http_api_on(tmp_path_factory, server):
 
 def test_verification_switched_on_changed_and_off_through_the_api(tmp_path_factory, server):
     """The config change paths (doorapp/admin.py): off -> on, a refused change while on (the
-    running setting comes back), a change of mode while on, on -> off (its code leaves the heap).
-    Run with a larger heap than the ESP32's: these steps load the validators next to the
-    verification code and, in the 112000w heap, often find no block (docs/verify.md, "Heap")."""
+    running setting comes back), a change of mode while on, on -> off (its code leaves the heap)."""
     from httpclient import admin_session
 
-    s = http_sim(tmp_path_factory, "httppatch", heap="160000w")
+    s = http_sim(tmp_path_factory, "httppatch")
     try:
         api = admin_session(s.http)
         assert "doorapp.verify" not in s.call("modules")["modules"]

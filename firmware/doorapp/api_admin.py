@@ -24,6 +24,7 @@ def status_doc(door):
     return {
         "version": VERSION,
         "board": door.board.name,
+        "profile": door.board.spec["profile"],
         "device_id": door.cfg["device"]["id"],
         "uptime_s": ticks_diff(ticks_ms(), door.started) // 1000,
         "heap_free": gc.mem_free(),

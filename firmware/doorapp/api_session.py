@@ -7,10 +7,19 @@ from doorapp.httpapi import FIRST_BOOT_PASSWORD, MIN_PASSWORD, ApiError, client_
 
 
 async def login(api, request):
-    doc = json_body(request, ("username", "password"))
+    """A locked client is refused before its body is even parsed, and a body that is not a
+    sign-in counts as a wrong one: neither costs the device more than a wrong password."""
     who = client_of(request)
     api.locked(who)
-    if doc.get("username") == "admin" and isinstance(doc.get("password"), str) and api.password_ok(doc["password"]):
+    try:
+        doc = json_body(request, ("username", "password"))
+    except ApiError:
+        api.lock.failure(who)
+        raise
+    user, pw = doc.get("username"), doc.get("password")
+    if not isinstance(user, str) or not isinstance(pw, str):
+        user = pw = ""
+    if api.sign_in(user, pw) == "admin":
         api.lock.success(who)
         return {"token": api.tokens.issue(monotonic_s()), "password_change_required": not api.admin_hash()}
     api.failed(who)

@@ -221,6 +221,7 @@ class Door:
         return {
             "version": VERSION,
             "board": self.board.name,
+            "profile": self.board.spec["profile"],
             "relays": relays,
             "inputs": inputs,
             "led": self.led.is_on(),

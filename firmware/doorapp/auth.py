@@ -15,6 +15,8 @@ from keyedhash import Keyed, equal
 
 _ITERATIONS = const(1000)
 SCHEME = "pbkdf2-sha256"
+# checked against when there is no stored hash (or the name is wrong): the same work, never a match
+NO_HASH = "pbkdf2-sha256$1000$00000000000000000000000000000000$" + "00" * 32
 
 
 def pbkdf2_sha256(password, salt, iterations):

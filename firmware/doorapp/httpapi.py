@@ -1,6 +1,9 @@
 """The device HTTP API: REST under /api/v1/, the vendor-compatible unlock routes, and the
-static web UI, on doorapp.httpd. Every /api and /fcgi route is authenticated (DESIGN §6: the
-vendor had CVEs for unauthenticated routes); see docs/http-api.md and docs/openapi.json.
+static web UI, on doorapp.httpd; see docs/http-api.md, docs/openapi.json, docs/security.md.
+
+Who may use a route is the route's own row in ROUTES (ADMIN unless it says otherwise), decided
+on the one canonical path the router matched, never on a path prefix: the vendor had CVEs for
+unauthenticated routes. Requests that act are refused when a browser sent them for another site.
 
 Only the server, the authentication and the route table stay loaded. The handlers live in
 doorapp/api_*.py and doorapp/webui.py, imported on a route's first use and dropped again after
@@ -13,7 +16,8 @@ from binascii import a2b_base64
 
 from micropython import const
 
-from compat import monotonic_s
+from compat import monotonic_s, ticks_diff, ticks_ms
+from eventlog import KIND_API, REASON_LOCKOUT_CLEARED
 from doorapp.tokens import Tokens
 from doorapp.httpd import HTTPError as ApiError
 from doorapp.httpd import Server, serve as _serve
@@ -24,6 +28,8 @@ from unload import forget
 FIRST_BOOT_PASSWORD = "admin"  # only good for changing itself (see docs/http-api.md)
 MIN_PASSWORD = const(8)
 _MAX_BASIC = const(4)
+_FREE_TRIES = const(2)  # wrong passwords from one address before it waits (the 3rd locks)
+_RECOVER_MS = const(10000)  # the exit button held this long clears the sign-in lockout
 LPR_PATH = "/api/v1/lpr"  # the one route the LPR camera account may use
 KEEP_LOADED = const(16)  # routine route modules stay loaded while free heap > 1/KEEP_LOADED of it
 # the routes used all day (status, relays, events, user pages, the UI's files): kept loaded while
@@ -31,38 +37,50 @@ KEEP_LOADED = const(16)  # routine route modules stay loaded while free heap > 1
 # which leaves the heap in holes; the others (sign-in, edits, config changes) go after each use
 ROUTINE = ("api_admin", "api_users", "webui")
 
-# (method, path, module in doorapp, handler); docs/openapi.json documents exactly these
+# who may use a route (a ROUTES row's fifth item); a row says so explicitly, else ADMIN
+ADMIN = const(0)  # the admin, signed in, first-boot password changed
+FIRST = const(1)  # the admin, also with the first-boot password (only to change it)
+PUBLIC = const(2)  # anyone: sign-in and the web UI's static files (they hold no data)
+OWN = const(3)  # the route checks credentials of its own (the vendor's /fcgi/do)
+CAMERA = const(4)  # the admin or the LPR camera account; 401 asks for Basic credentials
+VENDOR = const(5)  # the admin; 401 asks for Basic credentials (the vendor's clients expect it)
+
+# (method, path, module in doorapp, handler, access[, False: a GET that acts, no HEAD]);
+# docs/openapi.json documents exactly these
 ROUTES = (
-    ("POST", "/api/v1/login", "api_session", "login"),
-    ("POST", "/api/v1/password", "api_session", "change_password"),
-    ("POST", "/api/v1/http-open", "api_session", "set_http_open"),
-    ("GET", "/api/v1/status", "api_admin", "status"),
-    ("GET", "/api/v1/config", "api_admin", "get_config"),
-    ("PATCH", "/api/v1/config", "api_config", "patch_config"),
-    ("GET", "/api/v1/relays", "api_admin", "relays"),
-    ("POST", "/api/v1/relays/<int:num>/open", "api_admin", "open_relay"),
-    ("GET", "/api/v1/events", "api_admin", "events"),
-    ("GET", "/api/v1/users", "api_users", "list_users"),
-    ("PUT", "/api/v1/users/table", "api_table", "put_table"),
-    ("GET", "/api/v1/users/table", "api_table", "get_table"),
-    ("GET", "/api/v1/users/export", "api_users", "export_users"),
-    ("POST", "/api/v1/users", "api_user_edit", "add_user"),
-    ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user"),
-    ("PUT", "/api/v1/users/<int:uid>", "api_user_edit", "put_user"),
-    ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user"),
-    ("GET", "/fcgi/do", "api_vendor", "fcgi_do", False),  # no HEAD: it opens the door
-    ("POST", "/api/relay/trig", "api_vendor", "relay_trig"),
-    ("POST", "/api/v1/lpr", "api_lpr", "post_plate"),
-    ("POST", "/api/v1/lpr/camera", "api_lpr", "set_camera"),
-    ("GET", "/", "webui", "ui_index"),
-    ("GET", "/ui/<name>", "webui", "ui_file"),
+    ("POST", "/api/v1/login", "api_session", "login", PUBLIC),
+    ("POST", "/api/v1/password", "api_session", "change_password", FIRST),
+    ("POST", "/api/v1/http-open", "api_session", "set_http_open", ADMIN),
+    ("GET", "/api/v1/status", "api_admin", "status", ADMIN),
+    ("GET", "/api/v1/config", "api_admin", "get_config", ADMIN),
+    ("PATCH", "/api/v1/config", "api_config", "patch_config", ADMIN),
+    ("GET", "/api/v1/relays", "api_admin", "relays", ADMIN),
+    ("POST", "/api/v1/relays/<int:num>/open", "api_admin", "open_relay", ADMIN),
+    ("GET", "/api/v1/events", "api_admin", "events", ADMIN),
+    ("GET", "/api/v1/users", "api_users", "list_users", ADMIN),
+    ("PUT", "/api/v1/users/table", "api_table", "put_table", ADMIN),
+    ("GET", "/api/v1/users/table", "api_table", "get_table", ADMIN),
+    ("GET", "/api/v1/users/export", "api_users", "export_users", ADMIN),
+    ("POST", "/api/v1/users", "api_user_edit", "add_user", ADMIN),
+    ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user", ADMIN),
+    ("PUT", "/api/v1/users/<int:uid>", "api_user_edit", "put_user", ADMIN),
+    ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user", ADMIN),
+    ("GET", "/fcgi/do", "api_vendor", "fcgi_do", OWN, False),  # no HEAD: it opens the door
+    ("POST", "/api/relay/trig", "api_vendor", "relay_trig", VENDOR),
+    ("POST", "/api/v1/lpr", "api_lpr", "post_plate", CAMERA),
+    ("POST", "/api/v1/lpr/camera", "api_lpr", "set_camera", ADMIN),
+    ("GET", "/", "webui", "ui_index", PUBLIC),
+    ("GET", "/ui/<name>", "webui", "ui_file", PUBLIC),
 )
 
 
 def json_body(request, allowed):
-    """The request's JSON object, refusing bodies too big, malformed or with unknown fields."""
+    """The request's JSON object, refusing bodies too big, not sent as application/json (an
+    HTML form can't send that type to another site), malformed or with unknown fields."""
     if request.content_length > len(request.body):
         raise ApiError(413, "body too large")
+    if request.content_length and not is_json(request.headers.get("content-type", "")):
+        raise ApiError(415, "Content-Type must be application/json")
     doc = request.json()
     if not isinstance(doc, dict):
         raise ApiError(400, "body must be a JSON object")
@@ -85,8 +103,26 @@ def int_arg(request, name, default, lo, hi):
     return n
 
 
+def is_json(ctype):
+    return ctype.split(";")[0].strip().lower() == "application/json"
+
+
 def client_of(request):
     return request.client
+
+
+def same_origin(request):
+    """False for a request a browser sent on behalf of another web site: Sec-Fetch-Site other
+    than same-origin or none (typed by the user), or an Origin that is not this device's
+    (`null` included). Clients that are not browsers send neither and pass."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin" and site != "none":
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    _scheme, sep, hostport = origin.partition("://")
+    return bool(sep) and hostport == request.headers.get("host")
 
 
 class Api:
@@ -95,10 +131,12 @@ class Api:
     def __init__(self, door):
         self.door = door
         self.tokens = Tokens()
-        self.lock = Lockout()
+        self.lock = Lockout(free=_FREE_TRIES)
         self.basic_cache = {}  # client -> (user, keyed digest) of its last good Basic header (no PBKDF per request)
         self.basic_key = Keyed(os.urandom(16))
         self.www = None  # webui: (folder, allow-list), found on first use
+        self.held = None  # ticks_ms the exit button was pressed (see on_input)
+        door.input_listeners.append(self.on_input)
         gc.collect()
         self.low = (gc.mem_free() + gc.mem_alloc()) // KEEP_LOADED
         self.loaded = set()
@@ -107,14 +145,25 @@ class Api:
         return self.door.secrets.get("admin_hash") or ""
 
     def password_ok(self, password, key="admin_hash"):
-        """`password` against the admin's hash (or the secret `key`: the LPR camera's)."""
-        h = self.door.secrets.get(key) or ""
-        if not h:
-            return key == "admin_hash" and password == FIRST_BOOT_PASSWORD
+        """`password` against the admin's hash (or the secret `key`: the LPR camera's). Always
+        one PBKDF2 run, also with no hash stored (then the first-boot password, for the admin)."""
         from doorapp import auth  # PBKDF2: only to sign in (dropped with the route modules)
 
         self.loaded.add("auth")
+        h = self.door.secrets.get(key) or ""
+        if not h:
+            auth.check_password(password, auth.NO_HASH)  # (always False: the same work)
+            return key == "admin_hash" and password == FIRST_BOOT_PASSWORD
         return auth.check_password(password, h)
+
+    def sign_in(self, user, password):
+        """'admin', 'lpr' (the LPR camera account) or None for a user name and password. The
+        same hashing work whatever the name: a wrong name takes as long as a wrong password."""
+        cam = self.door.cfg["lpr"]["username"]
+        if cam and user == cam:
+            return "lpr" if self.password_ok(password, "lpr_hash") else None
+        ok = self.password_ok(password)
+        return "admin" if ok and user == "admin" else None
 
     def authenticate(self, request):
         """'ok', 'change' (first-boot password: only /password allowed), 'lpr' (the LPR camera
@@ -142,13 +191,14 @@ class Api:
             user, _, pw = a2b_base64(hdr[6:].strip()).decode().partition(":")
         except Exception:
             user, pw = "", ""
-        if user == "admin" and self.password_ok(pw):
-            role = "ok" if self.admin_hash() else "change"
-        elif user and user == self.door.cfg["lpr"]["username"] and self.password_ok(pw, "lpr_hash"):
-            role = "lpr"
-        else:
+        account = self.sign_in(user, pw)
+        if account is None:
             self.failed(who)
         self.lock.success(who)
+        if account == "lpr":
+            role = "lpr"
+        else:
+            role = "ok" if self.admin_hash() else "change"
         if role != "change":
             if len(self.basic_cache) >= _MAX_BASIC:
                 self.basic_cache.clear()
@@ -165,16 +215,39 @@ class Api:
         self.door.auth_failed(who, alarm)
         raise ApiError(401, "wrong credentials")
 
-    async def gate(self, request):
-        path = request.path
-        if path == "/api/v1/login" or not (path.startswith("/api/") or path.startswith("/fcgi/")):
+    def on_input(self, inp, active):
+        """The exit button held for _RECOVER_MS clears the sign-in lockout: someone inside, at
+        the door, lets an admin in that a lockout keeps out (e.g. behind the same NAT as the
+        one who guessed). Logged."""
+        if inp.kind != "exit_button":
+            return
+        if active:
+            self.held = ticks_ms()
+        elif self.held is not None:
+            if ticks_diff(ticks_ms(), self.held) >= _RECOVER_MS:
+                self.lock.clear()
+                self.door.record(KIND_API, None, REASON_LOCKOUT_CLEARED, inp.name, 0, None, ())
+            self.held = None
+
+    async def gate(self, request, row):
+        """Before every handler: a request that acts (any method but GET and HEAD, or a GET row
+        marked as acting) must come from this device's own pages or from a client that is not a
+        browser; then the route's access (ROUTES) decides: nobody gets past without the
+        credentials the route names."""
+        access = row[4]
+        m = request.method
+        if (m != "GET" and m != "HEAD" or row[-1] is False) and not same_origin(request):
+            raise ApiError(403, "cross-site request refused")
+        if access == PUBLIC or access == OWN:
             return None
-        if path == "/fcgi/do":
-            return None  # the vendor route checks its own credentials
-        state = request.role = self.authenticate(request)
-        if state == "lpr" and path != LPR_PATH:
+        try:
+            state = request.role = self.authenticate(request)
+        except ApiError as e:
+            e.challenge = access == CAMERA or access == VENDOR
+            raise
+        if state == "lpr" and access != CAMERA:
             raise ApiError(403, "the LPR camera account may only post plates (POST %s)" % LPR_PATH)
-        if state == "change" and path != "/api/v1/password":
+        if state == "change" and access != FIRST:
             raise ApiError(403, "the first-boot password must be changed first (POST /api/v1/password)")
         return None
 

@@ -1,22 +1,25 @@
-"""A small HTTP/1.1 server for the device API, built for a 112 KB heap.
+"""A small HTTP/1.1 server for the device API, built for a 112 KB heap shared with the door.
 
-Why not microdot: it costs ~23 KB of resident heap here, and MicroPython's readline() has no
+Why not microdot: it costs ~23 KB of resident heap here, makes a task per connection (a flood of
+clients then takes the heap that reading cards needs), and MicroPython's readline() has no
 length limit, so a client can grow a request line until the heap is gone before any check runs.
-This server reads each request head into one of _MAX_CLIENTS fixed buffers (made once, kept; a
-head larger than _HEAD_MAX is refused), gives the whole head _HEAD_TIMEOUT_MS to arrive
-(slowloris), then answers the requests read one at a time, in arrival order (`_turn`), reads
-small bodies whole and leaves large ones to routes that stream them, and closes every
-connection after one answer (no keep-alive: one task, one buffer, bounded). Timeouts are
-deadline.Deadline, not asyncio.wait_for (see there); a request that finds no heap gets a
-ready-made 503, never a bare close. A missing
-Content-Length means an empty body; Transfer-Encoding is refused (411). HEAD runs the GET route
-and sends its status and headers without the body, unless the route was registered with
-head=False (a GET that acts, like the vendor's OpenDoor): then HEAD gets 405 and the handler
-does not run.
+
+Here at most _CLIENTS connections are served at once, and a new one only while the heap is
+above the door's RESERVE; any other is refused at once with a ready-made 503 (lib/tcpserve.py). Each request head is read into a fixed buffer (a
+head larger than _HEAD_MAX is refused), within _HEAD_TIMEOUT_MS (slowloris); requests are
+answered one at a time, in arrival order (`_turn`); small bodies are read whole, large ones left
+to routes that stream them; every connection closes after one answer (no keep-alive). The
+request target has one spelling (`split_target`): the router and the authentication see the
+same path. Timeouts are deadline.Deadline, not asyncio.wait_for (see there); a request that
+finds no heap gets a ready-made 503, never a bare close. A missing Content-Length means an empty
+body; Transfer-Encoding is refused (411). HEAD runs the GET route and sends its status and
+headers without the body, unless the route was registered with head=False (a GET that acts,
+like the vendor's OpenDoor): then HEAD gets 405 and the handler does not run.
 
 Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(body, status)` or
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
 `@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
+`app.before(req, row)`, if set, runs before the handler (doorapp.httpapi: authentication).
 """
 import asyncio
 import gc
@@ -27,25 +30,27 @@ from micropython import const
 from compat import print_exception, sleep_ms, ticks_diff, ticks_ms
 from deadline import Deadline
 
-_MAX_CLIENTS = const(4)
+_CLIENTS = const(4)  # connections served at once (each: a task and a head buffer)
 _HEAD_MAX = const(1536)
 _HEAD_TIMEOUT_MS = const(5000)
 _BODY_MAX = const(4096)
 _BODY_TIMEOUT_MS = const(10000)
 _WRITE_TIMEOUT_MS = const(10000)
 _DRAIN_READ_MS = const(200)
+_DRAIN_MAX = const(32768)  # what a refused request may still send is read up to this (then: reset)
 CHUNK = const(512)
 _TURN_WAIT_MS = const(8000)  # a request whose turn doesn't come this long: 503 busy
 _TURN_POLL_MS = const(4)
-_SLOT_WAIT_MS = const(1000)  # a connection finding every head buffer in use waits this long
-_SLOT_POLL_MS = const(10)
-_ACCEPT_TRIES = const(10)  # a new connection waits up to 10 x 20 ms for heap for its task
-_ACCEPT_RETRY_MS = const(20)
-_START_MS = const(2000)  # a connection whose task hasn't begun serving it by then is closed
+_JSON_DEPTH = const(8)  # JSON bodies nest at most this deep (checked before parsing)
+# heap kept for the door's own work: no new connection, and no handler, below it (after a
+# collection); the door reads cards and logs with far less, its share can't be taken by clients
+RESERVE = const(12288)
+_PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
 
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+           415: "Unsupported Media Type",
            429: "Too Many Requests", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -62,6 +67,7 @@ BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type:
 
 class HTTPError(Exception):
     allow = None  # a 405's Allow header: the methods the path has
+    challenge = False  # a 401 that asks for Basic credentials (WWW-Authenticate)
 
     def __init__(self, status, message, field=None):
         super().__init__(message)
@@ -118,10 +124,58 @@ class Request:
         return self._args
 
     def json(self):
+        """The body as JSON, nested at most _JSON_DEPTH deep (checked first: parsing deeper
+        documents costs heap a client should not be able to take)."""
+        b = self.body
+        if b.count(b"[") + b.count(b"{") > _JSON_DEPTH and too_deep(b, _JSON_DEPTH):
+            raise HTTPError(400, "JSON nested more than %d deep" % _JSON_DEPTH)
         try:
-            return json.loads(self.body)  # an empty body (no Content-Length) too
+            return json.loads(b)  # an empty body (no Content-Length) too
         except ValueError:
             raise HTTPError(400, "body is empty or not valid JSON")
+
+
+def too_deep(b, limit):
+    """True if JSON text `b` opens more than `limit` arrays/objects at once (strings skipped)."""
+    depth = 0
+    quoted = escaped = False
+    for c in b:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # "
+                quoted = False
+        elif c == 0x22:
+            quoted = True
+        elif c == 0x5B or c == 0x7B:  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == 0x5D or c == 0x7D:  # ] }
+            depth -= 1
+    return False
+
+
+def split_target(target):
+    """The request target -> (path, query), refusing (400) every other spelling of a path, so
+    that the router and the authentication see one and the same path: segments of letters,
+    digits and - . _ ~ only (no %-escapes, no backslash), no empty, "." or ".." segment, no
+    trailing slash but the root's; a query may follow "?"; a fragment ("#") is refused."""
+    path, _, query = target.partition("?")
+    if path != "/":
+        if not path.startswith("/") or "#" in query:
+            raise HTTPError(400, "bad request target")
+        for seg in path[1:].split("/"):
+            if seg == "" or seg == "." or seg == "..":
+                raise HTTPError(400, "bad request target")
+            for c in seg:
+                if c not in _PATH_CHARS:
+                    raise HTTPError(400, "bad request target")
+    elif "#" in query:
+        raise HTTPError(400, "bad request target")
+    return path, query
 
 
 def unquote(s):
@@ -195,18 +249,16 @@ class Server:
 
     def __init__(self):
         self.routes = []  # (method, pattern, handler) or (method, pattern, handler, False)
-        self.before = None  # async fn(req) -> None or an answer that short-circuits
+        self.before = None  # async fn(req, row) -> None or an answer that short-circuits
+        self.reserve = RESERVE
         self.active = 0
-        self.waiting = 0  # connections waiting for a head buffer
         self.working = False  # a request is past its head and being answered (one at a time)
         self._queue = []  # the requests waiting for their turn (their Deadlines), oldest first
         self.refused = 0
         self.served = 0
-        # connections accepted whose task has not begun yet: [stream, ticks_ms] (see _sweep)
-        self._starting = [[None, 0] for _ in range(_MAX_CLIENTS * 2)]
         # request head buffers: one made now, so that one client can always be served (the web
-        # UI, a push); more are made when clients come at once and then kept (a board that is
-        # never asked by several doesn't hold ~1.5 KB each for nothing; no block: 503 busy)
+        # UI, a push); the others are made when clients come at once and then kept (a
+        # board that is never asked by several doesn't hold ~1.5 KB each for nothing)
         self._free = []
         gc.collect()
         try:
@@ -252,7 +304,7 @@ class Server:
     def find(self, method, path):
         """(route row, params) or raises 404, or 405 with the path's methods for Allow. HEAD
         takes a GET row unless the row ends in False (head=False): that handler never runs."""
-        segs = path.strip("/").split("/")
+        segs = path[1:].split("/")  # (a path split_target accepted: no empty segment but the root's)
         allow = None
         for row in self.routes:
             params = _match(row[1], segs)
@@ -302,10 +354,10 @@ class Server:
             raise HTTPError(400, "request head is not UTF-8")
         lines = head.split("\r\n")
         words = lines[0].split(" ")
-        if len(words) != 3 or not words[2].startswith("HTTP/1.") or not words[1].startswith("/"):
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
             raise HTTPError(400, "bad request line")
         req.method = words[0]
-        req.path, _, req.query = words[1].partition("?")
+        req.path, req.query = split_target(words[1])
         for line in lines[1:]:
             k, sep, v = line.partition(":")
             if not sep or not k or k.strip() != k:
@@ -347,79 +399,35 @@ class Server:
                 raise HTTPError(400, "connection closed mid-body")
             pos += got
 
-    async def _busy(self, reader, writer):
-        self.refused += 1
-        # the request is read (and dropped) first: a socket closed with it unread resets the
-        # connection, and the client never sees the 503
-        try:
+    def _admit(self):
+        """May a new connection be served, or a handler run, now? Not when the heap is below
+        the reserve kept for the door's own work (cards, relays, the event log) after a
+        collection. (CPython, the tests' reference: no heap to count.)"""
+        free = getattr(gc, "mem_free", None)
+        if free is None or free() >= self.reserve:
+            return True
+        gc.collect()
+        return free() >= self.reserve
+
+    async def serve_socket(self, sock, peer):
+        """A connection from tcpserve (MicroPython): served here, closed by tcpserve."""
+        st = asyncio.StreamReader(sock)
+        await self._serve(st, st, peer)
+
+    async def handle(self, reader, writer):
+        """A connection's task where asyncio makes one per connection (CPython's start_server:
+        the tests' reference server)."""
+        await self._serve(reader, writer, writer.get_extra_info("peername"))
+        writer.close()
+
+    async def _serve(self, reader, writer, peer):
+        buf = self._buffer()
+        if buf is None:  # no heap for a head buffer: busy
+            self.refused += 1
             await self._drain(reader, Deadline(), b"\r\n\r\n")
             writer.write(BUSY)
             await writer.drain()
-        except Exception:  # (no heap, client gone): the socket is closed all the same
-            pass
-        self._close(writer)
-
-    async def _slot(self):
-        """A head buffer for a new connection (None: busy), waiting up to _SLOT_WAIT_MS when all
-        _MAX_CLIENTS are in use or no buffer can be made: a client that connects again straight
-        after its answer often comes before its old connection is closed here. At most
-        _MAX_CLIENTS connections wait; more are answered busy at once."""
-        if self.waiting >= _MAX_CLIENTS:
-            return None
-        self.waiting += 1
-        try:
-            t0 = ticks_ms()
-            while True:
-                if self.active < _MAX_CLIENTS:
-                    if self._free:
-                        return self._free.pop()
-                    try:
-                        return bytearray(_HEAD_MAX)
-                    except MemoryError:
-                        pass
-                if ticks_diff(ticks_ms(), t0) > _SLOT_WAIT_MS:
-                    return None
-                await sleep_ms(_SLOT_POLL_MS)
-        finally:
-            self.waiting -= 1
-
-    async def handle(self, reader, writer):
-        """A connection's task: exactly `return await self._serve(...)`. The accept loop makes
-        this coroutine while clients pile up and the heap is at its fullest; the connection's
-        state (_serve's frame, ~0.4 KB here) is made when the task first runs. Measured under
-        the HTTP bench (10 s, 4 clients, taps): with _serve's frame made by the accept loop, or
-        with `serve = self._serve(...)` in a try here and `await serve` after it, 100-1,000
-        answers were 503 out of memory and some connections got no answer; with this, none (a
-        256-byte variant without the local and the try was fine too: why the first two are not
-        is not understood). If the task can't make _serve's frame it ends, and the accept loop
-        closes that socket (_sweep)."""
-        return await self._serve(reader, writer)
-
-    def _track(self, st):
-        """Note a connection whose task has not started yet (for _sweep); no allocation."""
-        for e in self._starting:
-            if e[0] is None:
-                e[0] = st
-                e[1] = ticks_ms()
-                return
-
-    def _sweep(self):
-        """Close connections whose task never began serving them (no heap for its state)."""
-        now = ticks_ms()
-        for e in self._starting:
-            st = e[0]
-            if st is not None and ticks_diff(now, e[1]) > _START_MS:
-                e[0] = None
-                self.refused += 1
-                self._close(st)
-
-    async def _serve(self, reader, writer):
-        for e in self._starting:  # started: no longer the sweep's
-            if e[0] is reader:
-                e[0] = None
-        buf = await self._slot()
-        if buf is None:
-            return await self._busy(reader, writer)
+            return
         self.active += 1
         req = ans = None
         complete = False  # whole request read: nothing to drain before closing
@@ -435,15 +443,17 @@ class Server:
                     raise HTTPError(503, "busy")
                 req = self._parse(buf, end, n)
                 req.reader = reader
-                req.client = client_address(writer.get_extra_info("peername"))
+                req.client = client_address(peer)
                 row, params = self.find(req.method, req.path)
                 await self._body(req, reader, dl)
                 complete = req.content_length <= len(req.body)
-                ans = await self.before(req) if self.before else None
+                ans = await self.before(req, row) if self.before else None
                 if ans is None:
+                    if not self._admit():  # a handler may need heap the door can't spare now
+                        raise HTTPError(503, "busy")
                     ans = await self.call(row, req, params)
             except HTTPError as e:
-                ans = error(e.status, e.message, e.field, req)
+                ans = error(e.status, e.message, e.field, e.challenge)
                 if e.allow:
                     ans[2]["Allow"] = e.allow
             except asyncio.TimeoutError:
@@ -495,7 +505,16 @@ class Server:
                 self.working = False
             self._free.append(buf)
             self.active -= 1
-            self._close(writer)
+
+    def _buffer(self):
+        """A request head buffer: a kept one, else a new one (kept after its connection: at
+        most _CLIENTS); None if the heap has no block for it."""
+        if self._free:
+            return self._free.pop()
+        try:
+            return bytearray(_HEAD_MAX)
+        except MemoryError:
+            return None
 
     async def _body_out(self, writer, body, head):
         """Write what follows the head (_begin's second part), then drain."""
@@ -536,25 +555,15 @@ class Server:
             _close_source(ans)  # a generator left mid-way (client gone): its finally runs now
 
     async def _drain(self, reader, dl, until=None):
-        """Read and drop what the client is still sending, briefly and boundedly (up to a piece
-        holding `until`, if given). Never raises (no heap, a slow client)."""
+        """Read and drop what the client is still sending, boundedly (_DRAIN_MAX bytes, each
+        piece within _DRAIN_READ_MS; up to a piece holding `until`, if given): closing with
+        bytes unread would reset the connection, and the client might lose its answer. Never
+        raises (no heap, a slow client)."""
         try:
-            for _ in range(16):
+            for _ in range(_DRAIN_MAX // CHUNK):
                 chunk = await dl.run(reader.read(CHUNK), _DRAIN_READ_MS)
                 if not chunk or (until and until in chunk):
                     break
-        except Exception:
-            pass
-
-    def _close(self, writer):
-        """Close the connection now. MicroPython's stream closes its socket only in
-        wait_closed(), a coroutine: with no heap to make one, the socket stayed open and the
-        client waited for an end that never came. Its socket is closed here directly."""
-        try:
-            writer.close()
-            s = getattr(writer, "s", None)  # (MicroPython: the socket; CPython closes above)
-            if s is not None:
-                s.close()
         except Exception:
             pass
 
@@ -661,78 +670,30 @@ def _items(out, seq, lead):
     out.append((sep + "]").encode() if sep != ", " else b"]")
 
 
-def error(status, message, field=None, req=None):
+def error(status, message, field=None, challenge=False):
+    """An error answer. A Basic challenge (WWW-Authenticate) only where the route asks for it
+    (the vendor routes): a browser that answers one keeps sending the password to the device,
+    also with requests that other web pages make it send."""
     body = {"error": message}
     if field:
         body["field"] = field
-    # no Basic challenge to a Bearer client: it would make a browser pop up its login dialog
-    if status == 401 and not (req and req.headers.get("authorization", "").startswith("Bearer ")):
+    if challenge and status == 401:
         return body, status, {"WWW-Authenticate": 'Basic realm="doorctl"'}
     return body, status, {}
 
 
 async def serve(server, host, port):
-    """Listen on host:port (raises OSError if the address is taken) and run `server.handle`
-    for each connection; returns the listening socket (MicroPython) or asyncio server.
+    """Listen on host:port (raises OSError if the address is taken) and serve `server` there;
+    returns what close() stops (a tcpserve.Listener on MicroPython, the asyncio server on CPython).
 
-    On MicroPython the accept loop is our own: asyncio's start_server ends its loop for good
-    when taking a connection fails for lack of heap, and the device would stop answering. Ours
-    closes that one connection and goes on."""
+    On MicroPython the connections are bounded by lib/tcpserve.py: asyncio's start_server makes
+    a task per connection, as many as come, so a flood of clients would take the heap that
+    reading cards needs, and its accept loop ends for good when taking a connection fails for
+    lack of heap. A connection refused there gets the ready-made 503 busy."""
     import sys
 
     if sys.implementation.name != "micropython":
         return await asyncio.start_server(server.handle, host, port)
-    import socket
+    import tcpserve
 
-    addr = socket.getaddrinfo(host, port)[0][-1]
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(addr)
-    s.listen(_MAX_CLIENTS + 1)
-    s.setblocking(False)
-    asyncio.create_task(_accept(server, s))
-    return s
-
-
-def _accept(server, s):
-    """The accept loop, a generator task as MicroPython's own stream server: it waits on the
-    listening socket through asyncio's I/O queue (asyncio.core, frozen in the firmware)."""
-    from asyncio import core
-
-    io = core._io_queue
-    while True:
-        server._sweep()
-        try:
-            yield io.queue_read(s)
-        except MemoryError:  # no heap to wait on the socket: undo the half-made entry, retry soon
-            io.map.pop(id(s), None)
-            try:
-                io.poller.unregister(s)
-            except Exception:
-                pass
-            gc.collect()
-            yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)  # (a generator task sleeps by iterating it)
-            continue
-        try:
-            c, peer = s.accept()
-        except MemoryError:  # no heap for the new socket: it stays queued, try again shortly
-            gc.collect()
-            yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)
-            continue
-        except OSError:
-            continue
-        c.setblocking(False)
-        for _ in range(_ACCEPT_TRIES):
-            try:
-                st = asyncio.StreamReader(c, {"peername": peer})
-                asyncio.create_task(server.handle(st, st))
-                server._track(st)
-                break
-            except MemoryError:  # no heap for this connection now: soon, perhaps (meanwhile
-                st = None  # the next clients wait in the listen queue)
-                gc.collect()
-                yield from asyncio.sleep_ms(_ACCEPT_RETRY_MS)
-        else:  # closed unread: the client sees a reset, but the device keeps listening
-            c.close()
-            server.refused += 1
-        c = st = peer = None
+    return tcpserve.listen(host, port, server.serve_socket, _CLIENTS, BUSY, server._admit)

@@ -13,10 +13,14 @@ come from ("keypad", "wiegand", "api:10.0.0.7"). Per source:
     returned by `failure()` (the app logs an alarm event);
   - a success clears the source; failures older than `forget_ms` are forgotten.
 
-At most `slots` sources are tracked (fixed arrays, no allocation per attempt); a new source
-takes the slot of the source whose last failure is oldest, preferring unlocked ones. Ticks
-differences are valid for about 6 days on the ESP32 (ticks_ms wraps at 2**30 ms), far beyond
-`forget_ms`.
+At most `slots` sources are tracked (fixed arrays, no allocation per attempt). A new source
+takes a slot nobody uses or whose failures are forgotten; it never takes one with failures still
+counted (that would give their source fresh tries: failing from many addresses would wipe a
+lock). With every slot taken, the failures of all untracked sources count together in one more
+slot, the overflow: once it locks, every untracked source waits (a global delay), so many
+addresses buy an attacker `free` more tries, not a fresh start. `clear()` forgets everything
+(someone at the door, see doorapp/httpapi.py). Ticks differences are valid for about 6 days on
+the ESP32 (ticks_ms wraps at 2**30 ms), far beyond `forget_ms`.
 
 Resident with the keypads and the HTTP API: few methods (the delay and the slot choice are
 inline in failure()).
@@ -36,20 +40,42 @@ class Lockout:
         self.alarm_at = alarm_at
         self.forget_ms = forget_ms
         self.clock = clock
-        self._src = [None] * slots
-        self._count = [0] * slots
-        self._last = [0] * slots  # ticks of the last failure
-        self._until = [0] * slots  # ticks the lock ends
-        self._locked = [False] * slots
+        n = slots + 1  # the last one: the overflow (see above)
+        self._src = [None] * n
+        self._count = [0] * n
+        self._last = [0] * n  # ticks of the last failure
+        self._until = [0] * n  # ticks the lock ends
+        self._locked = [False] * n
 
-    def _find(self, source, now):
-        for i in range(len(self._src)):
+    def _age(self, i, now):
+        """Forget slot i's failures once the last is forget_ms old (and no lock is running)."""
+        if self._count[i] and ticks_diff(now, self._last[i]) >= self.forget_ms and not self._is_locked(i, now):
+            self._count[i] = 0
+
+    def _own(self, source, now):
+        """The slot tracking `source`, or -1."""
+        for i in range(len(self._src) - 1):
             if self._src[i] == source:
-                if self._count[i] and ticks_diff(now, self._last[i]) >= self.forget_ms \
-                        and not self._is_locked(i, now):
-                    self._count[i] = 0
+                self._age(i, now)
                 return i
         return -1
+
+    def _spare(self, now):
+        """A slot a new source may take (unused, or its failures forgotten), or -1."""
+        for i in range(len(self._src) - 1):
+            self._age(i, now)
+            if self._src[i] is None or not self._count[i]:
+                return i
+        return -1
+
+    def _find(self, source, now):
+        """Where the source's failures count: its own slot; else -1 while a slot is spare
+        (nothing counted yet); else the overflow."""
+        i = self._own(source, now)
+        if i < 0 and self._spare(now) < 0:
+            i = len(self._src) - 1
+            self._age(i, now)
+        return i
 
     def _is_locked(self, i, now):
         if self._locked[i] and ticks_diff(self._until[i], now) <= 0:
@@ -74,25 +100,16 @@ class Lockout:
         """Count a failure; returns (lock_ms, alarm): the lock now in force and whether this
         failure raises the alarm."""
         now = self.clock() if now is None else now
-        i = self._find(source, now)
-        src = self._src
-        if i < 0:  # a new source: a free slot, else the oldest failure's, unlocked ones first
-            if None in src:
-                i = src.index(None)
+        i = self._own(source, now)
+        if i < 0:  # a new source: a spare slot, else the overflow
+            i = self._spare(now)
+            if i >= 0:
+                self._src[i] = source
+                self._count[i] = 0
+                self._locked[i] = False
             else:
-                age = -1
-                for locked_pass in (False, True):
-                    for j in range(len(src)):
-                        if self._is_locked(j, now) == locked_pass and ticks_diff(now, self._last[j]) > age:
-                            i = j
-                            age = ticks_diff(now, self._last[j])
-                    if i >= 0:
-                        break
-                if i < 0:
-                    i = 0
-            src[i] = source
-            self._count[i] = 0
-            self._locked[i] = False
+                i = len(self._src) - 1
+                self._age(i, now)
         n = self._count[i] + 1
         self._count[i] = n
         self._last[i] = now
@@ -111,10 +128,18 @@ class Lockout:
         return lock, alarm
 
     def success(self, source, now=None):
-        """A correct attempt: forget the source's failures."""
+        """A correct attempt: forget the source's failures (not the overflow's: those are many
+        sources' failures)."""
         now = self.clock() if now is None else now
-        i = self._find(source, now)
+        i = self._own(source, now)
         if i >= 0:
+            self._src[i] = None
+            self._count[i] = 0
+            self._locked[i] = False
+
+    def clear(self):
+        """Forget every failure and lock, the overflow's too."""
+        for i in range(len(self._src)):
             self._src[i] = None
             self._count[i] = 0
             self._locked[i] = False

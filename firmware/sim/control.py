@@ -12,6 +12,8 @@ import asyncio
 import gc
 import json
 
+from micropython import const
+
 from compat import sleep_ms
 from unload import forget
 
@@ -118,6 +120,11 @@ class Control:
         finally:
             forget(mod)
 
+    async def serve_socket(self, sock, peer):
+        """A connection from tcpserve: JSON lines until the client closes it."""
+        st = asyncio.StreamReader(sock)
+        await self.handle(st, st)
+
     async def handle(self, reader, writer):
         try:
             while True:
@@ -152,7 +159,14 @@ class Control:
                 pass
 
 
+_CLIENTS = const(6)  # control connections at once (tests, benches and `doorctl sim` together)
+_BUSY = b'{"ok": false, "error": "busy: too many control connections"}\n'
+
+
 async def serve(door, board, host, port):
-    """Start listening; returns the server (the caller prints where)."""
+    """Start listening (lib/tcpserve.py: a burst of clients, or the device's heap running short,
+    never ends the control channel); returns the Listener."""
+    import tcpserve
+
     ctl = Control(door, board)
-    return await asyncio.start_server(ctl.handle, host, port)
+    return tcpserve.listen(host, port, ctl.serve_socket, _CLIENTS, _BUSY)

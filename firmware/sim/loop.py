@@ -37,8 +37,8 @@ async def amain(opts, board, door):
 
         disp = Display(door, board)
     gc.collect()
-    print("doorctl simulator: board %s, flash %s, %d users, card format %s" % (
-        board.name, opts["flash"], door.table.count, door.card_format))
+    print("doorctl simulator: board %s (%s profile), flash %s, %d users, card format %s" % (
+        board.name, board.spec["profile"], opts["flash"], door.table.count, door.card_format))
     print("control channel: %s:%d (JSON lines; try `doorctl sim state`)" % (host, port))
     print("device HTTP: %s" % http)
     print("PN532: %s" % board.transport)

@@ -359,7 +359,8 @@ def _start(d, tbl=None):
     from simproc import Sim
 
     t0 = time.monotonic()
-    sim0 = Sim(d, config=CONFIG, http=True, users=tbl)
+    # the lean board: the HTTP bench measures the ESP32-WROOM-32's heap (docs/memory.md)
+    sim0 = Sim(d, config=CONFIG, http=True, users=tbl, board=os.path.join(paths.BOARDS, "sim-lean.json"), heap=HEAP)
     sim = _Sim(sim0)
     try:
         sim0.wait_for(lambda s: s["reader"]["status"] == "ok", timeout=30, events=0)

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from doorctl import __version__, paths, simprep
+from doorctl import __version__, paths, profiles, simprep
 from doorctl.errors import CliError
 from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
 
@@ -20,7 +20,7 @@ def sim_command(args):
     flash = os.path.abspath(args.flash)
     os.makedirs(os.path.dirname(flash), exist_ok=True)
     argv = [
-        paths.micropython_binary(), "-X", "heapsize=" + args.heap,
+        paths.micropython_binary(), "-X", "heapsize=" + (args.heap or profiles.heap_for_board(args.board)),
         os.path.join(paths.FIRMWARE, "sim", "run.py"),
         "--board", os.path.abspath(args.board), "--flash", flash,
         "--control", args.control, "--http", args.http,
@@ -235,7 +235,9 @@ def build_parser():
                                      "table from `doorctl users build`, installed on the flash first")
     run.add_argument("--no-demo", action="store_true", help="don't put the demo users on a new flash image")
     run.add_argument("--quiet", action="store_true", help="no live display of outputs and events")
-    run.add_argument("--heap", default="112000w", help="MicroPython heap (default %(default)s: the ESP32's)")
+    run.add_argument("--heap", default=None,
+                     help="MicroPython heap (default: the board's profile: psram %s, lean %s)" % (
+                         profiles.HEAPS["psram"], profiles.HEAPS["lean"]))
     run.set_defaults(func=cmd_sim_run)
 
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))

@@ -8,6 +8,9 @@ LEVELS = ("low", "high")
 PULLS = ("none", "up", "down")
 INPUT_KINDS = ("exit_button", "door_sensor", "generic")
 BACKENDS = ("esp32", "sim")
+# memory profiles: psram (ESP32-S3 N16R8, ESP32-WROVER-E: every feature at once) and lean
+# (ESP32-WROOM-32: the product's core); a board file without one is lean (docs/memory.md)
+PROFILES = ("psram", "lean")
 
 
 def _need(d, key, where, kinds):
@@ -40,6 +43,7 @@ def validate_board(spec, path="board"):
     at = (path, "")
     _need(spec, "name", at, str)
     _choice(spec, "backend", at, BACKENDS)
+    spec["profile"] = _choice(spec, "profile", at, PROFILES, "lean")
     used = {}
 
     def claim(pin, field):

@@ -88,17 +88,21 @@ class CardWatcher:
 
         self._stop = False
         while True:
+            # one name per except clause: a tuple of them would be built to match, and on a
+            # full heap the MemoryError would escape the clause meant for it
             try:
                 await self._loop()
                 return
-            except (MemoryError, CancelledError):
+            except MemoryError:
+                pass
+            except CancelledError:
                 if self._stop:
                     raise
-                self.errors += 1
-                self.no_heap += 1
-                self.last_error = _NO_HEAP
-                gc.collect()
-                await sleep_ms(self.interval_ms)
+            self.errors += 1
+            self.no_heap += 1
+            self.last_error = _NO_HEAP
+            gc.collect()
+            await sleep_ms(self.interval_ms)
 
     async def _loop(self):
         """Initialise the reader, then poll it until stop(), re-initialising after `fail_limit`
@@ -111,6 +115,7 @@ class CardWatcher:
         try:
             while self._run:
                 card = False  # False: the poll (or init) failed
+                failed = False
                 try:
                     if init:
                         self.firmware = await self.reader.init()
@@ -119,15 +124,17 @@ class CardWatcher:
                         init = False
                         continue
                     card = await self.reader.read_passive_target()
-                except (PN532Error, MemoryError) as e:
+                except MemoryError:  # (no text built: there is no heap for it)
+                    failed = True
+                    self.last_error = _NO_HEAP
+                    self.no_heap += 1
+                    gc.collect()
+                except PN532Error as e:
+                    failed = True
+                    self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                if failed:
                     self.errors += 1
                     self._fails += 1
-                    if isinstance(e, MemoryError):  # (no text built: there is no heap for it)
-                        self.last_error = _NO_HEAP
-                        self.no_heap += 1
-                        gc.collect()
-                    else:
-                        self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
                     self.status = ERROR
                     if init:  # (re)init failed: retry after a doubling backoff
                         await sleep_ms(backoff)

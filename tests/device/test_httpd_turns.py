@@ -89,20 +89,37 @@ def test_no_heap_is_answered_503_not_a_bare_close():
     asyncio.run(main())
 
 
-def test_connection_task_starts_small():
-    """A tripwire, not the behaviour itself (that is `make bench`'s HTTP rows): the accept loop
-    makes each connection's coroutine while the heap is at its fullest, and the variants of
-    Server.handle measured to bring the bench's out-of-memory answers back by the hundred
-    (_serve's frame made at accept; a try and a local holding _serve's coroutine) were all
-    larger. Change it only with the bench run before and after."""
-    import gc
+def test_one_spelling_of_a_path():
+    """The router and the authentication see the same path: every other spelling is refused."""
+    ok = {"/": ("/", ""), "/api/v1/status": ("/api/v1/status", ""),
+          "/api/v1/events?since=3&limit=2": ("/api/v1/events", "since=3&limit=2"),
+          "/ui/app.js": ("/ui/app.js", ""), "/api/v1/users/1001?x=%2F": ("/api/v1/users/1001", "x=%2F")}
+    for target, want in ok.items():
+        assert httpd.split_target(target) == want, target
+    bad = ("//api/v1/status", "/api//v1/status", "/api/v1/status/", "/api/./v1/status", "/api/v1/../v1/status",
+           "/api/v1/%73tatus", "/api%2Fv1/status", "/api/v1/status%2e", "/api\\v1/status", "/api/v1/status#x",
+           "/?a#b", "api/v1/status", "http://door/api/v1/status", "*", "/api/v1/st\x00atus", "/..", "/.")
+    for target in bad:
+        try:
+            httpd.split_target(target)
+        except httpd.HTTPError as e:
+            assert e.status == 400, target
+            continue
+        raise AssertionError("accepted %r" % target)
 
-    if not hasattr(gc, "mem_alloc"):  # CPython: no heap to count
-        return
-    app = httpd.Server()
-    gc.collect()
-    a = gc.mem_alloc()
-    coro = app.handle(None, None)
-    b = gc.mem_alloc()
-    assert b - a <= 192, b - a
-    coro = None
+
+def test_json_nesting_is_bounded_before_parsing():
+    deep = b"[" * 200 + b"]" * 200
+    assert httpd.too_deep(deep, 8)
+    assert not httpd.too_deep(b'{"a": [1, {"b": [2]}], "s": "[[[[[[[[[[[[[["}', 8)  # brackets in strings
+    assert not httpd.too_deep(b'{"s": "\\"[[[[[[[[[[[[[[["}', 8)
+    req = httpd.Request()
+    req.body = deep
+    try:
+        req.json()
+    except httpd.HTTPError as e:
+        assert e.status == 400 and "deep" in e.message
+    else:
+        raise AssertionError("a 200-deep document was parsed")
+    req.body = b'{"relays": {"1": {"hold_ms": 400}}}'
+    assert req.json() == {"relays": {"1": {"hold_ms": 400}}}

@@ -1,4 +1,5 @@
-"""Wrong-PIN lockout: free tries, growing delay, cap, alarm, per-source, forget, eviction."""
+"""Wrong-PIN and wrong-password lockout: free tries, growing delay, cap, alarm, per-source,
+forget, and slots that run out without unlocking anyone (the overflow)."""
 from doorapp.lockout import Lockout
 
 
@@ -65,22 +66,47 @@ def test_old_failures_forgotten():
     assert lo.failure("keypad") == (0, False)
 
 
-def test_slots_evict_oldest_unlocked_first():
+def test_failures_from_many_sources_never_unlock_a_tracked_one():
+    """An attacker locked at one address fails from others until the slots run out: the lock
+    and the count stay (no eviction), the rest share the overflow, which locks them all."""
     c = Clock()
-    lo = Lockout(free=1, base_ms=100000, slots=2, clock=c)
-    lo.failure("keypad")
-    lo.failure("keypad")  # locked for 100 s
-    c.t = 10
-    lo.failure("api:1")  # one free failure: not locked
-    c.t = 20
-    lo.failure("api:2")  # table full: the unlocked api:1 goes although keypad is older
-    assert lo.check("keypad") > 0 and lo.failures("keypad") == 2
-    assert lo.failures("api:1") == 0 and lo.failures("api:2") == 1
-    c.t = 30
-    lo.failure("api:2")  # now locked too
-    c.t = 40
-    lo.failure("api:3")  # everything locked: the oldest (keypad) goes
-    assert lo.failures("keypad") == 0 and lo.check("api:2") > 0 and lo.failures("api:3") == 1
+    lo = Lockout(free=2, base_ms=100000, slots=3, clock=c)
+    for _ in range(3):
+        lo.failure("api:attacker")
+    assert lo.check("api:attacker") > 0
+    lo.failure("api:1")
+    lo.failure("api:2")  # every slot taken now
+    for n in range(3, 40):  # 37 more addresses, one wrong password each
+        c.t += 10
+        lo.failure("api:%d" % n)
+    assert lo.check("api:attacker") > 0 and lo.failures("api:attacker") == 3
+    assert lo.failures("api:1") == 1 and lo.failures("api:2") == 1
+    # the overflow counted the untracked ones and locked after `free`: a global delay for them
+    assert lo.check("api:99") > 0 and lo.check("api:fresh") > 0
+    assert lo.check("api:1") == 0  # a tracked, unlocked source keeps its own count
+
+
+def test_overflow_not_cleared_by_success_but_by_clear():
+    c = Clock()
+    lo = Lockout(free=1, base_ms=100000, slots=1, clock=c)
+    lo.failure("a")
+    lo.failure("b")
+    lo.failure("c")  # overflow: 2 failures, locked
+    assert lo.check("z") > 0
+    lo.success("z")  # an untracked success forgets nobody's failures
+    assert lo.check("z") > 0
+    lo.clear()
+    assert lo.check("z") == 0 and lo.check("a") == 0 and lo.failures("a") == 0
+
+
+def test_forgotten_slots_are_reused():
+    c = Clock()
+    lo = Lockout(free=3, base_ms=1000, forget_ms=60000, slots=2, clock=c)
+    lo.failure("a")
+    lo.failure("b")
+    c.t = 61000  # both forgotten: a new source takes a slot, not the overflow
+    lo.failure("c")
+    assert lo.failures("c") == 1 and lo.failures("a") == 0
 
 
 def test_bad_parameters_rejected():
