@@ -120,6 +120,13 @@ REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
 REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
+# why the device started (kind system, result info; one event at boot): board.reset_cause()
+REASON_POWER_ON = const(28)  # power applied (ESP32: also a brown-out, which MicroPython reports so)
+REASON_HARD_RESET = const(29)  # reset pin / button
+REASON_WATCHDOG = const(30)  # the watchdog fired: the loop or an essential task stalled
+REASON_DEEP_SLEEP = const(31)  # woke from deep sleep
+REASON_SOFT_RESET = const(32)  # the firmware reset the chip (machine.reset(), after an error)
+REASON_BROWNOUT = const(33)  # supply voltage dropped (ports that report it)
 
 
 def __getattr__(name):
@@ -185,6 +192,7 @@ class EventLog:
         self._buf = bytearray(_RS)
         self._crcv = memoryview(self._buf)[:_CRC_AT]
         self._present = None  # per segment: 1 if its file exists; listed when first needed
+        self.failing = False  # the last append hit a flash error (OSError): the watchdog's check
         self.last_seq = self.first_seq = 0
         _cold("open_log", self, capacity, per_file, strict)  # geometry, meta, head search
 
@@ -224,14 +232,19 @@ class EventLog:
         struct.pack_into("<IIIBBBBBB10s", buf, 0, seq, time, user, kind & 0xFF, result & 0xFF,
                          reason & 0xFF, relays & 0xFF, fmt & 0xFF, vlen, value)
         struct.pack_into("<I", buf, _CRC_AT, crc32(self._crcv))
-        f = self._seg(k, True)
-        size = self._fsize
-        if off > size:  # segment file shorter than it should be: fill the gap
-            f.seek(size)
-            f.write(bytes(off - size))
-        f.seek(off)
-        f.write(buf)
-        f.flush()
+        try:
+            f = self._seg(k, True)
+            size = self._fsize
+            if off > size:  # segment file shorter than it should be: fill the gap
+                f.seek(size)
+                f.write(bytes(off - size))
+            f.seek(off)
+            f.write(buf)
+            f.flush()
+        except OSError:
+            self.failing = True
+            raise
+        self.failing = False
         if off + _RS > size:
             self._fsize = off + _RS
         self.last_seq = seq
