@@ -25,6 +25,7 @@ REINIT = "reinit"  # re-initialising after failures
 STOPPED = "stopped"
 
 _MSG_MAX = const(60)
+_BEAT_MASK = const(0xFFFF)
 _NO_HEAP = "MemoryError: no heap for the poll"
 
 
@@ -54,6 +55,7 @@ class CardWatcher:
         self.errors = 0  # failed polls and failed (re)initialisations
         self.reinits = 0
         self.no_heap = 0  # polls or on_card calls that found no heap (retried)
+        self.beat = 0  # counts loop turns (polls, failures, backoffs): the watchdog's sign of life
         self.last_error = ""
         self._fails = 0
         self._misses = 0
@@ -91,14 +93,18 @@ class CardWatcher:
             try:
                 await self._loop()
                 return
-            except (MemoryError, CancelledError):
+            except MemoryError:  # (one name per clause: matching a tuple would allocate it)
                 if self._stop:
                     raise
-                self.errors += 1
-                self.no_heap += 1
-                self.last_error = _NO_HEAP
-                gc.collect()
-                await sleep_ms(self.interval_ms)
+            except CancelledError:
+                if self._stop:
+                    raise
+            self.beat = (self.beat + 1) & _BEAT_MASK
+            self.errors += 1
+            self.no_heap += 1
+            self.last_error = _NO_HEAP
+            gc.collect()
+            await sleep_ms(self.interval_ms)
 
     async def _loop(self):
         """Initialise the reader, then poll it until stop(), re-initialising after `fail_limit`
@@ -110,6 +116,7 @@ class CardWatcher:
         backoff = self.backoff_ms
         try:
             while self._run:
+                self.beat = (self.beat + 1) & _BEAT_MASK  # progress, whatever the reader does
                 card = False  # False: the poll (or init) failed
                 try:
                     if init:
@@ -119,15 +126,15 @@ class CardWatcher:
                         init = False
                         continue
                     card = await self.reader.read_passive_target()
-                except (PN532Error, MemoryError) as e:
+                except MemoryError:  # (no text built: there is no heap for it)
+                    self.last_error = _NO_HEAP
+                    self.no_heap += 1
+                    gc.collect()
+                except PN532Error as e:
+                    self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                if card is False:  # the poll or (re)init failed (an init that worked went on above)
                     self.errors += 1
                     self._fails += 1
-                    if isinstance(e, MemoryError):  # (no text built: there is no heap for it)
-                        self.last_error = _NO_HEAP
-                        self.no_heap += 1
-                        gc.collect()
-                    else:
-                        self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
                     self.status = ERROR
                     if init:  # (re)init failed: retry after a doubling backoff
                         await sleep_ms(backoff)
