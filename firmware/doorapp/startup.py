@@ -74,7 +74,11 @@ def open_door(board, cfg=None, secrets=None):
     fileio.remove(data_path(board, STAGED_FILE))  # a table push cut off (power, reset)
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
-    return Door(board, cfg, table, log, secrets)
+    door = Door(board, cfg, table, log, secrets)
+    from doorapp.watchdog import log_reset_cause  # (loaded here, after the name pool step)
+
+    log_reset_cause(door, board.reset_cause())
+    return door
 
 
 def fail(err):

@@ -111,7 +111,8 @@ class LineStream:
 class Board:
     backend = "sim"
 
-    def __init__(self, spec, data_dir="/flash", pn532=None, **options):
+    def __init__(self, spec, data_dir="/flash", pn532=None, reset_cause="power_on", watchdog=("", "0"),
+                 **options):
         self.spec = spec
         self.name = spec["name"]
         self.data_dir = data_dir
@@ -120,6 +121,19 @@ class Board:
         self.emulator = None  # set when the built-in emulator is used
         self.wiegand = None  # the app's WiegandAssembler, once it listens
         self.qr = None  # LineStream of the QR scanner, once the app reads it
+        self._cause = reset_cause  # told by the runner when it restarts the firmware
+        self._wdt = watchdog  # (pipe fd, timeout ms) as text, from the sim's options
+
+    def reset_cause(self):
+        return self._cause
+
+    def watchdog(self, timeout_ms):
+        """The simulator's watchdog (hal/simwdt.py, loaded now: it isn't boot code); the sim's
+        --watchdog-ms overrides the timeout."""
+        from hal.simwdt import Watchdog
+
+        fd, ms = self._wdt
+        return Watchdog(int(fd) if fd else None, int(ms) or timeout_ms)
 
     def output(self, num, active_high=True):
         return OutputPin(self.pins, num, active_high)

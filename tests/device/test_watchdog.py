@@ -1,0 +1,198 @@
+"""doorapp/watchdog.py: the supervisor feeds the watchdog only while every essential part shows
+progress (reader loop, inputs task, relay timers, event log), and the reset cause is logged as
+one system event at start (MicroPython and CPython)."""
+import asyncio
+import os
+from binascii import hexlify
+
+import eventlog as E
+from compat import sleep_ms, ticks_add, ticks_ms
+from doorapp import inputs, watchdog
+from doorapp.relays import Relay
+from hal.sim import OutputPin, PinBank
+
+
+class Wdt:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self):
+        self.feeds += 1
+
+
+class Watcher:
+    def __init__(self):
+        self.beat = 0
+
+
+class Log:
+    def __init__(self, failing=False):
+        self.failing = failing
+
+
+class Door:
+    """What the supervisor looks at: watcher, relays, log (and record() for the reset cause)."""
+
+    def __init__(self, log=None):
+        self.watcher = Watcher()
+        self.relays = {1: Relay(1, OutputPin(PinBank(), 26), 500)}
+        self.log = log or Log()
+        self.records = []
+
+    def record(self, kind, granted, reason, value, fmt, user, relays):
+        self.records.append((kind, granted, reason))
+        return len(self.records)
+
+
+def _move(door):
+    """One turn of the reader and of the inputs task."""
+    door.watcher.beat += 1
+    inputs.beat = (inputs.beat + 1) & 0xFFFF
+
+
+def test_feeds_only_after_progress_everywhere():
+    door = Door()
+    wdt = Wdt()
+    sup = watchdog.Supervisor(door, wdt)
+    now = ticks_ms()
+    _move(door)
+    assert sup.tick(now) == "" and wdt.feeds == 1 and sup.feeds == 1
+    # nothing moved since that feed: no feed, and the check names the reader first
+    assert sup.tick(now) == "reader" and wdt.feeds == 1 and sup.stalled == "reader"
+    door.watcher.beat += 1  # the reader moved, the inputs task did not
+    assert sup.tick(now) == "inputs" and wdt.feeds == 1
+    inputs.beat = (inputs.beat + 1) & 0xFFFF
+    assert sup.tick(now) == "" and wdt.feeds == 2 and sup.stalled == ""
+
+
+def test_a_stalled_reader_stops_the_feeding_for_good():
+    door = Door()
+    wdt = Wdt()
+    sup = watchdog.Supervisor(door, wdt)
+    now = ticks_ms()
+    for _ in range(5):
+        _move(door)
+        assert sup.tick(now) == ""
+    for _ in range(40):  # the reader task hangs; everything else goes on
+        inputs.beat = (inputs.beat + 1) & 0xFFFF
+        assert sup.tick(now) == "reader"
+    assert wdt.feeds == 5
+
+
+def test_no_reader_yet_is_no_progress():
+    door = Door()
+    door.watcher = None  # the reader task has not built its watcher (or never will)
+    sup = watchdog.Supervisor(door, Wdt())
+    inputs.beat = (inputs.beat + 1) & 0xFFFF
+    assert sup.tick(ticks_ms()) == "reader" and sup.wdt.feeds == 0
+
+
+def test_a_relay_left_on_after_its_hold_means_its_timer_task_stalled():
+    door = Door()
+    sup = watchdog.Supervisor(door, Wdt())
+    relay = door.relays[1]
+    relay.pulse(500)  # energised; its task (not running here) would release it after 500 ms
+    now = ticks_ms()
+    _move(door)
+    assert sup.tick(ticks_add(now, 500 + 1900)) == ""  # late, but within the grace
+    _move(door)
+    assert sup.tick(ticks_add(now, 500 + 2500)) == "relays"
+    assert sup.wdt.feeds == 1
+    relay.release()
+    assert sup.tick(ticks_add(now, 500 + 2600)) == "" and sup.wdt.feeds == 2
+
+
+def test_a_log_that_fails_to_write_stops_the_feeding_until_it_writes_again():
+    door = Door()
+    sup = watchdog.Supervisor(door, Wdt())
+    door.log.failing = True
+    _move(door)
+    assert sup.tick(ticks_ms()) == "event log" and sup.wdt.feeds == 0
+    door.log.failing = False
+    assert sup.tick(ticks_ms()) == "" and sup.wdt.feeds == 1
+
+
+def test_a_log_already_failing_at_start_is_left_out():
+    """The reset-cause event at start could not be written: resetting would not help, so the
+    door runs without its log instead of resetting every 30 s."""
+    door = Door(Log(failing=True))
+    sup = watchdog.Supervisor(door, Wdt())
+    _move(door)
+    assert sup.tick(ticks_ms()) == "" and sup.wdt.feeds == 1
+
+
+def test_run_feeds_while_the_tasks_move_and_stops_when_they_stop():
+    door = Door()
+    wdt = Wdt()
+    sup = watchdog.Supervisor(door, wdt)
+
+    async def busy():
+        while True:
+            _move(door)
+            await sleep_ms(5)
+
+    async def main():
+        mover = asyncio.create_task(busy())
+        task = asyncio.create_task(sup.run())
+        for _ in range(200):  # fed once a second while everything moves
+            if wdt.feeds >= 2:
+                break
+            await sleep_ms(50)
+        fed = wdt.feeds
+        mover.cancel()  # the door's tasks stop moving: the feeding stops with them
+        await sleep_ms(3500)
+        task.cancel()
+        return fed, wdt.feeds
+
+    fed, later = asyncio.run(main())
+    assert fed >= 2, fed
+    assert later <= fed + 1, (fed, later)  # at most the feed for the turns made before the stop
+    assert sup.stalled == "reader"
+
+
+def test_reset_causes_are_logged_by_their_own_reasons():
+    for cause in watchdog.RESET_CAUSES:
+        door = Door()
+        watchdog.log_reset_cause(door, cause)
+        assert door.records == [(E.KIND_SYSTEM, None, E.reason_code(cause))], (cause, door.records)
+        assert E.reason_name(door.records[0][2]) == cause
+    assert E.reason_code("watchdog") == E.REASON_WATCHDOG == 30 and E.REASON_POWER_ON == 28
+    door = Door()
+    watchdog.log_reset_cause(door, "")  # the board can't tell
+    assert door.records == [(E.KIND_SYSTEM, None, E.REASON_BOOT)]
+
+
+def test_reset_cause_with_a_broken_log_does_not_stop_the_start():
+    class Broken(Door):
+        def record(self, *args):
+            raise OSError(5)
+
+    door = Broken()
+    watchdog.log_reset_cause(door, "watchdog")  # reported, not raised
+    assert door.records == []
+
+
+def test_event_log_failing_flag_follows_the_flash():
+    path = "/tmp/doorctl-test-watchdog-%s" % hexlify(os.urandom(4)).decode()
+    log = E.EventLog(path, capacity=256, per_file=128)
+    try:
+        log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_POWER_ON)
+        assert not log.failing
+        log.close()
+        os.remove(path + "/0000")
+        os.remove(path + "/meta")
+        os.rmdir(path)  # the log's folder is gone: the next append can't open its segment
+        try:
+            log.append(2, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
+            raise AssertionError("append into a missing folder worked")
+        except OSError:
+            pass
+        assert log.failing
+        os.mkdir(path)
+        log.append(2, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
+        assert not log.failing and log.last_seq == 2
+    finally:
+        log.close()
+        for name in os.listdir(path):
+            os.remove(path + "/" + name)
+        os.rmdir(path)
