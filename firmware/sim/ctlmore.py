@@ -1,5 +1,5 @@
 """Simulator control commands used now and then (buttons, door, clock, noise on the PN532 link,
-event reads): loaded by sim/control.py for the call and dropped after it. Each takes the
+event reads, a hung loop): loaded by sim/control.py for the call and dropped after it. Each takes the
 Control and the request, and returns the answer's fields."""
 import asyncio
 
@@ -62,6 +62,21 @@ def cmd_events(ctl, req):
     out = [eventlog.to_dict(r) for r in recs]
     eventlog.drop_view()
     return {"events": out}
+
+
+def cmd_hang(ctl, req):
+    """Block the whole event loop for `ms` (default 60000) with a blocking sleep, as a stuck
+    handler would; answered first. Nothing runs meanwhile, so nothing feeds the watchdog."""
+    ms = int(req.get("ms", 60000))
+    asyncio.create_task(_hang(ms))
+    return {"ms": ms}
+
+
+async def _hang(ms):
+    import time
+
+    await asyncio.sleep_ms(50)  # the answer goes out first
+    time.sleep_ms(ms)
 
 
 def cmd_modules(ctl, req):

@@ -15,6 +15,9 @@ DEFAULTS = {
     "config": "",
     "secrets": "",
     "users": "",
+    "reset-cause": "power_on",
+    "watchdog-fd": "",
+    "watchdog-ms": "0",
 }
 FLAGS = ("quiet", "app-from-flash")
 
@@ -65,7 +68,8 @@ def prepare(opts):
 
     spec = hal.load_board(opts["board"])
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
-    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
+    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
+                           watchdog=(opts["watchdog-fd"], opts["watchdog-ms"]))
     try:
         if opts["config"]:
             from doorapp import config
@@ -146,6 +150,7 @@ def app_from_flash(argv):
                 hal.__path__ = d
                 try:
                     import hal.sim  # noqa: F401
+                    import hal.simwdt  # noqa: F401
                 finally:
                     hal.__path__ = own
                 break

@@ -37,7 +37,8 @@ def sim_command(args):
     pn532 = args.pn532
     if not pn532 and _board_transport(args.board) == "emulator":
         # the emulator runs as its own process (test equipment stays out of the device heap);
-        # it exits when this process (exec'd into the simulator: same pid) is gone
+        # it exits when this process (the runner, doorctl.simwatch) is gone: it outlives a
+        # watchdog reset of the simulator, as a reader outlives the board's
         from doorctl import pn532_service
 
         _proc, pn532 = pn532_service.start()
@@ -45,6 +46,8 @@ def sim_command(args):
         argv += ["--pn532", pn532]
     if args.quiet:
         argv.append("--quiet")
+    if getattr(args, "watchdog_ms", 0):
+        argv += ["--watchdog-ms", str(args.watchdog_ms)]
     return argv
 
 
@@ -66,11 +69,15 @@ def sim_env():
 
 
 def cmd_sim_run(args):
+    """The simulator in the foreground, restarted on the same flash after a watchdog reset
+    (doorctl.simwatch); the exit code is the simulator's."""
+    from doorctl import simwatch
+
     argv = sim_command(args)
     if args.fresh and os.path.exists(argv[argv.index("--flash") + 1]):
         os.remove(argv[argv.index("--flash") + 1])
     sys.stdout.flush()
-    os.execve(argv[0], argv, sim_env())
+    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True))
 
 
 def _client(args):
@@ -236,6 +243,8 @@ def build_parser():
     run.add_argument("--no-demo", action="store_true", help="don't put the demo users on a new flash image")
     run.add_argument("--quiet", action="store_true", help="no live display of outputs and events")
     run.add_argument("--heap", default="112000w", help="MicroPython heap (default %(default)s: the ESP32's)")
+    run.add_argument("--watchdog-ms", type=int, default=0, metavar="MS",
+                     help="watchdog timeout instead of the firmware's own 30 s (docs/watchdog.md)")
     run.set_defaults(func=cmd_sim_run)
 
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
