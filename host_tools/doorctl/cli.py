@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from doorctl import __version__, paths, simprep
 from doorctl.errors import CliError
@@ -156,15 +157,47 @@ def cmd_sim_state(args):
     return EXIT_OK
 
 
+EVENTS_PAGE = 16  # the simulator answers at most this many events a call (firmware/sim/ctlmore.py)
+
+
+def sim_event_pages(client, since=0, limit=None, page=EVENTS_PAGE, pause=0.05):
+    """Events with seq > since, oldest first (all, or the first `limit`), a page per call, as
+    they come. A page the busy device found no heap for is asked again, smaller."""
+    left = limit
+    fails = 0
+    while left is None or left > 0:
+        n = page if left is None else min(page, left)
+        try:
+            ans = client.call("events", since=since, limit=n)
+        except SimError as e:
+            fails += 1
+            if "out of memory" not in str(e) or fails > 10:
+                raise
+            page = max(1, page // 2)
+            time.sleep(pause)
+            continue
+        fails = 0
+        evs = ans["events"]
+        for e in evs:
+            yield e
+        if left is not None:
+            left -= len(evs)
+        if not evs or not ans.get("more"):
+            return
+        since = ans.get("next", evs[-1]["seq"])
+
+
 def cmd_sim_events(args):
+    evs = []
     with _client(args) as c:
-        evs = c.call("events", since=args.since, limit=args.limit)["events"]
+        for e in sim_event_pages(c, args.since, args.limit):
+            if args.json:
+                evs.append(e)
+            else:
+                print("#%d %s %s %s user=%s %s %s" % (e["seq"], e["time"], e["kind"], e.get("code") or "-",
+                                                     e.get("user") or "-", e["result"], e["reason"]), flush=True)
     if args.json:
         print(json.dumps(evs, indent=2))
-    else:
-        for e in evs:
-            print("#%d %s %s %s user=%s %s %s" % (e["seq"], e["time"], e["kind"], e.get("code") or "-",
-                                                 e.get("user") or "-", e["result"], e["reason"]))
     return EXIT_OK
 
 
@@ -293,10 +326,12 @@ def build_parser():
     sp.add_argument("--json", action="store_true", help="machine-readable output (keys: see README)")
     sp.add_argument("--events", type=int, default=10, help="how many recent events (default %(default)s)")
     sp.set_defaults(func=cmd_sim_state)
-    sp = with_control(ssub.add_parser("events", help="events after a sequence number"))
-    sp.add_argument("--since", type=int, default=0)
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--json", action="store_true")
+    sp = with_control(ssub.add_parser("events", help="events after a sequence number",
+                                      description="Events with a sequence number above --since, oldest first, "
+                                                  "read page by page (printed as they come)."))
+    sp.add_argument("--since", type=int, default=0, help="cursor: the last sequence number already seen (default 0)")
+    sp.add_argument("--limit", type=int, default=None, help="at most this many events (default: all)")
+    sp.add_argument("--json", action="store_true", help="one JSON list at the end")
     sp.set_defaults(func=cmd_sim_events)
 
     emu = sub.add_parser("pn532-emu", help="serve the PN532 emulator on a pty or TCP port",
