@@ -74,6 +74,7 @@ class Sim:
         self._stopping = False
         self._lock = threading.Lock()
         self._watch = None
+        self.heartbeat = None
         if start:
             self.start()
 
@@ -97,6 +98,7 @@ class Sim:
             self.proc = subprocess.Popen(self.argv + hb.args(), env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, text=True, pass_fds=hb.fds())
         hb.started()
+        self.heartbeat = hb  # the watchdog pipe of the running process (timeout_ms, feeds)
         deadline = time.time() + timeout
         while time.time() < deadline:
             line = self.proc.stdout.readline()

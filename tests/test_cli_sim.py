@@ -11,7 +11,7 @@ from simproc import ROOT, free_port
 
 DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
 STATE_KEYS = {"version", "board", "relays", "inputs", "led", "buzzer", "reader", "clock", "users",
-              "card_format", "last_seq", "heap_free", "heap_used", "events", "watchdog"}
+              "card_format", "last_seq", "heap_free", "heap_used", "events"}
 
 
 def doorctl(*args, timeout=30):

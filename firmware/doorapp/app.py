@@ -70,7 +70,6 @@ class Door:
         self.led = Indicator(self._opt_output("led"))
         self.buzzer = Indicator(self._opt_output("buzzer"))
         self.watcher = None
-        self.supervisor = None  # doorapp.watchdog.Supervisor, once the door runs
         self.timesync = None  # doorapp.timesync.TimeSync on a board syncing by NTP
         self.readers = None  # keypad / Wiegand / QR scanner, on boards that have one
         if has_readers(board.spec):
@@ -219,7 +218,6 @@ class Door:
         last = self.log.last_seq
         evs = [eventlog.to_dict(e) for e in self.log.read(max(0, last - events), events)]
         eventlog.drop_view()
-        sup = self.supervisor
         return {
             "version": VERSION,
             "board": self.board.name,
@@ -238,7 +236,6 @@ class Door:
             "heap_free": gc.mem_free(),
             "heap_used": gc.mem_alloc(),
             "events": evs,
-            "watchdog": {"feeds": sup.feeds, "stalled": sup.stalled} if sup else None,
         }
 
     # --- tasks ------------------------------------------------------------------------------
@@ -283,10 +280,9 @@ class Door:
             self.remote.start()
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
-        from doorapp.watchdog import TIMEOUT_MS, Supervisor
+        from doorapp import watchdog
 
-        wdt = self.board.watchdog(TIMEOUT_MS)  # armed last: from here on the door must show progress
+        wdt = self.board.watchdog(watchdog.TIMEOUT_MS)  # armed last: from here on the door must show progress
         if wdt is not None:
-            self.supervisor = Supervisor(self, wdt)
-            tasks.append(asyncio.create_task(self.supervisor.run()))
+            tasks.append(asyncio.create_task(watchdog.supervise(self, wdt)))
         await asyncio.gather(*tasks)

@@ -75,9 +75,10 @@ def open_door(board, cfg=None, secrets=None):
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
     door = Door(board, cfg, table, log, secrets)
-    from doorapp.watchdog import log_reset_cause  # (loaded here, after the name pool step)
+    from doorapp import resetcause  # (loaded here, after the name pool step, and dropped)
 
-    log_reset_cause(door, board.reset_cause())
+    resetcause.log_reset_cause(door, board.reset_cause())
+    forget("doorapp.resetcause")
     return door
 
 

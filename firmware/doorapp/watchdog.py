@@ -1,5 +1,5 @@
-"""The hardware watchdog, fed only while the door shows progress, and the reset-cause event
-at start (docs/watchdog.md). Loaded when the door is built, after the boot's name pool step.
+"""The hardware watchdog, fed only while the door shows progress (docs/watchdog.md). Loaded
+when the door starts running (after the boot's name pool step).
 
 The board's watchdog (`board.watchdog(ms)`: machine.WDT on an ESP32, the runner's on the
 simulator) resets the device unless it is fed within TIMEOUT_MS. One task feeds it, once a
@@ -16,7 +16,6 @@ nothing feeds and the board resets. No timer feeds whatever happens.
 """
 from micropython import const
 
-import eventlog
 from compat import sleep_ms, ticks_ms
 from doorapp import inputs
 
@@ -25,59 +24,35 @@ _CHECK_MS = const(1000)
 _GRACE_MS = const(2000)
 
 
-class Supervisor:
-    def __init__(self, door, wdt):
-        self.door = door
-        self.wdt = wdt
-        self.feeds = 0
-        self.stalled = ""  # the part that kept the last check from feeding ("" = fed)
-        self._relays = tuple(door.relays.values())
-        self._log = None if door.log.failing else door.log
-        self._reader = -1  # beats seen at the last feed
-        self._inputs = inputs.beat
-
-    def check(self, now):
-        """The first part without progress since the last feed, or "" (all moved)."""
-        w = self.door.watcher
-        if w is None or w.beat == self._reader:
-            return "reader"
-        if inputs.beat == self._inputs:
-            return "inputs"
-        for r in self._relays:
-            if r.overdue(now, _GRACE_MS):
-                return "relays"
-        if self._log is not None and self._log.failing:
-            return "event log"
-        return ""
-
-    def tick(self, now):
-        """Feed if check() found progress everywhere; returns check()'s answer."""
-        s = self.stalled = self.check(now)
-        if not s:
-            self._reader = self.door.watcher.beat
-            self._inputs = inputs.beat
-            self.wdt.feed()
-            self.feeds += 1
-        return s
-
-    async def run(self):
-        while True:
-            await sleep_ms(_CHECK_MS)
-            self.tick(ticks_ms())
+def tick(door, wdt, seen, now):
+    """Feed `wdt` if every part moved since the last feed (`seen`: what start() made, updated
+    here); returns the first part that did not ("reader", "inputs", "event log", "relays"), or
+    "" after feeding."""
+    w = door.watcher
+    if w is None or w.beat == seen[0]:
+        return "reader"
+    if inputs.beat == seen[1]:
+        return "inputs"
+    log = seen[2]
+    if log is not None and log.failing:
+        return "event log"
+    for r in seen[3]:
+        if r.overdue(now, _GRACE_MS):
+            return "relays"
+    seen[0] = w.beat
+    seen[1] = inputs.beat
+    wdt.feed()
+    return ""
 
 
-# board.reset_cause() names, in the order of their event reasons (eventlog.REASON_POWER_ON ...)
-RESET_CAUSES = ("power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout")
+def start(door):
+    """What tick() compares with: the beats at the last feed, the log (None when it failed to
+    write at start: then it is left out), the relays."""
+    return [-1, inputs.beat, None if door.log.failing else door.log, tuple(door.relays.values())]
 
 
-def log_reset_cause(door, cause):
-    """One system event for why the device started (reason power_on, watchdog, ...; boot when
-    the board can't tell), at start-up. A log that can't be written is reported and the door
-    starts anyway (the supervisor then leaves the log out of its checks)."""
-    reason = eventlog.REASON_BOOT
-    if cause in RESET_CAUSES:
-        reason = eventlog.REASON_POWER_ON + RESET_CAUSES.index(cause)
-    try:
-        door.record(eventlog.KIND_SYSTEM, None, reason, b"", 0, None, ())
-    except OSError as e:
-        print("doorctl: the event log can't be written:", e)
+async def supervise(door, wdt):
+    seen = start(door)
+    while True:
+        await sleep_ms(_CHECK_MS)
+        tick(door, wdt, seen, ticks_ms())

@@ -150,7 +150,6 @@ def app_from_flash(argv):
                 hal.__path__ = d
                 try:
                     import hal.sim  # noqa: F401
-                    import hal.simwdt  # noqa: F401
                 finally:
                     hal.__path__ = own
                 break

@@ -13,8 +13,7 @@ Device filesystem (MicroPython on the ESP32 mounts LittleFS at / and has sys.pat
     /config.json, /secrets.json, /users.tbl                 when given (validated first; a user
                                                             list is built into the table here)
 
-Simulator-only (never on a board): firmware/sim/, lib/pn532emu/, lib/hal/sim.py, lib/hal/simwdt.py,
-lib/wiegandbits.py.
+Simulator-only (never on a board): firmware/sim/, lib/pn532emu/, lib/hal/sim.py, lib/wiegandbits.py.
 Every file under firmware/ and lib/ must be either a device file or listed in SIM_ONLY
 (tests/test_build_image.py checks it), so a new file can't be forgotten silently.
 """
@@ -44,7 +43,7 @@ DEVICE_TREES = (
 # device folders whose files are stored gzipped (name.gz), compressed with mtime 0 (reproducible)
 GZIP_DIRS = ("www/",)
 # simulator-only: a path ending in / is a whole directory
-SIM_ONLY = ("firmware/sim/", "lib/pn532emu/", "lib/hal/sim.py", "lib/hal/simwdt.py", "lib/wiegandbits.py")
+SIM_ONLY = ("firmware/sim/", "lib/pn532emu/", "lib/hal/sim.py", "lib/wiegandbits.py")
 # run by name by MicroPython, so they stay .py
 KEEP_SOURCE = ("main.py", "boot.py")
 # third-party packages that run on the device: installed in the venv, included when imported

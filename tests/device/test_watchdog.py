@@ -1,13 +1,13 @@
 """doorapp/watchdog.py: the supervisor feeds the watchdog only while every essential part shows
-progress (reader loop, inputs task, relay timers, event log), and the reset cause is logged as
-one system event at start (MicroPython and CPython)."""
+progress (reader loop, inputs task, relay timers, event log); doorapp/resetcause.py logs the
+reset cause as one system event at start (MicroPython and CPython)."""
 import asyncio
 import os
 from binascii import hexlify
 
 import eventlog as E
 from compat import sleep_ms, ticks_add, ticks_ms
-from doorapp import inputs, watchdog
+from doorapp import inputs, resetcause, watchdog
 from doorapp.relays import Relay
 from hal.sim import OutputPin, PinBank
 
@@ -53,78 +53,81 @@ def _move(door):
 def test_feeds_only_after_progress_everywhere():
     door = Door()
     wdt = Wdt()
-    sup = watchdog.Supervisor(door, wdt)
+    seen = watchdog.start(door)
     now = ticks_ms()
     _move(door)
-    assert sup.tick(now) == "" and wdt.feeds == 1 and sup.feeds == 1
+    assert watchdog.tick(door, wdt, seen, now) == "" and wdt.feeds == 1
     # nothing moved since that feed: no feed, and the check names the reader first
-    assert sup.tick(now) == "reader" and wdt.feeds == 1 and sup.stalled == "reader"
+    assert watchdog.tick(door, wdt, seen, now) == "reader" and wdt.feeds == 1
     door.watcher.beat += 1  # the reader moved, the inputs task did not
-    assert sup.tick(now) == "inputs" and wdt.feeds == 1
+    assert watchdog.tick(door, wdt, seen, now) == "inputs" and wdt.feeds == 1
     inputs.beat = (inputs.beat + 1) & 0xFFFF
-    assert sup.tick(now) == "" and wdt.feeds == 2 and sup.stalled == ""
+    assert watchdog.tick(door, wdt, seen, now) == "" and wdt.feeds == 2
 
 
 def test_a_stalled_reader_stops_the_feeding_for_good():
     door = Door()
     wdt = Wdt()
-    sup = watchdog.Supervisor(door, wdt)
+    seen = watchdog.start(door)
     now = ticks_ms()
     for _ in range(5):
         _move(door)
-        assert sup.tick(now) == ""
+        assert watchdog.tick(door, wdt, seen, now) == ""
     for _ in range(40):  # the reader task hangs; everything else goes on
         inputs.beat = (inputs.beat + 1) & 0xFFFF
-        assert sup.tick(now) == "reader"
+        assert watchdog.tick(door, wdt, seen, now) == "reader"
     assert wdt.feeds == 5
 
 
 def test_no_reader_yet_is_no_progress():
     door = Door()
     door.watcher = None  # the reader task has not built its watcher (or never will)
-    sup = watchdog.Supervisor(door, Wdt())
+    wdt = Wdt()
+    seen = watchdog.start(door)
     inputs.beat = (inputs.beat + 1) & 0xFFFF
-    assert sup.tick(ticks_ms()) == "reader" and sup.wdt.feeds == 0
+    assert watchdog.tick(door, wdt, seen, ticks_ms()) == "reader" and wdt.feeds == 0
 
 
 def test_a_relay_left_on_after_its_hold_means_its_timer_task_stalled():
     door = Door()
-    sup = watchdog.Supervisor(door, Wdt())
+    wdt = Wdt()
+    seen = watchdog.start(door)
     relay = door.relays[1]
     relay.pulse(500)  # energised; its task (not running here) would release it after 500 ms
     now = ticks_ms()
     _move(door)
-    assert sup.tick(ticks_add(now, 500 + 1900)) == ""  # late, but within the grace
+    assert watchdog.tick(door, wdt, seen, ticks_add(now, 500 + 1900)) == ""  # late, but within the grace
     _move(door)
-    assert sup.tick(ticks_add(now, 500 + 2500)) == "relays"
-    assert sup.wdt.feeds == 1
+    assert watchdog.tick(door, wdt, seen, ticks_add(now, 500 + 2500)) == "relays"
+    assert wdt.feeds == 1
     relay.release()
-    assert sup.tick(ticks_add(now, 500 + 2600)) == "" and sup.wdt.feeds == 2
+    assert watchdog.tick(door, wdt, seen, ticks_add(now, 500 + 2600)) == "" and wdt.feeds == 2
 
 
 def test_a_log_that_fails_to_write_stops_the_feeding_until_it_writes_again():
     door = Door()
-    sup = watchdog.Supervisor(door, Wdt())
+    wdt = Wdt()
+    seen = watchdog.start(door)
     door.log.failing = True
     _move(door)
-    assert sup.tick(ticks_ms()) == "event log" and sup.wdt.feeds == 0
+    assert watchdog.tick(door, wdt, seen, ticks_ms()) == "event log" and wdt.feeds == 0
     door.log.failing = False
-    assert sup.tick(ticks_ms()) == "" and sup.wdt.feeds == 1
+    assert watchdog.tick(door, wdt, seen, ticks_ms()) == "" and wdt.feeds == 1
 
 
 def test_a_log_already_failing_at_start_is_left_out():
     """The reset-cause event at start could not be written: resetting would not help, so the
     door runs without its log instead of resetting every 30 s."""
     door = Door(Log(failing=True))
-    sup = watchdog.Supervisor(door, Wdt())
+    wdt = Wdt()
+    seen = watchdog.start(door)
     _move(door)
-    assert sup.tick(ticks_ms()) == "" and sup.wdt.feeds == 1
+    assert watchdog.tick(door, wdt, seen, ticks_ms()) == "" and wdt.feeds == 1
 
 
-def test_run_feeds_while_the_tasks_move_and_stops_when_they_stop():
+def test_the_task_feeds_while_the_door_moves_and_stops_when_it_stops():
     door = Door()
     wdt = Wdt()
-    sup = watchdog.Supervisor(door, wdt)
 
     async def busy():
         while True:
@@ -133,7 +136,7 @@ def test_run_feeds_while_the_tasks_move_and_stops_when_they_stop():
 
     async def main():
         mover = asyncio.create_task(busy())
-        task = asyncio.create_task(sup.run())
+        task = asyncio.create_task(watchdog.supervise(door, wdt))
         for _ in range(200):  # fed once a second while everything moves
             if wdt.feeds >= 2:
                 break
@@ -147,18 +150,17 @@ def test_run_feeds_while_the_tasks_move_and_stops_when_they_stop():
     fed, later = asyncio.run(main())
     assert fed >= 2, fed
     assert later <= fed + 1, (fed, later)  # at most the feed for the turns made before the stop
-    assert sup.stalled == "reader"
 
 
 def test_reset_causes_are_logged_by_their_own_reasons():
-    for cause in watchdog.RESET_CAUSES:
+    for cause in resetcause.RESET_CAUSES:
         door = Door()
-        watchdog.log_reset_cause(door, cause)
+        resetcause.log_reset_cause(door, cause)
         assert door.records == [(E.KIND_SYSTEM, None, E.reason_code(cause))], (cause, door.records)
         assert E.reason_name(door.records[0][2]) == cause
     assert E.reason_code("watchdog") == E.REASON_WATCHDOG == 30 and E.REASON_POWER_ON == 28
     door = Door()
-    watchdog.log_reset_cause(door, "")  # the board can't tell
+    resetcause.log_reset_cause(door, "")  # the board can't tell
     assert door.records == [(E.KIND_SYSTEM, None, E.REASON_BOOT)]
 
 
@@ -168,7 +170,7 @@ def test_reset_cause_with_a_broken_log_does_not_stop_the_start():
             raise OSError(5)
 
     door = Broken()
-    watchdog.log_reset_cause(door, "watchdog")  # reported, not raised
+    resetcause.log_reset_cause(door, "watchdog")  # reported, not raised
     assert door.records == []
 
 

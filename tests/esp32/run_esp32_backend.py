@@ -87,7 +87,7 @@ async def main():
             break
         await sleep_ms(10)
     assert len(machine_double.wdts) == 1 and machine_double.wdts[0].timeout == 30000, machine_double.wdts
-    assert machine_double.wdts[0].feeds >= 1 and door.supervisor.stalled == ""
+    assert machine_double.wdts[0].feeds >= 1
     from hal import esp32
 
     assert esp32.wdt is machine_double.wdts[0]  # where doorctl deploy/doctor find it to feed
