@@ -120,13 +120,10 @@ REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
 REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
-# why the device started (kind system, result info; one event at boot): board.reset_cause()
-REASON_POWER_ON = const(28)  # power applied (ESP32: also a brown-out, which MicroPython reports so)
-REASON_HARD_RESET = const(29)  # reset pin / button
-REASON_WATCHDOG = const(30)  # the watchdog fired: the loop or an essential task stalled
-REASON_DEEP_SLEEP = const(31)  # woke from deep sleep
-REASON_SOFT_RESET = const(32)  # the firmware reset the chip (machine.reset(), after an error)
-REASON_BROWNOUT = const(33)  # supply voltage dropped (ports that report it)
+# 28-33: why the device started (kind system, result info, one event at each start):
+# power_on, hard_reset, watchdog, deep_sleep, soft_reset, brownout. Defined where they are
+# logged (doorapp/watchdog.py) and named in eventview.REASONS: every public name here is a
+# resident name at boot (docs/watchdog.md, "Names").
 
 
 def __getattr__(name):
@@ -177,10 +174,15 @@ def _cold(name, *args):
 class EventLog:
     """An event log directory opened (or created) at `path`.
 
+    `errors`: appends in a row that failed with a flash error (OSError); 0 once one works
+    (the watchdog's check of the log, doorapp/watchdog.py).
+
     Attributes: capacity, per_file, last_seq (newest seq, 0 if empty), first_seq (oldest seq
     still in the ring, 0 if empty), issues (list of strings: what was found wrong and how it
     was handled when opening), reads (record slots read from flash, for diagnostics).
     """
+
+    errors = 0  # (a class default: an instance gets its own only when an append fails)
 
     def __init__(self, path, capacity=_DEFAULT_CAPACITY, per_file=_DEFAULT_PER_FILE, strict=False):
         self.path = path.rstrip("/") or "/"
@@ -192,7 +194,6 @@ class EventLog:
         self._buf = bytearray(_RS)
         self._crcv = memoryview(self._buf)[:_CRC_AT]
         self._present = None  # per segment: 1 if its file exists; listed when first needed
-        self.failing = False  # the last append hit a flash error (OSError): the watchdog's check
         self.last_seq = self.first_seq = 0
         _cold("open_log", self, capacity, per_file, strict)  # geometry, meta, head search
 
@@ -242,9 +243,10 @@ class EventLog:
             f.write(buf)
             f.flush()
         except OSError:
-            self.failing = True
+            self.errors += 1
             raise
-        self.failing = False
+        if self.errors:
+            self.errors = 0
         if off + _RS > size:
             self._fsize = off + _RS
         self.last_seq = seq

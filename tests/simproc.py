@@ -62,8 +62,7 @@ class Sim:
             src = users if isinstance(users, str) and users.endswith(".tbl") else self._write("users.json", users)
         self.argv += simprep.users_args(src, self.flash, self.tmpdir, cfg_path, sec_path, board, demo)
         self.argv += list(extra)
-        if watchdog_ms:
-            self.argv += ["--watchdog-ms", str(watchdog_ms)]
+        self.watchdog_ms = watchdog_ms or 0
         self.proc = None
         self.client = None
         self._out = []
@@ -90,7 +89,7 @@ class Sim:
         return env
 
     def start(self, timeout=15):
-        hb = simwatch.Heartbeat()
+        hb = simwatch.Heartbeat(self.watchdog_ms)
         with self._lock:
             if self._stopping:
                 hb.close()

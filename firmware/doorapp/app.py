@@ -282,7 +282,7 @@ class Door:
             tasks.append(asyncio.create_task(coro))
         from doorapp import watchdog
 
-        wdt = self.board.watchdog(watchdog.TIMEOUT_MS)  # armed last: from here on the door must show progress
-        if wdt is not None:
-            tasks.append(asyncio.create_task(watchdog.supervise(self, wdt)))
+        coro = watchdog.run(self)  # reset-cause event, then armed: from here on the door must show progress
+        if coro is not None:
+            tasks.append(asyncio.create_task(coro))
         await asyncio.gather(*tasks)

@@ -37,13 +37,13 @@ class Input:
         return self._pin.value()
 
 
-beat = 0  # sampling rounds made (wraps): the watchdog's sign that this task runs
+polls = 0  # sampling rounds made (wraps): the watchdog's sign that this task runs
 
 
 async def poll(inputs):
-    global beat
+    global polls
     while True:
-        beat = (beat + 1) & 0xFFFF
+        polls = (polls + 1) & 0xFFFF
         now = ticks_ms()
         for i in inputs:
             i.sample(now)

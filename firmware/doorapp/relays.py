@@ -37,10 +37,6 @@ class Relay:
     def is_on(self):
         return self._open
 
-    def overdue(self, now, grace_ms):
-        """Still on `grace_ms` after its hold ended: its timer task is not running (watchdog)."""
-        return self._open and ticks_diff(now, self._until) > grace_ms
-
     def remaining_ms(self):
         return max(0, ticks_diff(self._until, ticks_ms())) if self._open else 0
 

@@ -74,12 +74,7 @@ def open_door(board, cfg=None, secrets=None):
     fileio.remove(data_path(board, STAGED_FILE))  # a table push cut off (power, reset)
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
-    door = Door(board, cfg, table, log, secrets)
-    from doorapp import resetcause  # (loaded here, after the name pool step, and dropped)
-
-    resetcause.log_reset_cause(door, board.reset_cause())
-    forget("doorapp.resetcause")
-    return door
+    return Door(board, cfg, table, log, secrets)
 
 
 def fail(err):

@@ -15,8 +15,8 @@ Options:
   --quiet             no live display
   --reset-cause NAME  what board.reset_cause() says (power_on, watchdog, ...; the runner passes
                       watchdog when it restarts the firmware after a watchdog reset)
-  --watchdog-fd N     write end of the runner's watchdog pipe (doorctl.simwatch; hal/sim.py)
-  --watchdog-ms MS    watchdog timeout instead of the firmware's own (tests)
+  --watchdog FD[:MS]  write end of the runner's watchdog pipe (doorctl.simwatch; hal/sim.py),
+                      and a timeout instead of the firmware's own (tests)
   --app-from-flash    import the app and libraries from the flash image's .mpy files (a built
                       image, `doorctl sim-image`), board file /flash/board.json unless --board;
                       only simulator-only modules (sim/, hal/sim.py, pn532emu) come from here

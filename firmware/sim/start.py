@@ -16,8 +16,7 @@ DEFAULTS = {
     "secrets": "",
     "users": "",
     "reset-cause": "power_on",
-    "watchdog-fd": "",
-    "watchdog-ms": "0",
+    "watchdog": "",
 }
 FLAGS = ("quiet", "app-from-flash")
 
@@ -69,7 +68,7 @@ def prepare(opts):
     spec = hal.load_board(opts["board"])
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
-                           watchdog=(opts["watchdog-fd"], opts["watchdog-ms"]))
+                           watchdog=opts["watchdog"])
     try:
         if opts["config"]:
             from doorapp import config

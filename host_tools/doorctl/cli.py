@@ -47,8 +47,6 @@ def sim_command(args):
         argv += ["--pn532", pn532]
     if args.quiet:
         argv.append("--quiet")
-    if getattr(args, "watchdog_ms", 0):
-        argv += ["--watchdog-ms", str(args.watchdog_ms)]
     return argv
 
 
@@ -78,7 +76,7 @@ def cmd_sim_run(args):
     if args.fresh and os.path.exists(argv[argv.index("--flash") + 1]):
         os.remove(argv[argv.index("--flash") + 1])
     sys.stdout.flush()
-    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True))
+    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True), timeout_ms=args.watchdog_ms)
 
 
 def _client(args):

@@ -4,7 +4,7 @@ feeding the watchdog (docs/watchdog.md).
 On a board, machine.WDT is a hardware timer that a stuck program can't stop. A MicroPython
 process can't watch itself that way: the unix port has no signals or timers that run while the
 event loop is blocked (and no threads in our use), so the check runs in this process instead.
-The firmware (lib/hal/sim.py `Watchdog`) gets the write end of a pipe (`--watchdog-fd N`);
+The firmware (lib/hal/sim.py `Board.watchdog`) gets the write end of a pipe (`--watchdog FD`);
 arming writes `W<timeout_ms>` and a line end, each feed one byte. When no byte comes within
 the timeout, the process is killed (SIGKILL: no clean-up, as a reset) and started again on the
 same flash with `--reset-cause watchdog`. A pipe, not a file or a socket: nothing to clean up,
@@ -25,13 +25,14 @@ RESET_CAUSE = "--reset-cause"
 class Heartbeat:
     """The pipe of one simulator process: pass `args()` and `fds()` to it, `started()` after."""
 
-    def __init__(self):
+    def __init__(self, timeout_ms=0):
         self.r, self.w = os.pipe()
+        self.ms = timeout_ms  # told to the firmware: its watchdog's timeout instead of its own (0: its own)
         self.timeout_ms = None  # set when the firmware arms its watchdog
         self.feeds = 0
 
     def args(self):
-        return ["--watchdog-fd", str(self.w)]
+        return ["--watchdog", "%d:%d" % (self.w, self.ms) if self.ms else str(self.w)]
 
     def fds(self):
         return (self.w,)
@@ -114,9 +115,10 @@ def reset_line(hb):
     return "doorctl sim: watchdog reset (not fed for %.1f s): restarting on the same flash" % (hb.timeout_ms / 1000)
 
 
-def run(argv, env=None, say=print):
+def run(argv, env=None, say=print, timeout_ms=0):
     """Run the simulator `argv` in the foreground, restarting it after each watchdog reset,
-    until it exits; returns its exit code. Ctrl-C reaches the simulator too (same process
+    until it exits; returns its exit code. `timeout_ms`: the firmware's watchdog timeout
+    instead of its own. Ctrl-C reaches the simulator too (same process
     group): it stops, and so does this. SIGTERM is passed on."""
     proc = None
 
@@ -127,7 +129,7 @@ def run(argv, env=None, say=print):
     old = signal.signal(signal.SIGTERM, terminate)
     try:
         while True:
-            hb = Heartbeat()
+            hb = Heartbeat(timeout_ms)
             proc = subprocess.Popen(argv + hb.args(), env=env, pass_fds=hb.fds())
             hb.started()
             try:

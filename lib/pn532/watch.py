@@ -25,7 +25,6 @@ REINIT = "reinit"  # re-initialising after failures
 STOPPED = "stopped"
 
 _MSG_MAX = const(60)
-_BEAT_MASK = const(0xFFFF)
 _NO_HEAP = "MemoryError: no heap for the poll"
 
 
@@ -55,7 +54,8 @@ class CardWatcher:
         self.errors = 0  # failed polls and failed (re)initialisations
         self.reinits = 0
         self.no_heap = 0  # polls or on_card calls that found no heap (retried)
-        self.beat = 0  # counts loop turns (polls, failures, backoffs): the watchdog's sign of life
+        # every loop turn adds to polls or errors, a re-init's backoff included: their sum is
+        # the watchdog's sign that this task runs (doorapp/watchdog.py; no counter of its own)
         self.last_error = ""
         self._fails = 0
         self._misses = 0
@@ -99,7 +99,6 @@ class CardWatcher:
             except CancelledError:
                 if self._stop:
                     raise
-            self.beat = (self.beat + 1) & _BEAT_MASK
             self.errors += 1
             self.no_heap += 1
             self.last_error = _NO_HEAP
@@ -116,7 +115,6 @@ class CardWatcher:
         backoff = self.backoff_ms
         try:
             while self._run:
-                self.beat = (self.beat + 1) & _BEAT_MASK  # progress, whatever the reader does
                 card = False  # False: the poll (or init) failed
                 try:
                     if init:

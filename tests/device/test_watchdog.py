@@ -1,13 +1,13 @@
 """doorapp/watchdog.py: the supervisor feeds the watchdog only while every essential part shows
-progress (reader loop, inputs task, relay timers, event log); doorapp/resetcause.py logs the
-reset cause as one system event at start (MicroPython and CPython)."""
+progress (reader loop, inputs task, relay timers, event log), and logs the reset cause as one
+system event at start (MicroPython and CPython)."""
 import asyncio
 import os
 from binascii import hexlify
 
 import eventlog as E
 from compat import sleep_ms, ticks_add, ticks_ms
-from doorapp import inputs, resetcause, watchdog
+from doorapp import inputs, watchdog
 from doorapp.relays import Relay
 from hal.sim import OutputPin, PinBank
 
@@ -22,12 +22,12 @@ class Wdt:
 
 class Watcher:
     def __init__(self):
-        self.beat = 0
+        self.polls = self.errors = 0
 
 
 class Log:
-    def __init__(self, failing=False):
-        self.failing = failing
+    def __init__(self, errors=0):
+        self.errors = errors
 
 
 class Door:
@@ -46,8 +46,8 @@ class Door:
 
 def _move(door):
     """One turn of the reader and of the inputs task."""
-    door.watcher.beat += 1
-    inputs.beat = (inputs.beat + 1) & 0xFFFF
+    door.watcher.polls += 1
+    inputs.polls = (inputs.polls + 1) & 0xFFFF
 
 
 def test_feeds_only_after_progress_everywhere():
@@ -59,9 +59,9 @@ def test_feeds_only_after_progress_everywhere():
     assert watchdog.tick(door, wdt, seen, now) == "" and wdt.feeds == 1
     # nothing moved since that feed: no feed, and the check names the reader first
     assert watchdog.tick(door, wdt, seen, now) == "reader" and wdt.feeds == 1
-    door.watcher.beat += 1  # the reader moved, the inputs task did not
+    door.watcher.errors += 1  # the reader moved (a failed poll is a turn too), the inputs task did not
     assert watchdog.tick(door, wdt, seen, now) == "inputs" and wdt.feeds == 1
-    inputs.beat = (inputs.beat + 1) & 0xFFFF
+    inputs.polls = (inputs.polls + 1) & 0xFFFF
     assert watchdog.tick(door, wdt, seen, now) == "" and wdt.feeds == 2
 
 
@@ -74,7 +74,7 @@ def test_a_stalled_reader_stops_the_feeding_for_good():
         _move(door)
         assert watchdog.tick(door, wdt, seen, now) == ""
     for _ in range(40):  # the reader task hangs; everything else goes on
-        inputs.beat = (inputs.beat + 1) & 0xFFFF
+        inputs.polls = (inputs.polls + 1) & 0xFFFF
         assert watchdog.tick(door, wdt, seen, now) == "reader"
     assert wdt.feeds == 5
 
@@ -84,7 +84,7 @@ def test_no_reader_yet_is_no_progress():
     door.watcher = None  # the reader task has not built its watcher (or never will)
     wdt = Wdt()
     seen = watchdog.start(door)
-    inputs.beat = (inputs.beat + 1) & 0xFFFF
+    inputs.polls = (inputs.polls + 1) & 0xFFFF
     assert watchdog.tick(door, wdt, seen, ticks_ms()) == "reader" and wdt.feeds == 0
 
 
@@ -108,17 +108,17 @@ def test_a_log_that_fails_to_write_stops_the_feeding_until_it_writes_again():
     door = Door()
     wdt = Wdt()
     seen = watchdog.start(door)
-    door.log.failing = True
+    door.log.errors = 1
     _move(door)
     assert watchdog.tick(door, wdt, seen, ticks_ms()) == "event log" and wdt.feeds == 0
-    door.log.failing = False
+    door.log.errors = 0
     assert watchdog.tick(door, wdt, seen, ticks_ms()) == "" and wdt.feeds == 1
 
 
 def test_a_log_already_failing_at_start_is_left_out():
     """The reset-cause event at start could not be written: resetting would not help, so the
     door runs without its log instead of resetting every 30 s."""
-    door = Door(Log(failing=True))
+    door = Door(Log(errors=1))
     wdt = Wdt()
     seen = watchdog.start(door)
     _move(door)
@@ -152,15 +152,30 @@ def test_the_task_feeds_while_the_door_moves_and_stops_when_it_stops():
     assert later <= fed + 1, (fed, later)  # at most the feed for the turns made before the stop
 
 
-def test_reset_causes_are_logged_by_their_own_reasons():
-    for cause in resetcause.RESET_CAUSES:
+class Board:
+    """The board's side of watchdog.run(): its reset cause, and no watchdog to arm."""
+
+    def __init__(self, cause):
+        self.cause = cause
+
+    def reset_cause(self):
+        return self.cause
+
+    def watchdog(self, ms):
+        self.armed = ms
+
+
+def test_reset_causes_are_logged_by_their_own_reasons_and_the_watchdog_armed():
+    for cause in watchdog.RESET_CAUSES:
         door = Door()
-        resetcause.log_reset_cause(door, cause)
+        door.board = Board(cause)
+        assert watchdog.run(door) is None  # (this board's watchdog() gave nothing to feed)
         assert door.records == [(E.KIND_SYSTEM, None, E.reason_code(cause))], (cause, door.records)
-        assert E.reason_name(door.records[0][2]) == cause
-    assert E.reason_code("watchdog") == E.REASON_WATCHDOG == 30 and E.REASON_POWER_ON == 28
+        assert E.reason_name(door.records[0][2]) == cause and door.board.armed == 30000
+    assert E.reason_code("power_on") == 28 and E.reason_code("watchdog") == 30 and E.reason_code("brownout") == 33
     door = Door()
-    resetcause.log_reset_cause(door, "")  # the board can't tell
+    door.board = Board("")  # the board can't tell
+    watchdog.run(door)
     assert door.records == [(E.KIND_SYSTEM, None, E.REASON_BOOT)]
 
 
@@ -170,16 +185,17 @@ def test_reset_cause_with_a_broken_log_does_not_stop_the_start():
             raise OSError(5)
 
     door = Broken()
-    resetcause.log_reset_cause(door, "watchdog")  # reported, not raised
-    assert door.records == []
+    door.board = Board("watchdog")
+    watchdog.run(door)  # reported, not raised; the watchdog armed all the same
+    assert door.records == [] and door.board.armed == 30000
 
 
-def test_event_log_failing_flag_follows_the_flash():
+def test_event_log_counts_failed_appends_until_one_works():
     path = "/tmp/doorctl-test-watchdog-%s" % hexlify(os.urandom(4)).decode()
     log = E.EventLog(path, capacity=256, per_file=128)
     try:
-        log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_POWER_ON)
-        assert not log.failing
+        log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, 28)
+        assert not log.errors
         log.close()
         os.remove(path + "/0000")
         os.remove(path + "/meta")
@@ -189,10 +205,10 @@ def test_event_log_failing_flag_follows_the_flash():
             raise AssertionError("append into a missing folder worked")
         except OSError:
             pass
-        assert log.failing
+        assert log.errors == 1
         os.mkdir(path)
         log.append(2, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
-        assert not log.failing and log.last_seq == 2
+        assert not log.errors and log.last_seq == 2
     finally:
         log.close()
         for name in os.listdir(path):

@@ -85,7 +85,7 @@ _EMU = []
 def connect_emulator(transport):
     """transport: "emu:HOST:UART:CONTROL" from pn532_service.start(); returns the card control
     (place/remove) of that emulator."""
-    from hal.sim import RemoteEmulator
+    from sim.pn532link import RemoteEmulator
 
     host, port, cport = transport[4:].rsplit(":", 2)
     _EMU[:] = [host, int(port)]

@@ -27,13 +27,13 @@ fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200
 fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
 
 # as startup.start() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
-machine_double.cause[0] = machine_double.WDT_RESET  # this start follows a watchdog reset
 board, door = startup.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
 assert board.backend == "esp32"
 for _code, _name in ((1, "power_on"), (2, "hard_reset"), (3, "watchdog"), (4, "deep_sleep"), (5, "soft_reset"),
                      (99, "")):  # machine.reset_cause() -> the names the reset-cause event uses
     machine_double.cause[0] = _code
     assert board.reset_cause() == _name, (_code, board.reset_cause())
+machine_double.cause[0] = machine_double.WDT_RESET  # this start follows a watchdog reset
 pins = machine_double.pins
 assert pins[26].mode == machine_double.Pin.OUT and pins[26].level == 0  # active high: idle low
 assert pins[32].pull == machine_double.Pin.PULL_UP  # exit button input with pull-up
