@@ -120,7 +120,11 @@ REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
 REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
-REASON_LOCKOUT_CLEARED = const(28)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
+# 28-33: why the device started (kind system, result info, one event at each start):
+# power_on, hard_reset, watchdog, deep_sleep, soft_reset, brownout. Defined where they are
+# logged (doorapp/watchdog.py) and named in eventview.REASONS: every public name here is a
+# resident name at boot (docs/watchdog.md, "Names").
+REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
 
 
 def __getattr__(name):
@@ -171,10 +175,15 @@ def _cold(name, *args):
 class EventLog:
     """An event log directory opened (or created) at `path`.
 
+    `errors`: appends in a row that failed with a flash error (OSError); 0 once one works
+    (the watchdog's check of the log, doorapp/watchdog.py).
+
     Attributes: capacity, per_file, last_seq (newest seq, 0 if empty), first_seq (oldest seq
     still in the ring, 0 if empty), issues (list of strings: what was found wrong and how it
     was handled when opening), reads (record slots read from flash, for diagnostics).
     """
+
+    errors = 0  # (a class default: an instance gets its own only when an append fails)
 
     def __init__(self, path, capacity=_DEFAULT_CAPACITY, per_file=_DEFAULT_PER_FILE, strict=False):
         self.path = path.rstrip("/") or "/"
@@ -225,14 +234,20 @@ class EventLog:
         struct.pack_into("<IIIBBBBBB10s", buf, 0, seq, time, user, kind & 0xFF, result & 0xFF,
                          reason & 0xFF, relays & 0xFF, fmt & 0xFF, vlen, value)
         struct.pack_into("<I", buf, _CRC_AT, crc32(self._crcv))
-        f = self._seg(k, True)
-        size = self._fsize
-        if off > size:  # segment file shorter than it should be: fill the gap
-            f.seek(size)
-            f.write(bytes(off - size))
-        f.seek(off)
-        f.write(buf)
-        f.flush()
+        try:
+            f = self._seg(k, True)
+            size = self._fsize
+            if off > size:  # segment file shorter than it should be: fill the gap
+                f.seek(size)
+                f.write(bytes(off - size))
+            f.seek(off)
+            f.write(buf)
+            f.flush()
+        except OSError:
+            self.errors += 1
+            raise
+        if self.errors:
+            self.errors = 0
         if off + _RS > size:
             self._fsize = off + _RS
         self.last_seq = seq

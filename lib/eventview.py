@@ -39,6 +39,7 @@ REASONS = (
     "remote_error", "interval", "wrong_pin", "factor_timeout", "auth_failed", "boot",
     "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
     "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
+    "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
     "lockout_cleared",
 )
 

@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 from doorctl import paths  # noqa: E402
 from doorctl import mpycache  # noqa: E402
-from doorctl import pn532_service, profiles, simprep  # noqa: E402
+from doorctl import pn532_service, profiles, simprep, simwatch  # noqa: E402
 from doorctl.simctl import SimClient, SimError  # noqa: E402
 
 FAST_CONFIG = {"relays": {"1": {"hold_ms": 400}, "2": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}
@@ -27,10 +27,15 @@ def free_port():
 
 class Sim:
     """A running simulator; `client` talks to its control channel; its output is read all the
-    time (a device that prints a lot must never block on a full pipe) and kept in `output`."""
+    time (a device that prints a lot must never block on a full pipe) and kept in `output`.
+
+    Its watchdog is watched as `doorctl sim run` does (doorctl.simwatch): a watchdog reset
+    restarts it on the same flash (`resets` counts them, `wait_restart()` waits for one).
+    A reset the test did not ask for (`expect_resets`) fails stop()."""
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
-                 extra=(), heap=None, demo=True, start=True, http=False, secrets=None):
+                 extra=(), heap=None, demo=True, start=True, http=False, secrets=None, watchdog_ms=None,
+                 expect_resets=False):
         self.tmpdir = str(tmpdir)
         self.flash = flash or os.path.join(self.tmpdir, "flash.img")
         self.control = "127.0.0.1:%d" % free_port()
@@ -59,10 +64,18 @@ class Sim:
             src = users if isinstance(users, str) and users.endswith(".tbl") else self._write("users.json", users)
         self.argv += simprep.users_args(src, self.flash, self.tmpdir, cfg_path, sec_path, board, demo)
         self.argv += list(extra)
+        self.watchdog_ms = watchdog_ms or 0
         self.proc = None
         self.client = None
         self._out = []
         self._reader = None
+        self.resets = 0
+        self.expect_resets = expect_resets
+        self._ready = False  # the current process answers on its control channel
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._watch = None
+        self.heartbeat = None
         if start:
             self.start()
 
@@ -78,8 +91,15 @@ class Sim:
         return env
 
     def start(self, timeout=15):
-        self.proc = subprocess.Popen(self.argv, env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        hb = simwatch.Heartbeat(self.watchdog_ms)
+        with self._lock:
+            if self._stopping:
+                hb.close()
+                return self
+            self.proc = subprocess.Popen(self.argv + hb.args(), env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, pass_fds=hb.fds())
+        hb.started()
+        self.heartbeat = hb  # the watchdog pipe of the running process (timeout_ms, feeds)
         deadline = time.time() + timeout
         while time.time() < deadline:
             line = self.proc.stdout.readline()
@@ -89,10 +109,42 @@ class Sim:
             if line.startswith("control channel:"):
                 self._reader = threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True)
                 self._reader.start()
+                self._watch = threading.Thread(target=self._follow, args=(hb, self.proc), daemon=True)
+                self._watch.start()
                 self.client = SimClient(self.control)
+                self._ready = True
                 return self
+        hb.close()
         self.proc.wait(5)
         raise RuntimeError("simulator did not start:\n" + self.output + self.proc.stdout.read())
+
+    def _follow(self, hb, proc):
+        """The watchdog of one process; after a reset, the firmware again on the same flash."""
+        if hb.follow(proc) != "watchdog" or self._stopping:
+            return
+        self._ready = False
+        self._out.append(simwatch.reset_line(hb) + "\n")
+        self.resets += 1
+        self.argv = simwatch.restart_argv(self.argv)
+        if self.client is not None:
+            self.client.close()
+        if self._reader is not None:
+            self._reader.join(5)
+        try:
+            self.start()
+        except RuntimeError as e:
+            self._out.append("restart failed: %s\n" % e)
+
+    def wait_restart(self, n=1, timeout=30.0):
+        """Wait until the simulator has been reset by its watchdog n times in all and answers
+        again; returns the seconds waited."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.resets >= n and self._ready:
+                return time.time() - t0
+            time.sleep(0.05)
+        raise AssertionError("no watchdog restart (%d of %d) within %.0f s:\n%s" % (self.resets, n, timeout,
+                                                                                  self.output[-3000:]))
 
     def _drain(self, stream):
         for line in stream:
@@ -128,6 +180,8 @@ class Sim:
         raise AssertionError("timed out waiting; last state: %s" % json.dumps(st))
 
     def stop(self):
+        with self._lock:
+            self._stopping = True
         if self.client:
             self.client.close()
         if self.proc and self.proc.poll() is None:
@@ -147,6 +201,11 @@ class Sim:
         if self.emu_proc is not None and self.emu_proc.poll() is None:
             self.emu_proc.kill()
             self.emu_proc.wait()
+        if self._watch is not None:
+            self._watch.join(5)
+        if self.resets and not self.expect_resets:
+            raise AssertionError("the simulator was reset by its watchdog %d times:\n%s" % (
+                self.resets, self.output[-3000:]))
 
 
 def run_to_exit(argv, timeout=20):

@@ -89,3 +89,73 @@ def test_tap_press_state_json(running):
     assert "relays:" in r.stdout and "last events:" in r.stdout and 'display: "Unknown credential"' in r.stdout
     r = doorctl("sim", "press", "nosuch", "--control", control)
     assert r.returncode == 1 and "no input named" in r.stderr
+
+
+def test_events_since_0_returns_a_long_log_page_by_page(tmp_path):
+    """`doorctl sim events --since 0` with 200+ events, under the ESP32's heap and with the HTTP
+    API on (as `make sim` runs): the device answers a page at a time (an answer of every event
+    at once ran out of memory from ~30 on), the CLI asks page after page and prints them all, in
+    order."""
+    control = "127.0.0.1:%d" % free_port()
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"inputs": {"door": {"debounce_ms": 0}}}))
+    proc = subprocess.Popen([DOORCTL, "sim", "run", "--flash", str(tmp_path / "f.img"), "--control", control,
+                             "--http", "127.0.0.1:%d" % free_port(), "--config", str(cfg), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        for line in proc.stdout:
+            if line.startswith("control channel:"):
+                break
+        from doorctl.simctl import SimClient
+
+        with SimClient(control) as c:  # door sensor events: opened, closed, opened, ...
+            last = 0
+            while last < 210:
+                for state in ("open", "closed") * 10:
+                    c.call("door", state=state)
+                    time.sleep(0.012)
+                last = c.call("state", events=0)["state"]["last_seq"]
+        r = doorctl("sim", "events", "--since", "0", "--control", control)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert [int(ln.split()[0][1:]) for ln in lines] == list(range(1, last + 1)), r.stdout[-2000:]
+        assert "system" in lines[0] and "power_on" in lines[0]
+        assert all(" door " in ln for ln in lines[1:]) and "door_opened" in lines[1]
+        r = doorctl("sim", "events", "--since", "100", "--limit", "40", "--json", "--control", control)
+        assert r.returncode == 0, r.stderr
+        assert [e["seq"] for e in json.loads(r.stdout)] == list(range(101, 141))
+        r = doorctl("sim", "events", "--since", str(last), "--control", control)
+        assert r.returncode == 0 and r.stdout == ""
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_event_pages_ask_again_smaller_when_the_device_has_no_heap():
+    from doorctl.cli import sim_event_pages
+    from doorctl.simctl import SimError
+
+    class Device:
+        def __init__(self, n):
+            self.n = n
+            self.asked = []
+
+        def call(self, cmd, since, limit):
+            self.asked.append(limit)
+            if len(self.asked) == 2:  # busy for one answer
+                raise SimError("out of memory")
+            evs = [{"seq": s} for s in range(since + 1, min(since + min(limit, 16), self.n) + 1)]
+            return {"events": evs, "next": evs[-1]["seq"] if evs else since, "more": bool(evs) and evs[-1]["seq"] < self.n}
+
+    dev = Device(40)
+    assert [e["seq"] for e in sim_event_pages(dev, pause=0)] == list(range(1, 41))
+    assert dev.asked[:3] == [16, 16, 8]  # the page after the busy answer is asked again, smaller
+    dev = Device(40)
+    assert [e["seq"] for e in sim_event_pages(dev, since=5, limit=7, pause=0)] == list(range(6, 13))
+
+    class Broken:
+        def call(self, cmd, since, limit):
+            raise SimError("unknown command 'events'")
+
+    with pytest.raises(SimError):
+        list(sim_event_pages(Broken()))

@@ -150,6 +150,19 @@ def test_deploy_copies_only_changed_files_then_soft_resets(tree, board):
     assert not any(p.endswith(".tmp") for p in files)
 
 
+def test_deploy_and_doctor_feed_the_watchdog_the_door_armed(tree, board):
+    """The door's watchdog can't be stopped; interrupted for a deploy, nothing would feed it and
+    the chip would reset mid-copy. Every command feeds it (found as hal.esp32.wdt)."""
+    board.mpremote("exec", "import sys\nclass _W:\n feeds = 0\n def feed(self):\n  _W.feeds += 1\n"
+                           "class _M:\n wdt = _W()\nsys.modules['hal.esp32'] = _M")
+    r = deploy(tree, board, "--board", "sim", "--no-reset")
+    feeds = int(board.mpremote("exec", "import sys; print(sys.modules['hal.esp32'].wdt.feeds)").strip())
+    assert feeds > len(r["changed"])  # at least once per file written
+    r = doorctl(tree, "doctor", "--port", board.port, "--root", "/flash", "--no-reset", "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert int(board.mpremote("exec", "import sys; print(sys.modules['hal.esp32'].wdt.feeds)").strip()) > feeds
+
+
 def test_doctor_reports_the_board(tree, board):
     deploy(tree, board, "--board", "sim", "--no-reset")
     r = doorctl(tree, "doctor", "--port", board.port, "--root", "/flash", "--no-reset", "--json")

@@ -106,7 +106,10 @@ def test_private_constant_copies_match_the_public_ones():
     assert eventfs._VERSION == eventview.VERSION and eventfs._META == eventview.META_NAME
     assert eventview._KIND_CARD == eventlog.KIND_CARD and eventview._KIND_DOOR == eventlog.KIND_DOOR
     assert len(eventview.KINDS) == eventlog.KIND_DOOR + 1
-    assert len(eventview.REASONS) == eventlog.REASON_LOCKOUT_CLEARED + 1
+    assert len(eventview.REASONS) == eventlog.REASON_LOCKOUT_CLEARED + 1  # 28-33: the reset causes (doorapp/watchdog.py)
+    from doorapp import watchdog
+    assert eventview.REASONS[watchdog._REASON_POWER_ON:eventlog.REASON_LOCKOUT_CLEARED] == watchdog.RESET_CAUSES
+    assert watchdog._REASON_BOOT == eventlog.REASON_BOOT
     assert len(eventview.RESULTS) == eventlog.RESULT_DENIED + 1
     # the API's user edits check the id and fields before the table's checks are loaded
     from doorapp import api_user_edit

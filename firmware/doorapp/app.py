@@ -281,4 +281,9 @@ class Door:
             self.remote.start()
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
+        from doorapp import watchdog
+
+        coro = watchdog.run(self)  # reset-cause event, then armed: from here on the door must show progress
+        if coro is not None:
+            tasks.append(asyncio.create_task(coro))
         await asyncio.gather(*tasks)

@@ -37,8 +37,13 @@ class Input:
         return self._pin.value()
 
 
+polls = 0  # sampling rounds made (wraps): the watchdog's sign that this task runs
+
+
 async def poll(inputs):
+    global polls
     while True:
+        polls = (polls + 1) & 0xFFFF
         now = ticks_ms()
         for i in inputs:
             i.sample(now)

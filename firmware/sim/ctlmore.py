@@ -1,9 +1,13 @@
 """Simulator control commands used now and then (buttons, door, clock, noise on the PN532 link,
-event reads): loaded by sim/control.py for the call and dropped after it. Each takes the
+event reads, a hung loop): loaded by sim/control.py for the call and dropped after it. Each takes the
 Control and the request, and returns the answer's fields."""
 import asyncio
 
+from micropython import const
+
 from doorapp import clock
+
+_PAGE = const(16)  # events per `events` answer
 
 
 def _input(ctl, name):
@@ -56,12 +60,34 @@ def cmd_garbage(ctl, req):
 
 
 def cmd_events(ctl, req):
+    """One page of events with seq > `since`, oldest first: at most `limit`, and never more than
+    _PAGE (an answer is built whole: a page keeps it small whatever the log holds). `next` is
+    the cursor for the next page; `more` says whether the log has events after it."""
     import eventlog
 
-    recs = ctl.door.log.read(int(req.get("since", 0)), int(req.get("limit", 50)))
+    log = ctl.door.log
+    since = int(req.get("since", 0))
+    recs = log.read(since, max(1, min(int(req.get("limit", _PAGE)), _PAGE)))
     out = [eventlog.to_dict(r) for r in recs]
+    recs = None
     eventlog.drop_view()
-    return {"events": out}
+    nxt = out[-1]["seq"] if out else max(since, log.last_seq)
+    return {"events": out, "next": nxt, "more": nxt < log.last_seq}
+
+
+def cmd_hang(ctl, req):
+    """Block the whole event loop for `ms` (default 60000) with a blocking sleep, as a stuck
+    handler would; answered first. Nothing runs meanwhile, so nothing feeds the watchdog."""
+    ms = int(req.get("ms", 60000))
+    asyncio.create_task(_hang(ms))
+    return {"ms": ms}
+
+
+async def _hang(ms):
+    import time
+
+    await asyncio.sleep_ms(50)  # the answer goes out first
+    time.sleep_ms(ms)
 
 
 def cmd_modules(ctl, req):

@@ -13,6 +13,10 @@ Options:
   --users PATH        a user table built by `doorctl users build` (.tbl): checked and swapped in
                       before start (`doorctl sim run --users users.json` builds it on the host)
   --quiet             no live display
+  --reset-cause NAME  what board.reset_cause() says (power_on, watchdog, ...; the runner passes
+                      watchdog when it restarts the firmware after a watchdog reset)
+  --watchdog FD[:MS]  write end of the runner's watchdog pipe (doorctl.simwatch; hal/sim.py),
+                      and a timeout instead of the firmware's own (tests)
   --app-from-flash    import the app and libraries from the flash image's .mpy files (a built
                       image, `doorctl sim-image`), board file /flash/board.json unless --board;
                       only simulator-only modules (sim/, hal/sim.py, pn532emu) come from here

@@ -15,6 +15,8 @@ DEFAULTS = {
     "config": "",
     "secrets": "",
     "users": "",
+    "reset-cause": "power_on",
+    "watchdog": "",
 }
 FLAGS = ("quiet", "app-from-flash")
 
@@ -65,7 +67,8 @@ def prepare(opts):
 
     spec = hal.load_board(opts["board"])
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
-    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None)
+    board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
+                           watchdog=opts["watchdog"])
     try:
         if opts["config"]:
             from doorapp import config

@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from doorctl import __version__, paths, profiles, simprep
 from doorctl.errors import CliError
@@ -37,7 +38,8 @@ def sim_command(args):
     pn532 = args.pn532
     if not pn532 and _board_transport(args.board) == "emulator":
         # the emulator runs as its own process (test equipment stays out of the device heap);
-        # it exits when this process (exec'd into the simulator: same pid) is gone
+        # it exits when this process (the runner, doorctl.simwatch) is gone: it outlives a
+        # watchdog reset of the simulator, as a reader outlives the board's
         from doorctl import pn532_service
 
         _proc, pn532 = pn532_service.start()
@@ -66,11 +68,15 @@ def sim_env():
 
 
 def cmd_sim_run(args):
+    """The simulator in the foreground, restarted on the same flash after a watchdog reset
+    (doorctl.simwatch); the exit code is the simulator's."""
+    from doorctl import simwatch
+
     argv = sim_command(args)
     if args.fresh and os.path.exists(argv[argv.index("--flash") + 1]):
         os.remove(argv[argv.index("--flash") + 1])
     sys.stdout.flush()
-    os.execve(argv[0], argv, sim_env())
+    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True), timeout_ms=args.watchdog_ms)
 
 
 def _client(args):
@@ -149,15 +155,47 @@ def cmd_sim_state(args):
     return EXIT_OK
 
 
+EVENTS_PAGE = 16  # the simulator answers at most this many events a call (firmware/sim/ctlmore.py)
+
+
+def sim_event_pages(client, since=0, limit=None, page=EVENTS_PAGE, pause=0.05):
+    """Events with seq > since, oldest first (all, or the first `limit`), a page per call, as
+    they come. A page the busy device found no heap for is asked again, smaller."""
+    left = limit
+    fails = 0
+    while left is None or left > 0:
+        n = page if left is None else min(page, left)
+        try:
+            ans = client.call("events", since=since, limit=n)
+        except SimError as e:
+            fails += 1
+            if "out of memory" not in str(e) or fails > 10:
+                raise
+            page = max(1, page // 2)
+            time.sleep(pause)
+            continue
+        fails = 0
+        evs = ans["events"]
+        for e in evs:
+            yield e
+        if left is not None:
+            left -= len(evs)
+        if not evs or not ans.get("more"):
+            return
+        since = ans.get("next", evs[-1]["seq"])
+
+
 def cmd_sim_events(args):
+    evs = []
     with _client(args) as c:
-        evs = c.call("events", since=args.since, limit=args.limit)["events"]
+        for e in sim_event_pages(c, args.since, args.limit):
+            if args.json:
+                evs.append(e)
+            else:
+                print("#%d %s %s %s user=%s %s %s" % (e["seq"], e["time"], e["kind"], e.get("code") or "-",
+                                                     e.get("user") or "-", e["result"], e["reason"]), flush=True)
     if args.json:
         print(json.dumps(evs, indent=2))
-    else:
-        for e in evs:
-            print("#%d %s %s %s user=%s %s %s" % (e["seq"], e["time"], e["kind"], e.get("code") or "-",
-                                                 e.get("user") or "-", e["result"], e["reason"]))
     return EXIT_OK
 
 
@@ -238,6 +276,8 @@ def build_parser():
     run.add_argument("--heap", default=None,
                      help="MicroPython heap (default: the board's profile: psram %s, lean %s)" % (
                          profiles.HEAPS["psram"], profiles.HEAPS["lean"]))
+    run.add_argument("--watchdog-ms", type=int, default=0, metavar="MS",
+                     help="watchdog timeout instead of the firmware's own 30 s (docs/watchdog.md)")
     run.set_defaults(func=cmd_sim_run)
 
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
@@ -286,10 +326,12 @@ def build_parser():
     sp.add_argument("--json", action="store_true", help="machine-readable output (keys: see README)")
     sp.add_argument("--events", type=int, default=10, help="how many recent events (default %(default)s)")
     sp.set_defaults(func=cmd_sim_state)
-    sp = with_control(ssub.add_parser("events", help="events after a sequence number"))
-    sp.add_argument("--since", type=int, default=0)
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--json", action="store_true")
+    sp = with_control(ssub.add_parser("events", help="events after a sequence number",
+                                      description="Events with a sequence number above --since, oldest first, "
+                                                  "read page by page (printed as they come)."))
+    sp.add_argument("--since", type=int, default=0, help="cursor: the last sequence number already seen (default 0)")
+    sp.add_argument("--limit", type=int, default=None, help="at most this many events (default: all)")
+    sp.add_argument("--json", action="store_true", help="one JSON list at the end")
     sp.set_defaults(func=cmd_sim_events)
 
     emu = sub.add_parser("pn532-emu", help="serve the PN532 emulator on a pty or TCP port",

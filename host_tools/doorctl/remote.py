@@ -2,7 +2,8 @@
 
 Used by `doorctl deploy` and `doorctl doctor`. Connecting interrupts the running program (as
 every mpremote command does) without a soft reset, so it also works against the unix port's
-REPL on a pty (the tests). Paths on the board are under `root` ("/" on an ESP32).
+REPL on a pty (the tests). Paths on the board are under `root` ("/" on an ESP32). Every command
+first feeds the watchdog the interrupted door had armed (_FEED_FN).
 """
 import ast
 import json
@@ -35,6 +36,20 @@ def _dc_h(p):
 """
 
 
+# The door arms the chip's watchdog (hal.esp32 keeps it as `wdt`; docs/watchdog.md), and it
+# can't be stopped: with the app interrupted, nothing feeds it and the chip would reset in the
+# middle of a deploy. So while we hold the REPL, every command feeds it first.
+_FEED_FN = """
+import sys
+def _dc_f():
+    m = sys.modules.get('hal.esp32')
+    w = getattr(m, 'wdt', None) if m else None
+    if w:
+        w.feed()
+_dc_f()
+"""
+
+
 class RemoteError(CliError):
     pass
 
@@ -50,6 +65,7 @@ class Board:
         self.baud = baud
         self.root = "/" + root.strip("/") if root.strip("/") else ""
         self.t = None
+        self._feed = ""  # run before every command once defined: feeds the board's watchdog
 
     def __enter__(self):
         from mpremote.transport import TransportError
@@ -64,6 +80,8 @@ class Board:
         except TransportError as e:
             self.close()
             raise RemoteError("no MicroPython REPL answers on %s (%s)" % (self.port, e))
+        self.exec(_FEED_FN)
+        self._feed = "_dc_f()\n"
         return self
 
     def __exit__(self, *exc):
@@ -87,7 +105,7 @@ class Board:
         from mpremote.transport import TransportError, TransportExecError
 
         try:
-            out, err = self.t.exec_raw(code, timeout=timeout)
+            out, err = self.t.exec_raw(self._feed + code, timeout=timeout)
         except TransportExecError as e:  # pragma: no cover - exec_raw doesn't raise it
             raise RemoteError("board error: %s" % _last_line(e.error_output))
         except (TransportError, OSError) as e:

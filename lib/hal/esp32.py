@@ -7,6 +7,7 @@ import machine
 from hal.streams import AsyncioByteStream
 
 _PULL = {"none": None, "up": machine.Pin.PULL_UP, "down": machine.Pin.PULL_DOWN}
+wdt = None  # machine.WDT once the door runs (Board.watchdog)
 
 
 class OutputPin:
@@ -66,6 +67,31 @@ class Board:
 
     def unique_id(self):
         return machine.unique_id()
+
+    def watchdog(self, timeout_ms):
+        """machine.WDT: resets the chip unless fed within timeout_ms; once started it can't be
+        stopped (kept in `wdt` here: doorctl deploy/doctor feed it while they hold the REPL).
+        None if it can't be armed (e.g. still armed from before a soft reboot: it then resets
+        the chip, which boots clean and arms it)."""
+        global wdt
+        try:
+            wdt = machine.WDT(timeout=timeout_ms)
+        except OSError as e:
+            print("doorctl: watchdog not armed:", e)
+            return None
+        return wdt
+
+    def reset_cause(self):
+        """Why the chip started: power_on, hard_reset, watchdog, deep_sleep, soft_reset or
+        brownout (where the port reports it; the ESP32 port counts a brown-out as power-on);
+        "" if unknown."""
+        c = machine.reset_cause()
+        for name, attr in (("power_on", "PWRON_RESET"), ("hard_reset", "HARD_RESET"), ("watchdog", "WDT_RESET"),
+                           ("deep_sleep", "DEEPSLEEP_RESET"), ("soft_reset", "SOFT_RESET"),
+                           ("brownout", "BROWNOUT_RESET")):
+            if getattr(machine, attr, None) == c:
+                return name
+        return ""
 
     def wiegand_input(self, assembler):
         """D0/D1 falling edges (pin IRQs) feed the assembler (lib/wiegand.py); the wiring code

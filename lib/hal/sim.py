@@ -4,7 +4,9 @@ Pins are levels in memory that the simulator's control channel can read and driv
 change is reported to listeners (the live display, the event timestamps of `make bench`).
 The PN532 UART is pluggable: the byte-level emulator in its own host process (`emu:...`, what
 `doorctl sim run` starts), the same emulator inside this process (`emulator`), `tcp:HOST:PORT`,
-or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty).
+or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty);
+the links to the emulator process and to a tty are in sim/pn532link.py, loaded when the reader
+starts (after the boot's name pool step: the simulator's own names don't count towards it).
 """
 import asyncio
 
@@ -63,26 +65,6 @@ class InputPin:
         return self._bank.get(self.num)
 
 
-class SerialDevice:
-    """A tty opened raw at the board's baud rate, usable as an asyncio stream."""
-
-    def __init__(self, path, baudrate):
-        import termios
-
-        self.f = open(path, "r+b")
-        fd = self.f.fileno()
-        termios.setraw(fd)
-        attrs = termios.tcgetattr(fd)
-        speed = getattr(termios, "B%d" % baudrate)
-        attrs[4] = speed
-        attrs[5] = speed
-        # VMIN = VTIME = 0 (Linux indices 6, 5): a read returns what is there instead of
-        # blocking the whole event loop until n bytes arrived; asyncio polls for readiness.
-        attrs[6][6] = 0
-        attrs[6][5] = 0
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
-
-
 class LineStream:
     """The QR scanner's UART in the simulator: the control channel writes what a scanner would
     send; a ByteStream (`read(n, timeout_ms)` -> bytes, b'' on timeout)."""
@@ -111,7 +93,7 @@ class LineStream:
 class Board:
     backend = "sim"
 
-    def __init__(self, spec, data_dir="/flash", pn532=None, **options):
+    def __init__(self, spec, data_dir="/flash", pn532=None, reset_cause="power_on", watchdog="", **options):
         self.spec = spec
         self.name = spec["name"]
         self.data_dir = data_dir
@@ -120,6 +102,31 @@ class Board:
         self.emulator = None  # set when the built-in emulator is used
         self.wiegand = None  # the app's WiegandAssembler, once it listens
         self.qr = None  # LineStream of the QR scanner, once the app reads it
+        # told by the runner (sim option --watchdog FD[:MS]); the watchdog's pipe once armed
+        # (names the boot already has: each new one counts towards the name pool step)
+        self.options = [reset_cause, watchdog]
+
+    def reset_cause(self):
+        return self.options[0]
+
+    # The watchdog. A blocked event loop can't check itself, so the check runs outside this
+    # process: the runner (doorctl.simwatch; `doorctl sim run` and the tests start the
+    # simulator through it) hands over the write end of a pipe (--watchdog FD); arming writes
+    # `W<timeout_ms>` and a line end, every feed one byte. The runner kills the process when no
+    # byte came within the timeout (a reset: nothing is cleaned up) and starts the firmware again
+    # on the same flash with --reset-cause watchdog. Without a runner nothing watches.
+    def watchdog(self, timeout_ms):
+        """This board, whose feed() feeds the watchdog; --watchdog FD:MS overrides the timeout."""
+        fd, _, ms = self.options[1].partition(":")
+        f = self.options[1] = open(int(fd), "wb") if fd else None
+        if f:
+            f.write(b"W%d\n" % (int(ms or 0) or timeout_ms))
+        return self
+
+    def feed(self):
+        f = self.options[1]
+        if f:
+            f.write(b".")  # OSError once the runner is gone: the simulator stops (no power)
 
     def output(self, num, active_high=True):
         return OutputPin(self.pins, num, active_high)
@@ -139,18 +146,14 @@ class Board:
 
             self.emulator = PN532Emulator()
             return EmulatorStream(self.emulator)
-        if t.startswith("emu:"):  # the emulator in a host process (doorctl.pn532_service)
-            host, port, cport = t[4:].rsplit(":", 2)
-            self.emulator = RemoteEmulator(host, int(cport))
-            r, w = await asyncio.open_connection(host, int(port))
-            return AsyncioByteStream(r, w)
+        if t.startswith("emu:") or t.startswith("serial:"):  # sets self.emulator for emu:
+            from sim import pn532link
+
+            return await pn532link.connect(self, t)
         if t.startswith("tcp:"):
             host, port = t[4:].rsplit(":", 1)
             r, w = await asyncio.open_connection(host, int(port))
             return AsyncioByteStream(r, w)
-        if t.startswith("serial:"):
-            dev = SerialDevice(t[7:], self.spec["pn532"]["baudrate"])
-            return AsyncioByteStream(asyncio.StreamReader(dev.f), asyncio.StreamWriter(dev.f, {}))
         raise ValueError("pn532 transport must be emulator, emu:HOST:PORT:PORT, tcp:HOST:PORT or serial:PATH, "
                          "got " + t)
 
@@ -174,50 +177,3 @@ class Board:
 
     def ntp(self):
         return None
-
-
-class RemoteEmulator:
-    """The PN532 emulator running in its own host process (doorctl.pn532_service: test
-    equipment kept out of the heap the firmware is measured in); card commands go over a
-    JSON-lines socket, the PN532's UART bytes over another (transport `emu:HOST:UART:CONTROL`)."""
-
-    def __init__(self, host, port):
-        import socket
-
-        self.addr = socket.getaddrinfo(host, port)[0][-1]
-        self.sock = None
-
-    def _call(self, req):
-        """Send one command, wait for its answer (localhost: well under a millisecond)."""
-        import json
-        import socket
-
-        if self.sock is None:
-            s = socket.socket()
-            s.connect(self.addr)
-            self.sock = s
-        try:
-            self.sock.send(json.dumps(req).encode() + b"\n")
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = self.sock.recv(256)
-                if not chunk:
-                    raise OSError("emulator closed the control connection")
-                line += chunk
-        except OSError:
-            self.sock.close()
-            self.sock = None
-            raise
-        ans = json.loads(line)
-        if not ans.get("ok"):
-            raise ValueError(ans.get("error", "emulator refused the command"))
-        return ans
-
-    def place(self, uid):
-        self._call({"call": "place", "uid": uid.hex()})
-
-    def remove(self):
-        self._call({"call": "remove"})
-
-    def inject(self, data):
-        self._call({"call": "inject", "hex": bytes(data).hex()})

@@ -54,6 +54,8 @@ class CardWatcher:
         self.errors = 0  # failed polls and failed (re)initialisations
         self.reinits = 0
         self.no_heap = 0  # polls or on_card calls that found no heap (retried)
+        # every loop turn adds to polls or errors, a re-init's backoff included: their sum is
+        # the watchdog's sign that this task runs (doorapp/watchdog.py; no counter of its own)
         self.last_error = ""
         self._fails = 0
         self._misses = 0
@@ -88,13 +90,12 @@ class CardWatcher:
 
         self._stop = False
         while True:
-            # one name per except clause: a tuple of them would be built to match, and on a
-            # full heap the MemoryError would escape the clause meant for it
             try:
                 await self._loop()
                 return
-            except MemoryError:
-                pass
+            except MemoryError:  # (one name per clause: matching a tuple would allocate it)
+                if self._stop:
+                    raise
             except CancelledError:
                 if self._stop:
                     raise
@@ -115,7 +116,6 @@ class CardWatcher:
         try:
             while self._run:
                 card = False  # False: the poll (or init) failed
-                failed = False
                 try:
                     if init:
                         self.firmware = await self.reader.init()
@@ -125,14 +125,12 @@ class CardWatcher:
                         continue
                     card = await self.reader.read_passive_target()
                 except MemoryError:  # (no text built: there is no heap for it)
-                    failed = True
                     self.last_error = _NO_HEAP
                     self.no_heap += 1
                     gc.collect()
                 except PN532Error as e:
-                    failed = True
                     self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
-                if failed:
+                if card is False:  # the poll or (re)init failed (an init that worked went on above)
                     self.errors += 1
                     self._fails += 1
                     self.status = ERROR

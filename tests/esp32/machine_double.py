@@ -85,7 +85,7 @@ _EMU = []
 def connect_emulator(transport):
     """transport: "emu:HOST:UART:CONTROL" from pn532_service.start(); returns the card control
     (place/remove) of that emulator."""
-    from hal.sim import RemoteEmulator
+    from sim.pn532link import RemoteEmulator
 
     host, port, cport = transport[4:].rsplit(":", 2)
     _EMU[:] = [host, int(port)]
@@ -99,3 +99,32 @@ class I2C:
 
 def unique_id():
     return b"\x24\x0a\xc4\x00\x00\x01"
+
+
+# reset causes as the ESP32 port numbers them (it has no BROWNOUT_RESET: a brown-out reads as
+# PWRON_RESET there); the test sets `cause`
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+cause = [PWRON_RESET]
+
+
+def reset_cause():
+    return cause[0]
+
+
+wdts = []  # every WDT made: the ESP32 has one, started by the first WDT(timeout=...)
+
+
+class WDT:
+    """machine.WDT: counts feeds (a real one resets the chip when they stop)."""
+
+    def __init__(self, id=0, timeout=5000):
+        self.timeout = timeout
+        self.feeds = 0
+        wdts.append(self)
+
+    def feed(self):
+        self.feeds += 1

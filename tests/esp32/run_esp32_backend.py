@@ -29,6 +29,11 @@ fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"
 # as startup.start() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
 board, door = startup.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
 assert board.backend == "esp32"
+for _code, _name in ((1, "power_on"), (2, "hard_reset"), (3, "watchdog"), (4, "deep_sleep"), (5, "soft_reset"),
+                     (99, "")):  # machine.reset_cause() -> the names the reset-cause event uses
+    machine_double.cause[0] = _code
+    assert board.reset_cause() == _name, (_code, board.reset_cause())
+machine_double.cause[0] = machine_double.WDT_RESET  # this start follows a watchdog reset
 pins = machine_double.pins
 assert pins[26].mode == machine_double.Pin.OUT and pins[26].level == 0  # active high: idle low
 assert pins[32].pull == machine_double.Pin.PULL_UP  # exit button input with pull-up
@@ -74,7 +79,18 @@ async def main():
         await sleep_ms(10)
     assert pins[26].level == 1, "exit button did not open relay 1"
     ev = door.log.read(0, 10)
-    assert [e.kind for e in ev] == [1, 6], ev  # card, exit
+    assert [e.kind for e in ev] == [0, 1, 6], ev  # the reset cause, card, exit
+    assert ev[0].reason == 30, ev[0]  # REASON_WATCHDOG: machine.reset_cause() was WDT_RESET
+    # the watchdog: machine.WDT armed with the firmware's timeout, fed while the door runs
+    for _ in range(300):
+        if machine_double.wdts and machine_double.wdts[0].feeds >= 1:
+            break
+        await sleep_ms(10)
+    assert len(machine_double.wdts) == 1 and machine_double.wdts[0].timeout == 30000, machine_double.wdts
+    assert machine_double.wdts[0].feeds >= 1
+    from hal import esp32
+
+    assert esp32.wdt is machine_double.wdts[0]  # where doorctl deploy/doctor find it to feed
     # network services: joined with the configured SSID and password, clock set by NTP
     assert ("hostname", "door-7") in network_double.calls, network_double.calls
     assert ("connect", "site-wifi", "wifi-pass-1") in network_double.calls, network_double.calls
