@@ -2,7 +2,29 @@
 import base64
 import http.client
 import json
+import socket
 import urllib.parse
+
+
+def raw(hostport, data, read=True, timeout=8, source=None):
+    """Send bytes exactly as given (no client normalisation) from address `source` if given;
+    returns everything the device answers until it closes (or, read=False, the open socket)."""
+    host, port = hostport.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0) if source else None)
+    try:
+        s.sendall(data)
+        if not read:
+            return s
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        return out
+    finally:
+        if read:
+            s.close()
 
 
 class Api:

@@ -13,15 +13,13 @@ promise there has its attack here, against the real firmware in the simulator.
   channel live on, the heap is left as it was (tests/test_attacks_flood.py).
 """
 import base64
-import http.client
 import json
-import socket
 import statistics
 import time
 
 import pytest
 
-from httpclient import Api, admin_session
+from httpclient import Api, admin_session, raw
 from simproc import ROOT, Sim
 
 PASSWORD = "s3cret-door"
@@ -61,23 +59,6 @@ def spellings(path):
     if "v1" in path:
         out.append(path.replace("v1", "v%31"))
     return out
-
-
-def raw(hostport, data, timeout=8, source=None):
-    host, port = hostport.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout,
-                                 source_address=(source, 0) if source else None)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        s.close()
 
 
 def request(hostport, method, target, body=None, headers=(), source=None):

@@ -1,11 +1,11 @@
 """The device HTTP API, served by the real firmware in the simulator (MicroPython, ESP32 heap)."""
 import base64
 import json
-import socket
 import time
 
 import pytest
 
+import httpclient
 from httpclient import Api, admin_session, query
 from simproc import FAST_CONFIG, Sim
 
@@ -211,22 +211,7 @@ def test_failed_logins_lock_out_with_growing_delay(sim):
 
 
 def raw(sim, data, read=True, timeout=8, source=None):
-    host, port = sim.http.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0) if source else None)
-    try:
-        s.sendall(data)
-        if not read:
-            return s
-        out = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        if read:
-            s.close()
+    return httpclient.raw(sim.http, data, read, timeout, source)
 
 
 def test_malformed_requests_get_4xx_and_change_nothing(sim, admin):
