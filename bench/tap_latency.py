@@ -19,7 +19,8 @@ import eventlog
 import hal
 from compat import sleep_ms, ticks_diff, ticks_us
 from deadline import Deadline
-from doorapp import app, config
+from doorapp import app
+from doorapp.config import schema
 from unload import forget
 from usertable import build, validate, validate_list
 from sim import flash
@@ -64,7 +65,7 @@ async def run():
     flash.mount(IMAGE, "/flash", flash.DEFAULT_SIZE)
     spec = hal.load_board(ROOT + "/boards/sim.json")
     board = hal.open_board(spec, data_dir="/flash")
-    cfg = config.validate({"reader": {"poll_ms": 10, "removal_ms": 50}}, spec)
+    cfg = schema.validate({"reader": {"poll_ms": 10, "removal_ms": 50}}, spec)
     # the host builds the table (doorctl users build); here the same library, before the app
     ctx = validate.Ctx("8HN", "UTC0", [1, 2], None, False, "users.json")
     sched, users = validate_list.document({"users": [

@@ -34,7 +34,8 @@ def main():
     try:
         import eventlog
         import hal
-        from doorapp import app, config  # noqa: F401  (the app's code is resident on a device)
+        from doorapp import app  # noqa: F401
+        from doorapp.config import schema  # noqa: F401  (the app's code is resident on a device)
 
         spec = hal.load_board(ROOT + "/boards/sim.json")
         board = hal.open_board(spec, data_dir="/flash")  # noqa: F841

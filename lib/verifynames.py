@@ -2,7 +2,7 @@
 variables' indices, the client's answer reasons (documented in verifyclient), filling in a
 compiled template with URL-encoded values (`expand`, `quote`). Shared by the URL templates
 (verifyurl: compiling and checking, loaded at start and on config changes), the client
-(verifyclient, loaded per request) and the modes (doorapp/verify.py), so that a door waiting
+(verifyclient, loaded per request) and the modes (doorapp/verify/verifier.py), so that a door waiting
 for credentials holds only this small module. Splitting a URL: lib/urlsplit.py."""
 from micropython import const
 

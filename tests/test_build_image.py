@@ -52,8 +52,8 @@ walk('/flash')
 st = os.statvfs('/flash')
 sys.path[:] = ['/flash', '.frozen', '/flash/lib']  # the ESP32's ['', '.frozen', '/lib']
 import cardfmt, configerror, pn532.frames
-from doorapp import config
-mods = {m.__name__: m.__file__ for m in (cardfmt, configerror, pn532.frames, config)}
+from doorapp.config import schema
+mods = {m.__name__: m.__file__ for m in (cardfmt, configerror, pn532.frames, schema)}
 print(json.dumps({'files': files, 'bsize': st[0], 'blocks': st[2], 'bfree': st[3], 'mods': mods,
                   'uid': cardfmt.format_uid(b'\x04\xa1\xb2\xc3', '8HN'), 'path': sys.path}))
 """
@@ -140,7 +140,7 @@ def test_cut_filesystem_mounts_under_micropython_with_esp32_parameters(built, tm
     # .mpy built for xtensawin import on the unix port: bytecode only, same mpy version
     assert got["path"] == ["/flash", ".frozen", "/flash/lib"]
     assert got["mods"] == {"cardfmt": "/flash/lib/cardfmt.mpy", "configerror": "/flash/lib/configerror.mpy",
-                           "pn532.frames": "/flash/lib/pn532/frames.mpy", "doorapp.config": "/flash/doorapp/config.mpy"}
+                           "pn532.frames": "/flash/lib/pn532/frames.mpy", "doorapp.config.schema": "/flash/doorapp/config/schema.mpy"}
     assert got["uid"] == "04A1B2C3"
     # the size report agrees with what MicroPython's LittleFS says
     assert got["bsize"] == 4096 and got["blocks"] == 512

@@ -112,17 +112,18 @@ def test_private_constant_copies_match_the_public_ones():
     assert watchdog._REASON_BOOT == eventlog.REASON_BOOT
     assert len(eventview.RESULTS) == eventlog.RESULT_DENIED + 1
     # the API's user edits check the id and fields before the table's checks are loaded
-    from doorapp import api_user_edit
+    from doorapp.http import useredit
     from usertable import validate
 
-    assert api_user_edit.FIELDS == validate.FIELDS and api_user_edit.MAX_ID == validate.MAX_UID
+    assert useredit.FIELDS == validate.FIELDS and useredit.MAX_ID == validate.MAX_UID
     import wiegand
     import wiegandbits
 
     assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
-    from doorapp import readerqr, readers
+    from doorapp.readers import qr
+    from doorapp.readers import credentials
 
-    for mod in (readers, readerqr):
+    for mod in (credentials, qr):
         for name in dir(mod):
             if name.startswith("_KIND_"):
                 assert getattr(mod, name) == getattr(eventlog, name[1:]), (mod.__name__, name)
@@ -267,13 +268,13 @@ def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
 
 # Cold code that the HTTP API or a config change loads at run time (route handlers, validators,
 # the event view); with the name pool grown at boot none of it may need a new pool later.
-COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_config", "doorapp.api_session", "doorapp.api_vendor", "doorapp.api_lpr",
-                    "plates", "doorapp.webui", "eventview", "eventfs", "cardnorm", "doorapp.config", "doorapp.secrets",
-                    "doorapp.verify_config", "verifyurl", "tzrule", "pn532.extra")
+COLD_AT_RUN_TIME = ("doorapp.http.status", "doorapp.http.settings", "doorapp.http.session", "doorapp.http.vendor", "doorapp.http.lpr",
+                    "plates", "doorapp.http.webui", "eventview", "eventfs", "cardnorm", "doorapp.config.schema", "doorapp.config.secrets",
+                    "verifyurl", "tzrule", "pn532.extra")
 NAME_POOL_SCRIPT = r"""
 import micropython
 from doorapp import startup
-startup.load_resident(("pn532.hsu", "doorapp.httpapi", "doorapp.station"))
+startup.load_resident(("pn532.hsu", "doorapp.http.api", "doorapp.station"))
 micropython.qstr_info()
 for name in %r:
     __import__(name)

@@ -6,13 +6,13 @@ import re
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-DOORAPP = os.path.join(ROOT, "firmware", "doorapp")
+DOORAPP = os.path.join(ROOT, "firmware", "doorapp", "http")
 
 
 def route_table():
-    """httpapi.ROUTES as (method, path, module, handler, access) tuples, read from the source (a
+    """doorapp.http.api.ROUTES as (method, path, module, handler, access) tuples, read from the source (a
     row may end in False: a GET that does not answer HEAD)."""
-    src = open(os.path.join(DOORAPP, "httpapi.py")).read()
+    src = open(os.path.join(DOORAPP, "api.py")).read()
     return re.findall(r'\("([A-Z]+)", "(/[^"]*)", "(\w+)", "(\w+)", ([A-Z]+)(?:, False)?\)', src)
 
 

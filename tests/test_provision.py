@@ -30,8 +30,8 @@ def run(*args, env=None, timeout=60):
 
 def device_validate(out):
     """The firmware's own validators, as the device runs them at start-up."""
-    from doorapp import config as configmod
-    from doorapp import secrets as secretsmod
+    from doorapp.config import schema as configmod
+    from doorapp.config import secrets as secretsmod
     from hal import load_board
 
     spec = load_board(os.path.join(paths.BOARDS, "esp32-devkitc.json"))
@@ -52,10 +52,10 @@ def test_flags_and_environment(tmp_path):
     assert len(raw["site_key"]) == 64 and len(raw["qr_key"]) == 64 and raw["site_key"] != raw["qr_key"]
     assert len(sec["site_key"]) == 32
     # the admin password is stored only as a salted hash the device's own code checks
-    from doorapp import auth
+    from doorapp.config import passwords
 
     assert ADMIN not in json.dumps(raw) and raw["admin_hash"].startswith("pbkdf2-sha256$")
-    assert auth.check_password(ADMIN, raw["admin_hash"]) and not auth.check_password("guess", raw["admin_hash"])
+    assert passwords.check_password(ADMIN, raw["admin_hash"]) and not passwords.check_password("guess", raw["admin_hash"])
     assert stat.S_IMODE(os.stat(out / "secrets.json").st_mode) == 0o600
     for secret in (WIFI, ADMIN, raw["site_key"], raw["qr_key"]):
         assert secret not in r.stdout + r.stderr
@@ -151,9 +151,9 @@ def test_interactive_prompts_do_not_echo_secrets(tmp_path):
     cfg, _sec = device_validate(out)
     raw = json.load(open(out / "secrets.json"))
     assert cfg["device"]["id"] == "door-9" and cfg["time"]["tz"] == TZ and raw["wifi_password"] == WIFI
-    from doorapp import auth
+    from doorapp.config import passwords
 
-    assert auth.check_password(ADMIN, raw["admin_hash"])
+    assert passwords.check_password(ADMIN, raw["admin_hash"])
 
 
 def test_build_takes_the_provision_directory(tmp_path):

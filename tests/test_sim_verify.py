@@ -279,14 +279,14 @@ def test_verification_at_start_with_the_http_api_on(tmp_path_factory, server):
 
 
 def test_verification_switched_on_changed_and_off_through_the_api(tmp_path_factory, server):
-    """The config change paths (doorapp/admin.py): off -> on, a refused change while on (the
+    """The config change paths (doorapp/config/changes.py): off -> on, a refused change while on (the
     running setting comes back), a change of mode while on, on -> off (its code leaves the heap)."""
     from httpclient import admin_session
 
     s = http_sim(tmp_path_factory, "httppatch")
     try:
         api = admin_session(s.http)
-        assert "doorapp.verify" not in s.call("modules")["modules"]
+        assert "doorapp.verify.verifier" not in s.call("modules")["modules"]
         st, doc = api.patch("/api/v1/config", {"verify": {
             "mode": "customize", "timeout_ms": 1500, "url": server.url + ANY_URL,
             "methods": {"qr": "remote", "card": "remote", "pin": "remote"}}})

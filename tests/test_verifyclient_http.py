@@ -78,7 +78,8 @@ ANSWER_CASES = {
 CLIENT = r'''
 import sys, json, asyncio
 import verifyclient as vc
-from doorapp import verify, verify_config
+from doorapp.verify import verifier
+from doorapp.config import schema
 
 def main():
     with open(sys.argv[1]) as f:
@@ -98,9 +99,9 @@ def main():
     async def flow(job):
         fake = [0]
         results = []
-        cfg = verify_config.validate(job["cfg"])
+        cfg = schema.validate_verify(job["cfg"])
         c = vc.VerifyClient(timeout_ms=cfg["timeout_ms"])
-        v = verify.new(cfg, c, results.append, device_id="door-1", local=None,
+        v = verifier.new(cfg, c, results.append, device_id="door-1", local=None,
                        clock=lambda: spec["now"], ticks=lambda: fake[0])
         log = []
         def rec(r):

@@ -1,4 +1,4 @@
-"""The web UI's static files, without a browser: what the device serves (firmware/doorapp/webui.py
+"""The web UI's static files, without a browser: what the device serves (firmware/doorapp/http/webui.py
 on the device's own HTTP server, under MicroPython with the ESP32 heap and under CPython), the
 gzip build for the flash image (host_tools/doorctl/webui.py), and the pages' self-containment."""
 import gzip
@@ -17,7 +17,7 @@ from simproc import ROOT, Sim, free_port
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 from doorctl import paths, webui as build  # noqa: E402
 
-from doorapp import webui  # noqa: E402  (device module; conftest puts firmware/ on the path)
+from doorapp.http import webui  # noqa: E402  (device module; conftest puts firmware/ on the path)
 
 WWW = os.path.join(ROOT, "firmware", "www")
 SHIPPED = ["app.js", "index.html", "style.css"]
@@ -26,8 +26,8 @@ GZIP_LIMIT = 16 * 1024
 
 SERVER = r"""
 import asyncio, sys
-from doorapp.httpd import Server, serve
-from doorapp import webui
+from doorapp.http.server import Server, serve
+from doorapp.http import webui
 app = Server()
 files = webui.register(app, sys.argv[2] or None)
 print("files " + ",".join(sorted(files)) + " default " + webui.default_www_dir())
@@ -41,7 +41,7 @@ asyncio.run(main())
 
 
 class Served:
-    """webui.register on a bare doorapp.httpd Server in a subprocess (MicroPython or CPython)."""
+    """webui.register on a bare doorapp.http.server Server in a subprocess (MicroPython or CPython)."""
 
     def __init__(self, tmp, interp, www_dir):
         script = os.path.join(str(tmp), "serve_www.py")
@@ -221,7 +221,7 @@ def test_through_the_device_app_no_auth_for_pages_api_still_gated(tmp_path):
         st, h, body = srv.get("/ui/app.js")
         assert st == 200 and body == read("app.js")
         assert srv.get("/api/v1/status")[0] == 401  # the API is not opened by the UI routes
-        st, h, body = srv.get("/ui/../doorapp/httpapi.py")
+        st, h, body = srv.get("/ui/../doorapp/http/api.py")
         assert st == 400 and b"import" not in body
     finally:
         s.stop()
@@ -282,7 +282,7 @@ def test_default_www_dir(monkeypatch):
     assert webui.default_www_dir() == WWW
     monkeypatch.setattr(webui, "__file__", os.path.join(ROOT, "build", "mpy-cache", "firmware", "doorapp", "webui.mpy"))
     assert webui.default_www_dir() == WWW  # the simulator's bytecode cache maps back to the checkout
-    monkeypatch.setattr(webui, "__file__", "doorapp/webui.py")  # frozen / relative: the board's
+    monkeypatch.setattr(webui, "__file__", "doorapp/http/webui.py")  # frozen / relative: the board's
     assert webui.default_www_dir() == "/www"
     monkeypatch.setattr(webui, "__file__", f)
     monkeypatch.setattr(webui.sys, "platform", "esp32")

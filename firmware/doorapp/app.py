@@ -9,35 +9,28 @@ import sys
 
 import cardfmt
 import eventlog
-from doorapp import VERSION, clock
+from doorapp import VERSION, clock, fileio
 from doorapp.indicators import DENIED_BEEP, GRANTED_BEEP, GRANTED_LED, Indicator
 from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
+from unload import forget
 
-CONFIG_FILE = "config.json"
-SECRETS_FILE = "secrets.json"
 # validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config", "doorapp.cfgvalue", "doorapp.secrets", "doorapp.verify_config", "verifyurl", "urlsplit", "doorapp.auth")
-TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
-STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
-EVENTS_FILE = "events.log"
-
-
-def data_path(board, name):
-    return board.data_dir + "/" + name
+_VALIDATORS = ("doorapp.config.schema", "doorapp.config.secrets", "doorapp.config.changes", "verifyurl", "urlsplit",
+               "doorapp.config.passwords")
 
 
 def make_engine(table, cfg):
     """The access engine over the table; the schedules come from the table file (their code and
     the TZ rule are loaded only if the site uses custom schedules or relay holds)."""
-    from doorapp.engine import AccessEngine
+    from doorapp.access.engine import AccessEngine
 
-    return AccessEngine(table, table.schedules, cfg, cfg["time"]["tz"], clock, CONFIG_FILE)
+    return AccessEngine(table, table.schedules, cfg, cfg["time"]["tz"], clock, fileio.CONFIG_FILE)
 
 
-READERS = ("wiegand", "keypad", "qr_scanner")  # optional board-file readers (doorapp/readers.py)
+READERS = ("wiegand", "keypad", "qr_scanner")  # optional board-file readers (doorapp/readers/credentials.py)
 
 
 def has_readers(spec):
@@ -73,7 +66,7 @@ class Door:
         self.timesync = None  # doorapp.timesync.TimeSync on a board syncing by NTP
         self.readers = None  # keypad / Wiegand / QR scanner, on boards that have one
         if has_readers(board.spec):
-            from doorapp.readers import Readers
+            from doorapp.readers.credentials import Readers
 
             self.readers = Readers(self, board)
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
@@ -81,24 +74,84 @@ class Door:
         self.prompt = ""  # what a display would show now (last decision or verification step)
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
-        self.remote = None  # doorapp.verify_door.RemoteCheck while config verify.mode is not off
+        self.remote = None  # doorapp.verify.door.RemoteCheck while config verify.mode is not off
         self.set_remote()
 
     def set_remote(self, remote=None, buf=None):
         """Third-party verification from config `verify`: `remote`, one built already for a
-        config change (doorapp/admin.py), or one built here (`buf`: the answer buffer of the
-        one before, reused: a busy heap may lack the block)."""
+        config change (apply_config), or one built here (`buf`: the answer buffer of the one
+        before, reused: a busy heap may lack the block)."""
         if self.remote is not None:
             self.remote.close()
             self.remote = None
         if remote is None and self.cfg["verify"]["mode"] != "off":
-            from doorapp.verify_door import RemoteCheck
+            from doorapp.verify.door import RemoteCheck
 
             remote = RemoteCheck(self, buf=buf)
         self.remote = remote
-        vd = sys.modules.get("doorapp.verify_door")
+        vd = sys.modules.get("doorapp.verify.door")
         if remote is None and vd is not None:
             vd.unload()  # verification off: its code needn't stay
+
+    # --- changes an administrator makes (HTTP API) ----------------------------------------------
+    def apply_config(self, partial):
+        """A config change: the whole config checked with `partial` merged in, stored atomically,
+        then applied to the running door. ConfigError names the field, and then nothing is
+        stored or changed. Returns True if part of it waits for a restart (card format)."""
+        from doorapp.config import changes
+
+        path = fileio.data_path(self.board, fileio.CONFIG_FILE)
+        try:
+            new = changes.check(self.cfg, partial, self.board.spec, path)
+        finally:
+            forget(*_VALIDATORS)
+        old = self.cfg
+        verify_changed = new["verify"] != old["verify"] or new["device"]["id"] != old["device"]["id"]
+        remote = None
+        if verify_changed and new["verify"]["mode"] != "off":
+            # built (its CA file read) before anything is stored: no heap or a bad CA file
+            # leaves the old config, stored and running
+            from doorapp.verify.door import RemoteCheck
+
+            remote = RemoteCheck(self, cfg=new)
+        try:
+            fileio.write_json_atomic(path, new)
+        except BaseException:
+            if remote is not None:
+                remote.close()
+            raise
+        self.cfg = new
+        self.engine = make_engine(self.table, new)
+        for rid in self.relays:
+            self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
+        self._build_inputs()
+        if verify_changed:
+            self.set_remote(remote=remote)
+            if remote is not None:
+                remote.start()
+        if self.watcher:
+            self.watcher.interval_ms = new["reader"]["poll_ms"]
+            self.watcher.miss_ms = new["reader"]["removal_ms"]
+        if new["lpr"]["username"] != old["lpr"]["username"] and self.secrets.get("lpr_hash"):
+            self.set_secret("lpr_hash", "")  # a renamed camera account signs in only once given a password
+        return new["card"]["format"] != old["card"]["format"]
+
+    def set_secret(self, key, value):
+        """Store one secret (a password hash, a key): validated, written atomically, then live."""
+        from doorapp.config import secrets
+
+        new = dict(self.secrets)
+        new[key] = value
+        try:
+            fileio.write_json_atomic(fileio.data_path(self.board, fileio.SECRETS_FILE), secrets.to_file(new))
+        finally:
+            forget(*_VALIDATORS)
+        self.secrets = new
+
+    def use_table(self, table):
+        """Decide on `table` from now on (a table pushed or its edits merged)."""
+        self.table = table
+        self.engine = make_engine(table, self.cfg)
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""
@@ -125,7 +178,7 @@ class Door:
     def decide(self, kind, value, shown=b"", fmt=0):
         """Credential -> engine decision -> relays in this loop turn -> event (`shown` is what
         the log keeps: never a PIN). Kinds the verification server decides go to it instead:
-        the answer is acted on when it comes (doorapp/verify_door.py)."""
+        the answer is acted on when it comes (doorapp/verify/door.py)."""
         rc = self.remote
         if rc is not None and rc.handles(kind):
             return rc.submit(kind, value, shown, fmt)
@@ -272,11 +325,11 @@ class Door:
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
         if self.readers is not None:
-            from doorapp import readertasks
+            from doorapp.readers import tasks as reader_tasks
             from unload import forget
 
-            extra = readertasks.tasks(self.readers) + list(extra)
-            forget("doorapp.readertasks")
+            extra = reader_tasks.tasks(self.readers) + list(extra)
+            forget("doorapp.readers.tasks")
         if self.remote is not None:
             self.remote.start()
         for coro in extra:

@@ -1,8 +1,19 @@
-"""Small file helpers for flash: existence check, removal and atomic replace (old or new, never a mix)."""
+"""The device's files on flash, and small helpers for them: existence check, removal and atomic
+replace (old or new, never a mix)."""
 import io
 import json
 import os
 from binascii import crc32
+
+CONFIG_FILE = "config.json"
+SECRETS_FILE = "secrets.json"
+TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
+STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
+EVENTS_FILE = "events.log"
+
+
+def data_path(board, name):
+    return board.data_dir + "/" + name
 
 
 def exists(path):

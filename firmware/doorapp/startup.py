@@ -8,23 +8,23 @@ import gc
 import eventlog
 from configerror import ConfigError, read_json
 from doorapp import VERSION, fileio
-from doorapp.app import (_VALIDATORS, CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, STAGED_FILE, TABLE_FILE, Door,
-                         data_path, has_readers)
+from doorapp.app import _VALIDATORS, Door, has_readers
+from doorapp.fileio import CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, STAGED_FILE, TABLE_FILE, data_path
 from micropython import const
 from unload import forget
 
 
 def load_config(board):
-    from doorapp import config
+    from doorapp.config import schema
 
     path = data_path(board, CONFIG_FILE)
     if not fileio.exists(path):
-        return config.defaults(board.spec)
-    return config.validate(read_json(path), board.spec, path)
+        return schema.defaults(board.spec)
+    return schema.validate(read_json(path), board.spec, path)
 
 
 def load_secrets(board):
-    from doorapp import secrets
+    from doorapp.config import secrets
 
     path = data_path(board, SECRETS_FILE)
     return secrets.validate(read_json(path) if fileio.exists(path) else {}, path)
@@ -86,17 +86,17 @@ def reader_modules(spec):
     """Resident modules for the board's optional readers (see load_resident)."""
     if not has_readers(spec):
         return ()
-    mods = ("keypad", "doorapp.lockout", "doorapp.readers")
+    mods = ("keypad", "doorapp.access.lockout", "doorapp.readers.credentials")
     if "wiegand" in spec:
         mods += ("wiegand",)
     if "qr_scanner" in spec:
-        mods += ("qrscanner", "visitorqr", "doorapp.readerqr")
+        mods += ("qrscanner", "visitorqr", "doorapp.readers.qr")
     return mods
 
 
 # what stays loaded, in import order (dependencies first); the backend adds its own
 RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "usertable.table", "keyedhash",
-            "doorapp.engine", "pn532.watch")
+            "doorapp.access.engine", "pn532.watch")
 
 
 # Names (qstrs) are never freed and live in pools that double: 20, 40, ... 640 names (1,260 in
@@ -166,9 +166,9 @@ def boot(board_path="/board.json", **options):
     # a board on Wi-Fi serves the HTTP API (doorapp/station.py): its code is resident too
     extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",) + reader_modules(spec)
     if cfg["network"]["ssid"]:
-        extra += ("doorapp.httpapi", "doorapp.station")
+        extra += ("doorapp.http.api", "doorapp.station")
     if cfg["verify"]["mode"] != "off":  # third-party verification (+ its HTTP client)
-        extra += ("doorapp.verify_door",)
+        extra += ("doorapp.verify.door",)
     load_resident(extra)
     return board, open_door(board, cfg, secrets)
 

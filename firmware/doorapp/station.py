@@ -37,10 +37,10 @@ def clock_set(door, source):
 
 
 async def serve_http(door, port):
-    from doorapp import httpapi
+    from doorapp.http import api
 
     try:
-        await httpapi.serve(door, "0.0.0.0", port)
+        await api.serve(door, "0.0.0.0", port)
     except OSError as e:
         print("doorctl: HTTP API cannot listen on port %d (%s)" % (port, e))
 

@@ -104,22 +104,22 @@ def cmd_clock(ctl, req):
 
 
 def cmd_plate(ctl, req):
-    """An LPR camera reads a plate: the code behind POST /api/v1/lpr (doorapp.api_lpr), minus
+    """An LPR camera reads a plate: the code behind POST /api/v1/lpr (doorapp.http.lpr), minus
     the HTTP request and its sign-in. Needs the HTTP API (plates only arrive over HTTP)."""
     import sys
 
-    if "doorapp.httpapi" not in sys.modules:
+    if "doorapp.http.api" not in sys.modules:
         raise ValueError("the simulator runs without its HTTP API (--http off): no LPR")
-    had = "doorapp.api_lpr" in sys.modules
-    from doorapp import api_lpr
+    had = "doorapp.http.lpr" in sys.modules
+    from doorapp.http import lpr
 
     try:
-        d, plate = api_lpr.decide_plate(ctl.door, req.get("plate"), req.get("relay"))
-        return api_lpr.answer(d, plate)
-    except api_lpr.ApiError as e:
+        d, plate = lpr.decide_plate(ctl.door, req.get("plate"), req.get("relay"))
+        return lpr.answer(d, plate)
+    except lpr.ApiError as e:
         raise ValueError("%s: %s" % (e.field, e.message) if e.field else e.message)
     finally:
         if not had:
             from unload import forget
 
-            forget("doorapp.api_lpr")
+            forget("doorapp.http.lpr")

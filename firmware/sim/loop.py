@@ -23,11 +23,11 @@ async def amain(opts, board, door):
         sys.exit(2)
     http = "off"
     if opts["http"] != "off":
-        from doorapp import httpapi
+        from doorapp.http import api
 
         hhost, hport = host_port(opts["http"], "http")
         try:
-            await httpapi.serve(door, hhost, hport)
+            await api.serve(door, hhost, hport)
         except OSError as e:
             print("doorctl sim: cannot listen on %s:%d for the HTTP API (%s)" % (hhost, hport, e))
             sys.exit(2)

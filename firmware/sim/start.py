@@ -61,7 +61,7 @@ def prepare(opts):
     (validators, building or installing the user table), then the modules that stay, then the
     long-lived objects."""
     import hal
-    from doorapp import app, startup
+    from doorapp import app, fileio, startup
     from sim import flash
     from unload import forget
 
@@ -71,13 +71,13 @@ def prepare(opts):
                            watchdog=opts["watchdog"])
     try:
         if opts["config"]:
-            from doorapp import config
+            from doorapp.config import schema
 
-            install(board, opts["config"], app.CONFIG_FILE, lambda doc, p: config.validate(doc, spec, p))
+            install(board, opts["config"], fileio.CONFIG_FILE, lambda doc, p: schema.validate(doc, spec, p))
         if opts["secrets"]:
-            from doorapp import secrets as secretsmod
+            from doorapp.config import secrets as secretsmod
 
-            install(board, opts["secrets"], app.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
+            install(board, opts["secrets"], fileio.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
         cfg = startup.load_config(board)
         secrets = startup.load_secrets(board)
     finally:
@@ -89,7 +89,7 @@ def prepare(opts):
         raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
                          "(`doorctl sim run --users` builds one from a list)" % users_src)
     if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
-        staged = app.data_path(board, app.STAGED_FILE)
+        staged = fileio.data_path(board, fileio.STAGED_FILE)
         with open(users_src, "rb") as src, open(staged, "wb") as dst:
             buf = bytearray(2048)
             while True:
@@ -171,7 +171,7 @@ def load_resident(spec, http, display):
     from doorapp import startup
 
     readers = startup.reader_modules(spec)
-    startup.load_resident(("pn532.hsu",) + readers + (("doorapp.httpapi",) if http else ()))
+    startup.load_resident(("pn532.hsu",) + readers + (("doorapp.http.api",) if http else ()))
     # the simulator's own code after the board's: its names don't count towards the name pool
     # step that load_resident takes at the board's size (startup.grow_names)
     for name in ("sim.control",) + (("sim.display",) if display else ()):

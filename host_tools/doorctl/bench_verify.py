@@ -22,8 +22,8 @@ SCRIPT = r'''
 import sys, gc, json, asyncio
 from time import ticks_us, ticks_diff
 import verifyclient as vc
-from doorapp import verify_config
-from doorapp.verify import Verifier
+from doorapp.config import schema
+from doorapp.verify.verifier import Verifier
 
 base, tbase, n_http, n_https = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
@@ -48,7 +48,7 @@ async def series(client, url, n):
             "p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "max_us": max(lat)}
 
 async def verifier_series(n):
-    cfg = verify_config.validate({"mode": "customize",
+    cfg = schema.validate_verify({"mode": "customize",
         "url": base + "/api/visitor/scan?codeKey={QRCode}/{Card}/{Pin}&deviceId={DeviceID}&time={Time}"})
     results = []
     v = Verifier(cfg, vc.VerifyClient(), results.append, device_id="door-1", clock=lambda: 1795428000)

@@ -1,11 +1,11 @@
 """`doorctl provision`: write a device's config.json and secrets.json (Wi-Fi, device id, admin
 password, site keys, time zone), from flags, environment or interactive prompts.
 
-Both files are checked with the firmware's own validators (doorapp.config / doorapp.secrets)
+Both files are checked with the firmware's own validators (doorapp.config.schema / doorapp.config.secrets)
 before anything is written, so the host never writes what the device would reject. Secrets are
 never printed: prompts use getpass (no echo), the summary says only "set", "kept" or
 "generated". The admin password is stored only as a salted PBKDF2 hash made by the device's
-own doorapp.auth.hash_password. Existing files in the output directory are updated, not
+own doorapp.config.passwords.hash_password. Existing files in the output directory are updated, not
 replaced: other settings are kept, and so are the site keys (a new site key would orphan every
 PIN/QR hash in the user table) unless --new-keys.
 
@@ -95,8 +95,8 @@ def provision(args, answers):
     """Compute, validate and write config.json and secrets.json; returns the summary (no secrets)."""
     manifest._device_code()
     from configerror import ConfigError
-    from doorapp import config as configmod
-    from doorapp import secrets as secretsmod
+    from doorapp.config import schema as configmod
+    from doorapp.config import secrets as secretsmod
 
     try:
         _path, _data, spec = manifest.load_board(args.board)
@@ -130,11 +130,11 @@ def provision(args, answers):
         if "admin_hash" not in secretsmod.FIELDS:
             raise CliError("this firmware's secrets.json has no admin_hash field yet: the admin password "
                            "can't be stored; nothing written")
-        from doorapp import auth
+        from doorapp.config import passwords
 
         if len(admin) < 8:
             raise CliError("the admin password must have at least 8 characters; nothing written")
-        set_secret("admin_hash", auth.hash_password(admin), "set (salted PBKDF2 hash)")
+        set_secret("admin_hash", passwords.hash_password(admin), "set (salted PBKDF2 hash)")
     elif "admin_hash" in sec:
         summary["secrets"]["admin_hash"] = "kept"
     for key in ("site_key", "qr_key"):

@@ -8,7 +8,7 @@ Device filesystem (MicroPython on the ESP32 mounts LittleFS at / and has sys.pat
     /lib/**/*.mpy            lib/** compiled, minus the simulator-only parts below, plus the
                              third-party device packages the code imports (microdot)
     /www/*.gz                firmware/www/* (the installer web UI), gzipped: the device serves
-                             name.gz as name with Content-Encoding: gzip (doorapp.webui)
+                             name.gz as name with Content-Encoding: gzip (doorapp.http.webui)
     /board.json              the board file
     /config.json, /secrets.json, /users.tbl                 when given (validated first; a user
                                                             list is built into the table here)
@@ -336,8 +336,8 @@ def stage_settings(board_spec=None, board_data=None, config=None, secrets=None, 
     """
     _device_code()
     from configerror import ConfigError
-    from doorapp import config as configmod
-    from doorapp import secrets as secretsmod
+    from doorapp.config import schema as configmod
+    from doorapp.config import secrets as secretsmod
 
     out = []
     if board_data is not None:

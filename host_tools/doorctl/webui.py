@@ -1,6 +1,6 @@
 """The web UI as it goes on the device: each file of firmware/www gzipped (reproducibly: no
 name, mtime 0) into a folder the image builder copies to /www. The device serves `name.gz`
-with Content-Encoding: gzip (firmware/doorapp/webui.py), so only the .gz files go on flash.
+with Content-Encoding: gzip (firmware/doorapp/http/webui.py), so only the .gz files go on flash.
 """
 import gzip
 import os
@@ -8,7 +8,7 @@ import os
 from doorctl import paths
 
 WWW = os.path.join(paths.FIRMWARE, "www")
-# what the device serves (firmware/doorapp/webui.py TYPES); anything else in www/ is not copied
+# what the device serves (firmware/doorapp/http/webui.py TYPES); anything else in www/ is not copied
 EXTENSIONS = (".html", ".js", ".css", ".svg", ".png", ".ico", ".json")
 
 

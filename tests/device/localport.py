@@ -7,7 +7,7 @@ from compat import ticks_ms
 
 async def listen(start):
     """await start(host, port) on a free port -> (server, port). `start` is asyncio.start_server
-    with its handler bound, or doorapp.httpd.serve with its app bound."""
+    with its handler bound, or doorapp.http.server.serve with its app bound."""
     if sys.implementation.name != "micropython":
         srv = await start("127.0.0.1", 0)
         return srv, srv.sockets[0].getsockname()[1]

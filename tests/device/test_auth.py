@@ -1,21 +1,22 @@
 """Password hashing (PBKDF2-HMAC-SHA256) and bearer tokens."""
-from doorapp import auth, tokens
+from doorapp.config import passwords
+from doorapp.http import tokens
 
 
 def test_pbkdf2_matches_rfc_vector():
     # RFC 7914 section 11 (PBKDF2-HMAC-SHA256, P="passwd", S="salt", c=1, first 32 bytes)
-    d = auth.pbkdf2_sha256(b"passwd", b"salt", 1)
+    d = passwords.pbkdf2_sha256(b"passwd", b"salt", 1)
     assert d.hex() == "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
 
 
 def test_hash_and_check():
-    h = auth.hash_password("correct horse", iterations=50)
-    assert h.startswith("pbkdf2-sha256$50$") and auth.valid_hash(h)
-    assert auth.check_password("correct horse", h)
-    assert not auth.check_password("correct horsE", h)
-    assert auth.hash_password("x", iterations=5) != auth.hash_password("x", iterations=5)  # salted
+    h = passwords.hash_password("correct horse", iterations=50)
+    assert h.startswith("pbkdf2-sha256$50$") and passwords.valid_hash(h)
+    assert passwords.check_password("correct horse", h)
+    assert not passwords.check_password("correct horsE", h)
+    assert passwords.hash_password("x", iterations=5) != passwords.hash_password("x", iterations=5)  # salted
     for bad in ("", "plain", "pbkdf2-sha256$x$00$00", "md5$1$00$00", None):
-        assert not auth.valid_hash(bad) and not auth.check_password("x", bad)
+        assert not passwords.valid_hash(bad) and not passwords.check_password("x", bad)
 
 
 def test_tokens_expire_and_are_bounded():

@@ -3,7 +3,7 @@ import json
 
 import hal
 from configerror import ConfigError
-from doorapp import config
+from doorapp.config import schema
 
 ROOT = __file__.rsplit("/tests/device/", 1)[0] + "/"
 
@@ -51,7 +51,7 @@ def test_board_file_not_json():
 
 
 def test_config_defaults_follow_board():
-    cfg = config.defaults(board())
+    cfg = schema.defaults(board())
     assert cfg["card"]["format"] == "8HN"
     assert cfg["relays"]["1"]["hold_ms"] == 5000 and "2" in cfg["relays"]
     assert cfg["inputs"]["exit"] == {"enabled": True, "trigger": "low", "debounce_ms": 50, "relay": 1}
@@ -60,7 +60,7 @@ def test_config_defaults_follow_board():
 
 
 def test_config_partial_values_kept():
-    cfg = config.validate({"relays": {"1": {"hold_ms": 800}}, "inputs": {"exit": {"trigger": "high"}}}, board())
+    cfg = schema.validate({"relays": {"1": {"hold_ms": 800}}, "inputs": {"exit": {"trigger": "high"}}}, board())
     assert cfg["relays"]["1"]["hold_ms"] == 800 and cfg["relays"]["2"]["hold_ms"] == 5000
     assert cfg["inputs"]["exit"]["trigger"] == "high" and cfg["inputs"]["exit"]["relay"] == 1
 
@@ -85,6 +85,6 @@ def test_config_errors_name_field():
         ({"lpr": {"camera": "gate"}}, "lpr.camera"),
     ]
     for doc, field in cases:
-        e = err(config.validate, doc, b, "config.json")
+        e = err(schema.validate, doc, b, "config.json")
         assert e.field == field, (doc, e.field)
         assert e.file == "config.json"

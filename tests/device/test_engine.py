@@ -9,7 +9,11 @@ import eventlog
 import hal
 import tzrule
 from configerror import ConfigError
-from doorapp import access, clock, config, engine, schedule, timesync
+from doorapp import clock, timesync
+from doorapp.access import decision
+from doorapp.config import schema
+from doorapp.access import engine
+from doorapp.access import schedule
 
 ROOT = __file__.rsplit("/tests/device/", 1)[0] + "/"
 CET = "CET-1CEST,M3.5.0,M10.5.0/3"
@@ -128,7 +132,7 @@ def make(cfg=None, now=None, table=None, schedules=SCHEDULES, tz=TZ):
         now = at(2026, 11, 23, 9)  # Monday 09:00
     table = table or Table()
     clk = Clock(now)
-    eng = engine.AccessEngine(table, schedule.compile_all(schedules), config.validate(cfg or {}, board()), tz, clk)
+    eng = engine.AccessEngine(table, schedule.compile_all(schedules), schema.validate(cfg or {}, board()), tz, clk)
     return eng, table, clk
 
 
@@ -456,7 +460,7 @@ def test_unknown_hold_schedule_names_the_field():
 
 def test_engine_accepts_definitions_list():
     table = Table()
-    eng = engine.AccessEngine(table, SCHEDULES, config.defaults(board()), TZ, Clock(at(2026, 11, 23, 9)))
+    eng = engine.AccessEngine(table, SCHEDULES, schema.defaults(board()), TZ, Clock(at(2026, 11, 23, 9)))
     table.add(Rec(1, schedules=(2,)), card="AA")
     assert eng.decide(CARD, "AA").granted
 
@@ -464,14 +468,14 @@ def test_engine_accepts_definitions_list():
 # --- config -------------------------------------------------------------------------------------
 
 def test_config_defaults_for_the_engine():
-    cfg = config.defaults(board())
+    cfg = schema.defaults(board())
     assert cfg["access"] == {"interval_same_s": 0, "interval_other_s": 0, "interval_kinds": "all", "admin_bypass": True}
     assert cfg["relays"]["1"] == {"hold_ms": 5000, "schedule": "", "schedule_needs_badge": False}
     assert cfg["floors"] == {} and cfg["time"]["tz"] == "UTC0" and cfg["time"]["ntp_interval_s"] == 3600
-    cfg = config.validate({"floors": {"03": 2, "32": 40}, "time": {"tz": CET},
+    cfg = schema.validate({"floors": {"03": 2, "32": 40}, "time": {"tz": CET},
                            "relays": {"1": {"schedule": "Office hours", "schedule_needs_badge": True}}}, board())
     assert cfg["floors"] == {"3": 2, "32": 40}
-    assert config.validate(cfg, board()) == cfg  # a validated config validates to itself (API merges)
+    assert schema.validate(cfg, board()) == cfg  # a validated config validates to itself (API merges)
 
 
 def test_config_errors_name_the_field():
@@ -495,14 +499,14 @@ def test_config_errors_name_the_field():
     ]
     for doc, field, text in cases:
         try:
-            config.validate(doc, b, "config.json")
+            schema.validate(doc, b, "config.json")
         except ConfigError as e:
             assert e.field == field and e.file == "config.json", (doc, e.field)
             assert text in e.message, (doc, e.message)
         else:
             raise AssertionError("accepted %r" % (doc,))
     try:
-        config.validate({"floors": {"3": 1, "03": 2}}, b, "config.json")
+        schema.validate({"floors": {"3": 1, "03": 2}}, b, "config.json")
     except ConfigError as e:
         assert e.field in ("floors.3", "floors.03") and "twice" in e.message
     else:

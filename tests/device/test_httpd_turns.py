@@ -1,15 +1,15 @@
-"""doorapp.httpd under concurrent clients (MicroPython and CPython): heads are read side by side,
+"""doorapp.http.server under concurrent clients (MicroPython and CPython): heads are read side by side,
 handlers and answers run one at a time in arrival order, and a request that finds no heap gets
 the ready-made 503 instead of a bare close."""
 import asyncio
 
 from compat import sleep_ms
-from doorapp import httpd
+from doorapp.http import server
 from localport import listen
 
 
 def _server(log):
-    app = httpd.Server()
+    app = server.Server()
 
     @app.route("GET", "/w/<int:n>")
     async def work(req, n):
@@ -30,7 +30,7 @@ def _server(log):
 
 
 async def _start(app):
-    return await listen(lambda host, port: httpd.serve(app, host, port))
+    return await listen(lambda host, port: server.serve(app, host, port))
 
 
 async def _get(port, path, delay_ms=0):
@@ -67,14 +67,14 @@ def test_handlers_take_turns_in_arrival_order():
 def test_no_heap_is_answered_503_not_a_bare_close():
     async def main():
         srv, port = await _start(_server([]))
-        parts = httpd.json_parts
+        parts = server.json_parts
 
         def no_heap(obj):
             if "big" in obj:
                 raise MemoryError
             return parts(obj)
 
-        httpd.json_parts = no_heap
+        server.json_parts = no_heap
         try:
             for path in ("/nomem", "/nomem-late"):
                 out = await _get(port, path)
@@ -83,7 +83,7 @@ def test_no_heap_is_answered_503_not_a_bare_close():
                 assert body == b'{"error": "out of memory"}' and b"Content-Length: %d" % len(body) in head, out
             assert (await _get(port, "/w/7")).endswith(b'{"n": 7}')  # and it goes on serving
         finally:
-            httpd.json_parts = parts
+            server.json_parts = parts
             srv.close()
 
     asyncio.run(main())
@@ -95,14 +95,14 @@ def test_one_spelling_of_a_path():
           "/api/v1/events?since=3&limit=2": ("/api/v1/events", "since=3&limit=2"),
           "/ui/app.js": ("/ui/app.js", ""), "/api/v1/users/1001?x=%2F": ("/api/v1/users/1001", "x=%2F")}
     for target, want in ok.items():
-        assert httpd.split_target(target) == want, target
+        assert server.split_target(target) == want, target
     bad = ("//api/v1/status", "/api//v1/status", "/api/v1/status/", "/api/./v1/status", "/api/v1/../v1/status",
            "/api/v1/%73tatus", "/api%2Fv1/status", "/api/v1/status%2e", "/api\\v1/status", "/api/v1/status#x",
            "/?a#b", "api/v1/status", "http://door/api/v1/status", "*", "/api/v1/st\x00atus", "/..", "/.")
     for target in bad:
         try:
-            httpd.split_target(target)
-        except httpd.HTTPError as e:
+            server.split_target(target)
+        except server.HTTPError as e:
             assert e.status == 400, target
             continue
         raise AssertionError("accepted %r" % target)
@@ -110,14 +110,14 @@ def test_one_spelling_of_a_path():
 
 def test_json_nesting_is_bounded_before_parsing():
     deep = b"[" * 200 + b"]" * 200
-    assert httpd.too_deep(deep, 8)
-    assert not httpd.too_deep(b'{"a": [1, {"b": [2]}], "s": "[[[[[[[[[[[[[["}', 8)  # brackets in strings
-    assert not httpd.too_deep(b'{"s": "\\"[[[[[[[[[[[[[[["}', 8)
-    req = httpd.Request()
+    assert server.too_deep(deep, 8)
+    assert not server.too_deep(b'{"a": [1, {"b": [2]}], "s": "[[[[[[[[[[[[[["}', 8)  # brackets in strings
+    assert not server.too_deep(b'{"s": "\\"[[[[[[[[[[[[[[["}', 8)
+    req = server.Request()
     req.body = deep
     try:
         req.json()
-    except httpd.HTTPError as e:
+    except server.HTTPError as e:
         assert e.status == 400 and "deep" in e.message
     else:
         raise AssertionError("a 200-deep document was parsed")

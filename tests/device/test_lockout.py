@@ -1,6 +1,6 @@
 """Wrong-PIN and wrong-password lockout: free tries, growing delay, cap, alarm, per-source,
 forget, and slots that run out without unlocking anyone (the overflow)."""
-from doorapp.lockout import Lockout
+from doorapp.access.lockout import Lockout
 
 
 class Clock:

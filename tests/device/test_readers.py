@@ -1,8 +1,8 @@
-"""doorapp/readers.py decisions with a fake door and clock: PIN lockout per keypad with the
+"""doorapp/readers/credentials.py decisions with a fake door and clock: PIN lockout per keypad with the
 alarm event, invalid entries counted, schedule denials not counted, Wiegand frames, and a
 failing callback logged as a reader error instead of taking its task down."""
 import eventlog
-from doorapp.readers import Readers
+from doorapp.readers.credentials import Readers
 
 
 class Decision:
@@ -98,7 +98,7 @@ def test_other_keypad_is_another_source_and_invalid_entries_count():
 
 def test_pin_denied_later_by_the_verification_server_counts_on_its_keypad():
     """Third-party verification answers after submit_pin returned (pending): the door reports a
-    remote denial back (doorapp/verify_door.py), and it counts as a wrong guess on that keypad."""
+    remote denial back (doorapp/verify/door.py), and it counts as a wrong guess on that keypad."""
     r, door, clock = make()
     door.pins["5555"] = Decision(False, eventlog.REASON_OK)  # pending: the server decides later
     typed(r, "5555#", "wiegand")

@@ -2,7 +2,7 @@
 holidays, leap day, and DST change days evaluated on the local wall clock."""
 import tzrule
 from configerror import ConfigError
-from doorapp import schedule
+from doorapp.access import schedule
 
 CET = tzrule.parse("CET-1CEST,M3.5.0,M10.5.0/3")
 

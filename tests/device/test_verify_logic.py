@@ -7,8 +7,9 @@ import eventlog
 import verifyclient as vc
 import verifyurl
 from configerror import ConfigError
-from doorapp import verify, verify_config
-from doorapp.verify import CARD, PIN, QR
+from doorapp.verify import verifier
+from doorapp.config import schema
+from doorapp.verify.verifier import CARD, PIN, QR
 
 NOW = 1795428000
 VENDOR_ANY = "http://192.168.31.123:8090/api/visitor/scan?codeKey={QRCode}/{Card}/{Pin}&deviceId={DeviceID}"
@@ -91,12 +92,12 @@ def test_answer_prompt_field():
 
 # --- config section ---------------------------------------------------------------------------
 def test_config_defaults_and_full():
-    d = verify_config.defaults()
+    d = schema.verify_defaults()
     assert d["mode"] == "off" and d["timeout_ms"] == 3000 and d["relays"] == [1]
     assert d["methods"] == {"qr": "local", "card": "local", "pin": "local"}
-    g = verify_config.validate({"mode": "general", "url": "http://h/x?c={QRCode}&d={DeviceID}&t={Time}"})
+    g = schema.validate_verify({"mode": "general", "url": "http://h/x?c={QRCode}&d={DeviceID}&t={Time}"})
     assert g["methods"] == {"qr": "remote", "card": "local", "pin": "local"}
-    c = verify_config.validate({"mode": "customize", "url": VENDOR_ANY, "methods": {"pin": "local"},
+    c = schema.validate_verify({"mode": "customize", "url": VENDOR_ANY, "methods": {"pin": "local"},
                                 "relays": [1, 2], "prompt": "return_value", "device_id": "A08-1"})
     assert c["methods"] == {"qr": "remote", "card": "remote", "pin": "local"} and c["relays"] == [1, 2]
 
@@ -126,9 +127,9 @@ def test_config_errors_name_the_field():
         ({"device_id": "x" * 64}, "verify.device_id"),
     ]
     for section, field in cases:
-        e = _raises(verify_config.validate, section, "/flash/config.json")
+        e = _raises(schema.validate_verify, section, "/flash/config.json")
         assert e.field == field and e.file == "/flash/config.json", (section, e.field, str(e))
-    e = _raises(verify_config.validate, {"mode": "customize", "url": "http://h/x?c={Bogus}"})
+    e = _raises(schema.validate_verify, {"mode": "customize", "url": "http://h/x?c={Bogus}"})
     assert "{Bogus}" in str(e)
 
 
@@ -182,9 +183,9 @@ class Ticks:
 
 
 def _verifier(section, client, local=None, ticks=None):
-    cfg = verify_config.validate(section)
+    cfg = schema.validate_verify(section)
     results = []
-    v = verify.new(cfg, client, results.append, device_id="door-1", local=local,
+    v = verifier.new(cfg, client, results.append, device_id="door-1", local=local,
                    clock=lambda: NOW, ticks=ticks or Ticks())
     return v, results
 
@@ -538,11 +539,11 @@ def test_from_config_reads_ca_file():
     with open(d + "/junk.pem", "w") as f:
         f.write("hello")
     try:
-        cfg = verify_config.validate({"mode": "general", "url": "https://h/{QRCode}", "ca_file": "ca.pem",
+        cfg = schema.validate_verify({"mode": "general", "url": "https://h/{QRCode}", "ca_file": "ca.pem",
                                       "timeout_ms": 2500, "max_redirects": 1, "prompt_field": "msg"})
         c = from_config(cfg, d)
         assert c.ca == der and c.timeout_ms == 2500 and c.max_redirects == 1 and c.prompt_field == "msg"
-        assert from_config(verify_config.validate({})).ca is None
+        assert from_config(schema.validate_verify({})).ca is None
         for name in ("missing.pem", "junk.pem"):
             cfg["ca_file"] = name
             e = _raises(from_config, cfg, d)

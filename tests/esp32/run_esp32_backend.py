@@ -16,7 +16,8 @@ sys.modules["ntptime"] = ntptime_double
 import asyncio  # noqa: E402
 
 from compat import sleep_ms  # noqa: E402
-from doorapp import api_admin, fileio, startup  # noqa: E402
+from doorapp import fileio, startup
+from doorapp.http import status  # noqa: E402
 
 ROOT, DATA, HTTP_PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cards = machine_double.connect_emulator(sys.argv[4])  # the PN532 emulator service
@@ -96,7 +97,7 @@ async def main():
     assert ("connect", "site-wifi", "wifi-pass-1") in network_double.calls, network_double.calls
     assert ntptime_double.asked and ntptime_double.asked[0][0] == "ntp.example.org", ntptime_double.asked
     assert door.timesync.syncs == 1 and clock.status()["source"] == "ntp"
-    assert api_admin.status_doc(door)["clock"]["ntp"]["server"] == "ntp.example.org"
+    assert status.status_doc(door)["clock"]["ntp"]["server"] == "ntp.example.org"
     line = await http_status()
     assert line.startswith(b"HTTP/1.") and b" 401 " in line, line  # served, and asks to sign in
     # a clock set from nothing is logged as a system event

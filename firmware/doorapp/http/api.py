@@ -1,12 +1,12 @@
 """The device HTTP API: REST under /api/v1/, the vendor-compatible unlock routes, and the
-static web UI, on doorapp.httpd; see docs/http-api.md, docs/openapi.json, docs/security.md.
+static web UI, on doorapp.http.server; see docs/http-api.md, docs/openapi.json, docs/security.md.
 
 Who may use a route is the route's own row in ROUTES (ADMIN unless it says otherwise), decided
 on the one canonical path the router matched, never on a path prefix: the vendor had CVEs for
 unauthenticated routes. Requests that act are refused when a browser sent them for another site.
 
 Only the server, the authentication and the route table stay loaded. The handlers live in
-doorapp/api_*.py and doorapp/webui.py, imported on a route's first use and dropped again after
+doorapp/api_*.py and doorapp/http/webui.py, imported on a route's first use and dropped again after
 a request when free heap runs low (an ESP32 has ~110 KB for everything): the API's code costs
 heap only while someone uses it.
 """
@@ -18,10 +18,10 @@ from micropython import const
 
 from compat import monotonic_s, ticks_diff, ticks_ms
 from eventlog import KIND_API, REASON_LOCKOUT_CLEARED
-from doorapp.tokens import Tokens
-from doorapp.httpd import HTTPError as ApiError
-from doorapp.httpd import Server, serve as _serve
-from doorapp.lockout import Lockout
+from doorapp.http.tokens import Tokens
+from doorapp.http.server import HTTPError as ApiError
+from doorapp.http.server import Server, serve as _serve
+from doorapp.access.lockout import Lockout
 from keyedhash import Keyed, equal
 from unload import forget
 
@@ -35,7 +35,7 @@ KEEP_LOADED = const(16)  # routine route modules stay loaded while free heap > 1
 # the routes used all day (status, relays, events, user pages, the UI's files): kept loaded while
 # the heap has room, instead of being read from flash and dropped again for every request,
 # which leaves the heap in holes; the others (sign-in, edits, config changes) go after each use
-ROUTINE = ("api_admin", "api_users", "webui")
+ROUTINE = ("status", "users", "webui")
 
 # who may use a route (a ROUTES row's fifth item); a row says so explicitly, else ADMIN
 ADMIN = const(0)  # the admin, signed in, first-boot password changed
@@ -48,27 +48,27 @@ VENDOR = const(5)  # the admin; 401 asks for Basic credentials (the vendor's cli
 # (method, path, module in doorapp, handler, access[, False: a GET that acts, no HEAD]);
 # docs/openapi.json documents exactly these
 ROUTES = (
-    ("POST", "/api/v1/login", "api_session", "login", PUBLIC),
-    ("POST", "/api/v1/password", "api_session", "change_password", FIRST),
-    ("POST", "/api/v1/http-open", "api_session", "set_http_open", ADMIN),
-    ("GET", "/api/v1/status", "api_admin", "status", ADMIN),
-    ("GET", "/api/v1/config", "api_admin", "get_config", ADMIN),
-    ("PATCH", "/api/v1/config", "api_config", "patch_config", ADMIN),
-    ("GET", "/api/v1/relays", "api_admin", "relays", ADMIN),
-    ("POST", "/api/v1/relays/<int:num>/open", "api_admin", "open_relay", ADMIN),
-    ("GET", "/api/v1/events", "api_admin", "events", ADMIN),
-    ("GET", "/api/v1/users", "api_users", "list_users", ADMIN),
-    ("PUT", "/api/v1/users/table", "api_table", "put_table", ADMIN),
-    ("GET", "/api/v1/users/table", "api_table", "get_table", ADMIN),
-    ("GET", "/api/v1/users/export", "api_users", "export_users", ADMIN),
-    ("POST", "/api/v1/users", "api_user_edit", "add_user", ADMIN),
-    ("GET", "/api/v1/users/<int:uid>", "api_users", "get_user", ADMIN),
-    ("PUT", "/api/v1/users/<int:uid>", "api_user_edit", "put_user", ADMIN),
-    ("DELETE", "/api/v1/users/<int:uid>", "api_users", "delete_user", ADMIN),
-    ("GET", "/fcgi/do", "api_vendor", "fcgi_do", OWN, False),  # no HEAD: it opens the door
-    ("POST", "/api/relay/trig", "api_vendor", "relay_trig", VENDOR),
-    ("POST", "/api/v1/lpr", "api_lpr", "post_plate", CAMERA),
-    ("POST", "/api/v1/lpr/camera", "api_lpr", "set_camera", ADMIN),
+    ("POST", "/api/v1/login", "session", "login", PUBLIC),
+    ("POST", "/api/v1/password", "session", "change_password", FIRST),
+    ("POST", "/api/v1/http-open", "session", "set_http_open", ADMIN),
+    ("GET", "/api/v1/status", "status", "status", ADMIN),
+    ("GET", "/api/v1/config", "status", "get_config", ADMIN),
+    ("PATCH", "/api/v1/config", "settings", "patch_config", ADMIN),
+    ("GET", "/api/v1/relays", "status", "relays", ADMIN),
+    ("POST", "/api/v1/relays/<int:num>/open", "status", "open_relay", ADMIN),
+    ("GET", "/api/v1/events", "status", "events", ADMIN),
+    ("GET", "/api/v1/users", "users", "list_users", ADMIN),
+    ("PUT", "/api/v1/users/table", "table", "put_table", ADMIN),
+    ("GET", "/api/v1/users/table", "table", "get_table", ADMIN),
+    ("GET", "/api/v1/users/export", "users", "export_users", ADMIN),
+    ("POST", "/api/v1/users", "useredit", "add_user", ADMIN),
+    ("GET", "/api/v1/users/<int:uid>", "users", "get_user", ADMIN),
+    ("PUT", "/api/v1/users/<int:uid>", "useredit", "put_user", ADMIN),
+    ("DELETE", "/api/v1/users/<int:uid>", "users", "delete_user", ADMIN),
+    ("GET", "/fcgi/do", "vendor", "fcgi_do", OWN, False),  # no HEAD: it opens the door
+    ("POST", "/api/relay/trig", "vendor", "relay_trig", VENDOR),
+    ("POST", "/api/v1/lpr", "lpr", "post_plate", CAMERA),
+    ("POST", "/api/v1/lpr/camera", "lpr", "set_camera", ADMIN),
     ("GET", "/", "webui", "ui_index", PUBLIC),
     ("GET", "/ui/<name>", "webui", "ui_file", PUBLIC),
 )
@@ -147,14 +147,14 @@ class Api:
     def password_ok(self, password, key="admin_hash"):
         """`password` against the admin's hash (or the secret `key`: the LPR camera's). Always
         one PBKDF2 run, also with no hash stored (then the first-boot password, for the admin)."""
-        from doorapp import auth  # PBKDF2: only to sign in (dropped with the route modules)
+        from doorapp.config import passwords  # PBKDF2: only to sign in (dropped with the route modules)
 
-        self.loaded.add("auth")
+        self.loaded.add("doorapp.config.passwords")
         h = self.door.secrets.get(key) or ""
         if not h:
-            auth.check_password(password, auth.NO_HASH)  # (always False: the same work)
+            passwords.check_password(password, passwords.NO_HASH)  # (always False: the same work)
             return key == "admin_hash" and password == FIRST_BOOT_PASSWORD
-        return auth.check_password(password, h)
+        return passwords.check_password(password, h)
 
     def sign_in(self, user, password):
         """'admin', 'lpr' (the LPR camera account) or None for a user name and password. The
@@ -252,15 +252,15 @@ class Api:
         return None
 
     async def call(self, row, request, params):
-        """Runs a ROUTES row: imports doorapp.<module> if needed, awaits `handler(api, request,
+        """Runs a ROUTES row: imports doorapp.http.<module> if needed, awaits `handler(api, request,
         **params)`, then drops the route modules unless the route is ROUTINE and free heap is
         above the mark (a handler still running keeps its own module alive until it returns)."""
         routine = row[2] in ROUTINE
         if not routine and self.loaded:
             self.unload()  # the rare routes (edits, sign-in, config) need the heap more
         try:
-            mod = __import__("doorapp." + row[2], None, None, (row[3],))
-            self.loaded.add(row[2])
+            mod = __import__("doorapp.http." + row[2], None, None, (row[3],))
+            self.loaded.add("doorapp.http." + row[2])
             return await getattr(mod, row[3])(self, request, **params)
         except MemoryError:
             mod = None
@@ -272,9 +272,7 @@ class Api:
                 self.unload()
 
     def unload(self):
-        forget("doorapp.admin")  # shared by the route modules
-        for name in self.loaded:
-            forget("doorapp." + name)
+        forget(*self.loaded)
         self.loaded.clear()
         from usertable.table import _COLD
 

@@ -1,5 +1,5 @@
 """HTTP routes for status, configuration, relays and events (the installer's daily use; a
-config change is doorapp/api_config.py). Loaded on demand by doorapp.httpapi (handlers take
+config change is doorapp/http/settings.py). Loaded on demand by doorapp.http.api (handlers take
 the shared Api first) and kept while the heap has room (httpapi.ROUTINE)."""
 import gc
 
@@ -8,8 +8,8 @@ from micropython import const
 import eventlog
 from compat import ticks_diff, ticks_ms
 from doorapp import VERSION, clock
-from doorapp.httpapi import ApiError, int_arg, json_body
-from doorapp.httpd import Stream
+from doorapp.http.api import ApiError, int_arg, json_body
+from doorapp.http.server import Stream
 
 _EVENTS_AT_ONCE = const(4)  # events read from flash per step of a streamed page
 

@@ -10,7 +10,7 @@ guess on its keypad (lockout). Loaded only when config `verify.mode` is not `off
 
 The HTTP client (lib/verifyclient.py and its 2 KB answer buffer) is made for each request and
 its code dropped after it while the heap is short (as the HTTP API's route modules): a door
-waiting for credentials keeps only the mode logic (doorapp/verify.py) in its heap.
+waiting for credentials keeps only the mode logic (doorapp/verify/verifier.py) in its heap.
 """
 import asyncio
 import gc
@@ -19,13 +19,13 @@ from micropython import const
 
 import eventlog
 from compat import sleep_ms, ticks_diff, ticks_ms
-from doorapp import verify
-from doorapp.access import Decision
+from doorapp.verify import verifier
+from doorapp.access.decision import Decision
 from unload import forget
 from verifynames import NETWORK
 
-_TO_VERIFY = {eventlog.KIND_CARD: verify.CARD, eventlog.KIND_PIN: verify.PIN, eventlog.KIND_QR: verify.QR}
-_TO_EVENT = {verify.CARD: eventlog.KIND_CARD, verify.PIN: eventlog.KIND_PIN, verify.QR: eventlog.KIND_QR}
+_TO_VERIFY = {eventlog.KIND_CARD: verifier.CARD, eventlog.KIND_PIN: verifier.PIN, eventlog.KIND_QR: verifier.QR}
+_TO_EVENT = {verifier.CARD: eventlog.KIND_CARD, verifier.PIN: eventlog.KIND_PIN, verifier.QR: eventlog.KIND_QR}
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
 _KEEP_LOADED = const(4)  # the client stays loaded while over 1/4 of the heap is free
@@ -35,7 +35,7 @@ _CLIENT = ("verifyclient", "verifyurl", "urlsplit")  # the client's code (verify
 def unload():
     """Forget every module of verification (Door.set_remote when it is turned off; a change
     checked while it is paused): loaded again when needed."""
-    forget("doorapp.verify_door", "doorapp.verify2f", "doorapp.verify", "verifynames", *_CLIENT)
+    forget("doorapp.verify.door", "doorapp.verify.verifier", "doorapp.verify", "verifynames", *_CLIENT)
 
 
 class LazyClient:
@@ -97,7 +97,7 @@ class RemoteCheck:
         if client is None:
             client = LazyClient(v, door.board.data_dir, buf or bytearray(_BUF_SIZE))
         self.door = door
-        self.verifier = verify.new(v, client, self.on_result, device_id=cfg["device"]["id"],
+        self.verifier = verifier.new(v, client, self.on_result, device_id=cfg["device"]["id"],
                                         local=self.local)
         if isinstance(client, LazyClient):
             client._drop()  # the template code compiled the URL: dropped too while the heap is short

@@ -1,4 +1,4 @@
-"""Admin passwords for the HTTP API: salted PBKDF2 hashes (session tokens: doorapp/tokens.py).
+"""Admin passwords for the HTTP API: salted PBKDF2 hashes (session tokens: doorapp/http/tokens.py).
 
 Passwords are stored only as "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>" (secrets.json,
 never returned). 1000 iterations cost ~0.5 s on an ESP32: slow enough to blunt guessing, fast

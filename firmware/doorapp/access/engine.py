@@ -26,9 +26,9 @@ from micropython import const
 
 from compat import ticks_diff
 from configerror import ConfigError
-from doorapp.access import Decision
+from doorapp.access.decision import Decision
 
-# schedule ids as doorapp.schedule numbers them; that module (and tzrule) is only loaded when
+# schedule ids as doorapp.access.schedule numbers them; that module (and tzrule) is only loaded when
 # the site has custom schedules or relay holds: most doors need neither, and both cost heap
 _ALWAYS = const(0)
 _NEVER = const(1)
@@ -71,7 +71,7 @@ class AccessEngine:
 
     table: by_card/by_pin/by_plate/by_qr/by_ble/by_id -> record or None (docs/user-model.md);
     schedules: a schedule.ScheduleSet (or the document's list of definitions);
-    config: the validated config.json (doorapp/config.py); tz: a tzrule.TzRule, or a POSIX TZ
+    config: the validated config.json (doorapp/config/schema.py); tz: a tzrule.TzRule, or a POSIX TZ
     text parsed on first use (only custom schedules and holds need local time);
     clock: now() -> unix seconds or 0 when not set, ticks_ms() monotonic (doorapp.clock).
     Raises ConfigError if a relay's hold schedule names no schedule.
@@ -115,7 +115,7 @@ class AccessEngine:
         if schedules is None or (isinstance(schedules, list) and not schedules and not refs):
             schedules = None  # Always and Never only: no schedule code loaded
         else:
-            from doorapp import schedule as schedmod
+            from doorapp.access import schedule as schedmod
 
             if not isinstance(schedules, schedmod.ScheduleSet):
                 schedules = schedmod.compile_all(schedules)

@@ -2,13 +2,16 @@
 
 Validated on load and on every change; an invalid file stops start-up with one message naming
 the file and the field, and nothing on flash is touched. Unknown keys are errors (typos must not
-silently fall back to defaults). Secrets never live here (see DESIGN §4).
+silently fall back to defaults). Secrets never live here (doorapp/config/secrets.py).
+
+The `verify` section (third-party verification, docs/verify.md) is checked by
+validate_verify(), which also compiles its URL template: an unknown or unavailable {Variable}
+is refused when the config is saved, not when the first card is presented.
 """
 import sys
 
 import cardfmt
 from configerror import ConfigError
-from doorapp.cfgvalue import check_value
 
 MAX_FLOOR = 32
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
@@ -55,6 +58,25 @@ INPUT = {
 }
 # door sensor: reed switch closes to GND while the door is shut, so "high" means open
 INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
+
+
+def check_value(value, spec, path, field):
+    kind, _default, lo, hi = spec
+    if isinstance(kind, tuple):
+        if value not in kind:
+            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, field, "must be true or false, got %r" % (value,))
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, field, "must be an integer, got %r" % (value,))
+        if not lo <= value <= hi:
+            raise ConfigError(path, field, "must be between %d and %d, got %d" % (lo, hi, value))
+    elif kind is str:
+        if not isinstance(value, str) or not lo <= len(value) <= hi:
+            raise ConfigError(path, field, "must be text of %d-%d characters" % (lo, hi))
+    return value
 
 
 def _section(given, schema, path, prefix, defaults=None):
@@ -119,9 +141,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if known_verify is not None and cfg.get("verify") == known_verify:
         out["verify"] = known_verify  # checked for this board already
     else:
-        from doorapp import verify_config
-
-        out["verify"] = verify_config.validate(cfg.get("verify", {}), path, relay_ids)
+        out["verify"] = validate_verify(cfg.get("verify", {}), path, relay_ids)
     return out
 
 
@@ -165,3 +185,111 @@ def _floors(given, relay_ids, path):
 
 def defaults(board_spec):
     return validate({}, board_spec)
+
+
+MODES = ("off", "general", "customize")
+AUTH_MODES = ("any", "card_pin", "pin_card")
+SOURCES = ("local", "remote", "remote_fallback")
+PROMPTS = ("default", "return_value")
+METHODS = ("qr", "card", "pin")
+
+# Variables each mode can fill (seed 004: General sends QR codes only).
+GENERAL_VARIABLES = ("QRCode", "DeviceID", "Time")
+
+# field: (kind, default, lo, hi), as SECTIONS
+VERIFY_FIELDS = {
+    "mode": (MODES, "off", 0, 0),
+    "url": (str, "", 0, 255),
+    "device_id": (str, "", 0, 63),
+    "auth_mode": (AUTH_MODES, "any", 0, 0),
+    "timeout_ms": (int, 3000, 500, 10000),
+    "step_timeout_ms": (int, 10000, 2000, 60000),
+    "prompt": (PROMPTS, "default", 0, 0),
+    "prompt_field": (str, "message", 1, 31),
+    "max_redirects": (int, 3, 0, 5),
+    "ca_file": (str, "", 0, 63),
+}
+METHOD_DEFAULTS = {
+    "general": {"qr": "remote", "card": "local", "pin": "local"},
+    "customize": {"qr": "remote", "card": "remote", "pin": "remote"},
+    "off": {"qr": "local", "card": "local", "pin": "local"},
+}
+
+
+def verify_defaults():
+    """The `verify` section as it is when config.json has none (verification off)."""
+    return validate_verify({})
+
+
+def validate_verify(section, path="config.json", relay_ids=None):
+    """Complete `verify` section or ConfigError(path, "verify.<field>", message); `relay_ids`:
+    the board's relays (the ones verify.relays may name), None = not checked."""
+    if not isinstance(section, dict):
+        raise ConfigError(path, "verify", "must be an object")
+    for key in section:
+        if key not in VERIFY_FIELDS and key not in ("methods", "relays"):
+            raise ConfigError(path, "verify." + key, "unknown setting")
+    out = {}
+    for key in VERIFY_FIELDS:
+        spec = VERIFY_FIELDS[key]
+        out[key] = check_value(section[key], spec, path, "verify." + key) if key in section else spec[1]
+    mode = out["mode"]
+
+    methods = section.get("methods", {})
+    if not isinstance(methods, dict):
+        raise ConfigError(path, "verify.methods", "must be an object such as "
+                          '{"qr": "remote", "card": "remote_fallback", "pin": "local"}')
+    for key in methods:
+        if key not in METHODS:
+            raise ConfigError(path, "verify.methods." + key, "unknown method (known: qr, card, pin)")
+    out["methods"] = {}
+    for m in METHODS:
+        v = methods.get(m, METHOD_DEFAULTS[mode][m])
+        out["methods"][m] = check_value(v, (SOURCES, 0, 0, 0), path, "verify.methods." + m)
+
+    relays = section.get("relays", [1])
+    if not isinstance(relays, list) or not relays:
+        raise ConfigError(path, "verify.relays", "must be a non-empty list of relay numbers")
+    seen = []
+    for i, r in enumerate(relays):
+        if r is True or r is False or not isinstance(r, int) or not 1 <= r <= 8:
+            raise ConfigError(path, "verify.relays[%d]" % i, "must be a relay number 1-8, got %r" % (r,))
+        if r in seen:
+            raise ConfigError(path, "verify.relays[%d]" % i, "relay %d listed twice" % r)
+        if relay_ids is not None and r not in relay_ids:
+            raise ConfigError(path, "verify.relays", "no relay %d on this board" % r)
+        seen.append(r)
+    out["relays"] = seen
+
+    if mode == "off":
+        if out["url"]:
+            _verify_url(out, path)
+        return out
+    if not out["url"]:
+        raise ConfigError(path, "verify.url", "is required when verify.mode is %s" % mode)
+    _verify_url(out, path)
+    ms = out["methods"]
+    if mode == "general":
+        if ms["card"] != "local" or ms["pin"] != "local":
+            f = "card" if ms["card"] != "local" else "pin"
+            raise ConfigError(path, "verify.methods." + f, "general mode verifies QR codes only: "
+                              "must be local (use mode customize to send cards and PINs)")
+        if ms["qr"] == "local":
+            raise ConfigError(path, "verify.methods.qr",
+                              "general mode sends QR codes to the server: must be remote or remote_fallback")
+    elif out["auth_mode"] != "any":
+        if ms["card"] == "local" or ms["card"] != ms["pin"]:
+            raise ConfigError(path, "verify.methods.pin" if ms["card"] != "local" else "verify.methods.card",
+                              "two-factor mode %s sends both steps to the server: card and pin must "
+                              "both be remote or both remote_fallback" % out["auth_mode"])
+    return out
+
+
+def _verify_url(out, path):
+    import verifyurl  # only when a URL is configured
+
+    allowed = GENERAL_VARIABLES if out["mode"] == "general" else verifyurl.VARIABLES
+    try:
+        verifyurl.compile_template(out["url"], allowed)
+    except verifyurl.TemplateError as e:
+        raise ConfigError(path, "verify.url", str(e))

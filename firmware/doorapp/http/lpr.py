@@ -3,12 +3,12 @@
 (plates.normalize -> access engine, the plate's own validity window included -> the gate relay
 in the same loop turn -> event kind plate, value = the normalised plate), and
 `POST /api/v1/lpr/camera` sets the camera's own account (Basic auth, good for nothing but
-posting plates). Loaded on demand by doorapp.httpapi (handlers take the shared Api first);
+posting plates). Loaded on demand by doorapp.http.api (handlers take the shared Api first);
 the simulator's `plate` control command calls decide_plate too."""
 import sys
 
 import eventlog
-from doorapp.httpapi import MIN_PASSWORD, ApiError, json_body
+from doorapp.http.api import MIN_PASSWORD, ApiError, json_body
 from unload import forget
 
 _CAMERA_MAX = 32
@@ -73,7 +73,7 @@ async def post_plate(api, request):
 
 async def set_camera(api, request):
     """{"username", "password"} sets the camera account; {"username": ""} removes it."""
-    from doorapp import admin, auth
+    from doorapp.config import passwords
 
     door = api.door
     doc = json_body(request, ("username", "password"))
@@ -85,8 +85,8 @@ async def set_camera(api, request):
         raise ApiError(400, "must be %d-64 characters" % MIN_PASSWORD, "password")
     if not user and pw is not None:
         raise ApiError(400, "no password without a username", "password")
-    admin.update_config(door, {"lpr": {"username": user}})  # (a rename clears the old password)
+    door.apply_config({"lpr": {"username": user}})  # (a rename clears the old password)
     if user:
-        admin.set_secret(door, "lpr_hash", auth.hash_password(pw))
+        door.set_secret("lpr_hash", passwords.hash_password(pw))
     api.basic_cache.clear()  # a header cached for the old password no longer signs in
     return {"username": user}

@@ -1,4 +1,4 @@
-"""The installer web UI: the static files of www_dir on the device's HTTP server (doorapp.httpd).
+"""The installer web UI: the static files of www_dir on the device's HTTP server (doorapp.http.server).
 
 They hold no data, so no authentication. Only files found in www_dir at start-up are reachable
 (an allow-list: nothing from the URL reaches open() unless it is exactly one of those names);
@@ -8,7 +8,7 @@ simulator the plain ones). Bodies stream in the server's small chunks, never who
 import os
 import sys
 
-from doorapp.httpd import HTTPError, Stream
+from doorapp.http.server import HTTPError, Stream
 
 # extension -> Content-Type; files with other extensions in www_dir are not served
 TYPES = {
@@ -111,19 +111,19 @@ def _site(api):
 
 
 async def ui_index(api, request):
-    """`GET /` for doorapp.httpapi (loaded on demand, like its api_* modules)."""
+    """`GET /` for doorapp.http.api (loaded on demand, like its api_* modules)."""
     www_dir, files = _site(api)
     return send(request, www_dir, files, "index.html")
 
 
 async def ui_file(api, request, name):
-    """`GET /ui/<name>` for doorapp.httpapi."""
+    """`GET /ui/<name>` for doorapp.http.api."""
     www_dir, files = _site(api)
     return send(request, www_dir, files, name)
 
 
 def register(app, www_dir=None):
-    """Add `GET /` (index.html) and `GET /ui/<name>` to a doorapp.httpd Server; returns the
+    """Add `GET /` (index.html) and `GET /ui/<name>` to a doorapp.http.server Server; returns the
     allow-list {name: gzipped}. www_dir defaults to default_www_dir()."""
     www_dir = (www_dir or default_www_dir()).rstrip("/") or "/"
     files = scan(www_dir)

@@ -1,4 +1,4 @@
-"""The reader tasks of a board's Wiegand reader, matrix keypad and QR scanner (doorapp/readers.py).
+"""The reader tasks of a board's Wiegand reader, matrix keypad and QR scanner (doorapp/readers/credentials.py).
 
 Built once when the door starts running (Door.run), then this module is dropped: the board-file
 lookups and wiring never need to stay in the heap.
@@ -26,7 +26,7 @@ def tasks(readers):
         kp = MatrixKeypad(rows, cols, debounce_ms=k["debounce_ms"])
         out.append(kp.run(readers.guarded(readers.key, eventlog.KIND_PIN)))
     if "qr_scanner" in spec:
-        from doorapp.readerqr import on_qr
+        from doorapp.readers.qr import on_qr
         from qrscanner import QRLineReader
 
         door = readers.door

@@ -11,16 +11,16 @@ Door.decide (access engine over the user table) -> relays in the same loop turn 
   a locked keypad's PINs are refused unread (reason lockout, not counted); the 5th failure
   and every 5th after it log a `failures_alarm` event. Only unknown PINs count: a valid PIN
   outside its schedule is not a guess.
-- QR codes: doorapp/readerqr.py (loaded only on boards with a scanner).
+- QR codes: doorapp/readers/qr.py (loaded only on boards with a scanner).
   Neither the PIN nor the scanned QR text is ever logged.
 
-The reader tasks are built by doorapp/readertasks.py (run once, then dropped). Resident while
+The reader tasks are built by doorapp/readers/tasks.py (run once, then dropped). Resident while
 the door runs, so the event codes are private const() copies of eventlog's (no lookups, no
 module-dict slots; tests/test_device_heap.py checks they match).
 """
 from micropython import const
 
-from doorapp.lockout import Lockout
+from doorapp.access.lockout import Lockout
 from keypad import PinEntry
 
 _KIND_CARD = const(1)  # eventlog.KIND_CARD

@@ -1,12 +1,12 @@
 """HTTP routes for the user list (docs/http-api.md "Users"): a page or a search by cursor, the
-export, one user, delete (add and replace: doorapp/api_user_edit.py, so the checks of an edit
+export, one user, delete (add and replace: doorapp/http/useredit.py, so the checks of an edit
 have the heap). Users come from the table in flash one record at a time and lists are written
 as they are read (never a whole page in RAM: usertable.page); no answer holds a PIN, QR or BLE
 key, only has_pin/has_qr/has_ble. Times are the site's local time text ("YYYY-MM-DDTHH:MM"),
 as in a user list document (docs/user-model.md).
-Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
-from doorapp.httpapi import ApiError, int_arg
-from doorapp.httpd import Stream
+Loaded on demand by doorapp.http.api (handlers take the shared Api first)."""
+from doorapp.http.api import ApiError, int_arg
+from doorapp.http.server import Stream
 
 PAGE_MAX = 200
 Q_MAX = 32

@@ -1,4 +1,4 @@
-"""QR codes from a scanner (doorapp/readers.py): a signed visitor pass (lib/visitorqr.py,
+"""QR codes from a scanner (doorapp/readers/credentials.py): a signed visitor pass (lib/visitorqr.py,
 checked offline with the site's qr_key) opens the relays it names while valid; any other code
 is looked up as a user's QR id. The scanned text is never logged.
 

@@ -19,7 +19,7 @@ counted (that would give their source fresh tries: failing from many addresses w
 lock). With every slot taken, the failures of all untracked sources count together in one more
 slot, the overflow: once it locks, every untracked source waits (a global delay), so many
 addresses buy an attacker `free` more tries, not a fresh start. `clear()` forgets everything
-(someone at the door, see doorapp/httpapi.py). Ticks differences are valid for about 6 days on
+(someone at the door, see doorapp/http/api.py). Ticks differences are valid for about 6 days on
 the ESP32 (ticks_ms wraps at 2**30 ms), far beyond `forget_ms`.
 
 Resident with the keypads and the HTTP API: few methods (the delay and the slot choice are

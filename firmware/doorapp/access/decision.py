@@ -1,4 +1,4 @@
-"""The result of an access decision (doorapp/engine.py makes them): kept apart so code that
+"""The result of an access decision (doorapp/access/engine.py makes them): kept apart so code that
 only reads decisions (event log, display, API) doesn't load the engine."""
 
 

@@ -5,7 +5,7 @@ clients then takes the heap that reading cards needs), and MicroPython's readlin
 length limit, so a client can grow a request line until the heap is gone before any check runs.
 
 Here at most _CLIENTS connections are served at once, and a new one only while the heap is
-above the door's RESERVE; any other is refused at once with a ready-made 503 (lib/tcpserve.py). Each request head is read into a fixed buffer (a
+above the reserve kept for the door; any other is refused at once with a ready-made 503 (lib/tcpserve.py). Each request head is read into a fixed buffer (a
 head larger than _HEAD_MAX is refused), within _HEAD_TIMEOUT_MS (slowloris); requests are
 answered one at a time, in arrival order (`_turn`); small bodies are read whole, large ones left
 to routes that stream them; every connection closes after one answer (no keep-alive). The
@@ -19,7 +19,7 @@ like the vendor's OpenDoor): then HEAD gets 405 and the handler does not run.
 Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(body, status)` or
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
 `@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
-`app.before(req, row)`, if set, runs before the handler (doorapp.httpapi: authentication).
+`app.before(req, row)`, if set, runs before the handler (doorapp.http.api: authentication).
 """
 import asyncio
 import gc
@@ -43,8 +43,10 @@ _TURN_WAIT_MS = const(8000)  # a request whose turn doesn't come this long: 503 
 _TURN_POLL_MS = const(4)
 _JSON_DEPTH = const(8)  # JSON bodies nest at most this deep (checked before parsing)
 # heap kept for the door's own work: no new connection, and no handler, below it (after a
-# collection); the door reads cards and logs with far less, its share can't be taken by clients
-RESERVE = const(12288)
+# collection): 1/_RESERVE_SHARE of the heap, at least _RESERVE_MIN bytes. The door reads cards
+# and logs with far less; its share can't be taken by clients
+_RESERVE_SHARE = const(32)
+_RESERVE_MIN = const(6144)
 _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
 
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
@@ -244,13 +246,14 @@ def _match(pattern, segs):
 
 class Server:
     """Routes are rows (method, pattern, ...); `call(row, req, params)` runs one. By default the
-    row's third item is the handler; doorapp.httpapi replaces `call` to load handlers on demand.
+    row's third item is the handler; doorapp.http.api replaces `call` to load handlers on demand.
     A row whose last item is False is a GET without HEAD (see `route(..., head=False)`)."""
 
     def __init__(self):
         self.routes = []  # (method, pattern, handler) or (method, pattern, handler, False)
         self.before = None  # async fn(req, row) -> None or an answer that short-circuits
-        self.reserve = RESERVE
+        heap = getattr(gc, "mem_alloc", None)
+        self.reserve = max(_RESERVE_MIN, (heap() + gc.mem_free()) // _RESERVE_SHARE) if heap else 0
         self.active = 0
         self.working = False  # a request is past its head and being answered (one at a time)
         self._queue = []  # the requests waiting for their turn (their Deadlines), oldest first

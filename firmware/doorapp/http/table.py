@@ -4,7 +4,7 @@ small pieces next to the live one, checked (header, checksum, card format) and s
 atomically before the answer; `GET` sends the live table file back, with any single-user
 edits merged into it first. A push that is cut off
 leaves the old table live (the partial file is removed at the next push or start-up).
-Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
+Loaded on demand by doorapp.http.api (handlers take the shared Api first)."""
 import asyncio
 import os
 
@@ -14,9 +14,8 @@ from compat import sleep_ms
 from configerror import ConfigError
 from deadline import Deadline
 from doorapp import fileio
-from doorapp.app import STAGED_FILE, data_path, make_engine
-from doorapp.httpapi import ApiError
-from doorapp.httpd import Stream
+from doorapp.http.api import ApiError
+from doorapp.http.server import Stream
 
 CHUNK = const(512)
 _READ_TIMEOUT_MS = const(10000)  # per piece: a sender that stalls this long is dropped
@@ -62,7 +61,7 @@ async def put_table(api, request):
         raise ApiError(400, "send the table file as the body (Content-Length)")
     if _busy[0]:
         raise ApiError(409, "another table push is running")
-    path = data_path(door.board, STAGED_FILE)
+    path = fileio.data_path(door.board, fileio.STAGED_FILE)
     fileio.remove(path)
     free = _free_flash(door)
     if 0 <= free < n + _SPARE:
@@ -80,7 +79,7 @@ async def put_table(api, request):
             t.install(path)  # checked, then renamed over the live table; on error the old one stays
         except ConfigError as e:
             raise ApiError(400, e.message, e.field)
-        door.engine = make_engine(t, door.cfg)
+        door.use_table(t)
         return {"serial": t.serial, "users": t.count}
     finally:
         fileio.remove(path)

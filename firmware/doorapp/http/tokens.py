@@ -1,6 +1,6 @@
 """Bearer tokens of the HTTP API's admin sessions: random, in RAM only, a handful at a time,
 dropped after an idle timeout (docs/http-api.md). Resident with the API: every request is checked
-against them; password hashing (doorapp/auth.py) is loaded only to sign in."""
+against them; password hashing (doorapp/config/passwords.py) is loaded only to sign in."""
 import os
 
 from micropython import const

@@ -1,9 +1,9 @@
 """HTTP routes for the admin session: sign-in, password change, the vendor's "Open Relay Via
-HTTP" account. Loaded on demand by doorapp.httpapi (handlers take the shared Api first)."""
+HTTP" account. Loaded on demand by doorapp.http.api (handlers take the shared Api first)."""
 from compat import monotonic_s
 from configerror import ConfigError
-from doorapp import admin, auth
-from doorapp.httpapi import FIRST_BOOT_PASSWORD, MIN_PASSWORD, ApiError, client_of, json_body
+from doorapp.config import passwords
+from doorapp.http.api import FIRST_BOOT_PASSWORD, MIN_PASSWORD, ApiError, client_of, json_body
 
 
 async def login(api, request):
@@ -37,7 +37,7 @@ async def change_password(api, request):
     if not isinstance(doc.get("old"), str) or not api.password_ok(doc["old"]):
         api.lock.failure(who)
         raise ApiError(401, "old password is wrong", "old")
-    admin.set_secret(api.door, "admin_hash", auth.hash_password(new))
+    api.door.set_secret("admin_hash", passwords.hash_password(new))
     api.tokens.revoke_all()
     api.basic_cache.clear()
     return {"changed": True}
@@ -59,9 +59,9 @@ async def set_http_open(api, request):
     if enabled and pw is None and not door.secrets.get("http_open_hash"):
         raise ApiError(400, "a password is needed to enable it", "password")
     if pw is not None:
-        admin.set_secret(door, "http_open_hash", auth.hash_password(pw))
+        door.set_secret("http_open_hash", passwords.hash_password(pw))
     try:
-        admin.update_config(door, {"http": {"open_relay_via_http": enabled, "open_username": user}})
+        door.apply_config({"http": {"open_relay_via_http": enabled, "open_username": user}})
     except ConfigError as e:
         raise ApiError(400, e.message, e.field)
     return {"enabled": enabled, "username": user}

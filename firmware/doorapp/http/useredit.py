@@ -1,10 +1,10 @@
 """HTTP routes that add or replace a user (docs/http-api.md "Users"). Apart from the list
-routes (doorapp/api_users.py) so that only this small module is loaded beside the table's
-checks, the heaviest cold code of the API. Loaded on demand by doorapp.httpapi."""
+routes (doorapp/http/users.py) so that only this small module is loaded beside the table's
+checks, the heaviest cold code of the API. Loaded on demand by doorapp.http.api."""
 import asyncio
 
 from configerror import ConfigError
-from doorapp.httpapi import ApiError, json_body
+from doorapp.http.api import ApiError, json_body
 
 FIELDS = ("id", "name", "role", "phone", "cards", "pin", "qr", "ble", "plates", "relays", "floors",
           "web_relay", "relay_schedule_activation", "valid_from", "valid_to", "schedules")

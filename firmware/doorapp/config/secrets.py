@@ -8,7 +8,7 @@ an invalid file stops start-up with the file and field named.
   site_key       64 hex digits (32 bytes): keys the hashes of PINs, QR and BLE ids in the user
                  table, so one table built on the host serves every door of a site
   qr_key         64 hex digits: signs visitor QR codes checked offline
-  admin_hash     the HTTP API admin password, as doorapp.auth.hash_password makes it (PBKDF2);
+  admin_hash     the HTTP API admin password, as doorapp.config.passwords.hash_password makes it (PBKDF2);
                  absent = first boot: the first-boot password may only change itself
   http_open_hash password of the vendor "Open Relay Via HTTP" command (/fcgi/do), same form
   lpr_hash       password of the LPR camera account (config lpr.username), same form
@@ -40,7 +40,7 @@ def validate(doc, path=SECRETS_FILE):
     for k in ("site_key", "qr_key"):
         if k in doc:
             out[k] = _hex_key(doc[k], path, k)
-    from doorapp.auth import valid_hash
+    from doorapp.config.passwords import valid_hash
 
     for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:

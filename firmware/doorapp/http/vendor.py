@@ -1,8 +1,8 @@
 """The vendor-compatible unlock routes (seed "Unlock by HTTP Command"): `GET /fcgi/do` with its
 own account, and `POST /api/relay/trig` in the vendor's JSON form. Loaded on demand by
-doorapp.httpapi (handlers take the shared Api first)."""
-from doorapp import auth
-from doorapp.httpapi import ApiError, client_of, json_body
+doorapp.http.api (handlers take the shared Api first)."""
+from doorapp.config import passwords
+from doorapp.http.api import ApiError, client_of, json_body
 
 
 async def fcgi_do(api, request):
@@ -17,7 +17,7 @@ async def fcgi_do(api, request):
     api.locked(who)
     h = door.secrets.get("http_open_hash") or ""
     user, pw = a.get("UserName", ""), a.get("Password", "")
-    ok = auth.check_password(pw, h or auth.NO_HASH)  # first: a wrong name costs the same time
+    ok = passwords.check_password(pw, h or passwords.NO_HASH)  # first: a wrong name costs the same time
     if not (ok and h and vcfg["open_username"] and user == vcfg["open_username"]):
         api.failed(who)
     api.lock.success(who)

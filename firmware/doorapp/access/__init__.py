@@ -1,0 +1,1 @@
+"""The access decision: the engine over the user table, schedules, lockouts, the Decision."""

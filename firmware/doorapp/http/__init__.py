@@ -1,0 +1,1 @@
+"""The device HTTP API: the server, authentication and route table, and the routes."""

@@ -1,0 +1,1 @@
+"""Third-party verification (seed 004): the modes and two-factor logic, and its link into the door."""
