@@ -4,12 +4,11 @@ end with an error, the board logs it and restarts (relays drop out on reset: fai
 instead of sitting at the prompt with the door unattended."""
 import asyncio
 
-from doorapp import startup
-from unload import STARTUP_ONLY, forget
+from doorapp import residency, startup
 
 run = startup.start("/board.json")
 startup = None
-forget(*STARTUP_ONLY)
+residency.trim()
 if run is not None:
     try:
         asyncio.run(run)

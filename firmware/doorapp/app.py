@@ -5,7 +5,6 @@ the same loop turn -> LED/buzzer -> event log append -> listeners (simulator dis
 """
 import asyncio
 import gc
-import sys
 
 import cardfmt
 import eventlog
@@ -15,11 +14,8 @@ from doorapp.inputs import Input
 from doorapp.inputs import poll as poll_inputs
 from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
-from unload import forget
+from doorapp import residency
 
-# validators: loaded while a file is read or changed, then dropped from the heap
-_VALIDATORS = ("doorapp.config.schema", "doorapp.config.secrets", "doorapp.config.changes", "verifyurl", "urlsplit",
-               "doorapp.config.passwords")
 
 
 def make_engine(table, cfg):
@@ -89,9 +85,6 @@ class Door:
 
             remote = RemoteCheck(self, buf=buf)
         self.remote = remote
-        vd = sys.modules.get("doorapp.verify.door")
-        if remote is None and vd is not None:
-            vd.unload()  # verification off: its code needn't stay
 
     # --- changes an administrator makes (HTTP API) ----------------------------------------------
     def apply_config(self, partial):
@@ -104,7 +97,7 @@ class Door:
         try:
             new = changes.check(self.cfg, partial, self.board.spec, path)
         finally:
-            forget(*_VALIDATORS)
+            residency.trim()
         old = self.cfg
         verify_changed = new["verify"] != old["verify"] or new["device"]["id"] != old["device"]["id"]
         remote = None
@@ -145,7 +138,7 @@ class Door:
         try:
             fileio.write_json_atomic(fileio.data_path(self.board, fileio.SECRETS_FILE), secrets.to_file(new))
         finally:
-            forget(*_VALIDATORS)
+            residency.trim()
         self.secrets = new
 
     def use_table(self, table):
@@ -326,10 +319,10 @@ class Door:
         tasks.append(asyncio.create_task(self.run_reader()))
         if self.readers is not None:
             from doorapp.readers import tasks as reader_tasks
-            from unload import forget
 
             extra = reader_tasks.tasks(self.readers) + list(extra)
-            forget("doorapp.readers.tasks")
+            reader_tasks = None
+            residency.trim()
         if self.remote is not None:
             self.remote.start()
         for coro in extra:

@@ -8,10 +8,10 @@ import gc
 import eventlog
 from configerror import ConfigError, read_json
 from doorapp import VERSION, fileio
-from doorapp.app import _VALIDATORS, Door, has_readers
+from doorapp import residency
+from doorapp.app import Door, has_readers
 from doorapp.fileio import CONFIG_FILE, EVENTS_FILE, SECRETS_FILE, STAGED_FILE, TABLE_FILE, data_path
 from micropython import const
-from unload import forget
 
 
 def load_config(board):
@@ -70,7 +70,7 @@ def open_door(board, cfg=None, secrets=None):
         if secrets is None:
             secrets = load_secrets(board)
     finally:
-        forget(*_VALIDATORS)
+        residency.trim()
     fileio.remove(data_path(board, STAGED_FILE))  # a table push cut off (power, reset)
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
@@ -157,12 +157,13 @@ def boot(board_path="/board.json", **options):
     import hal
 
     spec = hal.load_board(board_path)
+    residency.lean[0] = spec["profile"] == "lean"
     board = hal.open_board(spec, **options)
     try:
         cfg = load_config(board)
         secrets = load_secrets(board)
     finally:
-        forget(*_VALIDATORS)
+        residency.trim()
     # a board on Wi-Fi serves the HTTP API (doorapp/station.py): its code is resident too
     extra = ("pn532.hsu" if spec["pn532"]["bus"] == "uart" else "pn532.i2c",) + reader_modules(spec)
     if cfg["network"]["ssid"]:

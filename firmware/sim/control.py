@@ -15,7 +15,7 @@ import json
 from micropython import const
 
 from compat import sleep_ms
-from unload import forget
+from doorapp.residency import forget
 
 _READER_COMMANDS = ("cmd_keys", "cmd_wiegand", "cmd_qr")  # sim/readerctl.py
 

@@ -110,7 +110,7 @@ def cmd_plate(ctl, req):
 
     if "doorapp.http.api" not in sys.modules:
         raise ValueError("the simulator runs without its HTTP API (--http off): no LPR")
-    had = "doorapp.http.lpr" in sys.modules
+    from doorapp import residency
     from doorapp.http import lpr
 
     try:
@@ -119,7 +119,4 @@ def cmd_plate(ctl, req):
     except lpr.ApiError as e:
         raise ValueError("%s: %s" % (e.field, e.message) if e.field else e.message)
     finally:
-        if not had:
-            from unload import forget
-
-            forget("doorapp.http.lpr")
+        residency.trim()

@@ -24,15 +24,16 @@ Options:
 import asyncio
 import sys
 
-from unload import STARTUP_ONLY, forget
-
 
 def main(argv):
     from sim import start  # options, flash, table, boot order: dropped once the door runs
 
     opts, board, door = start.start(argv)
     start = None
-    forget("sim.start", *STARTUP_ONLY)
+    from doorapp import residency  # (after start: --app-from-flash chose where doorapp comes from)
+
+    residency.forget("sim.start")
+    residency.trim()
     from sim import loop
 
     try:

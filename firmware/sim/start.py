@@ -61,11 +61,11 @@ def prepare(opts):
     (validators, building or installing the user table), then the modules that stay, then the
     long-lived objects."""
     import hal
-    from doorapp import app, fileio, startup
+    from doorapp import fileio, residency, startup
     from sim import flash
-    from unload import forget
 
     spec = hal.load_board(opts["board"])
+    residency.lean[0] = spec["profile"] == "lean"
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
                            watchdog=opts["watchdog"])
@@ -81,7 +81,7 @@ def prepare(opts):
         cfg = startup.load_config(board)
         secrets = startup.load_secrets(board)
     finally:
-        forget(*app._VALIDATORS)
+        residency.trim()
     for inp in spec["inputs"]:  # power-up: buttons released, door shut (inputs idle)
         board.drive_input(inp["pin"], 0 if cfg["inputs"][inp["id"]]["trigger"] == "high" else 1)
     users_src = opts["users"]

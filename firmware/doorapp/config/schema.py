@@ -8,12 +8,11 @@ The `verify` section (third-party verification, docs/verify.md) is checked by
 validate_verify(), which also compiles its URL template: an unknown or unavailable {Variable}
 is refused when the config is saved, not when the first card is presented.
 """
-import sys
-
 import cardfmt
 from configerror import ConfigError
 
 MAX_FLOOR = 32
+_UTC = "UTC0"  # the default time.tz: valid without loading the TZ rule parser
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
 EXPANDER_LAST = 40
 
@@ -108,7 +107,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     out = {}
     for name in SECTIONS:
         out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
-    if out["time"]["tz"] != known_tz:  # a change of a live, already checked config skips it
+    if out["time"]["tz"] not in (known_tz, _UTC):  # (a live config's, checked already; the default)
         _check_tz(out["time"]["tz"], path)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     given = cfg.get("relays", {})
@@ -146,18 +145,13 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
 
 
 def _check_tz(text, path):
-    """time.tz must parse with tzrule; tzrule is dropped again unless it was loaded already
-    (config is validated at start-up and on changes: its helpers don't stay in the heap)."""
-    had = "tzrule" in sys.modules
+    """time.tz must parse with tzrule."""
     import tzrule
 
     try:
         tzrule.parse(text)
     except ValueError as e:
         raise ConfigError(path, "time.tz", str(e))
-    finally:
-        if not had:
-            sys.modules.pop("tzrule", None)
 
 
 def _floors(given, relay_ids, path):

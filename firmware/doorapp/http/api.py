@@ -5,12 +5,9 @@ Who may use a route is the route's own row in ROUTES (ADMIN unless it says other
 on the one canonical path the router matched, never on a path prefix: the vendor had CVEs for
 unauthenticated routes. Requests that act are refused when a browser sent them for another site.
 
-Only the server, the authentication and the route table stay loaded. The handlers live in
-doorapp/api_*.py and doorapp/http/webui.py, imported on a route's first use and dropped again after
-a request when free heap runs low (an ESP32 has ~110 KB for everything): the API's code costs
-heap only while someone uses it.
+The routes' handlers live in the other modules of doorapp/http/, imported on a route's first
+use (on lean boards they go again after each request: doorapp/residency.py).
 """
-import gc
 import os
 from binascii import a2b_base64
 
@@ -18,12 +15,12 @@ from micropython import const
 
 from compat import monotonic_s, ticks_diff, ticks_ms
 from eventlog import KIND_API, REASON_LOCKOUT_CLEARED
+from doorapp import residency
 from doorapp.http.tokens import Tokens
 from doorapp.http.server import HTTPError as ApiError
 from doorapp.http.server import Server, serve as _serve
 from doorapp.access.lockout import Lockout
 from keyedhash import Keyed, equal
-from unload import forget
 
 FIRST_BOOT_PASSWORD = "admin"  # only good for changing itself (see docs/http-api.md)
 MIN_PASSWORD = const(8)
@@ -31,11 +28,6 @@ _MAX_BASIC = const(4)
 _FREE_TRIES = const(2)  # wrong passwords from one address before it waits (the 3rd locks)
 _RECOVER_MS = const(10000)  # the exit button held this long clears the sign-in lockout
 LPR_PATH = "/api/v1/lpr"  # the one route the LPR camera account may use
-KEEP_LOADED = const(16)  # routine route modules stay loaded while free heap > 1/KEEP_LOADED of it
-# the routes used all day (status, relays, events, user pages, the UI's files): kept loaded while
-# the heap has room, instead of being read from flash and dropped again for every request,
-# which leaves the heap in holes; the others (sign-in, edits, config changes) go after each use
-ROUTINE = ("status", "users", "webui")
 
 # who may use a route (a ROUTES row's fifth item); a row says so explicitly, else ADMIN
 ADMIN = const(0)  # the admin, signed in, first-boot password changed
@@ -137,9 +129,6 @@ class Api:
         self.www = None  # webui: (folder, allow-list), found on first use
         self.held = None  # ticks_ms the exit button was pressed (see on_input)
         door.input_listeners.append(self.on_input)
-        gc.collect()
-        self.low = (gc.mem_free() + gc.mem_alloc()) // KEEP_LOADED
-        self.loaded = set()
 
     def admin_hash(self):
         return self.door.secrets.get("admin_hash") or ""
@@ -147,9 +136,8 @@ class Api:
     def password_ok(self, password, key="admin_hash"):
         """`password` against the admin's hash (or the secret `key`: the LPR camera's). Always
         one PBKDF2 run, also with no hash stored (then the first-boot password, for the admin)."""
-        from doorapp.config import passwords  # PBKDF2: only to sign in (dropped with the route modules)
+        from doorapp.config import passwords  # PBKDF2: only to sign in
 
-        self.loaded.add("doorapp.config.passwords")
         h = self.door.secrets.get(key) or ""
         if not h:
             passwords.check_password(password, passwords.NO_HASH)  # (always False: the same work)
@@ -252,32 +240,14 @@ class Api:
         return None
 
     async def call(self, row, request, params):
-        """Runs a ROUTES row: imports doorapp.http.<module> if needed, awaits `handler(api, request,
-        **params)`, then drops the route modules unless the route is ROUTINE and free heap is
-        above the mark (a handler still running keeps its own module alive until it returns)."""
-        routine = row[2] in ROUTINE
-        if not routine and self.loaded:
-            self.unload()  # the rare routes (edits, sign-in, config) need the heap more
+        """Runs a ROUTES row: imports doorapp.http.<module>, awaits `handler(api, request,
+        **params)`; on lean boards the route's code goes again after it (doorapp/residency.py)."""
         try:
             mod = __import__("doorapp.http." + row[2], None, None, (row[3],))
-            self.loaded.add("doorapp.http." + row[2])
             return await getattr(mod, row[3])(self, request, **params)
-        except MemoryError:
-            mod = None
-            self.unload()  # (now, so the 503 and the next request find the heap)
-            raise
         finally:
             mod = None
-            if not routine or gc.mem_free() < self.low:
-                self.unload()
-
-    def unload(self):
-        forget(*self.loaded)
-        self.loaded.clear()
-        from usertable.table import _COLD
-
-        forget(*_COLD)  # a users page's code (api_users keeps it for the next page)
-        gc.collect()
+            residency.trim()
 
 
 def create_app(door):

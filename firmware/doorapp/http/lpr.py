@@ -5,11 +5,8 @@ in the same loop turn -> event kind plate, value = the normalised plate), and
 `POST /api/v1/lpr/camera` sets the camera's own account (Basic auth, good for nothing but
 posting plates). Loaded on demand by doorapp.http.api (handlers take the shared Api first);
 the simulator's `plate` control command calls decide_plate too."""
-import sys
-
 import eventlog
 from doorapp.http.api import MIN_PASSWORD, ApiError, json_body
-from unload import forget
 
 _CAMERA_MAX = 32
 
@@ -28,16 +25,12 @@ def decide_plate(door, text, relay=None):
     cfg = _enabled(door)
     if text is None:
         raise ApiError(400, "a plate is required", "plate")
-    had = "plates" in sys.modules  # user edits load it too; otherwise it goes again after use
     import plates
 
     try:
         plate = plates.normalize(text)
     except ValueError as e:
         raise ApiError(400, str(e), "plate")
-    finally:
-        if not had:
-            forget("plates")
     if relay is None:
         relay = cfg["relay"]
     elif isinstance(relay, bool) or not isinstance(relay, int) or relay not in door.relays:

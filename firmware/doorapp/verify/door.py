@@ -8,9 +8,8 @@ event (the card UID as the value, never a PIN or QR text); a result that is not 
 "Enter PIN", "Present card first") is only a prompt. A PIN the server denies counts as a wrong
 guess on its keypad (lockout). Loaded only when config `verify.mode` is not `off`.
 
-The HTTP client (lib/verifyclient.py and its 2 KB answer buffer) is made for each request and
-its code dropped after it while the heap is short (as the HTTP API's route modules): a door
-waiting for credentials keeps only the mode logic (doorapp/verify/verifier.py) in its heap.
+The HTTP client (lib/verifyclient.py) is made for each request around one 2 KB answer buffer
+kept by the link; on lean boards its code goes again after each request (doorapp/residency.py).
 """
 import asyncio
 import gc
@@ -21,25 +20,18 @@ import eventlog
 from compat import sleep_ms, ticks_diff, ticks_ms
 from doorapp.verify import verifier
 from doorapp.access.decision import Decision
-from unload import forget
+from doorapp import residency
 from verifynames import NETWORK
 
 _TO_VERIFY = {eventlog.KIND_CARD: verifier.CARD, eventlog.KIND_PIN: verifier.PIN, eventlog.KIND_QR: verifier.QR}
 _TO_EVENT = {verifier.CARD: eventlog.KIND_CARD, verifier.PIN: eventlog.KIND_PIN, verifier.QR: eventlog.KIND_QR}
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
-_KEEP_LOADED = const(4)  # the client stays loaded while over 1/4 of the heap is free
-_CLIENT = ("verifyclient", "verifyurl", "urlsplit")  # the client's code (verifyurl: the URL check)
-
-
-def unload():
-    """Forget every module of verification (Door.set_remote when it is turned off; a change
-    checked while it is paused): loaded again when needed."""
-    forget("doorapp.verify.door", "doorapp.verify.verifier", "doorapp.verify", "verifynames", *_CLIENT)
 
 
 class LazyClient:
-    """verifyclient.from_config(...) for one request at a time (the Verifier sends one at a time)."""
+    """verifyclient.from_config(...) for one request at a time (the Verifier sends one at a
+    time); on lean boards the client's code goes again after each (doorapp/residency.py)."""
 
     def __init__(self, cfg, data_dir, buf):
         self.cfg = cfg
@@ -59,7 +51,7 @@ class LazyClient:
                 break
             except MemoryError:
                 c = None
-                forget(*_CLIENT)
+                residency.trim()
                 if ticks_diff(ticks_ms(), t0) >= self.cfg["timeout_ms"] - _RETRY_MS:
                     print("verify: no heap for the client")
                     return False, NETWORK, ""
@@ -80,9 +72,7 @@ class LazyClient:
         return from_config(self.cfg, self.data_dir, buf=self.buf)
 
     def _drop(self):
-        gc.collect()
-        if gc.mem_free() * _KEEP_LOADED < gc.mem_free() + gc.mem_alloc():
-            forget(*_CLIENT)
+        residency.trim()
 
 
 class RemoteCheck:
