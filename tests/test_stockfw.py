@@ -87,9 +87,10 @@ def test_release_file_names(name, ok):
     ("esp32-wrover-e", "esp32", WROOM, "is a build without PSRAM support (%s), board esp32-wrover-e has the psram "
                                        "profile and would run without its PSRAM: download ESP32_GENERIC-SPIRAM-*-"
                                        "v1.26.1.bin from https://micropython.org/download/ESP32_GENERIC/" % WROOM),
-    ("esp32s3-devkitc-n16r8", "esp32s3", S3, "is a build for quad-SPI PSRAM (%s), board esp32s3-devkitc-n16r8 has "
-                                             "octal PSRAM, which that build does not find: download ESP32_GENERIC_S3-"
-                                             "SPIRAM_OCT-*-v1.26.1.bin from https://micropython.org/download/ESP32_GENERIC_S3/" % S3),
+    ("esp32s3-devkitc-n16r8", "esp32s3", S3,
+     "is a build for quad-SPI PSRAM (%s), board esp32s3-devkitc-n16r8 has octal PSRAM, which that build does not "
+     "find: download ESP32_GENERIC_S3-SPIRAM_OCT-*-v1.26.1.bin from https://micropython.org/download/ESP32_GENERIC_S3/"
+     % S3),
 ])
 def test_psram_board_refuses_a_build_that_cannot_use_its_psram(board_name, chip, machine, error):
     errors, warnings = stockfw.check("fw.bin", stockfw.identify(machine), board(board_name), chip, "v1.26.1")
@@ -98,7 +99,8 @@ def test_psram_board_refuses_a_build_that_cannot_use_its_psram(board_name, chip,
 
 @pytest.mark.parametrize("board_name,chip,machine", [
     ("esp32-wrover-e", "esp32", WROVER), ("esp32s3-devkitc-n16r8", "esp32s3", OCT),
-    ("esp32-devkitc", "esp32", WROOM), ("esp32s3-devkitc-n16r8", "esp32s3", "LOLIN S3 PRO with Octal-SPIRAM with ESP32S3"),
+    ("esp32-devkitc", "esp32", WROOM),
+    ("esp32s3-devkitc-n16r8", "esp32s3", "LOLIN S3 PRO with Octal-SPIRAM with ESP32S3"),
 ])
 def test_the_right_build_passes(board_name, chip, machine):
     assert stockfw.check("fw.bin", stockfw.identify(machine), board(board_name), chip) == ([], [])

@@ -154,7 +154,8 @@ def esp32_pin_findings(spec):
         elif pull != "none" and pin in ESP32_INPUT_ONLY:
             out.append(("warning", "%s on GPIO %d: GPIOs 34-39 have no internal pull-%s, fit a resistor"
                         % (what, pin, pull)))
-        _strapping_relay(out, what, pin, ESP32_STRAPPING, " and a pulled-up GPIO 12 stops the boot" if pin == 12 else "")
+        _strapping_relay(out, what, pin, ESP32_STRAPPING,
+                         " and a pulled-up GPIO 12 stops the boot" if pin == 12 else "")
     return out
 
 
