@@ -7,7 +7,7 @@ SIM_ARGS ?=
 
 FIRMWARE ?= build/firmware/ESP32_GENERIC.bin
 BOARD ?= esp32-devkitc
-FLASH_SIZE ?= 4MB
+FLASH_SIZE ?=
 PORT ?= /dev/ttyUSB0
 IMAGE_ARGS ?=
 
@@ -35,7 +35,7 @@ bench: $(STAMP)
 
 ## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
 image: $(STAMP)
-	$(BIN)/doorctl build --firmware $(FIRMWARE) --board $(BOARD) --flash-size $(FLASH_SIZE) -o build/door.bin $(IMAGE_ARGS)
+	$(BIN)/doorctl build --firmware $(FIRMWARE) --board $(BOARD) $(if $(FLASH_SIZE),--flash-size $(FLASH_SIZE)) -o build/door.bin $(IMAGE_ARGS)
 
 ## Write build/door.bin to a board over USB (esptool, verified)
 flash: image

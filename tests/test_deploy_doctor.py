@@ -150,6 +150,16 @@ def test_deploy_copies_only_changed_files_then_soft_resets(tree, board):
     assert not any(p.endswith(".tmp") for p in files)
 
 
+@pytest.mark.parametrize("name", ["esp32s3-devkitc-n16r8", "esp32-wrover-e"])
+def test_deploy_switches_to_a_psram_board_file(tree, board, name):
+    """The same .mpy arch (xtensawin on ESP32 and ESP32-S3): only board.json changes."""
+    deploy(tree, board, "--board", "sim", "--no-reset")
+    r = deploy(tree, board, "--board", name, "--no-reset")
+    assert r["changed"] == ["board.json"] and r["removed"] == []
+    got = board.mpremote("exec", "print(open('/flash/board.json').read())")
+    assert json.loads(got) == json.load(open(os.path.join(tree, "boards", name + ".json")))
+
+
 def test_deploy_and_doctor_feed_the_watchdog_the_door_armed(tree, board):
     """The door's watchdog can't be stopped; interrupted for a deploy, nothing would feed it and
     the chip would reset mid-copy. Every command feeds it (found as hal.esp32.wdt)."""
@@ -177,6 +187,7 @@ def test_doctor_reports_the_board(tree, board):
     statvfs = json.loads(board.mpremote("exec", "import os, json; s = os.statvfs('/flash'); "
                                                 "print(json.dumps([s[0] * s[2], s[0] * s[3]]))").strip())
     assert rep["probe"]["fs"] == statvfs
+    assert rep["probe"]["heap"] > 100000  # the board's GC heap (a psram board's is checked against its profile)
     assert checks["app"][0]["status"] == "ok" and "board.json" in checks["app"][0]["text"]
     assert checks["pn532"][0]["status"] == "ok" and rep["pins"]["pn532"] == [0x32, 1, 6, 7]
     assert [c["text"] for c in checks["relay"]] == ["relay 1 (GPIO 26): idle", "relay 2 (GPIO 27): idle"]
@@ -207,16 +218,78 @@ def test_no_board_on_the_port_is_a_clear_error(tree, tmp_path):
 
 
 def test_esp32_pin_rules():
-    from doorctl.cmd_doctor import esp32_pin_findings
+    from doorctl.cmd_doctor import pin_findings
 
     spec = json.load(open(os.path.join(ROOT, "boards", "esp32-devkitc.json")))
-    assert esp32_pin_findings(spec) == []  # the reference board is clean
+    assert pin_findings(spec) == []  # the reference board is clean
     spec["relays"][0]["pin"] = 34
     spec["relays"][1]["pin"] = 12
     spec["inputs"][0]["pin"] = 36
     spec["inputs"][1]["pin"] = 7
-    got = esp32_pin_findings(spec)
+    got = pin_findings(spec)
     assert ("error", "relay 1 on GPIO 34: GPIOs 34-39 are input-only") in got
     assert any(level == "warning" and "relay 2 on GPIO 12" in m and "stops the boot" in m for level, m in got)
     assert any(level == "warning" and "input exit on GPIO 36" in m and "no internal pull-up" in m for level, m in got)
     assert ("error", "input door on GPIO 7: GPIOs 6-11 are the SPI flash's") in got
+
+
+def test_wrover_pin_rules():
+    from doorctl.cmd_doctor import pin_findings
+
+    spec = json.load(open(os.path.join(ROOT, "boards", "esp32-wrover-e.json")))
+    assert pin_findings(spec) == []
+    spec["pn532"]["tx"], spec["pn532"]["rx"] = 17, 16  # the WROOM board's UART2 pins
+    assert pin_findings(spec) == [("error", "pn532 tx on GPIO 17: GPIOs 16-17 are the PSRAM's on WROVER modules"),
+                                  ("error", "pn532 rx on GPIO 16: GPIOs 16-17 are the PSRAM's on WROVER modules")]
+    spec["profile"] = "lean"  # a WROOM has no PSRAM there
+    assert pin_findings(spec) == []
+
+
+def test_esp32s3_pin_rules():
+    from doorctl.cmd_doctor import pin_findings
+
+    spec = json.load(open(os.path.join(ROOT, "boards", "esp32s3-devkitc-n16r8.json")))
+    assert pin_findings(spec) == []  # GPIO 6-11 and 34-39 are ordinary pins on the S3
+    spec["relays"][0]["pin"] = 46
+    spec["relays"][1]["pin"] = 30
+    spec["inputs"][0]["pin"] = 35
+    spec["led"]["pin"] = 19
+    spec["buzzer"]["pin"] = 43
+    got = pin_findings(spec)
+    assert ("warning", "relay 1 on GPIO 46: a strapping pin, the relay may click at reset") in got
+    assert ("error", "relay 2 on GPIO 30: GPIOs 26-32 are the SPI flash's and PSRAM's") in got
+    assert ("error", "input exit on GPIO 35: GPIOs 33-37 are the octal PSRAM's and flash's on N8R8/N16R8 (and "
+                     "WROOM-2) modules") in got
+    assert ("warning", "led on GPIO 19: GPIOs 19-20 are the USB port's D-/D+ (it stops working)") in got
+    assert ("warning", "buzzer on GPIO 43: GPIOs 43-44 are UART0, the REPL through the USB-UART bridge") in got
+    assert len(got) == 5
+    spec["micropython"] = "ESP32_GENERIC_S3"  # a module without octal PSRAM: GPIO 35 is free, with a caveat
+    assert [lvl for lvl, m in pin_findings(spec) if "GPIO 35" in m] == ["warning"]
+    spec["chip"] = "esp32c3"  # no rules for other chips yet
+    assert pin_findings(spec) == []
+
+
+def test_memory_profile_check():
+    """A psram board whose MicroPython heap is not in PSRAM (a build without PSRAM support) fails."""
+    from doorctl.cmd_doctor import assess, memory_row
+
+    wrover = json.load(open(os.path.join(ROOT, "boards", "esp32-wrover-e.json")))
+    s3 = json.load(open(os.path.join(ROOT, "boards", "esp32s3-devkitc-n16r8.json")))
+    lean = json.load(open(os.path.join(ROOT, "boards", "esp32-devkitc.json")))
+    generic = {"machine": "Generic ESP32 module with ESP32"}
+    assert memory_row(wrover, {"machine": "Generic ESP32 module with SPIRAM with ESP32"}, 4 << 20) == (
+        "memory", "ok", "psram profile: MicroPython heap 4,096 KiB (in PSRAM)")
+    assert memory_row(wrover, generic, 110 << 10) == (
+        "memory", "fail", "psram profile: MicroPython heap 110 KiB: the PSRAM is not in use (firmware Generic ESP32 "
+                          "module with ESP32); flash ESP32_GENERIC-SPIRAM")
+    row = memory_row(s3, {"machine": "Generic ESP32S3 module with ESP32S3"}, 300 << 10)
+    assert row[1] == "fail" and row[2].endswith("flash ESP32_GENERIC_S3-SPIRAM_OCT")
+    assert memory_row(lean, generic, 110 << 10) == ("memory", "ok", "lean profile: MicroPython heap 110 KiB")
+    assert memory_row(lean, generic, None) is None  # an old probe: no heap figure
+    info = {"version": [1, 26, 1], "release": "1.26.1", "platform": "esp32", "mpy": 0xA06 | (3 << 8),
+            "machine": generic["machine"]}
+    probe = {"flash_size": 4 << 20, "vfs": [0x200000, 0x200000], "fs": [2 << 20, 1 << 20], "files": {"board.json": 1},
+             "app": "1.0", "heap": 110 << 10}
+    pins = {"relays": [], "inputs": [], "pn532": [0x32, 1, 6, 7], "cfg_inputs": {}, "backend": "esp32", "spec": wrover}
+    rows = assess(info, probe, pins)
+    assert ("memory", "fail", memory_row(wrover, info, 110 << 10)[2]) in rows

@@ -177,7 +177,8 @@ def run_build(tmp_path, *args):
 @pytest.mark.parametrize("args,msg", [
     (["--flash-size", "2MB"], "flash size 2MB leaves no room for a filesystem"),
     (["--flash-size", "6MB"], "flash size must be one of"),
-    (["--chip", "esp32s3"], "is firmware for esp32, but the board is esp32s3"),
+    (["--chip", "esp32s3"], "firmware fw.bin is for esp32, --chip says esp32s3: download "
+                            "ESP32_GENERIC_S3-*-v1.29.0.bin from https://micropython.org/download/ESP32_GENERIC_S3/"),
 ])
 def test_cli_errors_before_anything_is_written(tmp_path, args, msg):
     r, out = run_build(tmp_path, "--firmware", write_fw(tmp_path), *args)

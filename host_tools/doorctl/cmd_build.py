@@ -16,14 +16,14 @@ import sys
 import tempfile
 import time
 
-from doorctl import firmware_image, fsimage, manifest, partitions, paths
+from doorctl import firmware_image, fsimage, manifest, partitions, paths, stockfw
 from doorctl.errors import CliError
 
 DEFAULT_BOARD = "esp32-devkitc"
 DEFAULT_FLASH = "4MB"
 MPY_MIN_FIRMWARE = (1, 23)  # mpy-cross 1.29 writes .mpy v6.3, loadable by MicroPython >= 1.23
 ERRORS = (firmware_image.FirmwareError, partitions.PartitionError, manifest.ManifestError,
-          fsimage.FsImageError)
+          fsimage.FsImageError, stockfw.StockError)
 
 
 def _say(progress, msg):
@@ -46,6 +46,45 @@ def _version_tuple(text):
     return tuple(digits)
 
 
+def _flash_size(given, spec, board_path):
+    """--flash-size, else the board file's `flash_size` (the module's), else DEFAULT_FLASH: bytes."""
+    if given is not None:
+        return partitions.parse_flash_size(given)
+    named = spec.get("flash_size")
+    if named is None:
+        return partitions.parse_flash_size(DEFAULT_FLASH)
+    try:
+        return partitions.parse_flash_size(named)
+    except partitions.PartitionError as e:
+        raise CliError("%s: flash_size: %s" % (board_path, e))
+
+
+def _fw_version(fw):
+    return fw.app_desc.version if fw.app_desc else None
+
+
+def _check_chip(fw, firmware, spec, want_chip, from_option):
+    """Refuse a firmware for another chip than the board's, saying which file to get instead."""
+    want = firmware_image.chip(want_chip)
+    if fw.chip == want:
+        return
+    name = os.path.basename(firmware)
+    fetch = stockfw.where_to_get(stockfw.board_build(spec, want.name), _fw_version(fw))
+    if from_option:
+        raise CliError("firmware %s is for %s, --chip says %s: download %s" % (name, fw.chip.name, want.name, fetch))
+    raise CliError("firmware %s is for %s, board %s is %s: download %s"
+                   % (name, fw.chip.name, spec["name"], want.name, fetch))
+
+
+def _check_variant(fw, firmware, spec):
+    """Refuse a build that can't drive the board's PSRAM (psram profile); warnings otherwise."""
+    errors, warnings = stockfw.check(os.path.basename(firmware), stockfw.identify(fw.machine), spec, fw.chip.name,
+                                     _fw_version(fw))
+    if errors:
+        raise CliError(errors[0])
+    return warnings
+
+
 def esptool_merge(chip, base, flash_size_name, parts, out):
     """Run `esptool --chip C merge-bin` (esptool 5 dash-style) writing `out`; parts = [(addr, path)]."""
     argv = [sys.executable, "-m", "esptool", "--chip", chip, "merge-bin", "-o", out,
@@ -58,22 +97,28 @@ def esptool_merge(chip, base, flash_size_name, parts, out):
     return argv
 
 
-def build(firmware, out, board=DEFAULT_BOARD, flash_size=DEFAULT_FLASH, config=None, secrets=None,
+def build(firmware, out, board=DEFAULT_BOARD, flash_size=None, config=None, secrets=None,
           users=None, provision=None, fs_out=None, chip=None, root=None, progress=None):
-    """Build door.bin (+ .fs.img, .build.json); returns the report dict. Raises CliError."""
+    """Build door.bin (+ .fs.img, .build.json); returns the report dict. Raises CliError.
+
+    flash_size: None = the board file's `flash_size`, else DEFAULT_FLASH."""
     t0 = time.monotonic()
     try:
-        size = partitions.parse_flash_size(flash_size)
         _say(progress, "reading firmware %s" % firmware)
         board_path, _data, spec = manifest.load_board(board)
+        size = _flash_size(flash_size, spec, board_path)
         want_chip = chip or spec.get("chip")
         if want_chip is None and spec["backend"] == "esp32":
             want_chip = "esp32"
-        fw = firmware_image.load_firmware(firmware, want_chip)
+        fw = firmware_image.load_firmware(firmware)
+        warnings = []
+        if want_chip is not None:
+            _check_chip(fw, firmware, spec, want_chip, chip is not None)
+        if spec["backend"] == "esp32":
+            warnings += _check_variant(fw, firmware, spec)
         vfs_off, vfs_size, rule = partitions.vfs_region(fw.partitions, size)
         if fw.base + len(fw.data) > vfs_off:
             raise CliError("firmware file %s runs into the filesystem at 0x%x" % (firmware, vfs_off))
-        warnings = []
         if fw.app_desc and _version_tuple(fw.app_desc.version)[:2] < MPY_MIN_FIRMWARE:
             warnings.append("firmware %s is older than v%d.%d: it can't load .mpy files from mpy-cross %s"
                             % (fw.app_desc.version, MPY_MIN_FIRMWARE[0], MPY_MIN_FIRMWARE[1],
@@ -124,7 +169,10 @@ def _report(fw, spec, size, vfs_off, vfs_size, rule, staged, used, merged, img, 
         "chip": fw.chip.name,
         "arch": fw.chip.arch,
         "board": spec["name"],
+        "profile": spec.get("profile", "lean"),
         "micropython": d.version if d else None,
+        "machine": fw.machine,
+        "psram": stockfw.identify(fw.machine).psram,
         "idf": d.idf_version if d else None,
         "flash_size": partitions.flash_size_name(size),
         "image_offset": fw.base,
@@ -160,8 +208,10 @@ def format_report(r):
 
     ap = r["app_partition"]
     lines = [
-        "image for %s (%s), %s flash, MicroPython %s (ESP-IDF %s)" % (
-            r["board"], r["chip"], r["flash_size"], r["micropython"] or "?", r["idf"] or "?"),
+        "image for %s (%s, %s profile), %s flash, MicroPython %s (ESP-IDF %s)" % (
+            r["board"], r["chip"], r["profile"], r["flash_size"], r["micropython"] or "?", r["idf"] or "?"),
+        "  firmware       %s (%s)" % (r["machine"] or "no MicroPython board name in it",
+                                      stockfw.PSRAM_WORDS.get(r["psram"], "PSRAM support unknown")),
         "  firmware app   %s B in partition %s (%s B, %d%% used)" % (
             _n(r["firmware_app_bytes"]), ap["label"], _n(ap["size"]), 100 * r["firmware_app_bytes"] // ap["size"]),
         "  filesystem     0x%x-0x%x: %s KiB, %d blocks of 4 KiB (%s)" % (
@@ -179,10 +229,22 @@ def format_report(r):
     return "\n".join(lines)
 
 
+def needed_build(board, chip=None):
+    """(board name, stock build id) a board (name or file) runs; CliError for a bad board file."""
+    try:
+        _path, _data, spec = manifest.load_board(board)
+        want = chip or spec.get("chip") or "esp32"
+        return spec["name"], stockfw.board_build(spec, firmware_image.chip(want).name)
+    except ERRORS as e:
+        raise CliError(str(e))
+
+
 def cmd_build(args):
     if not args.firmware:
-        raise CliError("--firmware PATH is required: the stock MicroPython firmware for the chip "
-                       "(https://micropython.org/download/ESP32_GENERIC/, or `doorctl firmware download`)")
+        name, build_id = needed_build(args.board, args.chip)
+        raise CliError("--firmware PATH is required: the stock MicroPython firmware, for board %s: %s "
+                       "(or `doorctl firmware download --board %s --version VERSION`)"
+                       % (name, stockfw.where_to_get(build_id), args.board))
     progress = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     r = build(args.firmware, args.output, args.board, args.flash_size, args.config, args.secrets, args.users,
               args.provision, args.fs_output, args.chip, progress=None if args.quiet else progress)
@@ -208,11 +270,13 @@ def firmware_info(path, chip=None):
             vfs[name] = {"offset": off, "size": size, "rule": rule}
         except partitions.PartitionError as e:
             vfs[name] = {"error": str(e)}
+    b = stockfw.identify(fw.machine)
     return {
         "path": path, "chip": fw.chip.name, "arch": fw.chip.arch, "image_offset": fw.base,
         "header_flash_size": fw.bootloader.flash_size,
         "project": d.project if d else None, "version": d.version if d else None,
         "idf": d.idf_version if d else None,
+        "machine": b.machine, "board_name": b.board_name, "mcu": b.mcu, "psram": b.psram,
         "app_bytes": firmware_image.app_size(fw),
         "partitions": [dict(p._asdict()) for p in fw.partitions],
         "vfs": vfs,
@@ -227,6 +291,8 @@ def cmd_firmware_info(args):
     print("%s: %s %s (ESP-IDF %s) for %s, starts at 0x%x, header flash size %s, app %s B" % (
         info["path"], info["project"] or "?", info["version"] or "?", info["idf"] or "?", info["chip"],
         info["image_offset"], info["header_flash_size"], _n(info["app_bytes"])))
+    print("build: %s (%s)" % (info["machine"] or "no MicroPython board name in it",
+                              stockfw.PSRAM_WORDS.get(info["psram"], "PSRAM support unknown")))
     print(partitions.format_table([partitions.Partition(**p) for p in info["partitions"]]))
     for name, v in info["vfs"].items():
         if "error" in v:
@@ -247,28 +313,56 @@ def mpflash_command():
     return None
 
 
+def download_target(board):
+    """--board of `firmware download`: a doorctl board (name or file: the build it runs) or a
+    micropython.org build id (ESP32_GENERIC_S3-SPIRAM_OCT). -> (build id, doorctl board spec or None)."""
+    path = manifest.resolve_board(board)
+    if os.path.exists(path):
+        try:
+            _path, _data, spec = manifest.load_board(board)
+            return stockfw.board_build(spec, firmware_image.chip(spec.get("chip") or "esp32").name), spec
+        except ERRORS as e:
+            raise CliError(str(e))
+    try:
+        return stockfw.check_build_id(board, "--board"), None
+    except stockfw.StockError:
+        raise CliError("--board %s is neither a board file (%s) nor a micropython.org board id like "
+                       "ESP32_GENERIC-SPIRAM" % (board, path))
+
+
 def cmd_firmware_download(args):
+    build_id, spec = download_target(args.board)
+    mp_board, _variant = stockfw.split_id(build_id)
+    page = stockfw.DOWNLOAD_PAGE % mp_board
     cmd = mpflash_command()
-    page = "https://micropython.org/download/%s/" % args.board
     if cmd is None:
-        raise CliError("mpflash is not installed, so doorctl can't download firmware: get %s-*-%s.bin from %s "
-                       "and pass it with --firmware (or `pip install mpflash` and run this again)"
-                       % (args.board, args.version, page))
+        raise CliError("mpflash is not installed, so doorctl can't download firmware: get %s and pass it with "
+                       "--firmware (or `pip install mpflash` and run this again)"
+                       % stockfw.where_to_get(build_id, args.version))
     dest = os.path.abspath(args.dest)
     os.makedirs(dest, exist_ok=True)
     env = dict(os.environ, MPFLASH_FIRMWARE=dest)
-    print("downloading %s %s with mpflash into %s" % (args.board, args.version, dest), flush=True)
-    r = subprocess.run(cmd + ["download", "--version", args.version, "--board", args.board], env=env)
+    print("downloading %s %s with mpflash into %s" % (build_id, args.version, dest), flush=True)
+    r = subprocess.run(cmd + ["download", "--version", args.version, "--board", mp_board], env=env)
     if r.returncode != 0:
-        raise CliError("mpflash download failed (exit %d); get the file from %s instead" % (r.returncode, page))
+        raise CliError("mpflash download failed (exit %d); get %s instead"
+                       % (r.returncode, stockfw.where_to_get(build_id, args.version)))
     found = []
-    want = args.version.lstrip("v")
     for base, _dirs, files in os.walk(dest):
-        found += [os.path.join(base, f) for f in files
-                  if f.endswith(".bin") and args.board in f and want in f]
+        found += [os.path.join(base, f) for f in files if stockfw.file_matches(f, build_id, args.version)]
     if not found:
-        raise CliError("mpflash finished but no %s %s .bin is in %s; get it from %s" % (args.board, args.version, dest, page))
-    print(sorted(found)[-1])
+        raise CliError("mpflash finished but no %s is in %s; get it from %s"
+                       % (stockfw.file_pattern(build_id, args.version), dest, page))
+    path = sorted(found)[-1]
+    if spec is not None:  # the file must be what the board needs, as `doorctl build` will check
+        try:
+            fw = firmware_image.load_firmware(path)
+            _check_chip(fw, path, spec, spec.get("chip") or "esp32", False)
+            for w in _check_variant(fw, path, spec):
+                print("warning: " + w, file=sys.stderr)
+        except ERRORS as e:
+            raise CliError(str(e))
+    print(path)
     return 0
 
 
@@ -336,10 +430,11 @@ def register(sub):
                     "LittleFS image matching the firmware's vfs partition for the flash size, and merge it "
                     "with the stock firmware into one image (esptool merge-bin). Also writes the filesystem "
                     "image alone (OUT.fs.img) and a build description (OUT.build.json).")
-    p.add_argument("--firmware", help="stock MicroPython firmware .bin for the chip (e.g. ESP32_GENERIC-v1.26.0.bin)")
+    p.add_argument("--firmware", help="stock MicroPython firmware .bin for the board (e.g. "
+                                      "ESP32_GENERIC-20250911-v1.26.1.bin; boards/README.md says which)")
     p.add_argument("--board", default=DEFAULT_BOARD, help="board name or file (default %(default)s)")
-    p.add_argument("--flash-size", default=DEFAULT_FLASH, help="flash size of the module: 4MB, 8MB, 16MB... "
-                                                              "(default %(default)s)")
+    p.add_argument("--flash-size", help="flash size of the module: 4MB, 8MB, 16MB... (default: the board "
+                                        "file's flash_size, else %s)" % DEFAULT_FLASH)
     p.add_argument("--chip", help="expected chip (default: the board file's `chip`, else esp32)")
     p.add_argument("--config", help="config.json to install (validated against the board)")
     p.add_argument("--secrets", help="secrets.json to install (validated)")
@@ -364,7 +459,9 @@ def register(sub):
     fi.set_defaults(func=cmd_firmware_info)
     fd = fsub.add_parser("download", help="download stock firmware with mpflash (if installed)")
     fd.add_argument("--version", required=True, help="MicroPython version, e.g. v1.26.0")
-    fd.add_argument("--board", default="ESP32_GENERIC", help="MicroPython board id (default %(default)s)")
+    fd.add_argument("--board", default=DEFAULT_BOARD,
+                    help="a doorctl board (name or file: downloads the build it needs) or a micropython.org "
+                         "board id with its variant, e.g. ESP32_GENERIC-SPIRAM (default %(default)s)")
     fd.add_argument("--dest", default=os.path.join("build", "firmware"), help="folder (default %(default)s)")
     fd.set_defaults(func=cmd_firmware_download)
 

@@ -4,7 +4,9 @@ Reports the MicroPython version, flash size and vfs partition (ESP32 only: `esp.
 `esp32.Partition`; "n/a on this port" elsewhere), free filesystem, which app and settings files
 are present, whether the PN532 answers GetFirmwareVersion (through the board's own driver and
 board file), and relay/input pin sanity: relays read back idle, each input's level against its
-trigger level, plus the ESP32's pin rules (flash pins, input-only pins, strapping pins).
+trigger level, plus the chip's pin rules (flash and PSRAM pins, input-only pins, strapping pins,
+USB and console pins; ESP32 and ESP32-S3), and for a psram-profile board whether MicroPython's
+heap is in the PSRAM (a build without PSRAM support leaves it unused).
 
 Connecting stops the running app (as any mpremote command does); relays are driven to their
 idle level by the check. Afterwards a soft reset restarts the app (--no-reset to stay).
@@ -12,13 +14,21 @@ Exit status 1 if something needs attention.
 """
 import json
 
-from doorctl import remote
+from doorctl import remote, stockfw
 from doorctl.cmd_deploy import add_connection_args
 
 # ESP32 (classic) GPIO facts
 ESP32_FLASH_PINS = (6, 7, 8, 9, 10, 11)  # wired to the SPI flash on WROOM/WROVER modules
+ESP32_PSRAM_PINS = (16, 17)  # PSRAM chip select and clock on WROVER modules (not on the header)
 ESP32_INPUT_ONLY = (34, 35, 36, 37, 38, 39)  # no output driver, no internal pull resistors
 ESP32_STRAPPING = (0, 2, 5, 12, 15)  # sampled at reset: external levels change the boot mode
+# ESP32-S3 GPIO facts (ESP32-S3-WROOM-1 modules, ESP32-S3-DevKitC-1)
+S3_FLASH_PINS = tuple(range(26, 33))  # SPI flash and PSRAM (quad part) inside the module
+S3_OCTAL_PINS = tuple(range(33, 38))  # the upper data lines and DQS of octal PSRAM/flash (R8, R16 modules)
+S3_STRAPPING = (0, 3, 45, 46)
+S3_USB_PINS = (19, 20)  # USB D-/D+ of the native USB port
+S3_UART0_PINS = (43, 44)  # UART0 TX/RX: the console, through the board's USB-UART bridge
+PSRAM_HEAP_MIN = 1 << 20  # a psram board's MicroPython heap is MBs; without PSRAM it is a few hundred KB
 INPUT_DEFAULT_TRIGGER = {"exit_button": "low", "door_sensor": "high", "generic": "low"}
 
 _PROBE = """
@@ -46,6 +56,12 @@ try:
     r['vfs'] = list(_p[0].info()[2:4]) if _p else None
 except (ImportError, AttributeError):
     r['vfs'] = None
+try:
+    import gc
+    gc.collect()
+    r['heap'] = gc.mem_free() + gc.mem_alloc()
+except (ImportError, AttributeError):
+    r['heap'] = None
 try:
     import doorapp
     r['app'] = doorapp.VERSION
@@ -104,35 +120,89 @@ print(json.dumps(_dc_pins()))
 """
 
 
+def _board_pins(spec):
+    """(what, pin, is output, pull) for every pin a board file uses."""
+    for r in spec.get("relays", []):
+        yield "relay %s" % r["id"], r["pin"], True, "none"
+    for i in spec.get("inputs", []):
+        yield "input %s" % i["id"], i["pin"], False, i.get("pull", "none")
+    for name in ("led", "buzzer"):
+        if name in spec:
+            yield name, spec[name]["pin"], True, "none"
+    pn = spec.get("pn532", {})
+    for k in ("tx", "rx", "sda", "scl"):
+        if k in pn:
+            yield "pn532 %s" % k, pn[k], k in ("tx", "sda", "scl"), "none"
+
+
+def _strapping_relay(out, what, pin, strapping, note=""):
+    if what.startswith("relay") and pin in strapping:
+        out.append(("warning", "%s on GPIO %d: a strapping pin, the relay may click at reset%s" % (what, pin, note)))
+
+
 def esp32_pin_findings(spec):
     """Static ESP32 pin rules for a board file: [(level, message)], level 'error' or 'warning'."""
     out = []
-
-    def pins():
-        for r in spec.get("relays", []):
-            yield "relay %s" % r["id"], r["pin"], True, "none"
-        for i in spec.get("inputs", []):
-            yield "input %s" % i["id"], i["pin"], False, i.get("pull", "none")
-        for name in ("led", "buzzer"):
-            if name in spec:
-                yield name, spec[name]["pin"], True, "none"
-        pn = spec.get("pn532", {})
-        for k in ("tx", "rx", "sda", "scl"):
-            if k in pn:
-                yield "pn532 %s" % k, pn[k], k in ("tx", "sda", "scl"), "none"
-
-    for what, pin, output, pull in pins():
+    psram = spec.get("profile") == "psram"
+    for what, pin, output, pull in _board_pins(spec):
         if pin in ESP32_FLASH_PINS:
             out.append(("error", "%s on GPIO %d: GPIOs 6-11 are the SPI flash's" % (what, pin)))
+        elif psram and pin in ESP32_PSRAM_PINS:
+            out.append(("error", "%s on GPIO %d: GPIOs 16-17 are the PSRAM's on WROVER modules" % (what, pin)))
         elif output and pin in ESP32_INPUT_ONLY:
             out.append(("error", "%s on GPIO %d: GPIOs 34-39 are input-only" % (what, pin)))
         elif pull != "none" and pin in ESP32_INPUT_ONLY:
             out.append(("warning", "%s on GPIO %d: GPIOs 34-39 have no internal pull-%s, fit a resistor"
                         % (what, pin, pull)))
-        if what.startswith("relay") and pin in ESP32_STRAPPING:
-            out.append(("warning", "%s on GPIO %d: a strapping pin, the relay may click at reset%s"
-                        % (what, pin, " and a pulled-up GPIO 12 stops the boot" if pin == 12 else "")))
+        _strapping_relay(out, what, pin, ESP32_STRAPPING,
+                         " and a pulled-up GPIO 12 stops the boot" if pin == 12 else "")
     return out
+
+
+def esp32s3_pin_findings(spec):
+    """Static ESP32-S3 pin rules for a board file (no input-only pins on the S3)."""
+    out = []
+    octal = stockfw.BUILDS.get(stockfw.board_build(spec, "esp32s3"), (None, None))[1] == "octal"
+    for what, pin, _output, _pull in _board_pins(spec):
+        if pin in S3_FLASH_PINS:
+            out.append(("error", "%s on GPIO %d: GPIOs 26-32 are the SPI flash's and PSRAM's" % (what, pin)))
+        elif pin in S3_OCTAL_PINS:
+            out.append(("error" if octal else "warning",
+                        "%s on GPIO %d: GPIOs 33-37 are the octal PSRAM's and flash's on N8R8/N16R8 (and WROOM-2) "
+                        "modules" % (what, pin)))
+        elif pin in S3_USB_PINS:
+            out.append(("warning", "%s on GPIO %d: GPIOs 19-20 are the USB port's D-/D+ (it stops working)"
+                        % (what, pin)))
+        elif pin in S3_UART0_PINS:
+            out.append(("warning", "%s on GPIO %d: GPIOs 43-44 are UART0, the REPL through the USB-UART bridge"
+                        % (what, pin)))
+        _strapping_relay(out, what, pin, S3_STRAPPING)
+    return out
+
+
+PIN_RULES = {"esp32": esp32_pin_findings, "esp32s3": esp32s3_pin_findings}
+
+
+def pin_findings(spec):
+    """The board's chip's static pin rules ([] for a chip without rules here)."""
+    rules = PIN_RULES.get(spec.get("chip") or "esp32")
+    return rules(spec) if rules else []
+
+
+def memory_row(spec, info, heap):
+    """For an esp32 board: does MicroPython's heap fit the board's memory profile? (check, status, text) or None."""
+    if heap is None:
+        return None
+    profile = spec.get("profile", "lean")
+    text = "%s profile: MicroPython heap %s KiB" % (profile, "{:,}".format(heap // 1024))
+    if profile != "psram":
+        return ("memory", "ok", text)
+    if heap >= PSRAM_HEAP_MIN:
+        return ("memory", "ok", text + " (in PSRAM)")
+    chip = spec.get("chip") or "esp32"
+    b = stockfw.identify(info.get("machine"))
+    return ("memory", "fail", text + ": the PSRAM is not in use (firmware %s); flash %s"
+            % (b.machine or "unknown", stockfw.board_build(spec, chip)))
 
 
 def assess(info, probe, pins, pin_rules=True):
@@ -197,8 +267,12 @@ def assess(info, probe, pins, pin_rules=True):
             status = "warn"
             text += " (button stuck, or wrong trigger level in config)"
         rows.append(("input", status, text))
+    if pins.get("backend") == "esp32":
+        mem = memory_row(pins["spec"], info, probe.get("heap"))
+        if mem:
+            rows.append(mem)
     if pin_rules and pins.get("backend") == "esp32":
-        for level, msg in esp32_pin_findings(pins["spec"]):
+        for level, msg in pin_findings(pins["spec"]):
             rows.append(("pins", "fail" if level == "error" else "warn", msg))
     return rows
 

@@ -7,9 +7,14 @@ count, flash mode, flash size/frequency, the entry point, then a 16-byte extende
 bytes 4-5 are the chip id; segments follow, then a checksum (0xEF xor all segment bytes) in the
 last byte of a 16-byte boundary, then optionally a SHA-256 of everything before.
 
-Nothing here trusts the file name: the chip, the table and the versions come from the bytes.
-`synth_firmware()` makes a small but valid file of the same shape (tests and benchmarks; no
-downloads).
+The app also carries MicroPython's banner, `MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME`
+(what the REPL prints after "; " and `sys.implementation._machine` returns, e.g. "Generic ESP32
+module with SPIRAM with ESP32"), a C string in its read-only data: `read_machine()` finds it. It
+is the one place a stock firmware says which build (variant) it is; doorctl.stockfw reads it.
+
+Nothing here trusts the file name: the chip, the table, the versions and the banner come from
+the bytes. `synth_firmware()` makes a small but valid file of the same shape (tests and
+benchmarks; no downloads).
 """
 import functools
 import hashlib
@@ -130,7 +135,43 @@ def read_app_desc(data, app_offset):
     return AppDesc(text(16, 32), text(48, 32), text(112, 32))
 
 
-Firmware = namedtuple("Firmware", "path data chip base bootloader partitions app_partition app app_desc")
+_WITH_MCU = b" with ESP32"  # every ESP32-family MCU name starts so: ESP32, ESP32S3, ESP32-S3, ESP32-D2WD...
+_MCU_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def read_machine(data, start=0, end=None):
+    """MicroPython's machine string ("<board name> with <MCU>") in data[start:end], or None.
+
+    It is a NUL-terminated C string; the banner's copy follows "; " (the REPL prints the version,
+    "; ", then the machine), which is preferred over a bare match (the linker may merge the bare
+    `sys.implementation._machine` copy into the banner's)."""
+    end = len(data) if end is None else end
+    bare = None
+    pos = start
+    while True:
+        i = data.find(_WITH_MCU, pos, end)
+        if i < 0:
+            return bare
+        pos = i + 1
+        j = i + len(_WITH_MCU)
+        while j < end and j - i < 48 and data[j] in _MCU_CHARS:
+            j += 1
+        if j >= end or data[j] != 0:
+            continue  # "... with ESP32 something": text, not the machine string
+        k = data.rfind(b"\x00", max(start, i - 200), i)
+        if k < 0:
+            continue
+        text = bytes(data[k + 1:j])
+        banner = b"; " in text
+        text = text.rsplit(b"; ", 1)[-1]
+        if not text.strip() or any(c < 0x20 or c > 0x7E for c in text):
+            continue
+        if banner:
+            return text.decode("ascii")
+        bare = bare or text.decode("ascii")
+
+
+Firmware = namedtuple("Firmware", "path data chip base bootloader partitions app_partition app app_desc machine")
 
 
 def load_firmware(path, expect_chip=None):
@@ -166,7 +207,8 @@ def load_firmware(path, expect_chip=None):
     if app.end - app_at > app_part.size:
         raise FirmwareError("%s: app (%d bytes) is larger than its partition %s (%d bytes)"
                             % (name, app.end - app_at, app_part.label, app_part.size))
-    return Firmware(path, data, c, c.base, boot, parts, app_part, app, read_app_desc(data, app_at))
+    return Firmware(path, data, c, c.base, boot, parts, app_part, app, read_app_desc(data, app_at),
+                    read_machine(data, app_at, app.end))
 
 
 def app_size(fw):
@@ -214,11 +256,25 @@ def app_desc_bytes(version, project="micropython", idf="v5.4.2"):
             + field("00:00:00", 16) + field("Jan  1 2026", 16) + field(idf, 32) + b"\x00" * 32 + b"\x00" * 80)
 
 
+# MicroPython's machine string of the stock generic builds (MICROPY_HW_BOARD_NAME " with "
+# MICROPY_HW_MCU_NAME; variants change the board name, e.g. "Generic ESP32 module with SPIRAM")
+SYNTH_MACHINE = {"esp32": "Generic ESP32 module with ESP32", "esp32s3": "Generic ESP32S3 module with ESP32S3"}
+
+
+def banner_bytes(version, machine):
+    """The banner's strings as MicroPython's REPL has them: version line, then "; " + machine."""
+    return b"MicroPython %s on 2026-01-01\x00; %s\x00" % (version.encode(), machine.encode())
+
+
 def synth_firmware(chip_name="esp32", table=MICROPYTHON_4MIB, app_bytes=64 * 1024, version="v1.29.0",
-                   flash_size="4MB", md5=True, seed=b"doorctl"):
+                   flash_size="4MB", md5=True, seed=b"doorctl", machine="generic"):
     """A firmware .bin shaped like MicroPython's: bootloader, partition table, app with an app
-    description, 0xFF between them. app_bytes of deterministic pseudo-random code."""
+    description and MicroPython's banner, 0xFF between them. app_bytes of deterministic
+    pseudo-random code. machine: the banner's "<board name> with <MCU>" ("generic": the stock
+    generic build's for the chip; None: no banner)."""
     c = chip(chip_name)
+    if machine == "generic":
+        machine = SYNTH_MACHINE.get(c.name, "Generic %s module with %s" % ((c.name.upper(),) * 2))
     boot = synth_image(chip_name, [(0x3FFF0000, b"\x11" * 1000), (0x40078000, b"\x22" * 3000)], flash_size)
     parts = [partitions.Partition(*p) for p in table]
     app_part = partitions.app_partition(parts)
@@ -227,8 +283,8 @@ def synth_firmware(chip_name="esp32", table=MICROPYTHON_4MIB, app_bytes=64 * 102
     while len(code) < app_bytes:
         block = hashlib.sha256(block).digest()
         code += block
-    app = synth_image(chip_name, [(0x3F400020, app_desc_bytes(version)), (0x400D0020, bytes(code[:app_bytes]))],
-                      flash_size)
+    rodata = app_desc_bytes(version) + (banner_bytes(version, machine) if machine else b"")
+    app = synth_image(chip_name, [(0x3F400020, rodata), (0x400D0020, bytes(code[:app_bytes]))], flash_size)
     table_at = partitions.TABLE_OFFSET - c.base
     app_at = app_part.offset - c.base
     if len(boot) > table_at:
