@@ -116,7 +116,7 @@ def test_s3_filesystem_mounts_under_micropython(built, tmp_path):
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["files"] == {f["path"]: f["bytes"] for f in rep["files"]}
     assert got["blocks"] == (16 * MIB - 0x220000) // 4096 == rep["fs_blocks"]
-    assert got["mods"]["doorapp.config"] == "/flash/doorapp/config.mpy"  # xtensawin bytecode, as for the ESP32
+    assert got["mods"]["doorapp.config.schema"] == "/flash/doorapp/config/schema.mpy"  # xtensawin bytecode, as for the ESP32
 
 
 def test_flash_size_option_beats_the_board_file(firmwares, tree, tmp_path):
