@@ -1,10 +1,12 @@
 """Wires board, configuration, users, reader and relays into a running door controller.
 
-Flow of a card tap (DESIGN §2): card watcher -> on_card -> engine.decide (user table) -> relays pulse in
+Flow of a card tap: card watcher -> on_card -> engine.decide (user table) -> relays pulse in
 the same loop turn -> LED/buzzer -> event log append -> listeners (simulator display).
 """
 import asyncio
 import gc
+
+from micropython import const
 
 import cardfmt
 import eventlog
@@ -26,6 +28,7 @@ def make_engine(table, cfg):
     return AccessEngine(table, table.schedules, cfg, cfg["time"]["tz"], clock, fileio.CONFIG_FILE)
 
 
+_SPARE = const(512)  # heap an event's write may need when none is left (a file, an ESP32 long int)
 READERS = ("wiegand", "keypad", "qr_scanner")  # optional board-file readers (doorapp/readers/credentials.py)
 
 
@@ -65,6 +68,8 @@ class Door:
             from doorapp.readers.credentials import Readers
 
             self.readers = Readers(self, board)
+        self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
+        self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
         self.input_listeners = []  # callables(input, active) after debounce
         self.prompt = ""  # what a display would show now (last decision or verification step)
@@ -176,10 +181,17 @@ class Door:
         if rc is not None and rc.handles(kind):
             return rc.submit(kind, value, shown, fmt)
         d = self.engine.decide(kind, value)
-        self.show(d.prompt)
+        self.conclude(kind, d, shown, fmt)
+        return d
+
+    def conclude(self, kind, d, shown=b"", fmt=0):
+        """A decision made: relays in this loop turn, then its event on flash, then what a display
+        shows. Nothing on the way from the decision to the flash allocates (the indicators' tasks,
+        the log's record buffer and segment files are made beforehand): the event is written
+        even if the heap is exhausted at that instant."""
         self.act(d)
         self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
-        return d
+        self.show(d.prompt)
 
     def on_input(self, inp, active):
         if inp.kind == "exit_button":
@@ -228,13 +240,31 @@ class Door:
         for r in relays:
             if r <= 8:
                 mask |= 1 << (r - 1)
-        seq = self.log.append(clock.now(), kind, result, reason, value, fmt, user.id if user else 0, mask)
-        if self.listeners:
-            ev = self.log.read(seq - 1, 1)
-            if ev:
-                d = eventlog.to_dict(ev[0])
-                for cb in self.listeners:
-                    cb(d)
+        try:
+            now = clock.now()
+        except MemoryError:  # (a float, an ESP32 long int: none to be had) the second last seen
+            now = self.now
+        uid = user.id if user else 0
+        try:
+            seq = self.log.append(now, kind, result, reason, value, fmt, uid, mask)
+        except MemoryError:  # the heap kept for this moment goes first: the event must reach flash
+            self._spare = None
+            gc.collect()
+            seq = self.log.append(now, kind, result, reason, value, fmt, uid, mask)
+        if self._spare is None:
+            try:
+                self._spare = bytearray(_SPARE)
+            except MemoryError:
+                pass
+        if self.listeners:  # (the event is on flash: a listener short of heap loses only its copy)
+            try:
+                ev = self.log.read(seq - 1, 1)
+                if ev:
+                    d = eventlog.to_dict(ev[0])
+                    for cb in self.listeners:
+                        cb(d)
+            except MemoryError:
+                pass
         return seq
 
     # --- remote commands (HTTP API) -----------------------------------------------------------
@@ -306,6 +336,7 @@ class Door:
     async def run_holds(self):
         """Relays held open by a schedule (office hours), re-checked every second."""
         while True:
+            self.now = clock.now()
             mask = self.engine.held_relays()
             for rid in self.relays:
                 if mask & (1 << (rid - 1)):
@@ -313,6 +344,8 @@ class Door:
             await sleep_ms(1000)
 
     async def run(self, extra=()):
+        self.led.start()
+        self.buzzer.start()
         tasks = [asyncio.create_task(r.run()) for r in self.relays.values()]
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))

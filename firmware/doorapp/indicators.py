@@ -24,14 +24,18 @@ class Indicator:
         self._wake = asyncio.Event()
         self._task = None
 
+    def start(self):
+        """Make the task that plays the patterns (Door.run: a grant then allocates nothing)."""
+        if self._task is None and self._out is not None:
+            self._task = asyncio.create_task(self._run())
+
     def play(self, pattern):
         if self._out is None:
             return
         self._pattern = pattern
         self._gen += 1
         self._wake.set()
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self.start()
 
     def is_on(self):
         return self._out is not None and self._out.is_on()

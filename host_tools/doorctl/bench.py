@@ -1,9 +1,9 @@
 """`make bench`: performance figures of the firmware in the simulator, written to
-bench/results.json and into README.md between the bench markers.
+bench/results.json and into docs/benchmarks.md between the bench markers.
 
 Benchmarks run the real firmware under the MicroPython unix port with the ESP32's heap
 (`-X heapsize=112000w`). Time figures are unix-port wall time: an ESP32 at 240 MHz is roughly
-100-200x slower on interpreted code (DESIGN §6), so device-time budgets are checked on
+100-200x slower on interpreted code, so device-time budgets are checked on
 the `uid_to_relay` figure scaled accordingly.
 """
 import json
@@ -104,7 +104,7 @@ def table(res):
 
 
 def update_readme(text):
-    path = os.path.join(paths.ROOT, "README.md")
+    path = os.path.join(paths.ROOT, "docs", "benchmarks.md")
     with open(path) as f:
         doc = f.read()
     if README_START not in doc or README_END not in doc:
@@ -137,7 +137,7 @@ def main():
     text = table(res)
     print(text)
     if update_readme(text):
-        print("README.md updated")
+        print("docs/benchmarks.md updated")
     return 0
 
 

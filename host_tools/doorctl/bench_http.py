@@ -30,7 +30,7 @@ Times are unix-port wall time on the host (an ESP32 is much slower).
 
     run() -> dict           rows(result) -> [(measure, text)]
     python -m doorctl.bench_http [--seconds S] [--users N] [--update]   (--update: store the
-    result as bench/results.json's bench_http and rewrite the README's bench rows from it;
+    result as bench/results.json's bench_http and rewrite docs/benchmarks.md's bench rows from it;
     the simulator's whole output: build/bench_http-device.log)
 """
 import http.client
@@ -584,7 +584,7 @@ def rows(result):
 
 
 def update(res):
-    """Store `res` as bench/results.json's bench_http and rewrite the README's bench rows (the
+    """Store `res` as bench/results.json's bench_http and rewrite docs/benchmarks.md's bench rows (the
     other benchmarks' figures are kept as they are)."""
     from doorctl import bench
 
@@ -605,14 +605,14 @@ def main(argv=None):
     ap.add_argument("--users", type=int, default=USERS, help="users in the table (default %(default)s)")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--update", action="store_true",
-                    help="write the result into bench/results.json and the README's bench rows")
+                    help="write the result into bench/results.json and docs/benchmarks.md's bench rows")
     a = ap.parse_args(argv)
     res = run(users=a.users, load_s=a.seconds, seed=a.seed)
     print(json.dumps(res, indent=2, sort_keys=True))
     for m, t in rows(res):
         print("| %s | %s |" % (m, t))
     if a.update:
-        print("README.md updated" if update(res) else "README.md has no bench markers", file=sys.stderr)
+        print("docs/benchmarks.md updated" if update(res) else "docs/benchmarks.md has no bench markers", file=sys.stderr)
 
 
 if __name__ == "__main__":

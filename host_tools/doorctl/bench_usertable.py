@@ -1,7 +1,7 @@
 """User-table benchmarks: `run() -> dict`, `rows(result) -> [(measure, text)]`.
 
 At 1,000 / 5,000 / 20,000 / 50,000 users (profile "2cred": a card and a PIN each; 50,000 uses
-"5card": five cards, a PIN and a plate, DESIGN 7), in one run:
+"5card": five cards, a PIN and a plate), in one run:
   - table build time on the host (check + write) and size;
   - capacity on the boards' LittleFS images, which already hold a 20,000-event log and ~250 KB
     of app: the 4 MiB board (2 MiB vfs) up to 20,000 users, the 16 MiB board (14 MiB vfs) for

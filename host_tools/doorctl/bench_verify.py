@@ -6,7 +6,7 @@ reports, per request: GC heap allocated (automatic GC off during the request, so
 every byte the request allocated), latency (unix-port wall time; an ESP32 is far slower and
 its network adds its own), and the heap left after all requests (leaks).
 
-mbedTLS keeps its own buffers (~20-40 KB per connection, DESIGN §6) outside the GC heap - libc malloc on
+mbedTLS keeps its own buffers (~20-40 KB per connection) outside the GC heap - libc malloc on
 the unix port, the IDF heap on the ESP32 - so the HTTPS figure is the GC share only.
 """
 import json

@@ -1,4 +1,4 @@
-"""LittleFS v2 images with the geometry MicroPython's ESP32 port mounts (DESIGN §6).
+"""LittleFS v2 images with the geometry MicroPython's ESP32 port mounts.
 
 MicroPython's `_boot.py` mounts the vfs partition as VfsLfs2 with 4096-byte blocks and
 read/prog/lookahead sizes of 32; the block count comes from the partition size. An image made

@@ -4,7 +4,7 @@ The table sits at 0x8000 in flash: 32-byte entries `AA 50 type subtype offset si
 flags` (little-endian), then an MD5 row `EB EB FF*14 md5[16]` over the entries before it, then
 0xFF padding, at most 0xC00 bytes in all.
 
-MicroPython's vfs partition (DESIGN §6): firmwares before v1.26 list it as a data partition
+MicroPython's vfs partition: firmwares before v1.26 list it as a data partition
 labelled `vfs`; since v1.26 there is no such row and the filesystem runs from the end of the
 last partition to the end of flash (4 MiB ESP32_GENERIC: 0x200000, size 0x200000). Both cases
 are read from the firmware's own table, never hard-coded.

@@ -36,8 +36,7 @@ def decide_plate(door, text, relay=None):
     elif isinstance(relay, bool) or not isinstance(relay, int) or relay not in door.relays:
         raise ApiError(400, "must be a relay number on this board", "relay")
     d = door.engine.decide(eventlog.KIND_PLATE, plate, relay)
-    door.act(d)  # relays before the event is written (same loop turn)
-    door.record(eventlog.KIND_PLATE, d.granted, d.reason, plate, 0, d.user, d.relays)
+    door.conclude(eventlog.KIND_PLATE, d, plate)
     return d, plate
 
 

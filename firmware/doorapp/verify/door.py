@@ -122,13 +122,12 @@ class RemoteCheck:
     def on_result(self, r):
         door = self.door
         self.results += 1
-        door.show(r.prompt)
         if not r.final:
+            door.show(r.prompt)
             return
-        door.act(r)  # relays in this loop turn, before the event is written
         shown, fmt = r.raw if r.raw else (b"", 0)
         kind = _TO_EVENT[r.kind]
-        door.record(kind, r.granted, r.reason, shown, fmt, r.user, r.relays)  # (a PIN: not kept)
+        door.conclude(kind, r, shown, fmt)  # (a PIN: not kept)
         if kind == eventlog.KIND_PIN and r.reason == eventlog.REASON_REMOTE_DENIED and door.readers:
             door.readers.remote_pin_denied()
 
