@@ -33,11 +33,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m doorctl.bench
 
-## Power cuts at random moments (table push, user edit, events, config change), counted;
+## Power cuts at random moments (table push, user edit, events, config change, start), counted;
 ## results to bench/powercut.json and README.md (docs/powercut.md). POWERCUT_ARGS="--seed 7" etc.
 POWERCUT_ARGS ?=
 powercut: $(STAMP)
-	$(BIN)/python -m doorctl.powercut --trials 200 --lean-trials 60 --out bench/powercut.json --readme $(POWERCUT_ARGS)
+	$(BIN)/python -m doorctl.powercut --trials 250 --lean-trials 75 --out bench/powercut.json --readme $(POWERCUT_ARGS)
 
 ## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
 image: $(STAMP)

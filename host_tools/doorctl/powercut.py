@@ -10,6 +10,8 @@ just after it, starts the firmware again on the same image and checks it (docs/p
           `GET /api/v1/users/table`, which merges the journal into the table file: a compaction)
 - events: a burst of card taps (granted and denied) and door sensor changes (control channel)
 - config: `PATCH /api/v1/config` between two configurations that differ in five sections
+- start:  the firmware's own start-up after a cut (clean-up of what a cut left, opening the
+          table and the event log, the reset-cause event)
 
 Counted after every restart (each must stay 0):
 - starts_failed:    the firmware did not start on the image, or its HTTP API did not answer
@@ -61,12 +63,12 @@ CONFIGS = {
           "device": {"name": "powercut-y"}, "inputs": {"exit": {"debounce_ms": 40}},
           "time": {"ntp_interval_s": 7200}},
 }
-KINDS = ("push", "edit", "events", "config")
+KINDS = ("push", "edit", "events", "config", "start")
 BURST = 8  # actions per events trial
 BURST_GAP_S = 0.06  # between them (a tap shows its card for 30 ms)
 # a cut lands at U(0, SPAN x the operation's uninterrupted duration) after it began: most in
 # flight, some just after the answer (a burst's duration is mostly the harness's own pauses)
-SPAN = {"push": 1.3, "edit": 1.3, "config": 1.3, "events": 1.15}
+SPAN = {"push": 1.3, "edit": 1.3, "config": 1.3, "events": 1.15, "start": 1.3}
 CALIBRATION_TRIES = 5  # calibration runs an operation again if it was refused even so
 RETRIES = 3  # an operation refused for want of heap (503, the lean board) is tried again ...
 RETRY_WAIT_S = 0.3  # ... after this pause (the cut is then timed from the last attempt)
@@ -405,6 +407,8 @@ class Harness:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
+            if self.sim.proc is not None and self.sim.proc.poll() is not None:
+                raise HarnessError("the firmware stopped (exit %s)" % self.sim.proc.returncode)
             try:
                 st, doc = api.get("/api/v1/status")
                 if st == 200:
@@ -480,9 +484,9 @@ class Harness:
         # first operation after a start and the checks), cut only once it has ended; the cut
         # and the checks count as in any trial, the durations set the cuts' range
         self.state = TableState("-", {})  # before the first push: whatever the image had
-        durs = {k: [] for k in ("push", "edit", "merge", "config", "events")}
+        durs = {k: [] for k in KINDS + ("merge",)}
         plan = [("push", {})] * 4 + [("edit", {"merge": m}) for m in (False, True, False, True)] + \
-            [("config", {})] * 4 + [("events", {})] * 2
+            [("config", {})] * 4 + [("events", {})] * 2 + [("start", {})] * 3
         if not calibrate:
             plan = [("push", {"name": "A"})]
         for kind, kw in plan:
@@ -684,11 +688,44 @@ class Harness:
 
         return Op("events", run, {"actions": len(acts)})
 
+    def _op_start(self):
+        """The firmware's own start-up (removing what a cut left, opening the table and the log,
+        the reset-cause event): a power cut with nothing running first, then the start, begun
+        when the MicroPython process is launched and done once the HTTP API answers."""
+        from doorctl import pn532_service
+        from simproc import Sim
+
+        self._kill()
+        self._stop()
+        self.idle_cuts += 1
+        emu, spec = pn532_service.start()
+        sim = Sim(self.workdir, flash=self.image, http=True, demo=False, board=self.board, pn532=spec, start=False)
+        sim.emu_proc = emu  # stopped with it
+        self.sim = sim
+
+        def run(op):
+            def launched():
+                while sim.proc is None and not op.cancel.is_set() and op.t_done is None:
+                    time.sleep(0.0002)
+                if sim.proc is not None:
+                    op.begin()
+
+            watch = threading.Thread(target=launched, daemon=True)
+            watch.start()
+            try:
+                sim.start()
+                self.api = self._login()
+            finally:
+                watch.join(5)
+            op.ack()
+
+        return Op("start", run, {})
+
     # -- a trial -----------------------------------------------------------------------------
     def trial(self, kind, calibrate=False, **kw):
         """One operation, a power cut, a start on the same image, the checks. `calibrate`: the
         cut waits until the operation has ended (returns the Op: its durations)."""
-        if self.fresh_start:  # the operation on a fresh start, not on the heap the checks left
+        if self.fresh_start and kind != "start":  # the operation on a fresh start, not on the heap the checks left
             self._kill()
             self._stop()
             self._start()
@@ -954,7 +991,8 @@ def progress_line(board, i, n, rec):
     elif rec.get("refused"):
         where = "after a refusal: %s" % rec["refused"][:40]
     else:
-        where = "after the last event was reported" if rec["kind"] == "events" else "after the answer"
+        where = {"events": "after the last event was reported", "start": "after the HTTP API answered"}.get(
+            rec["kind"], "after the answer")
     extra = " %s%s" % (rec["method"], "+merge" if rec["merge"] else "") if rec["kind"] == "edit" else ""
     flash = (" [flash: %s]" % ", ".join(rec["leftovers"])) if rec.get("leftovers") else ""
     out = (", " + rec["outcome"]) if rec.get("outcome") else ""
@@ -1015,19 +1053,20 @@ def rows(doc):
     for kind, what in (("push", "Table push of %s users (A <-> B)" % format(USERS, ",")),
                        ("edit", "User edit (PUT or POST; a third then merged by a table download)"),
                        ("events", "Event burst (%d taps and door changes)" % BURST),
-                       ("config", "Config change (PATCH, 5 sections)")):
+                       ("config", "Config change (PATCH, 5 sections)"),
+                       ("start", "Start of the firmware (after a cut with nothing running)")):
         land = {k: sum(b["landed"][kind][k] for b in doc["boards"]) for k in doc["boards"][0]["landed"][kind]}
         durs = ", ".join("%s %.1f ms" % (b["board"], b["durations_ms"].get(kind, 0)) + (
             " + merge %.1f ms" % b["durations_ms"]["merge"] if kind == "edit" and "merge" in b["durations_ms"] else "")
             for b in doc["boards"])
-        res = "%d cuts: %d before the %s" % (land["n"], land["in_flight"],
-                                              "last event was reported" if kind == "events" else "answer")
+        res = "%d cuts: %d before the %s" % (land["n"], land["in_flight"], {
+            "events": "last event was reported", "start": "HTTP API answered"}.get(kind, "answer"))
         if land["in_merge"]:
             res += ", %d during the merge after it" % land["in_merge"]
         res += ", %d after" % land["after"]
         if land["refused"]:
             res += ", %d after a refusal (503)" % land["refused"]
-        if kind != "events":
+        if kind in ("push", "edit", "config"):
             res += "; the start after the cut found %d old, %d new" % (land["old"], land["new"])
         if land["mid_write"]:
             res += "; %d cut while a temp file was being written" % land["mid_write"]
