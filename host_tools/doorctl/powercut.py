@@ -1057,7 +1057,8 @@ def rows(doc):
                        ("start", "Start of the firmware (after a cut with nothing running)")):
         land = {k: sum(b["landed"][kind][k] for b in doc["boards"]) for k in doc["boards"][0]["landed"][kind]}
         durs = ", ".join("%s %.1f ms" % (b["board"], b["durations_ms"].get(kind, 0)) + (
-            " + merge %.1f ms" % b["durations_ms"]["merge"] if kind == "edit" and "merge" in b["durations_ms"] else "")
+            "" if kind != "edit" else " + merge %.1f ms" % b["durations_ms"]["merge"] if "merge" in b["durations_ms"]
+            else " (merges refused: 503)" if any(t.get("merge_refused") for t in b["trial_log"]) else "")
             for b in doc["boards"])
         res = "%d cuts: %d before the %s" % (land["n"], land["in_flight"], {
             "events": "last event was reported", "start": "HTTP API answered"}.get(kind, "answer"))
