@@ -11,7 +11,7 @@ FLASH_SIZE ?=
 PORT ?= /dev/ttyUSB0
 IMAGE_ARGS ?=
 
-.PHONY: sim test bench setup clean image flash
+.PHONY: sim test bench powercut setup clean image flash
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ test: $(STAMP)
 ## Benchmarks; results also go to bench/results.json.
 bench: $(STAMP)
 	$(BIN)/python -m doorctl.bench
+
+## Power cuts at random moments (table push, user edit, events, config change, start), counted;
+## results to bench/powercut.json and README.md (docs/powercut.md). POWERCUT_ARGS="--seed 7" etc.
+POWERCUT_ARGS ?=
+powercut: $(STAMP)
+	$(BIN)/python -m doorctl.powercut --trials 250 --lean-trials 75 --out bench/powercut.json --readme $(POWERCUT_ARGS)
 
 ## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
 image: $(STAMP)
