@@ -71,7 +71,8 @@ def open_door(board, cfg=None, secrets=None):
             secrets = load_secrets(board)
     finally:
         residency.trim()
-    fileio.remove(data_path(board, STAGED_FILE))  # a table push cut off (power, reset)
+    for name in (STAGED_FILE, CONFIG_FILE + ".tmp", SECRETS_FILE + ".tmp"):  # writes a power cut left
+        fileio.remove(data_path(board, name))
     table = open_table(board, cfg, secrets)
     log = eventlog.EventLog(data_path(board, EVENTS_FILE), cfg["events"]["capacity"])
     return Door(board, cfg, table, log, secrets)
