@@ -73,7 +73,7 @@ async def run():
     ]}, ctx)
     build.build_file("/flash/users.tbl", sched, users, ctx.fid, 1)
     forget("usertable.validate", "usertable.validate_list", "usertable.sitetime", "usertable.build", "usertable.writer",
-           "usertable.codec", "cardnorm", "plates")
+           "usertable.codec", "plates")
     gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
     from doorapp import startup

@@ -16,7 +16,7 @@ from mpy import ROOT, run_micropython
 LIB = os.path.join(ROOT, "lib")
 
 # Modules that must not be loaded by importing / using the hot API.
-COLD = ("eventview", "eventfs", "cardnorm", "pn532.extra", "pn532.codes", "pn532emu.mifare")
+COLD = ("eventview", "eventfs", "pn532.extra", "pn532.codes", "pn532emu.mifare")
 
 LAZY_SCRIPT = r"""
 import sys
@@ -73,8 +73,8 @@ def test_cold_modules_load_only_when_used(interp, tmp_path):
     assert out[0] == "import []"
     assert out[1] == "append []"  # opening ran eventfs and dropped it again
     assert out[2] == "to_dict ['eventview'] card 04A1B2C3"
-    assert out[3] == "normalize 04A1B2C3 ['cardnorm', 'eventview']"
-    assert out[4] == "remove ['cardnorm', 'eventview'] True"  # eventfs dropped again
+    assert out[3] == "normalize 04A1B2C3 ['eventview']"
+    assert out[4] == "remove ['eventview'] True"  # eventfs dropped again
 
 
 def test_private_constant_copies_match_the_public_ones():
@@ -268,7 +268,7 @@ def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
 # Cold code that the HTTP API or a config change loads at run time (route handlers, validators,
 # the event view); with the name pool grown at boot none of it may need a new pool later.
 COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_config", "doorapp.api_session", "doorapp.api_vendor", "doorapp.api_lpr",
-                    "plates", "doorapp.webui", "eventview", "eventfs", "cardnorm", "doorapp.config", "doorapp.secrets",
+                    "plates", "doorapp.webui", "eventview", "eventfs", "doorapp.config", "doorapp.secrets",
                     "doorapp.verify_config", "verifyurl", "tzrule", "pn532.extra")
 NAME_POOL_SCRIPT = r"""
 import micropython

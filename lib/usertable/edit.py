@@ -4,7 +4,7 @@ scans are in compact, export and scan.
 
 UserTable.add_or_replace runs an edit in three stages, each one's code dropped before the next
 loads: text times to unix seconds (sitetime.unix_times, with tzrule), the checks
-(validate.table_user, with cardnorm and plates), then this module's add_or_replace: encoding
+(validate.table_user, with plates), then this module's add_or_replace: encoding
 (codec), ownership checks and the journal append. Functions take the table as `t`.
 """
 import struct

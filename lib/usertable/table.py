@@ -23,11 +23,10 @@ from usertable.reader import Base, Record
 # validate, writer and build are imported where needed (edits, compaction): a lookup-only
 # device doesn't pay their RAM.
 
-# modules the edit paths load and drop again (cardnorm: cardfmt.normalize's home; tzrule drops
-# itself: usertable.sitetime._rule)
+# modules the edit paths load and drop again (tzrule drops itself: usertable.sitetime._rule)
 _COLD = ("usertable.edit", "usertable.sitetime", "usertable.validate", "usertable.validate_list",
          "usertable.codec", "usertable.decode", "usertable.scan", "usertable.export", "usertable.page", "usertable.compact", "usertable.stats",
-         "usertable.writer", "usertable.build", "cardnorm", "plates")
+         "usertable.writer", "usertable.build", "plates")
 TABLE = "users.tbl"
 JOURNAL = "users.jnl"
 COMPACT_AT = 64  # journal entries
@@ -341,7 +340,7 @@ class UserTable:
         seconds). A PIN/QR/BLE key absent from `user` keeps the user's existing one; null or ""
         removes it. Raises ConfigError naming the field. Returns the user id."""
         # three stages, each one's code dropped before the next loads: local time text -> unix
-        # seconds (tzrule), checks (validators, cardnorm, plates), journal append (codec)
+        # seconds (tzrule), checks (validators, plates), journal append (codec)
         user = self._cold("sitetime.unix_times", user)
         nu = self._cold("validate.table_user", user)
         uid = self._cold("edit.add_or_replace", user, nu)
