@@ -80,16 +80,14 @@ def test_private_constant_copies_match_the_public_ones():
     import eventlog
     import pn532
     import pn532emu
-    from pn532 import codes, frames
+    from pn532 import frames
+    from pn532emu import mifare
 
-    for mod in (pn532, pn532emu):
+    for mod in (pn532, pn532emu, mifare, frames):
         for name in dir(mod):
-            if name.startswith("_CMD_") or name.startswith("_TFI_"):
-                assert getattr(mod, name) == getattr(codes, name[1:]), (mod.__name__, name)
-            if name.startswith("_EV_"):
+            if name.startswith("_CMD_") or name.startswith("_TFI_") or name.startswith("_EV_"):
                 assert getattr(mod, name) == getattr(frames, name[1:]), (mod.__name__, name)
-    assert frames._TFI_HOST == codes.TFI_HOST
-    assert frames.CMD_INLISTPASSIVETARGET == codes.CMD_INLISTPASSIVETARGET == 0x4A
+    assert frames.CMD_INLISTPASSIVETARGET == 0x4A and frames.TFI_HOST == 0xD4
     assert pn532.MIFARE_AUTH_A == 0x60 and pn532.MIFARE_AUTH_B == 0x61
     assert eventlog.RECORD_SIZE == 32
     # every code constant is named in its table under its own name, and every name has one
@@ -234,12 +232,12 @@ def _run_mpy(mpy_lib, code_path, args=()):
 
 
 @pytest.mark.parametrize("mods,budget", [
-    # the device's reader + log set, whole modules: ~36 KB (the modules split for the heap were
-    # ~41 KB when all were loaded, ~21 KB for their hot parts)
-    (("configerror", "cardfmt", "eventlog", "pn532", "pn532.hsu", "pn532.watch"), 40000),
+    # the device's reader + log set, whole modules: ~38.5 KB (the modules split for the heap were
+    # ~41.5 KB when all were loaded, ~21 KB for their hot parts)
+    (("configerror", "cardfmt", "eventlog", "pn532", "pn532.hsu", "pn532.watch"), 43000),
     # the same with the simulator's parts: ~49 KB
     (("configerror", "cardfmt", "eventlog", "pn532", "pn532.hsu", "pn532.i2c", "pn532.watch",
-      "pn532emu", "pn532emu.stream"), 54000),
+      "pn532emu", "pn532emu.stream"), 55000),
 ])
 def test_resident_heap_budget(mpy_lib, tmp_path, mods, budget):
     script = tmp_path / "heap.py"
@@ -261,7 +259,7 @@ def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
 # the event view); with the name pool grown at boot none of it may need a new pool later.
 COLD_AT_RUN_TIME = ("doorapp.api_admin", "doorapp.api_config", "doorapp.api_session", "doorapp.api_vendor", "doorapp.api_lpr",
                     "plates", "doorapp.webui", "doorapp.config", "doorapp.secrets",
-                    "doorapp.verify_config", "verifyurl", "tzrule", "pn532.extra")
+                    "doorapp.verify_config", "verifyurl", "tzrule")
 NAME_POOL_SCRIPT = r"""
 import micropython
 from doorapp import startup
