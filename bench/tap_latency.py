@@ -73,7 +73,7 @@ async def run():
     ]}, ctx)
     build.build_file("/flash/users.tbl", sched, users, ctx.fid, 1)
     forget("usertable.validate", "usertable.validate_list", "usertable.sitetime", "usertable.build", "usertable.writer",
-           "usertable.codec", "plates")
+           "usertable.codec", "plates")  # the host's work (doorctl users build): not on a board
     gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
     from doorapp import startup

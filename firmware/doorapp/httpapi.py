@@ -276,9 +276,6 @@ class Api:
         for name in self.loaded:
             forget("doorapp." + name)
         self.loaded.clear()
-        from usertable.table import _COLD
-
-        forget(*_COLD)  # a users page's code (api_users keeps it for the next page)
         gc.collect()
 
 
