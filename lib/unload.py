@@ -8,7 +8,7 @@ import sys
 
 # what only the start-up uses: forgotten by main.py (and the simulator) once the door is built;
 # doorapp.fileio and hal come back if a config change or table push imports them
-STARTUP_ONLY = ("doorapp.startup", "doorapp.fileio", "hal")
+STARTUP_ONLY = ("doorapp.startup", "doorapp.fileio", "hal.boardfile", "hal")
 
 
 def forget(*names):

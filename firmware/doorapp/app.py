@@ -275,7 +275,7 @@ class Door:
             from unload import forget
 
             extra = readertasks.tasks(self.readers) + list(extra)
-            forget("doorapp.readertasks")
+            forget("doorapp.readertasks", "wiegandirq")  # (wiegandirq: the ESP32's pin wiring, done)
         if self.remote is not None:
             self.remote.start()
         for coro in extra:
