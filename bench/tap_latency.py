@@ -21,7 +21,7 @@ from compat import sleep_ms, ticks_diff, ticks_us
 from deadline import Deadline
 from doorapp import app
 from doorapp.config import schema
-from unload import forget
+from doorapp.residency import forget
 from usertable import build, validate, validate_list
 from sim import flash
 from heapprobe import largest_block
@@ -74,7 +74,7 @@ async def run():
     ]}, ctx)
     build.build_file("/flash/users.tbl", sched, users, ctx.fid, 1)
     forget("usertable.validate", "usertable.validate_list", "usertable.sitetime", "usertable.build", "usertable.writer",
-           "usertable.codec", "cardnorm", "plates")
+           "usertable.codec", "plates")  # the host's work (doorctl users build): not on a board
     gc.collect()
     log = eventlog.EventLog("/flash/events.log", cfg["events"]["capacity"])
     from doorapp import startup

@@ -4,15 +4,15 @@ Usage: micropython -X heapsize=112000w bench/useredit_heap.py IMAGE TABLE TZ   (
 bench/usertable_gen.py with its site key, e.g. built by host_tools/doorctl/bench_useredit.py)
 Creates a LittleFS image with the simulator's flash geometry, copies the host-built TABLE into
 it and opens it as the firmware does (site key, card format 8HN, relays 1-2, site time zone TZ,
-auto_compact off). Every operation runs once unmeasured first (its first use also interns the
-names of the code it loads: a permanent cost, paid once), then once measured: free heap after a
-collection before it, and the lowest free heap during it, sampled (after a collection, so live
-data only) at every block-device read and write, at each card check (cardfmt.normalize),
-before the journal append, whenever cold code is dropped (unload.forget: all that was loaded
-until then is still there; an edit drops its code after each of its three stages) and when
-the operation has returned (its result and anything it left loaded).
-cost = before - lowest; `left`: modules still loaded afterwards that were not before.
-Prints one JSON object.
+auto_compact off). Every operation runs once unmeasured first (its first use loads its code and
+interns its names: both stay), then once measured: free heap after a collection before it, and
+the lowest free heap during it, sampled (after a collection, so live data only) at every
+block-device read and write, at each card check (cardfmt.normalize), as an edit's stages end
+(local times: sitetime.unix_times, checks: validate.table_user), before the journal append and
+when the operation has returned (with its result).
+cost = before - lowest; `left`: modules loaded by the measured run that were not before (none:
+the first run loaded them). `resident_after_warm_up`: the modules the warm-up added to those of
+the open table, and the heap they took. Prints one JSON object.
 """
 import gc
 import json
@@ -20,7 +20,6 @@ import os
 import sys
 
 import cardfmt
-import unload
 import vfs
 from sim import flash
 from usertable.journal import Journal
@@ -40,7 +39,6 @@ class Probe:
         self.low = 1 << 30
         self.at = None
         self.samples = 0
-        self.forgets = 0
 
     def sample(self, at):
         if self.on:
@@ -66,26 +64,33 @@ class Device(flash.FileBlockDevice):
 
 
 def _hook():
-    forget = unload.forget
-    append = Journal.append
-    getattr_ = cardfmt.__getattr__
+    from usertable import sitetime, validate  # (an edit's code: counted in resident_after_warm_up)
 
-    def forget_sampled(*names):
-        PROBE.forgets += 1
-        PROBE.sample("forget #%d" % PROBE.forgets)
-        forget(*names)
+    append = Journal.append
+    normalize = cardfmt.normalize
 
     def append_sampled(self, *args):
         PROBE.sample("journal append")
         return append(self, *args)
 
-    def getattr_sampled(name):  # cardfmt.normalize: while a user's cards are checked
+    def normalize_sampled(*args):  # while a user's cards are checked
         PROBE.sample("card check")
-        return getattr_(name)
+        return normalize(*args)
 
-    unload.forget = forget_sampled
+    def stage(mod, name, at):
+        fn = getattr(mod, name)
+
+        def sampled(*args):
+            r = fn(*args)
+            PROBE.sample(at)
+            return r
+
+        setattr(mod, name, sampled)
+
     Journal.append = append_sampled
-    cardfmt.__getattr__ = getattr_sampled
+    cardfmt.normalize = normalize_sampled
+    stage(sitetime, "unix_times", "local times done")
+    stage(validate, "table_user", "checks done")
 
 
 def _cold():
@@ -103,7 +108,6 @@ def measure(fn, setup=None):
     PROBE.low = before
     PROBE.at = None
     PROBE.samples = 0
-    PROBE.forgets = 0
     PROBE.on = True
     try:
         out = fn()
@@ -118,7 +122,6 @@ def measure(fn, setup=None):
     res["lowest_at"] = PROBE.at
     res["samples"] = PROBE.samples
     res["left"] = [m for m in _cold() if m not in resident]
-    unload.forget(*res["left"])  # the next measurement starts from the same modules
     return res
 
 
@@ -137,6 +140,9 @@ def main():
     del buf
     t = UserTable.open("/flash", site_key=gen.SITE_KEY, card_format="8HN", tz=tz, relay_ids=[1, 2],
                        compact_at=1000, auto_compact=False)
+    gc.collect()
+    free_open = gc.mem_free()
+    opened = list(sys.modules)
     _hook()
     RESIDENT.extend(sys.modules)
     users = t.count
@@ -159,11 +165,10 @@ def main():
         if setup:
             setup()
         fn()
-    left = _cold()
-    unload.forget(*left)
     gc.collect()
     res = {"users": users, "tz": tz, "heap_total": gc.mem_free() + gc.mem_alloc(), "free_steady": gc.mem_free(),
-           "left_by_warm_up": left}
+           "resident_after_warm_up": {"modules": [m for m in sys.modules if m not in opened],
+                                      "bytes": free_open - gc.mem_free()}}
     for name, fn, setup in ops:
         res[name] = measure(fn, setup)
     res["users_after"] = t.count

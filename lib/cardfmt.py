@@ -48,10 +48,6 @@ heap objects on the ESP32 above 2**30).
 in the decimal forms (``77705923`` -> ``0077705923``) and ``161,45763`` / ``161 45763`` /
 ``161-45763`` (each part zero padded) for 6H3D5D(R). It raises ValueError naming the format
 and the problem for anything that cannot be a code in that format.
-
-RAM: `normalize` and `matches` (input checking, used when users are loaded or edited) live in
-cardnorm.py, imported on first use through this module's __getattr__; a device that only
-formats tapped UIDs never loads them.
 """
 
 from micropython import const
@@ -67,18 +63,14 @@ _F_FULLH = const(7)
 _MIN_UID = const(4)
 _MAX_UID = const(10)
 
+_HEX_DIGITS = "0123456789ABCDEFabcdef"
+_DEC_DIGITS = "0123456789"
+_HEX_SEPS = " :-"
+_W26_SEPS = ",:-/.\t"
+
 FORMATS = ("8HN", "8HR", "10D", "10DR", "6H3D5D", "6H3D5DR", "FULLH")  # index + 1 = format id
 DEFAULT = "8HN"
 ALIASES = {"14H": "FULLH"}
-
-
-def __getattr__(name):
-    """normalize() and matches() live in cardnorm (loaded on first use; forget it to unload)."""
-    if name == "normalize" or name == "matches":
-        import cardnorm
-
-        return getattr(cardnorm, name)
-    raise AttributeError(name)
 
 
 def format_id(name):
@@ -142,3 +134,104 @@ def format_uid(uid, fmt=DEFAULT):
     r = (r - q * 100000) * 256 + d
     t = r // 100000
     return "%05d%05d" % (q * 256 + t, r - t * 100000)
+
+
+# -- input: what people type -> the canonical code -------------------------------------------
+def _bad(code, name, why):
+    return ValueError("bad card code %r for format %s: %s" % (code, name, why))
+
+
+def _only(s, allowed):
+    for ch in s:
+        if ch not in allowed:
+            return False
+    return True
+
+
+def _norm_hex(code, s, name, ndigits):
+    # ndigits: exact digit count, or 0 for FULLH (even count of 8..20)
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    for sep in _HEX_SEPS:
+        if sep in s:
+            s = s.replace(sep, "")
+    if not s or not _only(s, _HEX_DIGITS):  # checked before upper(): "\ufb00".upper() == "FF"
+        raise _bad(code, name, "expected hex digits 0-9 A-F")
+    s = s.upper()
+    n = len(s)
+    if ndigits:
+        if n != ndigits:
+            hint = ""
+            if n > ndigits:
+                hint = " (for the full UID of a 7- or 10-byte card use FULLH)"
+            raise _bad(code, name, "expected %d hex digits, got %d%s" % (ndigits, n, hint))
+    elif n % 2 or n < 2 * _MIN_UID or n > 2 * _MAX_UID:
+        raise _bad(code, name, "expected a whole UID: 4 to 10 bytes, 8 to 20 hex digits; got %d" % n)
+    return s
+
+
+def _norm_10d(code, s, name):
+    if not s or not _only(s, _DEC_DIGITS):
+        raise _bad(code, name, "expected decimal digits only")
+    t = s.lstrip("0")
+    if len(t) > 10 or (t and int(t) > 0xFFFFFFFF):
+        raise _bad(code, name, "out of range (at most 4294967295)")
+    return "0" * (10 - len(t)) + t
+
+
+def _norm_w26(code, s, name):
+    for sep in _W26_SEPS:
+        if sep in s:
+            s = s.replace(sep, " ")
+    parts = [p for p in s.split(" ") if p]
+    if len(parts) == 1:  # no separator: the 8-digit number, leading zeros may be missing
+        s = parts[0].lstrip("0")
+        if len(s) > 8 or not _only(s, _DEC_DIGITS):
+            raise _bad(code, name, "expected 8 decimal digits (3-digit facility + 5-digit card)")
+        s = "0" * (8 - len(s)) + s
+        parts = (s[:3], s[3:])
+    if len(parts) != 2 or not _only(parts[0] + parts[1], _DEC_DIGITS):
+        raise _bad(code, name, "expected 8 digits, or facility and card number as in 161,45763")
+    fc = parts[0].lstrip("0")
+    cn = parts[1].lstrip("0")
+    if len(fc) > 3 or int(fc or "0") > 255:
+        raise _bad(code, name, "facility code %s out of range 0-255" % parts[0])
+    if len(cn) > 5 or int(cn or "0") > 65535:
+        raise _bad(code, name, "card number %s out of range 0-65535" % parts[1])
+    return "%03d%05d" % (int(fc or "0"), int(cn or "0"))
+
+
+def normalize(code, fmt=DEFAULT):
+    """Canonical form of a code typed by a person for format `fmt`; ValueError if it can't be one."""
+    f = format_id(fmt)
+    name = FORMATS[f - 1]
+    if isinstance(code, (bytes, bytearray)):
+        try:
+            code = bytes(code).decode()
+        except Exception:
+            raise _bad(code, name, "not text")
+    if not isinstance(code, str):
+        raise _bad(code, name, "expected a string")
+    s = code.strip()
+    if f == _F_8HN or f == _F_8HR:
+        return _norm_hex(code, s, name, 8)
+    if f == _F_FULLH:
+        return _norm_hex(code, s, name, 0)
+    if f == _F_10D or f == _F_10DR:
+        return _norm_10d(code, s, name)
+    return _norm_w26(code, s, name)
+
+
+def matches(uid, stored, fmt=DEFAULT):
+    """True if a card with `uid` has code `stored` in format `fmt`.
+
+    Stored codes should already be normalised (host tools and the API normalise on input), which
+    makes this one string comparison; anything else is normalised here; junk never matches.
+    """
+    code = format_uid(uid, fmt)
+    if code == stored:
+        return True
+    try:
+        return code == normalize(stored, fmt)
+    except ValueError:
+        return False

@@ -53,29 +53,36 @@ a time, using one directory listing made only when the ring has unwritten segmen
 
 If `last_seq` is ever lower than a server's cursor the log was lost or reset: start again from 0.
 Seqs are u32; at one event a second they last 136 years.
-
-RAM: module code lives in the ESP32's GC heap, so this module holds only what every boot needs
-(the constants and append). Opening, check() and remove() live in eventfs.py (loaded for the
-call, then dropped); read(), the Event record, the name tables and to_dict() live in
-eventview.py, loaded on first use (module attributes such as `eventlog.to_dict` resolve there).
 """
 
+import os
 import struct
 from binascii import crc32
 
 from micropython import const
 
-# Geometry (the public names RECORD_SIZE, DEFAULT_CAPACITY, DEFAULT_PER_FILE, MAX_CAPACITY,
-# MAX_SEGMENTS, VALUE_MAX, VERSION, META_NAME are defined in eventview: nothing here needs them).
-_RS = const(32)  # RECORD_SIZE
-_VMAX = const(10)  # VALUE_MAX
-_DEFAULT_CAPACITY = const(1000)
-_DEFAULT_PER_FILE = const(128)  # 128 x 32 bytes = one 4 KiB LittleFS block
+import cardfmt
+
+try:
+    from collections import namedtuple
+except ImportError:  # pragma: no cover - older MicroPython ports
+    from ucollections import namedtuple
+
+RECORD_SIZE = const(32)
+DEFAULT_CAPACITY = const(1000)
+DEFAULT_PER_FILE = const(128)  # 128 x 32 bytes = one 4 KiB LittleFS block
+MAX_CAPACITY = const(1000000)
+MAX_SEGMENTS = const(10000)  # segment files are named 0000..9999
+VALUE_MAX = const(10)
+VERSION = const(1)
+META_NAME = "meta"
+
 _CRC_AT = const(28)
 _U32 = const(0xFFFFFFFF)
+_S_IFDIR = const(0x4000)
+_MAGIC = b"DCEL"
 
 # Credential kinds (u8). New kinds get new numbers; numbers are never reused.
-# Names (KINDS, RESULTS, REASONS) are in eventview.py.
 KIND_SYSTEM = const(0)  # device events: boot, clock set, config/users changed
 KIND_CARD = const(1)  # RF card or Wiegand card: value = UID, fmt = cardfmt id
 KIND_PIN = const(2)  # keypad PIN: the PIN is never stored
@@ -109,7 +116,7 @@ REASON_INTERVAL = const(13)  # unlock interval for the same/different user not e
 REASON_WRONG_PIN = const(14)  # second factor (card+PIN / PIN+card) did not match
 REASON_FACTOR_TIMEOUT = const(15)  # second factor not presented in time
 REASON_AUTH_FAILED = const(16)  # HTTP API credentials wrong
-REASON_BOOT = const(17)  # info: device started
+REASON_BOOT = const(17)  # info: device started (the board can't tell why)
 REASON_CLOCK_SET = const(18)  # info: clock set or stepped
 REASON_CONFIG_CHANGED = const(19)  # info
 REASON_USERS_CHANGED = const(20)  # info: user table replaced or edited
@@ -120,40 +127,31 @@ REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
 REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
 REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
 REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
-# 28-33: why the device started (kind system, result info, one event at each start):
-# power_on, hard_reset, watchdog, deep_sleep, soft_reset, brownout. Defined where they are
-# logged (doorapp/watchdog.py) and named in eventview.REASONS: every public name here is a
-# resident name at boot (docs/watchdog.md, "Names").
+# 28-33: why the device started (kind system, result info, one event at each start, in the
+# order of doorapp/watchdog.py RESET_CAUSES)
+REASON_POWER_ON = const(28)
+REASON_HARD_RESET = const(29)
+REASON_WATCHDOG = const(30)
+REASON_DEEP_SLEEP = const(31)
+REASON_SOFT_RESET = const(32)
+REASON_BROWNOUT = const(33)
 REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
 
+# The names, index = code.
+KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
+RESULTS = ("info", "granted", "denied")
+REASONS = (
+    "ok", "unknown_credential", "no_relay_rights", "schedule", "expired", "not_yet_valid",
+    "disabled", "clock_not_set", "lockout", "reader_error", "remote_denied", "remote_timeout",
+    "remote_error", "interval", "wrong_pin", "factor_timeout", "auth_failed", "boot",
+    "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
+    "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
+    "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
+    "lockout_cleared",
+)
 
-def __getattr__(name):
-    """Event, KINDS/RESULTS/REASONS, kind_name() ... to_dict(), remove(), the geometry constants:
-    from eventview, loaded on first use and then kept here (KIND_*, RESULT_*, REASON_* are
-    never looked up there)."""
-    if name[0] == "_" or name[:5] == "KIND_" or name[:7] == "RESULT_" or name[:7] == "REASON_":
-        raise AttributeError(name)
-    import eventview
-
-    v = getattr(eventview, name)
-    globals()[name] = v
-    _VIEW.append(name)
-    return v
-
-
-_VIEW = []  # names __getattr__ copied from eventview (drop_view removes them again)
-
-
-def drop_view():
-    """Unload eventview (~5 KB of code) after an occasional read (a page of events, the
-    simulator's state): otherwise the first read would keep it in the heap for good."""
-    g = globals()
-    for name in _VIEW:
-        g.pop(name, None)
-    _VIEW.clear()
-    from unload import forget
-
-    forget("eventview")
+# One record as read back. `value` is bytes (vlen bytes of the raw value).
+Event = namedtuple("Event", ("seq", "time", "kind", "result", "reason", "fmt", "value", "user", "relays"))
 
 
 class EventLogError(Exception):
@@ -161,15 +159,82 @@ class EventLogError(Exception):
     strict mode, bad arguments)."""
 
 
-def _cold(name, *args):
-    """Call eventfs.<name>(*args): opening and diagnostics code, dropped again afterwards."""
-    import eventfs
-    from unload import forget
-
+def _stat_mode(path):
     try:
-        return getattr(eventfs, name)(*args)
-    finally:
-        forget("eventfs")
+        return os.stat(path)[0]
+    except OSError:
+        return None
+
+
+def _parse_meta(b):
+    """(capacity, per_file) from meta bytes, or a string saying what is wrong."""
+    if len(b) != RECORD_SIZE:
+        return "meta file is %d bytes, expected %d" % (len(b), RECORD_SIZE)
+    magic, ver, rsize, per_file, capacity, _res, crc = struct.unpack("<4sBBHI16sI", b)
+    if magic != _MAGIC:
+        return "meta file has no event-log magic"
+    if crc != crc32(memoryview(b)[:_CRC_AT]):
+        return "meta file checksum mismatch"
+    if ver > VERSION:
+        raise EventLogError("event log version %d is newer than this firmware (%d)" % (ver, VERSION))
+    if ver < 1 or rsize != RECORD_SIZE or not 1 <= capacity <= MAX_CAPACITY or not 1 <= per_file <= capacity \
+            or (capacity + per_file - 1) // per_file > MAX_SEGMENTS:
+        return "meta file has an invalid geometry"
+    return capacity, per_file
+
+
+def _geometry(path, capacity, per_file, strict, issues):
+    """The log's (capacity, per_file): adopted from its meta file, or the asked ones, written."""
+    mode = _stat_mode(path)
+    if mode is None:
+        os.mkdir(path)
+    elif not mode & _S_IFDIR:
+        raise EventLogError("%s exists and is not an event-log directory" % path)
+    meta = path + "/" + META_NAME
+    try:
+        with open(meta, "rb") as f:
+            got = _parse_meta(f.read(RECORD_SIZE + 1))
+    except OSError:
+        got = None
+        if mode is not None and os.listdir(path):
+            got = "meta file missing"
+    if isinstance(got, tuple):
+        if got != (capacity, per_file):
+            msg = "log has capacity %d, %d per file; asked for %d, %d: kept the log's" % (
+                got[0], got[1], capacity, per_file)
+            if strict:
+                raise EventLogError(path + ": " + msg)
+            issues.append(msg)
+        return got
+    if got is not None:  # damaged meta in an existing directory
+        if strict:
+            raise EventLogError(path + ": " + got)
+        issues.append(got + ": rewritten with capacity %d, %d per file" % (capacity, per_file))
+    b = bytearray(RECORD_SIZE)
+    struct.pack_into("<4sBBHI", b, 0, _MAGIC, VERSION, RECORD_SIZE, per_file, capacity)
+    struct.pack_into("<I", b, _CRC_AT, crc32(memoryview(b)[:_CRC_AT]))
+    tmp = meta + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(b)
+    try:
+        os.rename(tmp, meta)  # replaces atomically on LittleFS and POSIX
+    except OSError:  # filesystems whose rename won't replace (FAT)
+        os.remove(meta)
+        os.rename(tmp, meta)
+    return capacity, per_file
+
+
+def remove(path):
+    """Delete the log directory at `path` and everything in it (no error if it doesn't exist)."""
+    path = path.rstrip("/") or "/"
+    mode = _stat_mode(path)
+    if mode is None:
+        return
+    if not mode & _S_IFDIR:
+        raise EventLogError("%s is not an event-log directory" % path)
+    for name in os.listdir(path):
+        os.remove(path + "/" + name)
+    os.rmdir(path)
 
 
 class EventLog:
@@ -185,18 +250,86 @@ class EventLog:
 
     errors = 0  # (a class default: an instance gets its own only when an append fails)
 
-    def __init__(self, path, capacity=_DEFAULT_CAPACITY, per_file=_DEFAULT_PER_FILE, strict=False):
+    def __init__(self, path, capacity=DEFAULT_CAPACITY, per_file=DEFAULT_PER_FILE, strict=False):
+        if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+            raise EventLogError("capacity must be 1..%d, got %r" % (MAX_CAPACITY, capacity))
+        if not isinstance(per_file, int) or not 1 <= per_file <= 65535:
+            raise EventLogError("per_file must be 1..65535, got %r" % (per_file,))
+        per_file = min(per_file, capacity)
+        if (capacity + per_file - 1) // per_file > MAX_SEGMENTS:
+            raise EventLogError("capacity / per_file must be at most %d files" % MAX_SEGMENTS)
         self.path = path.rstrip("/") or "/"
         self.issues = []
         self.reads = 0
         self._f = None  # one cached open segment handle
         self._fk = -1  # its segment number
         self._fsize = 0  # its size in bytes
-        self._buf = bytearray(_RS)
+        self._buf = bytearray(RECORD_SIZE)
         self._crcv = memoryview(self._buf)[:_CRC_AT]
         self._present = None  # per segment: 1 if its file exists; listed when first needed
         self.last_seq = self.first_seq = 0
-        _cold("open_log", self, capacity, per_file, strict)  # geometry, meta, head search
+        self.capacity, self.per_file = _geometry(self.path, capacity, per_file, strict, self.issues)
+        self._find_head()
+
+    def _find_head(self):
+        """Seqs increase around the ring with one step down at the head, so binary search on
+        "is this slot's record from the newest lap" (damaged slots are stepped over by _scan)."""
+        n = self.capacity
+        r, s = self._scan(0, n)  # first valid slot: normally slot 0
+        if s > 0:
+            lap = (s - 1) // n
+            lo, hi = r, n  # slot lo is in the newest lap; slots >= hi are not
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                j, sj = self._scan(mid, hi)
+                if sj > 0 and (sj - 1) // n == lap:
+                    lo, s = j, sj
+                else:
+                    hi = mid
+            self.last_seq = s
+            self.first_seq = max(1, s - n + 1)
+
+    def _list_segments(self):
+        present = bytearray((self.capacity + self.per_file - 1) // self.per_file)
+        odd = []
+        for name in os.listdir(self.path):
+            if len(name) == 4 and name.isdigit() and int(name) < len(present):
+                present[int(name)] = 1
+            elif name != META_NAME and name != META_NAME + ".tmp":
+                odd.append(name)
+        if odd:
+            self.issues.append("ignored %d unexpected files (%s)" % (len(odd), ", ".join(odd[:3])))
+        return present
+
+    def _scan(self, slot, end):
+        """(slot, seq) of the first valid record in [slot, end), or (end, 0) if none. Damaged
+        slots are stepped over; the unwritten rest of a segment and absent segment files are
+        jumped over without reading (in the first lap: everything past the newest record)."""
+        pf = self.per_file
+        buf = self._buf
+        while slot < end:
+            k = slot // pf
+            off = (slot - k * pf) * RECORD_SIZE
+            f = self._seg(k, False)
+            if f is None or off >= self._fsize:
+                # never written: go to the next present segment
+                present = self._present
+                if present is None:  # only in the first lap (or after damage): list once
+                    present = self._present = self._list_segments()
+                k += 1
+                while k < len(present) and not present[k]:
+                    k += 1
+                slot = k * pf
+                continue
+            self.reads += 1
+            if off + RECORD_SIZE <= self._fsize:  # else: torn tail
+                f.seek(off)
+                if f.readinto(buf) == RECORD_SIZE:
+                    s = self._valid(buf, 0, slot, self._crcv)
+                    if s:
+                        return slot, s
+            slot += 1
+        return end, 0
 
     def __len__(self):
         """Number of events in the ring (last_seq - first_seq + 1; a damaged one still counts)."""
@@ -214,7 +347,7 @@ class EventLog:
         slot = (seq - 1) % cap
         pf = self.per_file
         k = slot // pf
-        off = (slot - k * pf) * _RS
+        off = (slot - k * pf) * RECORD_SIZE
         if kind == KIND_PIN or value is None:
             value = b""
         elif isinstance(value, str):
@@ -222,8 +355,8 @@ class EventLog:
         elif not isinstance(value, bytes) and not isinstance(value, bytearray):
             value = bytes(value)  # (a tuple of types here would be allocated on every call)
         vlen = len(value)
-        if vlen > _VMAX:
-            vlen = _VMAX
+        if vlen > VALUE_MAX:
+            vlen = VALUE_MAX
         time = int(time or 0)
         if not 0 <= time <= _U32:  # masked only when out of range: no big-int temporaries
             time &= _U32
@@ -248,8 +381,8 @@ class EventLog:
             raise
         if self.errors:
             self.errors = 0
-        if off + _RS > size:
-            self._fsize = off + _RS
+        if off + RECORD_SIZE > size:
+            self._fsize = off + RECORD_SIZE
         self.last_seq = seq
         if seq > cap:
             self.first_seq = seq - cap + 1
@@ -263,11 +396,41 @@ class EventLog:
         Events overwritten by the ring or damaged are skipped: a first seq above since + 1
         tells the reader that events were lost. Pass the last seq received as the next `since`.
         """
-        if limit <= 0 or since >= self.last_seq:
-            return []  # nothing new: answered without loading eventview
-        import eventview
-
-        return eventview.read(self, since, limit)
+        out = []
+        last = self.last_seq
+        if limit <= 0 or since >= last:
+            return out
+        s = since + 1
+        if s < self.first_seq:
+            s = self.first_seq
+        n_cap = self.capacity
+        pf = self.per_file
+        chunk = min(limit, pf, 16)
+        buf = bytearray(chunk * RECORD_SIZE)
+        mv = memoryview(buf)
+        while s <= last and len(out) < limit:
+            slot = (s - 1) % n_cap
+            k = slot // pf
+            i = slot - k * pf
+            n = min(chunk, pf - i, n_cap - slot, last - s + 1, limit - len(out))
+            got = 0
+            f = self._seg(k, False)
+            if f is not None:
+                off = i * RECORD_SIZE
+                if off < self._fsize:
+                    f.seek(off)
+                    got = (f.readinto(mv[: n * RECORD_SIZE]) or 0) // RECORD_SIZE
+            self.reads += n
+            for j in range(got):
+                o = j * RECORD_SIZE
+                if self._valid(buf, o, slot + j, mv[o:o + _CRC_AT]) == s + j:
+                    seq, t, user, kind, result, reason, relays, fmt, vlen, value = struct.unpack_from(
+                        "<IIIBBBBBB10s", buf, o)
+                    if vlen < VALUE_MAX:
+                        value = value[:vlen]
+                    out.append(Event(seq, t, kind, result, reason, fmt, value, user, relays))
+            s += n
+        return out
 
     def tail(self, n=20):
         """The newest `n` events, oldest first."""
@@ -277,7 +440,30 @@ class EventLog:
         """Read the whole ring; return {"events": readable events, "damaged": count of seqs in
         first_seq..last_seq that can't be read, "damaged_seqs": the first max_report of them,
         "issues": self.issues}. Slow (reads everything): for diagnostics, not for boot."""
-        return _cold("check", self, max_report)
+        good = 0
+        bad = []
+        nbad = 0
+        expect = self.first_seq
+        since = expect - 1 if expect else 0
+        while True:
+            batch = self.read(since, 64)
+            if not batch:
+                break
+            for ev in batch:
+                while expect < ev[0]:
+                    nbad += 1
+                    if len(bad) < max_report:
+                        bad.append(expect)
+                    expect += 1
+                expect = ev[0] + 1
+                good += 1
+            since = batch[-1][0]
+        while expect and expect <= self.last_seq:
+            nbad += 1
+            if len(bad) < max_report:
+                bad.append(expect)
+            expect += 1
+        return {"events": good, "damaged": nbad, "damaged_seqs": bad, "issues": self.issues}
 
     def _valid(self, buf, off, slot, crcview):
         """seq of the record at buf[off:], or 0 if it is not a valid record for `slot`."""
@@ -323,3 +509,94 @@ class EventLog:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# -- names and the JSON form of a record ---------------------------------------------------
+def _name(table, code, prefix):
+    if 0 <= code < len(table):
+        return table[code]
+    return prefix + str(code)
+
+
+def kind_name(code):
+    """Name of a kind code; unknown codes read as "kind_<n>" (never an error)."""
+    return _name(KINDS, code, "kind_")
+
+
+def result_name(code):
+    return _name(RESULTS, code, "result_")
+
+
+def reason_name(code):
+    return _name(REASONS, code, "reason_")
+
+
+def _code(table, name, what):
+    if isinstance(name, int):
+        return name
+    try:
+        return table.index(name)
+    except ValueError:
+        raise ValueError("unknown %s %r" % (what, name))
+
+
+def kind_code(name):
+    """Code of a kind name (ints pass through); ValueError if unknown."""
+    return _code(KINDS, name, "event kind")
+
+
+def result_code(name):
+    return _code(RESULTS, name, "event result")
+
+
+def reason_code(name):
+    return _code(REASONS, name, "event reason")
+
+
+def code_text(rec):
+    """The credential value of a record as text: cards formatted with their cardfmt id (full hex
+    when the id is 0 or unknown), printable ASCII as is (also a card reader's error, e.g.
+    "parity"), anything else as hex."""
+    value = rec[6]
+    if not value:
+        return ""
+    if rec[2] == KIND_CARD and rec[4] != REASON_READER_ERROR:
+        try:
+            return cardfmt.format_uid(value, rec[5])
+        except ValueError:
+            pass
+    else:
+        for ch in value:
+            if ch < 0x20 or ch > 0x7E:
+                break
+        else:
+            return value.decode()
+    return "%02X" * len(value) % tuple(value)
+
+
+def relay_list(mask):
+    """Relay bit mask (bit 0 = relay 1) as a list of relay numbers."""
+    out = []
+    n = 1
+    while mask:
+        if mask & 1:
+            out.append(n)
+        mask >>= 1
+        n += 1
+    return out
+
+
+def to_dict(rec):
+    """A record as a JSON-ready dict with names for kind/result/reason and the code as text.
+
+    `relays` is the list of relays opened; door events carry `door` (the door number) instead.
+    """
+    d = {
+        "seq": rec[0], "time": rec[1], "kind": kind_name(rec[2]), "result": result_name(rec[3]),
+        "reason": reason_name(rec[4]), "code": code_text(rec), "user": rec[7],
+    }
+    if rec[2] == KIND_DOOR:
+        d["door"] = rec[8]
+    else:
+        d["relays"] = relay_list(rec[8])
+    return d

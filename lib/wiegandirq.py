@@ -1,7 +1,7 @@
 """Wiegand D0/D1 pin interrupts -> a WiegandAssembler (lib/wiegand.py).
 
-Runs once while an ESP32 board starts its readers (hal/esp32.py), which then forgets this
-module: only the two small handlers it installs stay in the heap.
+Runs once while an ESP32 board starts its readers (hal/esp32.py): only the two small handlers
+it installs are needed afterwards (the firmware drops this module again: doorapp/app.py).
 """
 from compat import ticks_us
 

@@ -293,7 +293,6 @@ class Door:
             inputs[i.name] = {"kind": i.kind, "active": i.active, "level": i.level()}
         last = self.log.last_seq
         evs = [eventlog.to_dict(e) for e in self.log.read(max(0, last - events), events)]
-        eventlog.drop_view()
         return {
             "version": VERSION,
             "board": self.board.name,

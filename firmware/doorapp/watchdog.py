@@ -24,10 +24,7 @@ from doorapp import inputs
 _TIMEOUT_MS = const(30000)  # > the reader's 8 s re-init backoff and a table check on the ESP32
 _CHECK_MS = const(1000)
 _GRACE_MS = const(2000)
-# event reasons 28-33 (eventview.REASONS names them; kind system, one event at each start)
-_REASON_POWER_ON = const(28)
-_REASON_BOOT = const(17)  # eventlog.REASON_BOOT: the board can't tell
-# board.reset_cause() names, in the order of their reasons (from _REASON_POWER_ON on)
+# board.reset_cause() names, in the order of their reasons (eventlog.REASON_POWER_ON on)
 RESET_CAUSES = ("power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout")
 
 
@@ -38,9 +35,9 @@ def run(door):
     watchdog). A log that can't be written is reported and the door starts anyway (start()
     then leaves the log out of the checks)."""
     cause = door.board.reset_cause()
-    reason = _REASON_BOOT
+    reason = eventlog.REASON_BOOT
     if cause in RESET_CAUSES:
-        reason = _REASON_POWER_ON + RESET_CAUSES.index(cause)
+        reason = eventlog.REASON_POWER_ON + RESET_CAUSES.index(cause)
     try:
         door.record(eventlog.KIND_SYSTEM, None, reason, b"", 0, None, ())
     except OSError as e:

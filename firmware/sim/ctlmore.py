@@ -70,7 +70,6 @@ def cmd_events(ctl, req):
     recs = log.read(since, max(1, min(int(req.get("limit", _PAGE)), _PAGE)))
     out = [eventlog.to_dict(r) for r in recs]
     recs = None
-    eventlog.drop_view()
     nxt = out[-1]["seq"] if out else max(since, log.last_seq)
     return {"events": out, "next": nxt, "more": nxt < log.last_seq}
 

@@ -448,17 +448,10 @@ def export_document(path, tz):
                               "holidays": [_ymd(h) for h in s["holidays"]]} for s in sched], "users": []}
         secrets = 0
         rec = reader.Record()
-        for _ref, buf, at, ln, _uid in b.scan():
-            rec._buf[0:ln] = buf[at:at + ln]
-            rec._load(0, b.fid)
-            d = rec.to_dict()
+        for ref, buf, at, ln, _uid in b.scan():
+            rec.take(buf, at, ln, b.fid, ref)
+            d = sitetime.local(rec.to_dict(), tz)
             secrets += d.pop("has_pin") + d.pop("has_qr") + d.pop("has_ble")
-            for k in ("valid_from", "valid_to"):
-                d[k] = sitetime.unix_to_local(d[k], tz) if d[k] else None
-            for p in d["plates"]:
-                for k in ("from", "to"):
-                    if k in p:
-                        p[k] = sitetime.unix_to_local(p[k], tz)
             d["schedules"] = [names.get(s, s) for s in d["schedules"]]
             doc["users"].append({k: v for k, v in d.items() if v not in (None, "", [], 0, False) or k == "id"})
         return doc, secrets

@@ -2,29 +2,21 @@
 
 A board file (boards/<name>.json) says which pins and buses exist; `backend` picks the
 implementation: `esp32` (machine.Pin/UART/I2C) or `sim` (the simulator on the unix port).
-Validation lives in hal/boardfile.py, loaded only while a board file is read.
+Validation lives in hal/boardfile.py, imported when a board file is read.
 """
 
 
 def load_board(path):
     """Read and validate a board file; errors name the file and the field."""
     from hal import boardfile
-    from unload import forget
 
-    try:
-        return boardfile.load_board(path)
-    finally:
-        forget("hal.boardfile")
+    return boardfile.load_board(path)
 
 
 def validate_board(spec, path="board"):
     from hal import boardfile
-    from unload import forget
 
-    try:
-        return boardfile.validate_board(spec, path)
-    finally:
-        forget("hal.boardfile")
+    return boardfile.validate_board(spec, path)
 
 
 def open_board(spec, **options):

@@ -1,4 +1,4 @@
-"""Board files: parse and validate boards/<name>.json (start-up only; see unload.py).
+"""Board files: parse and validate boards/<name>.json (start-up only).
 
 Format: boards/README.md. Errors name the file and the field.
 """

@@ -94,14 +94,11 @@ class Board:
         return ""
 
     def wiegand_input(self, assembler):
-        """D0/D1 falling edges (pin IRQs) feed the assembler (lib/wiegand.py); the wiring code
-        is dropped again once the handlers are installed."""
-        from unload import forget
+        """D0/D1 falling edges (pin IRQs) feed the assembler (lib/wiegand.py)."""
         from wiegandirq import attach_irq
 
         w = self.spec["wiegand"]
         attach_irq(assembler, machine.Pin(w["d0"], machine.Pin.IN), machine.Pin(w["d1"], machine.Pin.IN))
-        forget("wiegandirq")
 
     def qr_stream(self):
         """The QR scanner module's UART as a ByteStream."""

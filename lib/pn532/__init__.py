@@ -3,11 +3,6 @@
 Every wait is an asyncio wait with a deadline, so a missing or wedged reader costs the loop
 nothing but bounded timeouts. The link is any "ByteStream":
     async write(data); async read(n, timeout_ms) -> 1..n bytes or b''; reset_input()
-
-RAM: this module holds what every reader needs (init, polling, the exchange). The other
-commands (firmware_version, sam_configuration, set_passive_retries, release, deselect,
-power_down, in_data_exchange, mifare_*) are in pn532/extra.py, bound on first use by
-PN532.__getattr__, so a reader that only polls never loads them.
 """
 from micropython import const
 
@@ -20,8 +15,12 @@ MIFARE_AUTH_B = const(0x61)
 # = frames.CMD_* / EV_* / TFI_PN532 (private copies cost no RAM)
 _CMD_GETFIRMWAREVERSION = const(0x02)
 _CMD_SAMCONFIGURATION = const(0x14)
+_CMD_POWERDOWN = const(0x16)
 _CMD_RFCONFIGURATION = const(0x32)
+_CMD_INDATAEXCHANGE = const(0x40)
+_CMD_INDESELECT = const(0x44)
 _CMD_INLISTPASSIVETARGET = const(0x4A)
+_CMD_INRELEASE = const(0x52)
 _EV_ACK = const(1)
 _EV_NACK = const(2)
 _EV_ERROR = const(3)
@@ -64,16 +63,6 @@ class PN532:
         self._parser = FrameParser(copy=False)  # replies are read in place: polls allocate nothing
         # The poll loop sends this exact frame every time: build it once.
         self._poll_frame = _frame(_CMD_INLISTPASSIVETARGET, b"\x01\x00")
-
-    def __getattr__(self, name):
-        """The rarely used commands, from pn532/extra.py (see the module docstring)."""
-        if name[0] != "_":
-            from . import extra
-
-            fn = getattr(extra, name, None)
-            if fn is not None:
-                return lambda *a, **kw: fn(self, *a, **kw)
-        raise AttributeError(name)
 
     # -- transport hooks -------------------------------------------------------------------
     async def _wakeup(self):
@@ -172,16 +161,68 @@ class PN532:
         Returns the firmware tuple (IC, Ver, Rev, Support).
         """
         await self._wakeup()
-        # SAMConfiguration: normal mode, timeout 0x14 (1 s), IRQ on (= sam_configuration())
-        await self.command(_CMD_SAMCONFIGURATION, b"\x01\x14\x01")
+        await self.sam_configuration()
+        await self.firmware_version()
+        await self.set_passive_retries(self.passive_retries)
+        return self.firmware
+
+    async def firmware_version(self):
         r = await self.command(_CMD_GETFIRMWAREVERSION)
         if len(r) < 4:
             raise PN532Error("short firmware reply")
         self.firmware = (r[0], r[1], r[2], r[3])
-        # RFConfiguration MaxRetries: ATR 0xFF, PSL 0x01, passive activation (= set_passive_retries)
-        n = self.passive_retries & 0xFF
-        await self.command(_CMD_RFCONFIGURATION, bytes((0x05, 0xFF, 0x01, n)))
         return self.firmware
+
+    async def sam_configuration(self, mode=1, timeout=0x14, irq=1):
+        """SAMConfiguration; the default: normal mode, timeout 0x14 (1 s), IRQ on."""
+        await self.command(_CMD_SAMCONFIGURATION, bytes((mode, timeout, irq)))
+
+    async def set_passive_retries(self, retries):
+        """RFConfiguration MaxRetries: ATR 0xFF, PSL 0x01, passive activation `retries`."""
+        await self.command(_CMD_RFCONFIGURATION, bytes((0x05, 0xFF, 0x01, retries & 0xFF)))
+        self.passive_retries = retries
+
+    async def release(self, tg=0):
+        """InRelease (tg 0 = all targets): stop talking to the selected card."""
+        await self.command(_CMD_INRELEASE, bytes((tg,)))
+
+    async def deselect(self, tg=0):
+        await self.command(_CMD_INDESELECT, bytes((tg,)))
+
+    async def power_down(self, wakeup=0xB0):
+        """PowerDown; WakeUpEnable 0xB0 = I2C | SPI | HSU. init() wakes it again."""
+        await self.command(_CMD_POWERDOWN, bytes((wakeup,)))
+
+    async def in_data_exchange(self, data, tg=1, timeout_ms=None):
+        """InDataExchange with target `tg`: returns (status, reply bytes); status 0 = OK."""
+        r = await self.command(_CMD_INDATAEXCHANGE, bytes((tg,)) + bytes(data), timeout_ms)
+        if not r:
+            raise PN532Error("empty InDataExchange reply")
+        return r[0] & 0x3F, r[1:]
+
+    async def mifare_auth(self, block, key, uid, key_b=False):
+        """MIFARE Classic authentication of `block`'s sector; False when the card refused.
+
+        Uses the last 4 UID bytes (what a 7-byte-UID Classic expects). After a refusal the card
+        is halted: poll it again (read_passive_target) before the next try.
+        """
+        cmd = bytes((MIFARE_AUTH_B if key_b else MIFARE_AUTH_A, block))
+        st, _ = await self.in_data_exchange(cmd + bytes(key) + bytes(uid[-4:]))
+        return st == 0
+
+    async def mifare_read(self, block):
+        """16 bytes of an authenticated block, or None when the card refused."""
+        st, d = await self.in_data_exchange(bytes((0x30, block)))  # MIFARE READ
+        if st or len(d) < 16:
+            return None
+        return d[:16]
+
+    async def mifare_write(self, block, data):
+        """Write 16 bytes to an authenticated block; True on success."""
+        if len(data) != 16:
+            raise ValueError("16 bytes")
+        st, _ = await self.in_data_exchange(bytes((0xA0, block)) + bytes(data))  # MIFARE WRITE
+        return st == 0
 
     def read_passive_target(self, timeout_ms=None):
         """One ISO14443A (106 kbps) poll: (uid, atqa, sak) or None when no card answered.

@@ -14,15 +14,18 @@ ACK = b"\x00\x00\xff\x00\xff\x00"
 NACK = b"\x00\x00\xff\xff\x00\x00"
 ERROR_FRAME = b"\x00\x00\xff\x01\xff\x7f\x81\x00"
 
+TFI_HOST = const(0xD4)  # host -> PN532
+TFI_PN532 = const(0xD5)  # PN532 -> host
 
-def __getattr__(name):
-    """TFI_HOST, TFI_PN532 and the command codes CMD_*: from pn532/codes.py, loaded on first use
-    (the driver and the emulator use private copies, so a reader never loads it)."""
-    if name[:4] == "CMD_" or name[:4] == "TFI_":
-        from . import codes
-
-        return getattr(codes, name)
-    raise AttributeError(name)
+# Command codes (user manual, section 7; the response code is the command + 1).
+CMD_GETFIRMWAREVERSION = const(0x02)
+CMD_SAMCONFIGURATION = const(0x14)
+CMD_POWERDOWN = const(0x16)
+CMD_RFCONFIGURATION = const(0x32)
+CMD_INDATAEXCHANGE = const(0x40)
+CMD_INDESELECT = const(0x44)
+CMD_INLISTPASSIVETARGET = const(0x4A)
+CMD_INRELEASE = const(0x52)
 
 
 # Parser event kinds (next_event() return values).
@@ -32,7 +35,6 @@ EV_ERROR = const(3)  # application-level error frame (data 7F)
 EV_FRAME = const(4)  # information frame: parser.data = TFI + PD
 EV_BADSUM = const(5)  # length was consistent but the data checksum was wrong
 
-_TFI_HOST = const(0xD4)  # = codes.TFI_HOST
 _EV_ACK = const(1)
 _EV_NACK = const(2)
 _EV_ERROR = const(3)
@@ -74,9 +76,9 @@ def encode_into(buf, data, extended=False, cmd=-1):
         i = 5
     s = 0
     if cmd >= 0:
-        buf[i] = _TFI_HOST
+        buf[i] = TFI_HOST
         buf[i + 1] = cmd
-        s = _TFI_HOST + cmd
+        s = TFI_HOST + cmd
         i += 2
     for b in data:
         buf[i] = b

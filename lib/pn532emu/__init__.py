@@ -15,14 +15,16 @@ Power: the chip starts asleep (HSU: bytes are ignored until a 0x55 arrives) and 
 mode, where every command but SAMConfiguration is ignored (no ACK). PowerDown sends it back
 to sleep. `asleep=False` starts it awake and configured.
 
-MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory) lives in
-pn532emu/mifare.py, loaded on first use: the simulator's heap holds only the host link.
+MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory) is in
+pn532emu/mifare.py.
 """
 
 from micropython import const
 
 from compat import ticks_ms, ticks_diff, ticks_add
 from pn532.frames import ACK, ERROR_FRAME, FrameParser, encode
+
+from .mifare import DEFAULT_KEY, classic_memory, exchange  # noqa: F401  (DEFAULT_KEY, classic_memory: public here)
 
 FIRMWARE = b"\x32\x01\x06\x07"  # IC PN532, Ver 1, Rev 6, Support 7 (ISO18092, 14443B, 14443A)
 
@@ -43,19 +45,6 @@ _TFI_HOST = const(0xD4)
 _TFI_PN532 = const(0xD5)
 
 _COMPACT = const(512)
-
-
-def __getattr__(name):
-    """classic_memory and DEFAULT_KEY: from pn532emu.mifare, loaded on first use."""
-    if name == "classic_memory":
-        from .mifare import classic_memory
-
-        return classic_memory
-    if name == "DEFAULT_KEY":
-        from .mifare import DEFAULT_KEY
-
-        return DEFAULT_KEY
-    raise AttributeError(name)
 
 
 class Card:
@@ -331,8 +320,6 @@ class PN532Emulator:
             if len(params) < 2:
                 self._error()
                 return
-            from .mifare import exchange
-
             exchange(self, params[0], params[1:])
         elif code == _CMD_INRELEASE or code == _CMD_INDESELECT:
             self._selected = False

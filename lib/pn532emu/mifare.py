@@ -1,7 +1,4 @@
-"""MIFARE Classic in the PN532 emulator: card memory and InDataExchange (auth, read, write).
-
-Loaded by pn532emu on the first InDataExchange or classic_memory() call.
-"""
+"""MIFARE Classic in the PN532 emulator: card memory and InDataExchange (auth, read, write)."""
 from micropython import const
 
 _CMD_INDATAEXCHANGE = const(0x40)  # = pn532.frames.CMD_INDATAEXCHANGE

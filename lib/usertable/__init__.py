@@ -1,6 +1,7 @@
 """The compact user table (docs/user-table.md): one versioned binary file plus an edit journal.
 
-Modules: fmt (layout, keys, records), writer (streaming file writer), build (table from a user
-list), reader (file reader, Record), journal (edit journal), table (UserTable: the device API),
-validate (user list checks shared with the host).
+Modules: table (UserTable: the device API -- lookups, edits, compaction, pages), reader (the
+table file: Base, Record), journal (the edit journal), fmt (layout, keys, records), codec
+(encoding records and keys), writer (streaming file writer), build (table from a user list),
+validate and validate_list (user list checks shared with the host), sitetime (local time text).
 """

@@ -1,5 +1,6 @@
-"""Record and key encoding for writing a table (host build, device edits and compaction): cold
-code, loaded only for that (lookups need only `fmt`; records back to text: usertable.decode)."""
+"""Record and key encoding for writing a table (host build, device edits and compaction): a
+module of its own because reading needs none of it (lookups and records back to text: fmt,
+reader)."""
 import struct
 from binascii import crc32
 

@@ -1,12 +1,12 @@
 """Binary layout of the user table (docs/user-table.md): constants, head/tail, keys, records.
 
-This module is what lookups need (resident on the device); encoding records and keys for
-writing lives in `codec` (loaded only to write or export). Key packers write into caller-owned
-buffers, so lookups allocate nothing.
+This module is what reading needs (lookups, pages); encoding records and keys for writing
+lives in `codec`. Key packers write into caller-owned buffers, so lookups allocate nothing.
 Integers stay below 2**30 on every hot path (ESP32 small ints are 31-bit; larger ones are
 heap objects).
 """
 import struct
+from binascii import crc32, hexlify
 
 from micropython import const
 
@@ -176,6 +176,33 @@ def pack_plate(plate, out, off):
     return True
 
 
+def unpack_card(b, off, fid):
+    """Card code text from its packed form (allocates: pages and the export)."""
+    if fid == 7:
+        n = b[off]
+        off += 1
+    else:
+        n = CARD_WIDTH[fid]
+    return hexlify(b[off:off + n]).decode().upper()  # (few, small allocations: a page has many)
+
+
+def unpack_plate(b, off):
+    """Plate text from its packed form (pack_plate)."""
+    chars = []
+    acc = 0
+    bits = 0
+    for i in range(PLATE_LEN):
+        acc = (acc << 8) | b[off + i]
+        bits += 8
+        while bits >= 6 and len(chars) < 10:
+            bits -= 6
+            v = (acc >> bits) & 63
+            acc &= (1 << bits) - 1
+            if v:
+                chars.append(PLATE_CHARS[v - 1])
+    return "".join(chars)
+
+
 def key_check(keyed):
     """4 bytes stored in the tail so a device notices a site key that differs from the builder's."""
     return keyed.digest(b"\x00doorctl site key check")[:4]
@@ -222,8 +249,6 @@ def cards_at(b, off):
 
 def unpack_head(b):
     """(version, card format id, serial, created) or ValueError."""
-    from binascii import crc32
-
     magic, version, fid, _f, _z, serial, created, _r, crc = struct.unpack(HEAD, b)
     if magic != MAGIC:
         raise ValueError("not a user table (bad magic)")

@@ -9,6 +9,7 @@ of the flagged secrets. Reading stops at the first entry whose length or CRC is 
 append); the next write first rewrites the good prefix atomically. The latest entry for a user
 wins. RAM: sorted lists of live user ids/offsets and, per credential kind, a sorted bytearray
 of (key, entry offset), updated in place on each append -- bounded by the compaction threshold.
+The UserTable owns its Journal: lookups, edits and compaction read it through these methods.
 """
 import os
 import struct
@@ -243,17 +244,68 @@ class Journal:
 
     def read(self, off, rec):
         """Load the put entry at `off` into rec (one read)."""
+        self.bytes_read += rec.read_from(self.f, off, JBUF, EH, self.fid, 1, off)
+        self.reads += 1
+
+    def entry(self, off, buf):
+        """Read the entry at `off` into buf (JBUF bytes); returns (record length, secret flags):
+        the record is buf[EH:EH + length], the flagged secrets' keys follow it."""
         f = self.f
         f.seek(off)
-        got = f.readinto(rec._jwin)
-        self.reads += 1
-        self.bytes_read += got
-        rec._load(EH, self.fid)
-        rec.source = 1
-        rec.ref = off
+        f.readinto(buf)
+        return fmt.rec_len(buf, EH)[0], buf[3]
+
+    def secret(self, off, kind, out):
+        """Copy into `out` the keyed hash of secret `kind` (K_PIN, K_QR, K_BLE) of the put entry
+        at `off`; False if it has none."""
+        buf = bytearray(JBUF)
+        n, sfl = self.entry(off, buf)
+        p = EH + n
+        for i in range(3):
+            if sfl >> i & 1:
+                if SECRET_KINDS[i] == kind:
+                    out[0:fmt.HASH_LEN] = buf[p:p + fmt.HASH_LEN]
+                    return True
+                p += fmt.HASH_LEN
+        return False
+
+    # -- writing ---------------------------------------------------------------------------
+    def _rewrite(self):
+        """Fresh head for the live table, keeping the good entries of a torn journal; atomic."""
+        tmp = self.path + ".tmp"
+        keep = self.valid and self.torn
+        self.close()
+        with open(tmp, "wb") as out:
+            out.write(self._head())
+            if keep:
+                with open(self.path, "rb") as f:
+                    f.seek(HEAD_SIZE)
+                    left = self.size - HEAD_SIZE
+                    while left > 0:
+                        chunk = f.read(512 if left > 512 else left)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        left -= len(chunk)
+        replace_file(tmp, self.path)
+        if not keep:
+            self._load()  # a stale journal's entries are gone: start empty
+        self.valid = True
+        self.torn = False
 
     def append(self, op, uid, payload=b"", sflags=0):
-        """Append one entry (writing is cold code: usertable.edit)."""
-        from usertable import edit
-
-        edit.journal_append(self, op, uid, payload, sflags)
+        """Append one entry in a single write (after resetting a stale or torn journal)."""
+        if not self.valid or self.torn:
+            self._rewrite()
+        n = EH + len(payload) + 4
+        if n > JBUF:
+            raise ValueError("journal entry too large")
+        e = struct.pack("<HBBI", n, op, sflags, uid) + payload
+        e += struct.pack("<I", crc32(e) & 0xFFFFFFFF)
+        self.close()
+        with open(self.path, "ab") as f:
+            f.write(e)
+        self._apply(e, self.size)  # RAM index updated in place: no re-read of the journal
+        self.total += 1
+        self.size += n
+        self.f = open(self.path, "rb")

@@ -1,5 +1,7 @@
 """Reading a user table file without loading it: RAM holds the fan-out tables, a root of the id
-leaf array and one read buffer; a lookup is one bucket read plus one record read.
+leaf array and one read buffer; a lookup is one bucket read plus one record read. `Base` is an
+open table file (lookups, the id index, sequential scans, the checksum), `Record` one user read
+from it or from the journal (with its export forms). Shared by the device and the host tools.
 
 `reads` / `bytes_read` count file reads so tests and benchmarks can check the <= 2 bound.
 """
@@ -113,6 +115,25 @@ class Record:
             self._wlen = n
         return self._win
 
+    def read_from(self, f, pos, n, at, fid, source, ref):
+        """Load the record at `at` of the `n` bytes (at most JBUF) read from `f` at `pos` (one
+        read, no allocation); returns the bytes read. `source` 0: base table, 1: journal."""
+        f.seek(pos)
+        got = f.readinto(self._jwin if n >= JBUF else self._window(n))
+        self._load(at, fid)
+        self.source = source
+        self.ref = ref
+        return got
+
+    def take(self, buf, at, n, fid, ref=-1):
+        """Load the base-table record that is buf[at:at + n] (a copy, without allocating)."""
+        rb = self._buf
+        for j in range(n):
+            rb[j] = buf[at + j]
+        self._load(0, fid)
+        self.source = 0
+        self.ref = ref
+
     def _load(self, o, fid):
         b = self._buf
         x = b[o]
@@ -225,26 +246,97 @@ class Record:
     @property
     def cards(self):
         """Card codes (list of text; allocates)."""
-        from usertable import decode
-
-        return decode.record_cards(self)
+        w = fmt.CARD_WIDTH[self._fid]
+        return [fmt.unpack_card(self._buf, self._cards + k * w, self._fid) for k in range(self.ncards)]
 
     @property
     def plates(self):
         """[(plate, from, to)] with 0 = unbounded (allocates)."""
-        from usertable import decode
-
-        return decode.record_plates(self)
+        out = []
+        b = self._buf
+        i = self._plates
+        for _ in range(self.nplates):
+            p = fmt.unpack_plate(b, i)
+            if b[i + fmt.PLATE_LEN - 1] & 1:
+                out.append((p, fmt.u32(b, i + fmt.PLATE_LEN), fmt.u32(b, i + fmt.PLATE_LEN + 4)))
+                i += fmt.PLATE_LEN + 8
+            else:
+                out.append((p, 0, 0))
+                i += fmt.PLATE_LEN
+        return out
 
     def raw(self):
         """The record's bytes (copy)."""
         return bytes(self._buf[self._o:self._o + self._len])
 
     def to_dict(self):
-        """Export form (no secrets): document fields with unix times, plus has_pin/qr/ble."""
-        from usertable import decode
+        """Export form (no secrets): document fields with unix times, plus has_pin/qr/ble
+        (sitetime.local gives it the site's local times)."""
+        pl = []
+        for p, t0, t1 in self.plates:
+            d = {"plate": p}
+            if t0:
+                d["from"] = t0
+            if t1:
+                d["to"] = t1
+            pl.append(d)
+        return {
+            "id": self.id, "name": self.name, "role": "admin" if self.role else "user",
+            "phone": self.phone, "cards": self.cards, "plates": pl,
+            "relays": [i + 1 for i in range(8) if self.relays >> i & 1],
+            "floors": [i + 1 for i in range(32) if self.floors >> i & 1],
+            "web_relay": self.web_relay, "relay_schedule_activation": self.rsa,
+            "valid_from": self.valid_from, "valid_to": self.valid_to,
+            "schedules": list(self.schedules),
+            "has_pin": self.has_pin, "has_qr": self.has_qr, "has_ble": self.has_ble,
+        }
 
-        return decode.record_dict(self)
+    def json(self, tz, sep=""):
+        """`sep` + the export form as JSON text with the site's local times (to_dict +
+        sitetime.local), as a tuple of pieces of a few dozen bytes each, written from the record
+        without that dict and its lists, and without one text of the whole user (in a fragmented
+        heap small pieces are found where a 300-byte block is not). All of it is read from the
+        record at once (a shared Record may hold another user by the time the pieces are sent)."""
+        import json
+
+        pl = ""
+        if self.nplates:
+            out = []
+            for p, t0, t1 in self.plates:
+                s = '{"plate": ' + json.dumps(p)
+                if t0:
+                    s += ', "from": ' + _when(t0, tz)
+                if t1:
+                    s += ', "to": ' + _when(t1, tz)
+                out.append(s + "}")
+            pl = ", ".join(out)
+        return ('%s{"id": %d, "name": ' % (sep, self.id), json.dumps(self.name),
+                ', "role": "%s", "phone": ' % ("admin" if self.role else "user"), json.dumps(self.phone),
+                ', "cards": ', json.dumps(self.cards), ', "plates": [', pl,
+                '], "relays": ' + _bits(self.relays, 8), ', "floors": ' + _bits(self.floors, 32),
+                ', "web_relay": %d, "relay_schedule_activation": %s' % (self.web_relay, _tf(self.rsa)),
+                ', "valid_from": ' + _when(self.valid_from, tz), ', "valid_to": ' + _when(self.valid_to, tz),
+                ', "schedules": ' + json.dumps(list(self.schedules)),
+                ', "has_pin": %s, "has_qr": %s, "has_ble": %s}' % (_tf(self.has_pin), _tf(self.has_qr),
+                                                                   _tf(self.has_ble)))
+
+
+def _when(t, tz):
+    """A unix time as JSON: the site's local time text, null for 0 (unbounded)."""
+    if not t:
+        return "null"
+    from usertable import sitetime
+
+    return '"%s"' % sitetime.unix_to_local(t, tz)
+
+
+def _bits(x, n):
+    """JSON list of the numbers (from 1) of the bits set in x (relays, floors)."""
+    return "[" + ", ".join(str(i + 1) for i in range(n) if x >> i & 1) + "]"
+
+
+def _tf(v):
+    return "true" if v else "false"
 
 
 class Base:
@@ -356,8 +448,27 @@ class Base:
 
     def verify(self):
         """Full checksum check (reads the whole file); raises ValueError if it fails."""
-        for _ in verify_steps(self):
+        for _ in self.verify_steps():
             pass
+
+    def verify_steps(self):
+        """verify() in steps of 1 KiB (a generator; a small buffer because a push arrives while
+        the heap is busy)."""
+        f = self.f
+        f.seek(0)
+        crc = 0
+        left = self.size - 4
+        buf = bytearray(1024)
+        mv = memoryview(buf)
+        while left > 0:
+            n = f.readinto(buf) if left >= len(buf) else f.readinto(mv[:left])
+            if not n:
+                raise ValueError("short read")
+            crc = crc32(mv[:n], crc)
+            left -= n
+            yield
+        if crc & 0xFFFFFFFF != self.crc:
+            raise ValueError("checksum mismatch")
 
     def schedules_bytes(self):
         self.f.seek(self.sched_off)
@@ -395,20 +506,14 @@ class Base:
 
     def read_record(self, ref, rec):
         """Load the record at `ref` into rec (one read)."""
-        f = self.f
-        f.seek(self.rec_off + ref)
-        got = f.readinto(rec._window(self.maxrec))
+        self.bytes_read += rec.read_from(self.f, self.rec_off + ref, self.maxrec, 0, self.fid, 0, ref)
         self.reads += 1
-        self.bytes_read += got
-        rec._load(0, self.fid)
-        rec.source = 0
-        rec.ref = ref
 
     # -- by user id: root (RAM) -> leaf chunk (read 1) -> span of records (read 2) -----------
     def _span(self, uid):
         """Read the span of records where `uid` would be into self.buf (self._end: bytes of it
         that are records); returns the span's record offset, or -1 if the table is empty or
-        uid is below its first id. No allocation. Shared by locate and usertable.page."""
+        uid is below its first id. No allocation. Shared by locate and first_after."""
         root = self.root
         if not self.leaf_n or uid < root[0]:
             return -1
@@ -485,46 +590,80 @@ class Base:
         if ref < 0:
             return False
         b = self.buf
-        rb = rec._buf
         i = self._at
         x = b[i]
-        n = ((x & 0x7F) << 8) | b[i + 1] if x & 0x80 else x
-        for j in range(n):
-            rb[j] = b[i + j]
-        rec._load(0, self.fid)
-        rec.source = 0
-        rec.ref = ref
+        rec.take(b, i, ((x & 0x7F) << 8) | b[i + 1] if x & 0x80 else x, self.fid, ref)
         return True
 
-    # -- sequential access (export, compaction, key recovery): cold code in usertable.scan ----
-    def scan(self, buf=None):
-        """Yield (ref, buf, at, length, uid) for every record in id order."""
-        from usertable import scan
+    def first_after(self, after):
+        """Offset of the first record with id > after (rec_len if none): the start of a cursor
+        page. Two reads into self.buf (the lookup buffer: no allocation)."""
+        pos = self._span(after)
+        if pos < 0:
+            return 0
+        return pos + self._skip(after, True)
 
-        return scan.scan(self, buf)
+    # -- sequential access (export, compaction, key recovery) ---------------------------------
+    def scan(self, buf=None):
+        """Yield (ref, buf, at, length, uid) for every record in id order; the record's bytes
+        are buf[at:at+length] until the next step."""
+        if buf is None:
+            buf = bytearray(max(1024, self.maxrec + 8))
+        f = self.f
+        pos = 0
+        total = self.rec_len
+        while pos < total:
+            f.seek(self.rec_off + pos)
+            got = f.readinto(buf)
+            if got > total - pos:
+                got = total - pos
+            i = 0
+            while i + 1 < got:
+                x = buf[i]
+                if x & 0x80:
+                    n = ((x & 0x7F) << 8) | buf[i + 1]
+                    u = i + 2
+                else:
+                    n = x
+                    u = i + 1
+                if n < 7:
+                    raise ValueError("bad record at %d" % (pos + i))
+                if i + n > got:
+                    break
+                yield pos + i, buf, i, n, fmt.u32(buf, u)
+                i += n
+            if i == 0:
+                raise ValueError("record at %d larger than buffer" % pos)
+            pos += i
 
     def entries(self, k, buf=None):
-        """Yield (buf, at) for every entry of index k in key order."""
-        from usertable import scan
-
-        return scan.entries(self, k, buf)
-
-
-def verify_steps(nb):
-    """Check the whole-file CRC of table `nb` in steps of 1 KiB (a generator; a small buffer
-    because a push arrives while the heap is busy)."""
-    f = nb.f
-    f.seek(0)
-    crc = 0
-    left = nb.size - 4
-    buf = bytearray(1024)
-    mv = memoryview(buf)
-    while left > 0:
-        n = f.readinto(buf) if left >= len(buf) else f.readinto(mv[:left])
+        """Yield (buf, at) for every entry of index k in key order (chunked reads)."""
+        n = self.ix_n[k]
         if not n:
-            raise ValueError("short read")
-        crc = crc32(mv[:n], crc)
-        left -= n
-        yield
-    if crc & 0xFFFFFFFF != nb.crc:
-        raise ValueError("checksum mismatch")
+            return
+        e = self.ix_e[k]
+        if buf is None:
+            buf = bytearray(e * 64)
+        per = len(buf) // e
+        done = 0
+        f = self.f
+        while done < n:
+            cnt = n - done
+            if cnt > per:
+                cnt = per
+            f.seek(self.ix_off[k] + done * e)
+            f.readinto(buf)
+            for i in range(cnt):
+                yield buf, i * e
+            done += cnt
+
+    def key_of(self, k, ref, out):
+        """Copy into `out` the key of the index-k entry pointing at record `ref` (full scan:
+        edits only, to keep an existing PIN/QR/BLE whose value is not known)."""
+        kw = self.ix_e[k] - fmt.REF
+        for buf, p in self.entries(k, bytearray(self.ix_e[k] * 128)):
+            if ref_at(buf, p + kw) == ref:
+                for i in range(kw):
+                    out[i] = buf[p + i]
+                return True
+        return False

@@ -1,10 +1,9 @@
 """The site's local time as document text <-> unix seconds (docs/user-model.md: times in a user
 document are local time of the site, config `time.tz`), shared by host and device.
 
-A device edit (UserTable.add_or_replace) runs `unix_times` first, on its own: the POSIX TZ
-rule code (lib/tzrule) is loaded, used and dropped again before the validators and card
-normalisation load, so the two never share the heap. UTC rules take a shortcut that loads
-nothing.
+A device edit (UserTable.add_or_replace) converts a document's text times with `unix_times`
+before the checks; exports convert back with `local`. The POSIX TZ rule code (lib/tzrule) is
+imported only for a site whose rule is not UTC.
 """
 UTC_NAMES = ("UTC0", "UTC", "GMT0", "GMT", "UTC+0", "UTC-0")
 _DIGITS = "0123456789"
@@ -37,20 +36,12 @@ _RULES = {}  # TZ text -> parsed tzrule.TzRule (a site has one or two)
 
 
 def _rule(tz):
-    """The parsed rule; tzrule is dropped from sys.modules again unless it was loaded already
-    (the rule keeps what it needs: a device edit must not leave it resident)."""
+    """The parsed rule (kept: a site has one or two)."""
     r = _RULES.get(tz)
     if r is None:
-        import sys
-
-        had = "tzrule" in sys.modules
         import tzrule  # only for non-UTC sites
 
-        try:
-            r = _RULES[tz] = tzrule.parse(tz)
-        finally:
-            if not had:
-                sys.modules.pop("tzrule", None)
+        r = _RULES[tz] = tzrule.parse(tz)
     return r
 
 
@@ -139,15 +130,15 @@ def parse_time(value, end, tz, ints_ok=False):
     return _local_to_unix(date[0], date[1], date[2], mins // 60, mins % 60, tz)
 
 
-def unix_times(site, u):
+def unix_times(tz, u):
     """A copy of user document `u` with its well-formed local times (valid_from, valid_to,
-    plates' from/to) as unix seconds, for a device edit of UserTable `site` (its .tz).
+    plates' from/to) as unix seconds, for a device edit at a site with TZ rule `tz`.
     Everything else, malformed times included, is left for validate.user to check."""
     if not isinstance(u, dict):
         return u
     out = dict(u)
     for k in ("valid_from", "valid_to"):
-        x = _unix(u.get(k), k == "valid_to", site.tz)
+        x = _unix(u.get(k), k == "valid_to", tz)
         if x >= 0:
             out[k] = x
     pl = u.get("plates")
@@ -157,7 +148,7 @@ def unix_times(site, u):
             if isinstance(pl[i], dict):
                 item = pl[i] = dict(pl[i])
                 for k in ("from", "to"):
-                    x = _unix(item.get(k), k == "to", site.tz)
+                    x = _unix(item.get(k), k == "to", tz)
                     if x >= 0:
                         item[k] = x
     return out
@@ -169,3 +160,15 @@ def _unix(v, end, tz):
         return -1
     x = parse_time(v, end, tz)
     return x if x <= 0xFFFFFFFF else -1
+
+
+def local(d, tz):
+    """An exported user dict (Record.to_dict) with its unix times as the site's local time
+    text "YYYY-MM-DDTHH:MM" (None where unbounded); changed in place and returned."""
+    for k in ("valid_from", "valid_to"):
+        d[k] = unix_to_local(d[k], tz) if d[k] else None
+    for p in d["plates"]:
+        for k in ("from", "to"):
+            if p.get(k):
+                p[k] = unix_to_local(p[k], tz)
+    return d

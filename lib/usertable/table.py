@@ -5,33 +5,36 @@
     t.add_or_replace({"id": 7, "cards": ["DEADBEEF"], "pin": "4711"})   # journal append
     t.delete(7); t.compact(); t.install("/flash/users.new")
 
+One class owns the table file (reader.Base), its journal, the edits, compaction and the users'
+pages: nothing outside it reaches into its state. The host-side pieces it shares (checks:
+validate; times: sitetime; encoding: codec; writing: writer, build) are imported where an edit,
+a compaction or a new table needs them.
+
 Crash safety: the table file is only ever replaced by rename of a verified temp file; the
 journal records the identity (serial, CRC) of the table it applies to, and is ignored when
 that is not the live table, so a power cut between the table rename and the journal reset
 is harmless (the compacted table already holds the journal's edits).
 """
-import gc
 import json
 import os
+from array import array
+
+from micropython import const
 
 import cardfmt
 from configerror import ConfigError
 from usertable import fmt
-from usertable.journal import OP_DEL, OP_PUT, Journal, remove, replace_file
-from usertable.reader import Base, Record
+from usertable.journal import EH, OP_DEL, OP_PUT, SECRET_KINDS, Journal, remove, replace_file
+from usertable.reader import JBUF, Base, Record, ref_at
 
-# validate, writer and build are imported where needed (edits, compaction): a lookup-only
-# device doesn't pay their RAM.
-
-# modules the edit paths load and drop again (cardnorm: cardfmt.normalize's home; tzrule drops
-# itself: usertable.sitetime._rule)
-_COLD = ("usertable.edit", "usertable.sitetime", "usertable.validate", "usertable.validate_list",
-         "usertable.codec", "usertable.decode", "usertable.scan", "usertable.export", "usertable.page", "usertable.compact", "usertable.stats",
-         "usertable.writer", "usertable.build", "cardnorm", "plates")
 TABLE = "users.tbl"
 JOURNAL = "users.jnl"
 COMPACT_AT = 64  # journal entries
 COMPACT_BYTES = 16384  # or journal bytes
+BUDGET = const(500)  # records a search page reads at most (~1 s of an ESP32)
+_PAUSE = const(16)  # a search page lets other tasks run every _PAUSE records (card taps)
+_TRIES = const(4)  # a user's text is tried this often (with a pause between) when the heap is full
+_SECRET_FIELDS = ("pin", "qr", "ble")  # order of journal.SECRET_KINDS
 
 
 class UserTableError(ConfigError):
@@ -44,6 +47,19 @@ def _exists(path):
         return True
     except OSError:
         return False
+
+
+def matches(rec, q, digits):
+    """Search rule of the users list: id or card code containing `q` (digits / hex), or a name
+    containing it, ignoring case (q is lower case)."""
+    if digits and q in str(rec.id):
+        return True
+    if q in rec.name.lower():
+        return True
+    for c in rec.cards:
+        if q in c.lower():
+            return True
+    return False
 
 
 class UserTable:
@@ -63,7 +79,7 @@ class UserTable:
 
             self._keyed = keyedhash.Keyed(site_key)
         self.rec = Record()  # the record lookups fill unless given rec=
-        self._tmp = None  # second record for edits (created on first edit)
+        self._tmp = None  # second record: edits and pages (_second)
         self._kb = bytearray(16)  # key being looked up
         self._base = None
         self._j = None
@@ -71,16 +87,13 @@ class UserTable:
         self._bacc = 0
         self._sched = None
         self._busy = False  # a compaction is running (compact_async)
-        self.streams = 0  # answers streaming users now (HTTP): the last one drops the cold code
         self.issues = []
         remove(self.path + ".tmp")
         remove(self.jpath + ".tmp")
         if not _exists(self.path):
-            from unload import forget
             from usertable.build import build_file
 
             build_file(self.path, [], [], self.want_fid or cardfmt.format_id(cardfmt.DEFAULT), 1)
-            forget("usertable.build", "usertable.writer", "usertable.codec")
         self._open(verify)
 
     @classmethod
@@ -197,15 +210,38 @@ class UserTable:
     def journal_entries(self):
         return self._j.total
 
-    def stats(self):
-        """Sizes, counts, buckets and reader RAM (a dict; cold code)."""
-        from unload import forget
-        from usertable import stats
+    @property
+    def busy(self):
+        """A compaction is running (compact_async): edits wait until it has finished."""
+        return self._busy
 
-        try:
-            return stats.stats(self)
-        finally:
-            forget("usertable.stats")
+    @property
+    def needs_compaction(self):
+        return self._j.total >= self.compact_at or self._j.size >= COMPACT_BYTES
+
+    def stats(self):
+        """Sizes, counts, buckets and reader RAM (a dict)."""
+        b = self._base
+        out = {"users": self._count, "serial": b.serial, "card_format": self.card_format,
+               "size": b.size, "records_bytes": b.rec_len, "max_record": b.maxrec,
+               "journal_entries": self._j.total, "journal_bytes": self._j.size,
+               "ram": b.ram, "secrets": self.secrets_ok}
+        for k in fmt.KINDS:
+            out[fmt.KIND_NAMES[k] + "_entries"] = b.ix_n[k]
+            out[fmt.KIND_NAMES[k] + "_buckets"] = b.ix_b[k]
+        return out
+
+    def _idle(self):
+        if self._busy:
+            raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
+
+    def _second(self):
+        """The table's second Record (the first is `rec`, the lookups'): single-user edits and
+        pages read into it. Made on first use and kept; a page or an edit reads into it and is
+        done with it in one step, never across a pause, so they can share it."""
+        if self._tmp is None:
+            self._tmp = Record()
+        return self._tmp
 
     # -- lookups ---------------------------------------------------------------------------
     def _lookup(self, k, kw, rec):
@@ -286,72 +322,295 @@ class UserTable:
         """A separate Record to pass as rec= when two users must be held at once (e.g. card + PIN)."""
         return Record()
 
-    # -- export, edits, compaction: cold code, one module per operation ----------------------
-    def _cold(self, name, *args):
-        """Run usertable.<module>.<function>(self, *args) for name "module.function", then drop
-        the code it loaded again (unload.py): a device that mostly looks users up doesn't keep
-        it, or the validators, in its heap."""
-        if self._busy:
-            raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
-        import sys
+    # -- users in id order -------------------------------------------------------------------
+    def _records(self, rec, after=0):
+        """Load every live user with id > after into `rec` in turn, in id order (yields rec):
+        base records from the first one after `after` on (found through the id index: two
+        reads, then one read each), merged with the journal (a journal put replaces or adds its
+        user, a delete hides it). Nothing in `rec` is relied on across a yield, so `rec` may be
+        shared with other walks."""
+        b = self._base
+        j = self._j
+        jn = j.n
+        u = j.uids
+        k = 0
+        hi = jn
+        while k < hi:  # the first journal user with id > after
+            mid = (k + hi) >> 1
+            if u[mid] <= after:
+                k = mid + 1
+            else:
+                hi = mid
+        pos = b.first_after(after) if after else 0
+        end = b.rec_len
+        while True:
+            uid = -1
+            while pos < end:
+                b.read_record(pos, rec)
+                if rec.id > after:
+                    uid = rec.id
+                    break
+                pos += rec._len
+            if k < jn and (uid < 0 or u[k] <= uid):  # the journal's user comes first
+                if u[k] == uid:
+                    pos += rec._len  # edited or deleted: the base record doesn't count
+                off = j.offs[k]
+                k += 1
+                if j.ops[k - 1] == OP_PUT:
+                    j.read(off, rec)
+                    yield rec
+                continue
+            if uid < 0:
+                return
+            pos += rec._len
+            yield rec
 
-        if sys.implementation.name == "micropython":  # (CPython's collector would only cost time)
-            gc.collect()  # the code about to load wants unfragmented heap
-        mod, _, fn = name.partition(".")
-        try:
-            return getattr(getattr(__import__("usertable." + mod), mod), fn)(self, *args)
-        finally:
-            from unload import forget
+    def _all_records(self, rec):
+        """Every live user in id order into `rec` (yields rec), the table read sequentially in
+        large chunks (the export, pages by offset: from the first user on)."""
+        j = self._j
+        k = 0
+        n = j.n
+        fid = self.fid
+        for ref, buf, at, ln, uid in self._base.scan():
+            skip = False
+            while k < n and j.uids[k] <= uid:
+                if j.uids[k] == uid:
+                    skip = True
+                if j.ops[k] == OP_PUT:
+                    j.read(j.offs[k], rec)
+                    yield rec
+                k += 1
+            if not skip:
+                rec.take(buf, at, ln, fid, ref)
+                yield rec
+        while k < n:
+            if j.ops[k] == OP_PUT:
+                j.read(j.offs[k], rec)
+                yield rec
+            k += 1
 
-            forget(*_COLD)
+    def page(self, after=0, limit=50, q="", budget=BUDGET):
+        """A cursor page of the users with id > after (GET /api/v1/users?after=ID&limit=N&q=),
+        for streaming: a generator that yields None where other tasks may run (every _PAUSE
+        records a search reads), the Record of each user on the page (shared: valid until the
+        next step; to_dict() or json() give its export form), and last an int: the cursor to
+        continue from (`after=` of the next page), or -1 when no user follows. (Records, not
+        dicts: a generator waiting to be resumed still holds the last value it yielded.)
+
+        The first record is found through the id index (two reads), not by reading the table
+        from its start: a page deep in a 20,000-user table costs what the first page costs. A
+        page ends after `limit` users; a search (`q`: id, name or card code containing it, case
+        ignored) also ends after reading `budget` records, with fewer users (maybe none) and a
+        cursor. A page during which the table was swapped or a user edited ends at the last
+        user read, with its cursor (the next page reads the new state).
+
+        The Record it reads into is the table's second one, made here, before the answer starts
+        (a lack of heap is then a clean error, not a page cut short); between steps a page
+        holds nothing but its position."""
+        return self._page(self._second(), after, limit, q.lower(), budget)
+
+    def _page(self, rec, after, limit, q, budget):
+        digits = q.isdigit()
+        b = self._base
+        j = self._j
+        jt = j.total
+        last = after
+        n = 0
+        got = 0
+        for r in self._records(rec, after):
+            if got == limit or (q and n == budget):
+                yield last  # more users follow
+                return
+            n += 1
+            last = r.id
+            if q and not matches(r, q, digits):
+                if n % _PAUSE:
+                    continue
+                yield None
+            else:
+                got += 1
+                yield r
+            if self._base is not b or self._j is not j or j.total != jt:
+                yield last  # changed meanwhile: stop here, the cursor carries on
+                return
+        yield -1
+
+    def walk(self, q="", offset=0, limit=0xFFFFFFFF, pause=64):
+        """Users by offset for streaming (the export): yields None after every `pause` records
+        read (an event loop runs other tasks there), a dict for each user on the page (no
+        secrets), and last the number of users matching `q` ("" = all)."""
+        q = q.lower()
+        digits = q.isdigit()
+        total = 0
+        n = 0
+        for r in self._all_records(Record()):
+            n += 1
+            if pause and n % pause == 0:
+                yield None
+            if q and not matches(r, q, digits):
+                continue
+            total += 1
+            if offset < total <= offset + limit:
+                yield r.to_dict()
+            elif not q and total > offset + limit:
+                total = self._count  # no search: the rest needn't be read
+                break
+        yield total
 
     def iter_users(self):
-        """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order. Loads
-        usertable.export (+ codec, scan): forget(*_COLD) when done."""
-        from usertable import export
-
-        return export.iter_users(self)
-
-    def page(self, after=0, limit=50, q=""):
-        """A cursor page of the users with id > after (usertable.page.page: yields None where
-        other tasks may run, each user's Record (valid until the next step), last the cursor of
-        the next page or -1). Loads usertable.page (+ decode): forget(*_COLD) when done."""
-        from usertable import page
-
-        return page.page(self, after, limit, q)
+        """Yield every user as a dict (no secrets: has_pin/has_qr/has_ble) in id order."""
+        for rec in self._all_records(Record()):
+            yield rec.to_dict()
 
     def users(self, offset=0, limit=50):
         """A page of users (dicts without secrets) in id order (reads from the first user on:
         page() is the way on a large table)."""
-        return self._cold("export.users", offset, limit)
+        self._idle()
+        return [x for x in self.walk("", offset, limit, 0) if isinstance(x, dict)]
+
+    def search(self, q, offset=0, limit=50):
+        """(page of user dicts, number of matches) for users whose id, name or card code
+        contain `q`, ignoring case; one pass over the table."""
+        self._idle()
+        out = []
+        total = 0
+        for x in self.walk(q, offset, limit, 0):
+            if isinstance(x, dict):
+                out.append(x)
+            elif x is not None:
+                total = x
+        return out, total
 
     def user_dict(self, uid, tz=None):
         """User `uid` as a dict (no secrets: has_pin/has_qr/has_ble), or None; with `tz` (the
         site's TZ rule) its times as local text "YYYY-MM-DDTHH:MM" (None: unbounded), as the
         HTTP API gives them, else unix seconds (0: unbounded)."""
-        return self._cold("export.user", uid, tz)
+        self._idle()
+        rec = self.by_id(uid, Record())
+        if rec is None:
+            return None
+        d = rec.to_dict()
+        if tz is None:
+            return d
+        from usertable import sitetime
 
-    def search(self, q, offset=0, limit=50):
-        """(page of user dicts, number of matches) for users whose id, name or card code
-        contain `q`, ignoring case."""
-        return self._cold("export.search", q, offset, limit)
+        return sitetime.local(d, tz)
 
+    def json_text(self, users, tail, total=None):
+        """JSON text of a walk of users (page() or walk()), a user at a time, for a streamed
+        answer: '{"users": [' then each user the walk yields (a Record or an export dict; times
+        as the site's local text), then `tail` formatted with the int the walk yields last
+        (-1 = null) and `total` if given; an empty piece where the walk yields None (the server
+        lets other tasks run there). A user read from a Record comes as a tuple of small texts
+        (httpd writes them together)."""
+        yield '{"users": ['
+        sep = ""
+        last = -1
+        for x in users:
+            if x is None:
+                yield b""
+            elif isinstance(x, int):
+                last = x
+            elif isinstance(x, dict):  # walk()
+                from usertable import sitetime
+
+                x = (sep + json.dumps(sitetime.local(x, self.tz))).encode()
+                sep = ", "
+                yield x
+            else:  # a Record: its pieces, written together
+                # no heap for a user's text: a pause lets the door's work finish and free its
+                # heap (the Record stays as it is meanwhile: only the HTTP API's handlers use
+                # the second Record, and the server runs them one at a time)
+                for _ in range(_TRIES):
+                    try:
+                        x = x.json(self.tz, sep)
+                        break
+                    except MemoryError:
+                        yield b""
+                else:
+                    raise MemoryError  # (the page ends cut short: the client sees it, asks again)
+                sep = ", "
+                yield x
+            x = None
+        if total is None:
+            yield tail % last
+        else:
+            yield tail % ("null" if last < 0 else str(last), total)
+
+    # -- edits -------------------------------------------------------------------------------
     def add_or_replace(self, user):
         """Add or replace one user (document form, docs/user-model.md; times may also be unix
         seconds). A PIN/QR/BLE key absent from `user` keeps the user's existing one; null or ""
-        removes it. Raises ConfigError naming the field. Returns the user id."""
-        # three stages, each one's code dropped before the next loads: local time text -> unix
-        # seconds (tzrule), checks (validators, cardnorm, plates), journal append (codec)
-        user = self._cold("sitetime.unix_times", user)
-        nu = self._cold("validate.table_user", user)
-        uid = self._cold("edit.add_or_replace", user, nu)
+        removes it. Raises ConfigError naming the field (another user owning one of its
+        credentials: that credential). Returns the user id."""
+        self._idle()
+        from usertable import codec, sitetime, validate
+
+        user = sitetime.unix_times(self.tz, user)  # local time text -> unix seconds
+        nu = validate.table_user(user, self.fid, self.tz, self.relay_ids, self.schedules,
+                                 self._keyed if self.secrets_ok else None, self.path)
+        uid = nu["id"]
+        tmp = self._second()
+        old = self.by_id(uid, tmp)
+        secrets = b""
+        sfl = 0
+        skeys = []
+        for i in range(3):
+            kind = SECRET_KINDS[i]
+            field = _SECRET_FIELDS[i]
+            key = None
+            if nu[field] is not None:
+                key = codec.keyed_key(self._keyed, kind, nu[field])
+            elif field not in user and old is not None and getattr(old, "has_" + field):
+                out = bytearray(fmt.HASH_LEN)
+                if self._j.secret(old.ref, kind, out) if old.source else self._base.key_of(kind, old.ref, out):
+                    key = bytes(out)
+                    nu[field] = True  # flag only: encode_record sets the "has" bit
+            if key is not None:
+                secrets += key
+                sfl |= 1 << i
+                skeys.append((kind, key, field))
+        rec = codec.encode_record(nu, self.fid)
+        keys = []
+        codec.record_keys(rec, 0, self.fid, keys)
+        ci = 0
+        pi = 0
+        for kind, key in keys:
+            if kind == fmt.K_CARD:
+                field = "user.cards[%d]" % ci
+                what = "card " + nu["cards"][ci]
+                ci += 1
+            else:
+                field = "user.plates[%d]" % pi
+                what = "plate " + nu["plates"][pi][0]
+                pi += 1
+            owner = self._owner(kind, key, tmp)
+            if owner is not None and owner != uid:
+                raise ConfigError(self.path, field, "%s already belongs to user %d" % (what, owner))
+        for kind, key, field in skeys:
+            owner = self._owner(kind, key, tmp)
+            if owner is not None and owner != uid:
+                raise ConfigError(self.path, "user." + field, "this %s already belongs to user %d"
+                                  % (fmt.KIND_NAMES[kind].upper(), owner))
+        self._j.append(OP_PUT, uid, rec + secrets, sfl)
         self._after_edit()
         return uid
 
+    def _owner(self, kind, key, rec):
+        """Id of the user owning credential `key` of `kind` (a full index key), or None."""
+        kb = self._kb
+        for i in range(len(key)):
+            kb[i] = key[i]
+        r = self._lookup(kind, len(key), rec)
+        return None if r is None else r.id
+
     def delete(self, uid):
         """Remove user `uid`; False if there is no such user."""
-        if not self._cold("edit.delete", uid):
+        self._idle()
+        if self.by_id(uid, self._second()) is None:
             return False
+        self._j.append(OP_DEL, uid)
         self._after_edit()
         return True
 
@@ -360,15 +619,13 @@ class UserTable:
         if self.auto_compact and self.needs_compaction:
             self.compact()
 
-    @property
-    def needs_compaction(self):
-        return self._j.total >= self.compact_at or self._j.size >= COMPACT_BYTES
-
     # -- compaction, install ----------------------------------------------------------------
     def compact(self, created=0):
         """Merge the journal into a new table (streaming: RAM bounded by the journal size, not
         the table), verify it, swap it in atomically and reset the journal."""
-        self._cold("compact.compact", created)
+        self._idle()
+        for _ in self._compact_steps(created):
+            pass
 
     async def compact_async(self, created=0):
         """compact() for an asyncio task: yields to the loop while it streams, so lookups keep
@@ -377,24 +634,123 @@ class UserTable:
             raise UserTableError(self.path, "(busy)", "a compaction is running")
         from compat import sleep_ms
 
-        gc.collect()
-        from usertable import compact
+        for _ in self._compact_steps(created):
+            await sleep_ms(0)
 
+    def _compact_steps(self, created):
+        """compact() as a generator that yields every few hundred records/entries/KiB. The table
+        stays readable throughout; the swap at the end is not interrupted."""
+        b = self._base
+        j = self._j
+        tmp = self.path + ".tmp"
+        ops = [(j.uids[i], j.ops[i], j.offs[i]) for i in range(j.n)]  # ascending ids
+        if self._keyed is not None and self.secrets_ok:
+            keycheck = fmt.key_check(self._keyed)
+        else:
+            keycheck = b.keycheck
+        serial = (b.serial + 1) & 0xFFFFFFFF or 1
+        self._busy = True
         try:
-            for _ in compact.compact_steps(self, created):
-                await sleep_ms(0)
+            try:
+                with open(tmp, "wb") as f:
+                    for _ in self._merge(f, ops, serial, keycheck, created):
+                        yield
+                nb = Base(tmp)
+                try:
+                    for _ in nb.verify_steps():
+                        yield
+                finally:
+                    nb.close()
+            except Exception:
+                remove(tmp)
+                raise
+            self._swap(tmp)
         finally:
-            from unload import forget
+            self._busy = False
 
-            forget(*_COLD)
+    def _merge(self, f, ops, serial, keycheck, created):
+        """Write the base table with the journal's edits (`ops`: (uid, op, entry offset) in id
+        order) applied to `f`: records in id order, then every index merged in key order, the
+        records' new offsets computed from the size changes before them."""
+        from usertable.writer import Writer, bucket_target
+
+        b = self._base
+        j = self._j
+        fid = self.fid
+        w = Writer(f, serial, fid, created, keycheck)
+        w.schedules(b.schedules_bytes())
+        w.begin_records()
+        jbuf = bytearray(JBUF)
+        newref = {}  # journal offset -> record offset in the new table
+        bp_off = array("I")  # old offsets where the size change (bp_d) steps
+        bp_d = array("i")
+        dead = array("I")  # old offsets of replaced or deleted records
+        delta = 0
+        k = 0
+        n = len(ops)
+        steps = 0
+        for ref, buf, at, ln, uid in b.scan():
+            while k < n and ops[k][0] <= uid:
+                ouid, op, joff = ops[k]
+                if ouid == uid:
+                    dead.append(ref)
+                    delta -= ln
+                if op == OP_PUT:
+                    rl = j.entry(joff, jbuf)[0]
+                    newref[joff] = w.rel()
+                    w.record(jbuf, EH, rl, ouid)
+                    delta += rl
+                bp_off.append(ref)
+                bp_d.append(delta)
+                k += 1
+            if not dead or dead[-1] != ref:
+                w.record(buf, at, ln, uid)
+            steps += 1
+            if not steps & 127:
+                yield
+        while k < n:
+            ouid, op, joff = ops[k]
+            if op == OP_PUT:
+                rl = j.entry(joff, jbuf)[0]
+                newref[joff] = w.rel()
+                w.record(jbuf, EH, rl, ouid)
+            k += 1
+        w.end_records()
+        total = 0
+        for kind in fmt.KINDS:
+            total += (b.ix_n[kind] + j.kn[kind]) * (fmt.key_width(kind, fid) + fmt.REF)
+        target = bucket_target(total)
+        chunk = bytearray(1024)
+        for kind in fmt.KINDS:
+            kw = fmt.key_width(kind, fid)
+            e = kw + fmt.REF
+            w.begin_index(kind, b.ix_n[kind] + j.kn[kind], target)
+            jk = j.kb[kind]
+            jn = j.kn[kind]
+            ji = 0
+            for buf, p in b.entries(kind, chunk):
+                r = ref_at(buf, p + kw)
+                if dead and _sorted_has(dead, r):
+                    continue
+                while ji < jn and _cmp(jk, ji * e, buf, p, kw) < 0:
+                    w.entry(jk, ji * e, newref[ref_at(jk, ji * e + kw)])
+                    ji += 1
+                w.entry(buf, p, r + _delta(bp_off, bp_d, r))
+                steps += 1
+                if not steps & 511:
+                    yield
+            while ji < jn:
+                w.entry(jk, ji * e, newref[ref_at(jk, ji * e + kw)])
+                ji += 1
+            w.end_index()
+        w.finish()
 
     def install(self, path):
         """Replace the whole table with the table file at `path` (same filesystem), after
         checking its header and checksum and its card format against the config; on any error
-        the old table stays live. Resident (no cold code): a whole-table push must not need
-        heap for the edit code."""
-        if self._busy:
-            raise UserTableError(self.path, "(busy)", "a compaction is running: try again when it has finished")
+        the old table stays live. Needs none of the edit code: a whole-table push must not need
+        heap for it."""
+        self._idle()
         # the live table stays open while the new one is checked, and lends it its lookup buffer
         # (~2 KB: a busy heap seldom has that twice over; the push after a load failed so), which
         # then goes on to the new live table: the swap needs no large block at any point
@@ -427,3 +783,40 @@ class UserTable:
             remove(self.jpath)
         finally:
             self._open(buf=buf)
+
+
+# -- compaction's merge helpers -------------------------------------------------------------
+def _cmp(a, pa, b, pb, n):
+    for i in range(n):
+        d = a[pa + i] - b[pb + i]
+        if d:
+            return d
+    return 0
+
+
+def _sorted_has(arr, v):
+    lo = 0
+    hi = len(arr)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        x = arr[mid]
+        if x < v:
+            lo = mid + 1
+        elif x > v:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+def _delta(bp_off, bp_d, r):
+    """Cumulative size change of the records before-or-at old offset r."""
+    lo = 0
+    hi = len(bp_off)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if bp_off[mid] <= r:
+            lo = mid + 1
+        else:
+            hi = mid
+    return bp_d[lo - 1] if lo else 0

@@ -319,15 +319,15 @@ def _schedules(u, ctx, p):
     return tuple(ids) if ids else (0,)
 
 
-def table_user(t, u):
-    """User document `u` normalised for a device edit of UserTable `t` (its card format, site
-    time zone, relays, schedules and key; times may be unix seconds); ConfigError at the first
-    error, naming the field as "user.<field>"."""
-    ctx = Ctx(t.fid, t.tz, t.relay_ids, None, False, t.path, True)
-    if t.secrets_ok:
-        ctx.keyed = t._keyed
-    ctx.use_schedules(t.schedules)
+def table_user(u, fid, tz, relay_ids, schedules, keyed, path):
+    """User document `u` normalised for a device edit of a table (its card format id `fid`, the
+    site's time zone, its relays, custom schedules and keyed hash, None without a usable site
+    key; times may be unix seconds); ConfigError at the first error, naming the field as
+    "user.<field>" of the table file `path`."""
+    ctx = Ctx(fid, tz, relay_ids, None, False, path, True)
+    ctx.keyed = keyed
+    ctx.use_schedules(schedules)
     nu = user(u, ctx, "user")
     if nu is None:  # not reached: collect=False raises at the first error
-        raise ConfigError(t.path, "user", "invalid user")
+        raise ConfigError(path, "user", "invalid user")
     return nu

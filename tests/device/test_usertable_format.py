@@ -4,7 +4,7 @@ import struct
 from binascii import crc32, hexlify
 
 import cardfmt
-from usertable import build, codec, decode, fmt, sitetime, validate, validate_list, writer
+from usertable import build, codec, fmt, sitetime, validate, validate_list, writer
 from usertable.reader import Base, Record
 
 KEY = bytes(range(32))
@@ -21,7 +21,7 @@ def test_card_codes_pack_and_unpack_in_every_format():
         code = cardfmt.format_uid(uid, name)
         b = bytearray(11)
         assert fmt.pack_card(code, fid, b, 0), name
-        assert decode.unpack_card(b, 0, fid) == code, name
+        assert fmt.unpack_card(b, 0, fid) == code, name
     b = bytearray(11)
     for code, fid in (("04A1B2C", 1), ("04A1B2C3D", 1), ("04a1b2c3", 1), ("0077705923X", 3), ("007770592A", 3),
                       ("ABCDEF12", 5), ("04A1B2", 7), ("04A1B2C3D", 7), ("04A1B2C3" * 3, 7)):
@@ -35,7 +35,7 @@ def test_card_codes_pack_and_unpack_in_every_format():
 def test_plates_pack_into_8_bytes():
     b = bytearray(8)
     for p in ("A", "AB12CDE", "ZZZZZZZZZZ", "0000000000", "M0X9"):
-        assert fmt.pack_plate(p, b, 0) and decode.unpack_plate(b, 0) == p
+        assert fmt.pack_plate(p, b, 0) and fmt.unpack_plate(b, 0) == p
         assert b[7] & 0x0F == 0
     for bad in ("", "ABCDEFGHIJK", "ab12", "A-1"):
         assert not fmt.pack_plate(bad, b, 0), bad
@@ -73,8 +73,7 @@ def test_record_roundtrip_and_largest_record():
     assert len(rec) <= fmt.MAX_RECORD and rec[0] & 0x80  # two-byte length prefix
     assert fmt.rec_len(rec, 0) == (len(rec), 2)
     r = Record()
-    r._buf[0:len(rec)] = rec
-    r._load(0, 7)
+    r.take(rec, 0, len(rec), 7)
     assert r.id == 4294967294 and r.name == u["name"] and r.phone == u["phone"] and r.role == 1
     assert r.relays == 255 and r.floors == 0xFFFFFFFF and r.web_relay == 255 and r.rsa
     assert r.valid_from == 60 and r.cards == u["cards"] and len(r.plates) == 5

@@ -1,4 +1,4 @@
-"""usertable.page: cursor pages (GET /api/v1/users?after=ID) through the id index, with the
+"""UserTable.page: cursor pages (GET /api/v1/users?after=ID) through the id index, with the
 journal's adds, edits and deletes, bounded searches, and the JSON text of a page (MicroPython
 and CPython)."""
 import json
@@ -6,8 +6,7 @@ import os
 import sys
 from binascii import hexlify
 
-import unload
-from usertable import codec, fmt, page, table, validate
+from usertable import codec, fmt, sitetime, validate
 from usertable.reader import Record
 from usertable.table import UserTable
 from usertable.writer import Writer, bucket_target
@@ -56,7 +55,6 @@ def _make(d, ids):
                 w.entry(key, 0, ref)
             w.end_index()
         w.finish()
-    unload.forget("usertable.writer", "usertable.codec", "usertable.validate")
     return UserTable.open(d, card_format="8HN", auto_compact=False)
 
 
@@ -73,7 +71,7 @@ def _walk(t, after, limit, q=""):
 
 
 def _join(src):
-    """The text a page.text() generator gives, as the server writes it (tuples: pieces)."""
+    """The text a json_text() generator gives, as the server writes it (tuples: pieces)."""
     out = []
     for x in src:
         for p in x if isinstance(x, tuple) else (x,):
@@ -177,7 +175,7 @@ def test_search_continues_after_the_cursor_and_stops_after_its_budget():
         # budget: a search reading at most 10 records answers where it stopped
         out = []
         cursor = None
-        for x in page.page(t, 0, 50, "nobody", budget=10):
+        for x in t.page(0, 50, "nobody", budget=10):
             if isinstance(x, Record):
                 out.append(x.id)
             elif x is not None:
@@ -190,42 +188,32 @@ def test_search_continues_after_the_cursor_and_stops_after_its_budget():
         _rm(d)
 
 
-def test_page_text_is_one_json_document_and_cold_code_is_dropped_after():
+def test_page_text_is_one_json_document():
     d = _dir("text")
     try:
         t = _make(d, IDS[:30])
-        unload.forget(*table._COLD)
-        page.prepare(t)
-        src = page.text(t, page.page(t, 30, 3), '], "next": %s, "total": %d}', t.count)
+        src = t.json_text(t.page(30, 3), '], "next": %s, "total": %d}', t.count)
         doc = json.loads(_join(src))
         assert [u["id"] for u in doc["users"]] == [33, 36, 39] and doc["next"] == 39 and doc["total"] == 30
         assert doc["users"][0]["name"].startswith("Tenant 33") and doc["users"][0]["valid_from"] is None
-        assert "usertable.page" not in sys.modules and "usertable.decode" not in sys.modules
-        from usertable import page as page2
-
-        src = page2.text(t, page2.page(t, 90, 3), '], "next": %s, "total": %d}', t.count)
+        src = t.json_text(t.page(90, 3), '], "next": %s, "total": %d}', t.count)
         doc = json.loads(_join(src))
         assert doc == {"users": [], "next": None, "total": 30}
-        # two pages written at once: the code stays until the last one ends
-        from usertable import page as page3
-
-        a = page3.text(t, page3.page(t, 0, 2), "]%s%d}", 0)
-        b = page3.text(t, page3.page(t, 0, 2), "]%s%d}", 0)
-        next(a)
-        next(b)
-        for _ in a:
-            pass
-        assert t.streams == 1 and "usertable.page" in sys.modules
-        for _ in b:
-            pass
-        assert t.streams == 0 and "usertable.page" not in sys.modules
-        # kept (the HTTP API drops it itself when the heap runs low)
-        from usertable import page as page4
-
-        for _ in page4.text(t, page4.page(t, 0, 2), "]%s%d}", 0, True):
-            pass
-        assert t.streams == 0 and "usertable.page" in sys.modules
-        unload.forget(*table._COLD)
+        # two pages written at once (they share the table's second Record, a step at a time)
+        a = t.json_text(t.page(0, 2), '], "next": %s, "total": %d}', 0)
+        b = t.json_text(t.page(9, 2), '], "next": %s, "total": %d}', 0)
+        pa = [next(a)]
+        pb = [next(b)]
+        for x, y in zip(a, b):
+            pa.append(x)
+            pb.append(y)
+        pa += list(a)
+        pb += list(b)
+        assert [u["id"] for u in json.loads(_join(pa))["users"]] == [3, 6]
+        assert [u["id"] for u in json.loads(_join(pb))["users"]] == [12, 15]
+        # the export: every user by offset, as dicts with local times
+        doc = json.loads(_join(t.json_text(t.walk(), '], "total": %d}')))
+        assert [u["id"] for u in doc["users"]] == IDS[:30] and doc["total"] == 30
         t.close()
     finally:
         _rm(d)
@@ -247,9 +235,9 @@ def test_a_page_during_an_edit_ends_at_its_cursor():
 
 
 def test_record_json_is_the_export_form_with_local_times():
-    """page.record_json (a page's users, written without a dict) equals the export dict with
-    local times (decode.record_dict + decode.local: GET /api/v1/users/ID, the export)."""
-    from usertable import build, decode, validate_list
+    """Record.json (a page's users, written without a dict) equals the export dict with local
+    times (Record.to_dict + sitetime.local: GET /api/v1/users/ID, the export)."""
+    from usertable import build, validate_list
 
     d = _dir("json")
     try:
@@ -269,14 +257,13 @@ def test_record_json_is_the_export_form_with_local_times():
         users = [validate.user(u, ctx, "u") for u in docs]
         assert not ctx.errors, ctx.errors
         build.build_file(d + "/users.tbl", sched, users, ctx.fid, 1, ctx.keyed)
-        unload.forget("usertable.build", "usertable.writer", "usertable.codec", "usertable.validate",
-                      "usertable.validate_list")
         t = UserTable.open(d, site_key=key, card_format="8HN", tz=tz, auto_compact=False)
         seen = []
         for r in t.page(0, 10):
             if isinstance(r, Record):
-                want = decode.local(decode.record_dict(r), tz)
-                got = json.loads("".join(page.record_json(r, tz, ", "))[2:])
+                want = sitetime.local(r.to_dict(), tz)
+                got = json.loads("".join(r.json(tz, ", "))[2:])
+                assert got == t.user_dict(r.id, tz)
                 assert got == want, (got, want)
                 seen.append(got)
         assert [u["id"] for u in seen] == [1, 2, 4294967294]

@@ -77,21 +77,18 @@ def _events(log, since, limit):
     import json
 
     last = log.last_seq
-    try:
-        yield '{"last_seq": %d, "events": [' % last
-        sep = ""
-        while limit > 0 and since < last:
-            n = min(limit, _EVENTS_AT_ONCE, last - since)
-            got = log.read(since, n)
-            if not got:  # those n were damaged (or overwritten meanwhile): the next ones
-                since = max(since, log.first_seq - 1) + n
-                continue
-            for e in got:
-                since = e[0]
-                yield sep + json.dumps(eventlog.to_dict(e))
-                sep = ", "
-            limit -= len(got)
-            got = None
-        yield "]}"
-    finally:
-        eventlog.drop_view()
+    yield '{"last_seq": %d, "events": [' % last
+    sep = ""
+    while limit > 0 and since < last:
+        n = min(limit, _EVENTS_AT_ONCE, last - since)
+        got = log.read(since, n)
+        if not got:  # those n were damaged (or overwritten meanwhile): the next ones
+            since = max(since, log.first_seq - 1) + n
+            continue
+        for e in got:
+            since = e[0]
+            yield sep + json.dumps(eventlog.to_dict(e))
+            sep = ", "
+        limit -= len(got)
+        got = None
+    yield "]}"

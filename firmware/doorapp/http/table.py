@@ -91,10 +91,10 @@ async def _merged(t):
     that is already running), so that a download holds every user. 409 if it can't be done
     (e.g. no flash for the second copy a merge writes: the edits stay in the journal)."""
     waited = 0
-    while t._busy and waited < _MERGE_WAIT_MS:  # the background compaction after an edit
+    while t.busy and waited < _MERGE_WAIT_MS:  # the background compaction after an edit
         await sleep_ms(100)
         waited += 100
-    if t.journal_entries and not t._busy:
+    if t.journal_entries and not t.busy:
         try:
             await t.compact_async()
         except (OSError, ConfigError) as e:

@@ -1,7 +1,7 @@
 """HTTP routes for the user list (docs/http-api.md "Users"): a page or a search by cursor, the
 export, one user, delete (add and replace: doorapp/http/useredit.py, so the checks of an edit
 have the heap). Users come from the table in flash one record at a time and lists are written
-as they are read (never a whole page in RAM: usertable.page); no answer holds a PIN, QR or BLE
+as they are read (never a whole page in RAM: UserTable.page); no answer holds a PIN, QR or BLE
 key, only has_pin/has_qr/has_ble. Times are the site's local time text ("YYYY-MM-DDTHH:MM"),
 as in a user list document (docs/user-model.md).
 Loaded on demand by doorapp.http.api (handlers take the shared Api first)."""
@@ -14,7 +14,7 @@ Q_MAX = 32
 
 def _find(t, uid):
     """The user's export dict (times as local text), or 404."""
-    d = t.user_dict(uid, t.tz)  # (one cold-code load: the record's text and its local times)
+    d = t.user_dict(uid, t.tz)
     if d is None:
         raise ApiError(404, "no user %d" % uid)
     return d
@@ -23,7 +23,7 @@ def _find(t, uid):
 async def list_users(api, request):
     """?after=ID&limit=N&q=TEXT -> {users, next, total}: the users with id > after (a cursor:
     the previous page's `next`), streamed one user at a time; q matches id, name or card code
-    and a search page reads at most usertable.page.BUDGET records (then `next` says where to go
+    and a search page reads at most usertable.table.BUDGET records (then `next` says where to go
     on). `total` is the number of users in the table."""
     args = request.args
     if "offset" in args:  # the old paging read the table from its start for every page
@@ -34,16 +34,7 @@ async def list_users(api, request):
     if len(q) > Q_MAX:
         raise ApiError(400, "search text longer than %d characters" % Q_MAX, "q")
     t = api.door.table
-    from usertable import page  # the page's text is written by usertable.page: no route code held
-
-    page.prepare(t)
-    g = page.text(t, page.page(t, after, limit, q), '], "next": %s, "total": %d}', t.count, True)
-    try:
-        next(g)  # started: counted in t.streams now (the server closes it however the answer ends)
-        return Stream(g, "application/json")
-    except BaseException:  # (no heap for the Stream): a generator is not closed by the collector
-        g.close()
-        raise
+    return Stream(t.json_text(t.page(after, limit, q), '], "next": %s, "total": %d}', t.count), "application/json")
 
 
 async def get_user(api, request, uid):
@@ -65,6 +56,4 @@ async def export_users(api, request):
 
 
 def _export(t):
-    from usertable import export, page
-
-    return page.text(t, export.walk(t, "", 0, 0xFFFFFFFF), '], "total": %d}')
+    return t.json_text(t.walk(), '], "total": %d}')

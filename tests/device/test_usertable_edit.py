@@ -1,20 +1,19 @@
-"""usertable: single-user edits, deletes and pages leave none of their cold code loaded, an
-edit's stages (local times, checks, journal append) never hold each other's code, an edit stays
-within its heap budget, and text times are converted with the site's rule as before
-(MicroPython and CPython)."""
+"""usertable: single-user edits, deletes, pages and compaction load no module after their first
+use and drop none (the table never unloads code: what is resident doesn't depend on the heap's
+history), an edit stays within its heap budget, and text times are converted with the site's
+rule (MicroPython and CPython)."""
 import os
 import sys
 from binascii import hexlify
 
-import unload
 from configerror import ConfigError
-from usertable import table
+from usertable import sitetime, validate
+from usertable.journal import Journal
 from usertable.table import UserTable
 
 KEY = bytes(range(32))
 MICROPYTHON = sys.implementation.name == "micropython"
 CET = "CET-1CEST,M3.5.0,M10.5.0/3"
-COLD = table._COLD + ("tzrule",)
 
 
 def _dir(tag):
@@ -30,15 +29,12 @@ def _rm(d):
 
 
 def _open(d):
-    """The table in d, created first if needed (creating one leaves the writer's codec loaded):
-    then none of the cold code is loaded, as on a device that only looked users up so far."""
-    UserTable.open(d).close()
-    unload.forget(*COLD)
+    """The table in d (an empty one is created first)."""
     return UserTable.open(d, site_key=KEY, card_format="8HN", tz=CET, relay_ids=(1, 2), auto_compact=False)
 
 
-def _loaded():
-    return [m for m in COLD if m in sys.modules]
+def _modules():
+    return sorted(m for m in sys.modules if m.split(".")[0] not in ("asyncio", "encodings"))
 
 
 def _user(uid, card, **kw):
@@ -49,11 +45,10 @@ def _user(uid, card, **kw):
     return u
 
 
-def test_edits_deletes_and_pages_leave_no_cold_code_loaded():
+def test_edits_deletes_pages_and_compaction_load_and_drop_nothing_once_used():
     d = _dir("left")
     try:
         t = _open(d)
-        assert _loaded() == []
         steps = (("add", lambda: t.add_or_replace(_user(7, "04A10001"))),
                  ("add another", lambda: t.add_or_replace(_user(8, "04A10011", pin=None))),
                  ("replace, PIN kept", lambda: t.add_or_replace({"id": 7, "cards": ["04A10001"]})),
@@ -61,50 +56,25 @@ def test_edits_deletes_and_pages_leave_no_cold_code_loaded():
                  ("delete", lambda: t.delete(8)),
                  ("delete missing", lambda: t.delete(99)),
                  ("users page", lambda: t.users(0, 10)),
+                 ("cursor page", lambda: list(t.json_text(t.page(0, 10), "]%s%d}", 0))),
+                 ("one user", lambda: t.user_dict(7, CET)),
                  ("stats", t.stats),
                  ("compact", t.compact))
-        for name, fn in steps:
-            try:
-                fn()
-            except ConfigError:
-                assert name == "refused"
-            assert _loaded() == [], (name, _loaded())
-        assert t.count == 1 and t.by_pin("0007").id == 7 and t.by_card("04A10011") is None
-        assert [u["id"] for u in t.users(0, 10)] == [7]
+        for rnd in range(2):
+            if rnd:
+                before = _modules()
+            for name, fn in steps:
+                try:
+                    fn()
+                except ConfigError:
+                    assert name == "refused"
+                if rnd:
+                    assert _modules() == before, (name, [m for m in _modules() if m not in before],
+                                                  [m for m in before if m not in sys.modules])
+            assert t.count == 1 and t.by_pin("0007").id == 7 and t.by_card("04A10011") is None
+            assert [u["id"] for u in t.users(0, 10)] == [7]
         t.close()
     finally:
-        _rm(d)
-
-
-def test_edit_stages_never_hold_each_others_code():
-    seen = []
-    forget = unload.forget
-
-    def spy(*names):  # the table drops each stage's code with forget(*_COLD)
-        seen.append(_loaded())
-        forget(*names)
-
-    d = _dir("stages")
-    try:
-        t = _open(d)
-        unload.forget = spy
-        try:
-            t.add_or_replace(_user(7, "04A10001"))
-        finally:
-            unload.forget = forget
-        assert len(seen) == 3, seen
-        times, checks, append = seen
-        assert "usertable.sitetime" in times, times
-        assert "usertable.validate" in checks and "cardnorm" in checks and "plates" in checks, checks
-        assert "usertable.edit" in append and "usertable.codec" in append, append
-        for stage, other in ((times, ("usertable.validate", "cardnorm", "plates", "usertable.edit", "usertable.codec")),
-                             (checks, ("usertable.sitetime", "tzrule", "usertable.edit", "usertable.codec")),
-                             (append, ("usertable.sitetime", "tzrule", "usertable.validate", "cardnorm", "plates"))):
-            for m in other:
-                assert m not in stage, (m, stage)
-        t.close()
-    finally:
-        unload.forget = forget
         _rm(d)
 
 
@@ -145,37 +115,48 @@ def test_text_times_use_the_site_rule_and_errors_name_the_field():
 def test_an_edit_stays_within_its_heap_budget():
     """MicroPython (the unix port: 64-bit, about twice an ESP32's bytes) with the ESP32's heap:
     the heap an add_or_replace needs beyond what was free before it (the lowest free heap,
-    live data only, sampled whenever a stage drops its code) is at most 16 KB, and 24 KB with
-    text dates at a daylight-saving site (docs/user-table.md; bench/useredit_heap.py)."""
+    live data only, sampled as each stage -- local times, checks, journal append -- ends) is at
+    most 16 KB, and 24 KB with text dates at a daylight-saving site (docs/user-table.md;
+    bench/useredit_heap.py)."""
     if not MICROPYTHON:
         return
     import gc
 
     d = _dir("heap")
-    forget = unload.forget
     low = [0]
 
-    def spy(*names):
-        gc.collect()
-        low[0] = min(low[0], gc.mem_free())
-        forget(*names)
+    def sampled(fn):
+        def spy(*args):
+            r = fn(*args)
+            gc.collect()
+            low[0] = min(low[0], gc.mem_free())
+            return r
+        return spy
 
+    stages = ((sitetime, "unix_times"), (validate, "table_user"))
+    real = [getattr(m, n) for m, n in stages]
+    append = Journal.append
     try:
         t = _open(d)
         plain = _user(7, "04A10001", valid_from=None, valid_to=None, plates=["PL7"])
         dated = _user(7, "04A10001")
         for doc, budget in ((plain, 16000), (dated, 24000)):
-            t.add_or_replace(doc)  # its first use also interns names: once, for good
+            t.add_or_replace(doc)  # its first use loads its code and interns names: once, for good
             gc.collect()
             before = low[0] = gc.mem_free()
-            unload.forget = spy
+            for (m, n), fn in zip(stages, real):
+                setattr(m, n, sampled(fn))
+            Journal.append = sampled(append)
             try:
                 t.add_or_replace(doc)
             finally:
-                unload.forget = forget
+                for (m, n), fn in zip(stages, real):
+                    setattr(m, n, fn)
+                Journal.append = append
             assert 0 < before - low[0] <= budget, (doc, before - low[0])
         t.close()
     finally:
-        unload.forget = forget
+        for (m, n), fn in zip(stages, real):
+            setattr(m, n, fn)
+        Journal.append = append
         _rm(d)
-
