@@ -5,7 +5,8 @@ split into segment files of `per_file` slots each (`0000`, `0001`, ...; default 
 4096 bytes = one LittleFS block). Event `seq` (1, 2, 3, ...) always lives in slot
 `(seq - 1) % capacity`, so a record's position is implied by its seq, and reading by cursor
 (`read(since=seq, limit=n)`) lets a server pull without loss: ask again from the last seq you
-got. Segment files are created as the ring first fills, so a new log costs nothing up front;
+got. Segment files are created as the ring first fills (one ahead of need: prepare(), so that
+an append allocates nothing), so a new log costs next to nothing up front;
 20,000 events take 20,000 x 32 = 640,000 bytes (157 files of <= 4 KiB).
 
 Why segments and not one ring file: LittleFS stores a file as a copy-on-write block list, so
@@ -261,15 +262,19 @@ class EventLog:
         self.path = path.rstrip("/") or "/"
         self.issues = []
         self.reads = 0
-        self._f = None  # one cached open segment handle
+        self._f = None  # one cached open segment handle: between calls, the next append's (prepare)
         self._fk = -1  # its segment number
         self._fsize = 0  # its size in bytes
+        self._n = None  # the segment file after it, opened beforehand (prepare)
+        self._nk = -1
+        self._nsize = 0
         self._buf = bytearray(RECORD_SIZE)
         self._crcv = memoryview(self._buf)[:_CRC_AT]
         self._present = None  # per segment: 1 if its file exists; listed when first needed
         self.last_seq = self.first_seq = 0
         self.capacity, self.per_file = _geometry(self.path, capacity, per_file, strict, self.issues)
         self._find_head()
+        self.prepare()
 
     def _find_head(self):
         """Seqs increase around the ring with one step down at the head, so binary search on
@@ -368,6 +373,8 @@ class EventLog:
                          reason & 0xFF, relays & 0xFF, fmt & 0xFF, vlen, value)
         struct.pack_into("<I", buf, _CRC_AT, crc32(self._crcv))
         try:
+            if k != self._fk and k == self._nk:  # the next segment, opened beforehand: no heap needed
+                self._switch()
             f = self._seg(k, True)
             size = self._fsize
             if off > size:  # segment file shorter than it should be: fill the gap
@@ -389,6 +396,43 @@ class EventLog:
         elif seq == 1:
             self.first_seq = 1
         return seq
+
+    def prepare(self):
+        """Open the segment file the next append writes to and the one after it (creating
+        them), so that appends allocate nothing, across a segment boundary too: an event
+        reaches flash even with the heap exhausted at that instant. Done when the log is
+        opened, after reads, and by its owner now and then (the door: once a second); cheap
+        when done already. When it can't be done (no heap, a flash error) an append opens the
+        file itself."""
+        pf = self.per_file
+        k = (self.last_seq % self.capacity) // pf
+        nk = k + 1 if (k + 1) * pf < self.capacity else 0
+        try:
+            if k != self._fk:
+                self._seg(k, True)
+            if nk != k and nk != self._nk:
+                f = self._n
+                self._n = None
+                self._nk = -1
+                if f is not None:
+                    f.close()
+                self._n, self._nsize = self._open(nk, True)
+                self._nk = nk
+        except MemoryError:
+            pass
+        except OSError:
+            pass
+
+    def _switch(self):
+        """Make the segment opened beforehand the cached one (allocates nothing)."""
+        f = self._f
+        self._f = self._n
+        self._fk = self._nk
+        self._fsize = self._nsize
+        self._n = None
+        self._nk = -1
+        if f is not None:
+            f.close()
 
     def read(self, since=0, limit=50):
         """Up to `limit` events with seq > `since`, oldest first, as Event tuples.
@@ -430,6 +474,7 @@ class EventLog:
                         value = value[:vlen]
                     out.append(Event(seq, t, kind, result, reason, fmt, value, user, relays))
             s += n
+        self.prepare()
         return out
 
     def tail(self, n=20):
@@ -458,6 +503,7 @@ class EventLog:
                 expect = ev[0] + 1
                 good += 1
             since = batch[-1][0]
+        self.prepare()
         while expect and expect <= self.last_seq:
             nbad += 1
             if len(bad) < max_report:
@@ -480,29 +526,44 @@ class EventLog:
             return self._f
         if not create and self._present is not None and not self._present[k]:
             return None
-        self.close()
+        if k == self._nk:
+            self._switch()
+            return self._f
+        f = self._f
+        self._f = None
+        self._fk = -1
+        if f is not None:
+            f.close()
+        f, size = self._open(k, create)
+        if f is not None:
+            self._f = f
+            self._fk = k
+            self._fsize = size
+        return f
+
+    def _open(self, k, create):
+        """(handle, size) of segment file k, created if missing and `create`; (None, 0) else."""
         p = "%s/%04d" % (self.path, k)
         try:
             f = open(p, "r+b")
         except OSError:
             if not create:
-                return None
+                return None, 0
             open(p, "wb").close()
             f = open(p, "r+b")
             if self._present is not None:
                 self._present[k] = 1
         f.seek(0, 2)
-        self._fsize = f.tell()
-        self._f = f
-        self._fk = k
-        return f
+        return f, f.tell()
 
     def close(self):
-        f = self._f
+        f, n = self._f, self._n
+        self._f = self._n = None
+        self._fk = self._nk = -1
         if f is not None:
-            self._f = None
-            self._fk = -1
             f.close()
+        if n is not None:
+            n.close()
 
     def __enter__(self):
         return self

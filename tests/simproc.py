@@ -90,7 +90,7 @@ class Sim:
         env["MICROPYPATH"] = mpycache.compiled_path()
         return env
 
-    def start(self, timeout=15):
+    def start(self, timeout=15, _tries=3):
         hb = simwatch.Heartbeat(self.watchdog_ms)
         with self._lock:
             if self._stopping:
@@ -116,7 +116,20 @@ class Sim:
                 return self
         hb.close()
         self.proc.wait(5)
-        raise RuntimeError("simulator did not start:\n" + self.output + self.proc.stdout.read())
+        rest = self.proc.stdout.read()
+        if "EADDRINUSE" in self.output + rest and _tries > 1:  # a free port taken meanwhile (tests side by side)
+            self._new_ports()
+            self._out = []
+            return self.start(timeout, _tries - 1)
+        raise RuntimeError("simulator did not start:\n" + self.output + rest)
+
+    def _new_ports(self):
+        old = (self.control, self.http)
+        self.control = "127.0.0.1:%d" % free_port()
+        if self.http != "off":
+            self.http = "127.0.0.1:%d" % free_port()
+            self.url = "http://%s" % self.http
+        self.argv = [{old[0]: self.control, old[1]: self.http}.get(a, a) for a in self.argv]
 
     def _follow(self, hb, proc):
         """The watchdog of one process; after a reset, the firmware again on the same flash."""

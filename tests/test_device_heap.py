@@ -6,12 +6,10 @@ The budgets are the measured cost of the whole modules plus ~10-15%, so they cat
 table or a copy added), not noise. Figures are 64-bit (the unix port): about twice the ESP32's.
 """
 import os
-import re
 import subprocess
 
 import pytest
 
-from doorapp import residency
 from mpy import ROOT, run_micropython
 
 LIB = os.path.join(ROOT, "lib")
@@ -255,34 +253,3 @@ def test_poll_and_append_allocate_almost_nothing(mpy_lib, tmp_path):
     # a no-card poll: one driver coroutine + the stream's write/read coroutines (was 1,440)
     assert poll < 1000, poll
     assert append < 16, append  # no allocation for a card UID (GC blocks are 32 bytes here)
-
-
-# Cold code that the HTTP API or a config change loads at run time (route handlers, validators,
-# the event view); with the name pool grown at boot none of it may need a new pool later.
-# (the start-up modules load before the pool step; wiegandirq needs the ESP32's machine module)
-COLD_AT_RUN_TIME = tuple(m for m in residency.COLD if m not in ("doorapp.startup", "hal", "hal.boardfile", "wiegandirq")) + (
-    "tzrule",)
-NAME_POOL_SCRIPT = r"""
-import micropython
-from doorapp import startup
-startup.load_resident(("pn532.hsu", "doorapp.http.api", "doorapp.station"))
-micropython.qstr_info()
-for name in %r:
-    __import__(name)
-micropython.qstr_info()
-"""
-
-
-def _pools(out):
-    return [(int(a), int(b)) for a, b in re.findall(r"n_pool=(\d+), n_qstr=(\d+)", out)]
-
-
-def test_name_pool_grown_at_boot_covers_cold_code():
-    """MicroPython's name pool after 1,260 names is one ~8 KB block (ESP32): load_resident takes
-    that step at boot, and the cold code loaded later fits in it with room to spare."""
-    r = run_micropython(["-c", NAME_POOL_SCRIPT % (COLD_AT_RUN_TIME,)])
-    assert r.returncode == 0, r.stdout + r.stderr
-    (pools_boot, names_boot), (pools_after, names_after) = _pools(r.stdout)
-    assert pools_boot >= 7 and names_boot > 1260  # the 1,280-name pool exists after boot
-    assert pools_after == pools_boot, "cold code needed a new name pool at run time"
-    assert names_after < 2540 - 300, "fewer than 300 names left before the next pool (2,560 names)"

@@ -2,6 +2,7 @@
 import os
 
 from doorctl import pn532_service
+from doorctl.profiles import HEAPS
 from mpy import ROOT, run_micropython
 
 
@@ -24,7 +25,7 @@ def test_esp32_backend_runs_the_app(tmp_path):
     try:
         r = run_micropython([os.path.join(ROOT, "tests", "esp32", "run_esp32_backend.py"), ROOT, str(tmp_path),
                              str(free_port()), transport],
-                            extra_path=[os.path.join(ROOT, "tests", "esp32")], timeout=60)
+                            extra_path=[os.path.join(ROOT, "tests", "esp32")], timeout=60, heap=HEAPS["psram"])
     finally:
         emu.kill()
         emu.wait()

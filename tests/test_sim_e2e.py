@@ -117,8 +117,7 @@ def test_control_channel_rejects_bad_requests(sim):
 
 
 def test_starts_with_config_and_secrets_installed(tmp_path):
-    """--config and --secrets together: the validators loaded and dropped at start-up leave the
-    heap in one piece for the name pool grown at boot (this failed with 'allocating 1280')."""
+    """--config and --secrets together, installed by the device's validators at start-up."""
     s = Sim(tmp_path, config=FAST_CONFIG, secrets={"site_key": "5a" * 32, "qr_key": "c3" * 32})
     try:
         s.call("tap", uid=DEMO_CARD, ms=100)

@@ -333,9 +333,11 @@ class Door:
         await self.watcher.run()
 
     async def run_holds(self):
-        """Relays held open by a schedule (office hours), re-checked every second."""
+        """Relays held open by a schedule (office hours), re-checked every second; the clock and
+        the event log made ready for an event on a full heap (record)."""
         while True:
             self.now = clock.now()
+            self.log.prepare()  # the log's next segment files open: appends need no heap
             mask = self.engine.held_relays()
             for rid in self.relays:
                 if mask & (1 << (rid - 1)):

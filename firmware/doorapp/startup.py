@@ -100,54 +100,20 @@ RESIDENT = ("compat", "eventlog", "cardfmt", "doorapp.relays", "doorapp.app", "u
             "doorapp.access.engine", "pn532.watch")
 
 
-# Names (qstrs) are never freed and live in pools that double: 20, 40, ... 640 names (1,260 in
-# all), then one pool of 1,280 names that needs ~8 KB in one piece on an ESP32 (~15 KB here).
-# The firmware's resident names are ~1,000-1,260, so cold code (an HTTP route, the event view,
-# a visitor pass) would cross that step at run time, when the heap is fragmented and the block
-# can't be found ("allocating 1280 bytes"). So the step is taken at boot, on purpose, with at
-# most _GROW_LIMIT throw-away names (when boot itself already crossed it those are wasted, 4
-# bytes each: there is no way to ask how many names there are).
-_NAME_POOL_JUMP = const(4096)  # a heap drop this big while interning one name = a new pool
-_GROW_LIMIT = const(320)  # a Wi-Fi board's boot set (unix port) needs ~300
-_NAME_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Collect after every 1/_GC_SHARE of the heap allocated, not only when it is full: garbage left
 # standing lets new long-lived objects land between it, and once collected it leaves holes too
 # small for the next module or JSON document (measured: the HTTP tests' 503s went away).
 _GC_SHARE = const(48)
 
 
-def grow_names(limit=_GROW_LIMIT):
-    """Intern short throw-away names until the name pool grows (at most `limit`); returns how
-    many were used, 0 if the pool didn't grow within the limit, -1 if there was no block for it
-    (start-up goes on: cold code may then fail to load later, which the HTTP API answers 503)."""
-    gc.collect()
-    free = gc.mem_free()
-    abc = _NAME_CHARS
-    n = len(abc)
-    try:
-        for i in range(limit):
-            # looking up an attribute interns its name: "_" and two characters, 4 bytes a name
-            # (wasted when the pool grew during boot already; see _GROW_LIMIT)
-            getattr(gc, "_" + abc[i // n % n] + abc[i % n], None)
-            now = gc.mem_free()
-            if free - now > _NAME_POOL_JUMP:
-                return i + 1
-            free = now
-    except MemoryError:
-        print("doorctl: no heap block for the name pool at start-up")
-        return -1
-    return 0
-
-
 def load_resident(extra=()):
     """Import the modules that stay loaded right after the transient start-up work, each after
     a collection: their code then fills the heap from the bottom in one piece instead of being
     scattered between short-lived data (a fragmented heap fails a 1 KB allocation with 80 KB
-    free). Then grow the name pool (see _NAME_POOL_JUMP) and set the collection rhythm (_GC_SHARE)."""
+    free). Then set the collection rhythm (_GC_SHARE)."""
     for name in RESIDENT + tuple(extra):
         gc.collect()
         __import__(name)
-    grow_names()
     gc.collect()
     gc.threshold((gc.mem_free() + gc.mem_alloc()) // _GC_SHARE)
 

@@ -1,6 +1,5 @@
 """The hardware watchdog, fed only while the door shows progress, and the reset-cause event
-(docs/watchdog.md). Loaded when the door starts running, after the boot's name pool step: the
-names only this module uses cost no boot-time name (docs/watchdog.md, "Names").
+(docs/watchdog.md). Loaded when the door starts running.
 
 The board's watchdog (`board.watchdog(ms)`: machine.WDT on an ESP32, the runner's on the
 simulator) resets the device unless it is fed within _TIMEOUT_MS. One task feeds it, once a

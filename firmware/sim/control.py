@@ -5,19 +5,21 @@ clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3"}            -> {"ok": true}
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
-benches call often) and in sim/ctlmore.py (loaded per call, so the simulator's own code takes
-little of the heap the firmware is measured in); README lists them.
+benches call often), in sim/ctlmore.py and, on boards with the other readers, sim/readerctl.py
+(loaded with this module at start: code loaded later would take the heap the firmware is
+measured in at a moment the firmware doesn't choose); README lists them.
 """
 import asyncio
 import gc
 import json
+import sys
 
 from micropython import const
 
 from compat import sleep_ms
-from doorapp.residency import forget
+from sim import ctlmore
 
-_READER_COMMANDS = ("cmd_keys", "cmd_wiegand", "cmd_qr")  # sim/readerctl.py
+_READERS = {"cmd_keys": "keypad", "cmd_wiegand": "wiegand", "cmd_qr": "qr_scanner"}  # sim/readerctl.py
 
 
 def parse_uid(text):
@@ -110,15 +112,18 @@ class Control:
         fn = getattr(self, name, None)
         if fn is not None:
             return fn(req)
-        # the less frequent commands: their code is in the heap only while they run
-        mod = "sim.readerctl" if name in _READER_COMMANDS else "sim.ctlmore"
-        try:
-            fn = getattr(__import__(mod).__dict__[mod[4:]], name, None)
-            if fn is None:
-                raise ValueError("unknown command %r" % req.get("cmd"))
-            return fn(self, req)
-        finally:
-            forget(mod)
+        fn = getattr(ctlmore, name, None)
+        if fn is None:
+            readerctl = sys.modules.get("sim.readerctl")  # (boards with the other readers)
+            fn = getattr(readerctl, name, None) if readerctl else None
+        if fn is None:
+            reader = _READERS.get(name)
+            if reader:
+                if req.get("via") == "wiegand":
+                    reader = "wiegand"
+                raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % reader)
+            raise ValueError("unknown command %r" % req.get("cmd"))
+        return fn(self, req)
 
     async def serve_socket(self, sock, peer):
         """A connection from tcpserve: JSON lines until the client closes it."""

@@ -1,6 +1,6 @@
 """The simulator's PN532 links that are not the in-process emulator (hal/sim.py
 Board.pn532_stream): the emulator in its own host process, and a tty. Loaded when the reader
-starts: simulator-only names stay out of the boot's name pool step (doorapp/startup.py)."""
+starts."""
 import asyncio
 
 from hal.streams import AsyncioByteStream

@@ -6,7 +6,8 @@ Options:
   --flash PATH        LittleFS image file standing in for the ESP32's flash (created if missing)
   --flash-size BYTES  size of a new image (default 0x200000, the 4 MiB board's vfs partition)
   --control HOST:PORT control channel (default 127.0.0.1:7700)
-  --http HOST:PORT    device HTTP API and web UI (default 127.0.0.1:8080; "off" = none)
+  --http HOST:PORT    device HTTP API and web UI ("off" = none; default 127.0.0.1:8080 on psram
+                      boards, off on lean ones: it does not fit their heap)
   --pn532 T           emulator | tcp:HOST:PORT | serial:/dev/ttyX (overrides the board file)
   --config PATH       validate this config.json and install it on the flash before start
   --secrets PATH      validate this secrets.json and install it on the flash before start

@@ -10,7 +10,7 @@ DEFAULTS = {
     "flash": "build/sim/flash.img",
     "flash-size": "0x200000",
     "control": "127.0.0.1:7700",
-    "http": "127.0.0.1:8080",
+    "http": "auto",  # 127.0.0.1:8080 on psram boards, off on lean ones
     "pn532": "",
     "config": "",
     "secrets": "",
@@ -66,6 +66,11 @@ def prepare(opts):
 
     spec = hal.load_board(opts["board"])
     residency.lean[0] = spec["profile"] == "lean"
+    if opts["http"] == "auto":
+        opts["http"] = "off" if residency.lean[0] else "127.0.0.1:8080"
+    elif opts["http"] != "off" and residency.lean[0]:
+        raise ValueError("--http: the HTTP API does not fit a lean board's heap (board %s, profile lean): use "
+                         "--http off or a psram board (docs/memory.md)" % spec["name"])
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
                            watchdog=opts["watchdog"])
@@ -100,8 +105,7 @@ def prepare(opts):
         buf = None
         startup.install_table(board, cfg, secrets, staged)
     # cfg and secrets were built while the validators were loaded, so they lie scattered above
-    # that code; read again after the resident code, they leave the block that load_resident's
-    # name pool needs (~15 KB here) in one piece
+    # that code; read again after the resident code, they leave the heap in one piece
     cfg = secrets = None
     load_resident(spec, opts["http"] != "off", not opts["quiet"])
     door = startup.open_door(board)
@@ -165,18 +169,13 @@ def app_from_flash(argv):
 
 
 def load_resident(spec, http, display):
-    """The app's resident modules (doorapp.startup.load_resident), then the simulator's own."""
-    import gc
-
+    """The simulator's own resident modules, then the app's (doorapp.startup.load_resident):
+    each imported after a collection, so all of it lies in one piece."""
     from doorapp import startup
 
     readers = startup.reader_modules(spec)
-    startup.load_resident(("pn532.hsu",) + readers + (("doorapp.http.api",) if http else ()))
-    # the simulator's own code after the board's: its names don't count towards the name pool
-    # step that load_resident takes at the board's size (startup.grow_names)
-    for name in ("sim.control",) + (("sim.display",) if display else ()):
-        gc.collect()
-        __import__(name)
+    sim = ("sim.control",) + (("sim.readerctl",) if readers else ()) + (("sim.display",) if display else ())
+    startup.load_resident(sim + ("pn532.hsu",) + readers + (("doorapp.http.api",) if http else ()))
 
 
 def start(argv):

@@ -264,7 +264,8 @@ def build_parser():
                      help="LittleFS image standing in for flash (created if missing; default %(default)s)")
     run.add_argument("--flash-size", default="", help="size of a new image in bytes (default 0x200000)")
     run.add_argument("--fresh", action="store_true", help="delete the flash image first")
-    run.add_argument("--http", default="127.0.0.1:8080", help="device HTTP HOST:PORT (default %(default)s)")
+    run.add_argument("--http", default="auto", help="device HTTP HOST:PORT or off (default: 127.0.0.1:8080 on psram "
+                     "boards, off on lean ones: it does not fit their heap)")
     run.add_argument("--pn532", default="", help="PN532 link: the emulator in its own process (default), emulator (inside the "
                      "simulator's heap), tcp:HOST:PORT or serial:/dev/tty...")
     run.add_argument("--config", help="validate this config.json and install it on the flash first")

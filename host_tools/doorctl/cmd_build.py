@@ -389,6 +389,22 @@ def fs_from_image(data, where="image"):
     return fs, "cut from the merged image at 0x%x (%s flash)" % (off, fw.bootloader.flash_size)
 
 
+def _image_heap(args, fs):
+    """The heap for the image's board: --heap, else its board file's profile (--board's, or the
+    board.json in the image)."""
+    from doorctl import profiles
+
+    if args.heap:
+        return args.heap
+    if args.board:
+        return profiles.heap_for_board(manifest.resolve_board(args.board))
+    try:
+        spec = json.loads(fsimage.read_image(fs).get("board.json", b"{}"))
+    except (ValueError, fsimage.FsImageError):
+        spec = {}
+    return profiles.HEAPS.get(spec.get("profile"), profiles.HEAPS["lean"])
+
+
 def sim_image_argv(args, flash):
     argv = [paths.micropython_binary(), "-X", "heapsize=" + args.heap,
             os.path.join(paths.FIRMWARE, "sim", "run.py"), "--app-from-flash",
@@ -410,6 +426,7 @@ def cmd_sim_image(args):
     except OSError as e:
         raise CliError("cannot read %s: %s" % (args.image, e.strerror or e))
     fs, note = fs_from_image(data, args.image)
+    args.heap = _image_heap(args, fs)
     work = os.path.abspath(args.work)
     os.makedirs(os.path.dirname(work), exist_ok=True)
     with open(work, "wb") as f:  # a copy: the simulator writes to its flash, never to the build output
@@ -480,5 +497,6 @@ def register(sub):
     si.add_argument("--http", default="127.0.0.1:8080", help="device HTTP HOST:PORT or off (default %(default)s)")
     si.add_argument("--pn532", default="", help="PN532 link: emulator (default), tcp:HOST:PORT or serial:/dev/tty...")
     si.add_argument("--quiet", action="store_true", help="no live display")
-    si.add_argument("--heap", default="112000w", help="MicroPython heap (default %(default)s: the ESP32's)")
+    si.add_argument("--heap", default=None, help="MicroPython heap (default: the board's memory profile's, "
+                    "docs/memory.md)")
     si.set_defaults(func=cmd_sim_image)

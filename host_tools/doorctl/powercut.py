@@ -24,7 +24,7 @@ Counted after every restart (each must stay 0):
                     old nor the new configuration (only the new one once the device had answered)
 - watchdog_resets:  the simulator's watchdog runner restarted the firmware behind the harness
 
-    python -m doorctl.powercut [--trials 200] [--lean-trials N] [--seed S] [--json]
+    python -m doorctl.powercut [--trials 200] [--seed S] [--json]
                                [--out bench/powercut.json] [--readme]
 
 Exit 0 when every count is 0, 1 otherwise, 2 on a usage error. One progress line per trial on
@@ -77,7 +77,6 @@ COUNTS = ("starts_failed", "tables_mixed", "events_lost", "configs_bad", "watchd
 LEFTOVERS = ("users.tbl.new", "users.tbl.tmp", "users.jnl.tmp", "config.json.tmp", "secrets.json.tmp")
 README_START = "<!-- powercut:start -->"
 README_END = "<!-- powercut:end -->"
-LEAN_BOARD = os.path.join(paths.BOARDS, "sim-lean.json")
 PSRAM_BOARD = os.path.join(paths.BOARDS, "sim.json")
 
 
@@ -371,7 +370,7 @@ class Harness:
         self.landed = {k: {"n": 0, "in_flight": 0, "in_merge": 0, "after": 0, "refused": 0, "mid_write": 0,
                            "new": 0, "old": 0} for k in KINDS}
         self.last_output = ""
-        self.fresh_start = (board == LEAN_BOARD) if fresh_start is None else fresh_start
+        self.fresh_start = bool(fresh_start)
         self.idle_cuts = 0
         self.durations = {}
         self.failed_outputs = []
@@ -1128,8 +1127,6 @@ def main(argv=None):
                     "2 on a usage error.")
     p.add_argument("--trials", type=int, default=200, metavar="N",
                    help="trials on the psram board boards/sim.json (default %(default)s)")
-    p.add_argument("--lean-trials", type=int, default=0, metavar="N",
-                   help="trials on the lean board boards/sim-lean.json too, on an image of its own (default 0)")
     p.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result document (JSON) on stdout")
     p.add_argument("--out", metavar="FILE", help="also write the result document to FILE")
@@ -1139,15 +1136,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error("--trials must be at least 1")
-    if args.lean_trials < 0:
-        p.error("--lean-trials must be 0 or more")
 
     def say(text):
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
     doc = {"date": time.strftime("%Y-%m-%d"), "micropython": micropython_version(), "seed": args.seed, "boards": []}
-    plan = [(PSRAM_BOARD, args.trials)] + ([(LEAN_BOARD, args.lean_trials)] if args.lean_trials else [])
+    plan = [(PSRAM_BOARD, args.trials)]  # (lean boards have no HTTP API, which the trials use: docs/memory.md)
     try:
         for i, (board, n) in enumerate(plan):
             keep = os.path.join(args.keep, os.path.splitext(os.path.basename(board))[0]) if args.keep else None

@@ -6,7 +6,7 @@ The PN532 UART is pluggable: the byte-level emulator in its own host process (`e
 `doorctl sim run` starts), the same emulator inside this process (`emulator`), `tcp:HOST:PORT`,
 or `serial:/dev/ttyXXX` (a real PN532 on a USB-UART adapter, or an external emulator on a pty);
 the links to the emulator process and to a tty are in sim/pn532link.py, loaded when the reader
-starts (after the boot's name pool step: the simulator's own names don't count towards it).
+starts.
 """
 import asyncio
 
@@ -103,7 +103,6 @@ class Board:
         self.wiegand = None  # the app's WiegandAssembler, once it listens
         self.qr = None  # LineStream of the QR scanner, once the app reads it
         # told by the runner (sim option --watchdog FD[:MS]); the watchdog's pipe once armed
-        # (names the boot already has: each new one counts towards the name pool step)
         self.options = [reset_cause, watchdog]
 
     def reset_cause(self):

@@ -28,7 +28,8 @@ fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200
 fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
 
 # as startup.start() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
-board, door = startup.boot(ROOT + "/boards/esp32-devkitc.json", data_dir=DATA)
+# (the WROVER-E board: a psram board, whose config may turn on Wi-Fi and the HTTP API)
+board, door = startup.boot(ROOT + "/boards/esp32-wrover-e.json", data_dir=DATA)
 assert board.backend == "esp32"
 for _code, _name in ((1, "power_on"), (2, "hard_reset"), (3, "watchdog"), (4, "deep_sleep"), (5, "soft_reset"),
                      (99, "")):  # machine.reset_cause() -> the names the reset-cause event uses
@@ -60,7 +61,7 @@ async def main():
     assert door.watcher.status == "ok", door.reader_status()
     assert door.watcher.firmware == (0x32, 1, 6, 7) or list(door.watcher.firmware) == [0x32, 1, 6, 7]
     uart = machine_double.uarts[2]
-    assert uart.args[:3] == (115200, 17, 16)
+    assert uart.args[:3] == (115200, 19, 18)
     cards.place(b"\x04\xa1\xb2\xc3")
     for _ in range(100):
         if pins[27].level == 1:

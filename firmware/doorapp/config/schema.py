@@ -13,6 +13,10 @@ from configerror import ConfigError
 
 MAX_FLOOR = 32
 _UTC = "UTC0"  # the default time.tz: valid without loading the TZ rule parser
+# what a lean board (ESP32-WROOM-32) can't hold next to its core, refused when configured:
+# (section, field, the setting's "off" value, what it is) (docs/memory.md)
+LEAN_OFF = (("network", "ssid", "", "Wi-Fi with the HTTP API"), ("verify", "mode", "off", "third-party verification"),
+            ("lpr", "enabled", False, "licence plates from LPR cameras"))
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
 EXPANDER_LAST = 40
 
@@ -110,6 +114,12 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if out["time"]["tz"] not in (known_tz, _UTC):  # (a live config's, checked already; the default)
         _check_tz(out["time"]["tz"], path)
     relay_ids = [r["id"] for r in board_spec["relays"]]
+    if board_spec.get("profile", "lean") == "lean":
+        for sec, key, off, what in LEAN_OFF:
+            given = cfg.get(sec)
+            if isinstance(given, dict) and given.get(key, off) != off:
+                raise ConfigError(path, sec + "." + key, "%s does not fit a lean board's heap (board %s, profile lean): "
+                                  "use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
     given = cfg.get("relays", {})
     if not isinstance(given, dict):
         raise ConfigError(path, "relays", "must be an object keyed by relay id")
