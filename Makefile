@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SIM_ARGS ?=
+SOAK_MINUTES ?= 5
 
 FIRMWARE ?= build/firmware/ESP32_GENERIC.bin
 BOARD ?= esp32-devkitc
@@ -11,7 +12,7 @@ FLASH_SIZE ?=
 PORT ?= /dev/ttyUSB0
 IMAGE_ARGS ?=
 
-.PHONY: sim test bench setup clean image flash
+.PHONY: sim test bench soak setup clean image flash
 
 setup: $(STAMP)
 
@@ -32,6 +33,11 @@ test: $(STAMP)
 ## Benchmarks; results also go to bench/results.json.
 bench: $(STAMP)
 	$(BIN)/python -m doorctl.bench
+
+## Soak: every feature at once, SOAK_MINUTES per memory profile (psram, then lean);
+## figures to bench/soak.json and the README (exit 1 while a profile misses a requirement).
+soak: $(STAMP)
+	$(BIN)/python -m doorctl.soak --minutes $(SOAK_MINUTES) --update
 
 ## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
 image: $(STAMP)
