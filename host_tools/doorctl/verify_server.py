@@ -236,6 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if d.delay_ms:
             time.sleep(d.delay_ms / 1000)
+        entry["answered"] = time.time()  # the answer starts now (before the client can see any of it)
         try:
             self.send_response(d.status)
             self.send_header("Content-Type", d.content_type)
@@ -266,7 +267,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(d.body)
             self.wfile.flush()
-            entry["answered"] = time.time()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             pass  # the client stopped listening (too-large bodies, timeouts): expected
         self.close_connection = True
