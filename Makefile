@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SIM_ARGS ?=
+SOAK_MINUTES ?= 5
 
 FIRMWARE ?= build/firmware/ESP32_GENERIC.bin
 BOARD ?= esp32-devkitc
@@ -11,7 +12,7 @@ FLASH_SIZE ?=
 PORT ?= /dev/ttyUSB0
 IMAGE_ARGS ?=
 
-.PHONY: sim test bench powercut setup clean image flash
+.PHONY: sim test bench powercut soak setup clean image flash
 
 setup: $(STAMP)
 
@@ -37,7 +38,12 @@ bench: $(STAMP)
 ## results to bench/powercut.json and README.md (docs/powercut.md). POWERCUT_ARGS="--seed 7" etc.
 POWERCUT_ARGS ?=
 powercut: $(STAMP)
-	$(BIN)/python -m doorctl.powercut --trials 250 --lean-trials 75 --out bench/powercut.json --readme $(POWERCUT_ARGS)
+	$(BIN)/python -m doorctl.powercut --trials 250 --out bench/powercut.json --readme $(POWERCUT_ARGS)
+
+## Soak: every feature at once, SOAK_MINUTES per memory profile (psram, then lean);
+## figures to bench/soak.json and the README (exit 1 while a profile misses a requirement).
+soak: $(STAMP)
+	$(BIN)/python -m doorctl.soak --minutes $(SOAK_MINUTES) --update
 
 ## One flashable image (stock MicroPython + our filesystem): docs/build-and-flash.md
 image: $(STAMP)

@@ -2,6 +2,7 @@
 
   doorctl verify-server --port 8090 --rules rules.json
   doorctl verify-server --allow 12345678 --allow 04A1B2C3 --form validation_result
+  doorctl verify-server --allow 04A1B2C3 --delay-ms 0 --delay-max-ms 2900 --no-answer 0.05
 
 Logs every request a door sends (method, path, query decoded) and answers by rules
 (host_tools/doorctl/verify_server.py, docs/verify.md). Point the door's verify.url at it,
@@ -26,6 +27,12 @@ def cmd_verify_server(args):
             rules["form"] = args.form
         if args.delay_ms is not None:
             rules["delay_ms"] = args.delay_ms
+        if args.delay_max_ms is not None:
+            rules["delay_max_ms"] = args.delay_max_ms
+        if args.no_answer is not None:
+            rules["no_answer"] = args.no_answer
+        if args.seed is not None:
+            rules["seed"] = args.seed
         if args.status is not None:
             rules["status"] = args.status
         rules = vs.check_rules(rules)
@@ -48,8 +55,13 @@ def cmd_verify_server(args):
     except OSError as e:
         raise CliError("cannot listen on %s:%d: %s" % (args.host, args.port, e.strerror or e))
     scheme = "https" if args.tls_cert else "http"
-    print("verify server on %s://%s:%d/ (form %s, %d allowed, delay %d ms); Ctrl-C stops"
-          % (scheme, args.host, srv.port, rules["form"], len(rules["allow"]), rules["delay_ms"]),
+    delay = "%d ms" % rules["delay_ms"]
+    if rules["delay_max_ms"] is not None:
+        delay = "%d-%d ms" % (rules["delay_ms"], rules["delay_max_ms"])
+    if rules["no_answer"]:
+        delay += ", %g%% never answered" % (100.0 * rules["no_answer"])
+    print("verify server on %s://%s:%d/ (form %s, %d allowed, delay %s); Ctrl-C stops"
+          % (scheme, args.host, srv.port, rules["form"], len(rules["allow"]), delay),
           file=sys.stderr, flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)
@@ -73,6 +85,11 @@ def register(sub):
     p.add_argument("--form", choices=("isvalid_bool", "isvalid_int", "validation_result"),
                    help="answer form (default isvalid_bool: {\"isvalid\": true})")
     p.add_argument("--delay-ms", type=int, help="wait before every answer (the door gives up after 3000)")
+    p.add_argument("--delay-max-ms", type=int, metavar="MS",
+                   help="wait a random time from --delay-ms (default 0) to this before each answer")
+    p.add_argument("--no-answer", type=float, metavar="FRACTION",
+                   help="never answer this fraction of requests (0-1): the door's timeout decides them")
+    p.add_argument("--seed", type=int, help="seed of the random delays and unanswered requests")
     p.add_argument("--status", type=int, help="HTTP status of every answer")
     p.add_argument("--tls-cert", help="serve https with this certificate (PEM)")
     p.add_argument("--tls-key", help="private key of --tls-cert (PEM)")

@@ -14,6 +14,11 @@ Rules (a JSON object; every key optional; docs/verify.md has the reference):
   prompt_field  key carrying the prompt in answers (default "message"); prompts are sent
   prompts     {"granted": "...", "denied": "...", "<credential>": "..."} only when given
   delay_ms    wait this long before every answer; status: HTTP status of every answer
+  delay_max_ms  with it, each answer waits a random time from delay_ms to delay_max_ms instead
+              (a rule's own delay_ms still wins)
+  no_answer   fraction 0..1 of requests never answered: the connection is held open, nothing
+              sent, until the client gives up and closes it (at most 60 s)
+  seed        seed of the random delays and unanswered requests (repeatable runs)
   rules       list, first match wins, checked before allow/deny. Match keys: "path" (glob with
               *), "query" ({param: glob}), "value" (glob matched against every part). Action
               keys: "grant" (true/false: answer in `form`), "answer" (JSON sent as is), "body"
@@ -23,6 +28,7 @@ Rules (a JSON object; every key optional; docs/verify.md has the reference):
 """
 import fnmatch
 import json
+import random
 import socket
 import ssl
 import threading
@@ -34,7 +40,9 @@ FORMS = ("isvalid_bool", "isvalid_int", "validation_result")
 RULE_MATCH = ("path", "query", "value")
 RULE_ACTIONS = ("grant", "answer", "body", "content_type", "status", "delay_ms", "redirect",
                 "body_size", "no_length", "chunked")
-TOP_KEYS = ("form", "allow", "deny", "prompt_field", "prompts", "delay_ms", "status", "rules")
+TOP_KEYS = ("form", "allow", "deny", "prompt_field", "prompts", "delay_ms", "delay_max_ms", "no_answer", "seed",
+            "status", "rules")
+NO_ANSWER_HOLD_S = 60  # an unanswered request's connection is closed after this at the latest
 
 
 class RulesError(ValueError):
@@ -51,7 +59,9 @@ def check_rules(rules):
     out = {"form": rules.get("form", "isvalid_bool"), "allow": rules.get("allow", []),
            "deny": rules.get("deny", []), "prompt_field": rules.get("prompt_field", "message"),
            "prompts": rules.get("prompts", {}), "delay_ms": rules.get("delay_ms", 0),
-           "status": rules.get("status", 200), "rules": rules.get("rules", [])}
+           "status": rules.get("status", 200), "rules": rules.get("rules", []),
+           "delay_max_ms": rules.get("delay_max_ms"), "no_answer": rules.get("no_answer", 0),
+           "seed": rules.get("seed")}
     if out["form"] not in FORMS:
         raise RulesError("form must be one of %s" % ", ".join(FORMS))
     for k in ("allow", "deny"):
@@ -62,6 +72,15 @@ def check_rules(rules):
     for k in ("delay_ms", "status"):
         if not isinstance(out[k], int) or isinstance(out[k], bool) or out[k] < 0:
             raise RulesError("%s must be a non-negative integer" % k)
+    if out["delay_max_ms"] is not None:
+        v = out["delay_max_ms"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < out["delay_ms"]:
+            raise RulesError("delay_max_ms must be an integer not below delay_ms")
+    v = out["no_answer"]
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+        raise RulesError("no_answer must be a fraction from 0 to 1")
+    if out["seed"] is not None and (not isinstance(out["seed"], int) or isinstance(out["seed"], bool)):
+        raise RulesError("seed must be an integer")
     if not isinstance(out["rules"], list):
         raise RulesError("rules must be a list")
     for i, r in enumerate(out["rules"]):
@@ -120,12 +139,19 @@ class Decision:
         self.chunked = False
         self.granted = None
         self.rule = None
+        self.no_answer = False
 
 
-def decide(rules, path, params):
+def decide(rules, path, params, rnd=None):
+    """rnd: a random.Random for delay_max_ms and no_answer (default: the module's)."""
+    rnd = rnd or random
     d = Decision()
     d.status = rules["status"]
     d.delay_ms = rules["delay_ms"]
+    if rules.get("delay_max_ms") is not None:
+        d.delay_ms = rnd.randint(rules["delay_ms"], rules["delay_max_ms"])
+    if rules.get("no_answer") and rnd.random() < rules["no_answer"]:
+        d.no_answer = True
     parts = parts_of(params)
     qdict = dict(params)
     for i, r in enumerate(rules["rules"]):
@@ -196,16 +222,21 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         split = urlsplit(self.path)
         params = parse_qsl(split.query, keep_blank_values=True)
-        d = decide(srv.rules, split.path, params)
+        with srv._lock:  # one random sequence for the whole server (repeatable with a seed)
+            d = decide(srv.rules, split.path, params, srv.random)
         entry = {"time": time.time(), "client": self.client_address[0], "method": self.command,
                  "path": split.path, "raw_query": split.query, "target": self.path,
                  "query": params, "headers": dict(self.headers.items()), "status": d.status,
-                 "granted": d.granted, "rule": d.rule, "delay_ms": d.delay_ms,
+                 "granted": d.granted, "rule": d.rule, "delay_ms": d.delay_ms, "no_answer": d.no_answer,
                  "body": d.body[:200].decode("utf-8", "replace") if not d.body_size else
                  "<%d bytes>" % d.body_size}
         srv.record(entry)
+        if d.no_answer:
+            self._hold()
+            return
         if d.delay_ms:
             time.sleep(d.delay_ms / 1000)
+        entry["answered"] = time.time()  # the answer starts now (before the client can see any of it)
         try:
             self.send_response(d.status)
             self.send_header("Content-Type", d.content_type)
@@ -240,6 +271,18 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client stopped listening (too-large bodies, timeouts): expected
         self.close_connection = True
 
+    def _hold(self):
+        """No answer: read (and drop) whatever comes until the client closes or NO_ANSWER_HOLD_S."""
+        self.close_connection = True
+        end = time.time() + NO_ANSWER_HOLD_S
+        try:
+            while time.time() < end:
+                self.connection.settimeout(max(0.05, end - time.time()))
+                if not self.connection.recv(512):
+                    break
+        except (OSError, ssl.SSLError):
+            pass
+
     do_GET = _handle
     do_POST = _handle
 
@@ -254,6 +297,7 @@ class VerifyServer(ThreadingHTTPServer):
     def __init__(self, rules=None, host="127.0.0.1", port=0, tls_cert=None, tls_key=None,
                  log=None):
         self.rules = check_rules(rules or {})
+        self.random = random.Random(self.rules["seed"])
         self.requests = []
         self.log = log
         self._lock = threading.Lock()
@@ -316,6 +360,9 @@ def format_entry(e):
     when = time.strftime("%H:%M:%S", time.localtime(e["time"]))
     if e["method"] == "-":
         return "%s %s %s" % (when, e["client"], e["body"])
+    if e.get("no_answer"):
+        return "%s %s %s %s %s -> no answer" % (when, e["client"], e["method"], e["path"], q or "(no query)")
     outcome = "granted" if e["granted"] else ("denied" if e["granted"] is False else "-")
-    return "%s %s %s %s %s -> %d %s %s" % (when, e["client"], e["method"], e["path"], q or "(no query)",
-                                           e["status"], outcome, e["body"])
+    delay = " (after %d ms)" % e["delay_ms"] if e.get("delay_ms") else ""
+    return "%s %s %s %s %s -> %d %s %s%s" % (when, e["client"], e["method"], e["path"], q or "(no query)",
+                                             e["status"], outcome, e["body"], delay)
