@@ -2,7 +2,7 @@
 
 User i (0-based): id 100000+i, a realistic-length name, cards card(i, j) (8HN, distinct for all
 i, j: an odd multiplier mod 2**32 is a bijection), PIN pin(i) (8 digits, distinct), plate
-plate(i). Profile "2cred": one card + one PIN (DESIGN 7: 4 MiB board); "5card": five cards,
+plate(i). Profile "2cred": one card + one PIN (a 4 MiB board); "5card": five cards,
 a PIN and a plate (16 MiB board).
 """
 

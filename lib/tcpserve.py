@@ -4,8 +4,10 @@ served at once (`limit`), and only while `admit()` says the heap can spare it.
 asyncio's start_server makes a task per connection, as many as clients come (a flood of them
 takes the heap the device's own work needs), and its accept loop ends for good when taking a
 connection fails for lack of heap. Here the accept task makes a connection's task only while
-fewer than `limit` run and `admit()` allows; any other connection gets the ready-made `refusal`
-bytes at once, and what it sends is then read into one scratch buffer and dropped for up to
+fewer than `limit` run and `admit()` allows; a few others wait (no task, no buffer) up to
+_WAIT_MS for a place (a client that connects again right after an answer often comes before its
+old connection is closed here); any other gets the ready-made `refusal` bytes at once, and what
+it sends is then read into one scratch buffer and dropped for up to
 _REFUSE_MS by the accept loop itself (closing a socket with unread bytes resets the connection,
 and the client would not see the refusal), then it is closed: no task, no buffer per refused
 connection. At most _ACCEPT_PER_POLL connections are taken per poll: the rest wait in the listen
@@ -28,6 +30,8 @@ _REFUSE_MS = const(300)
 _SCRATCH = const(256)
 _ACCEPT_POLL_MS = const(10)
 _ACCEPT_PER_POLL = const(2)
+_WAIT_SLOTS = const(4)  # connections waiting for a place (accepted, no task yet)
+_WAIT_MS = const(1000)
 
 
 class Listener:
@@ -43,11 +47,12 @@ class Listener:
         self.served = 0
         self.refused = 0
         self._refused = [[None, 0] for _ in range(_REFUSE_SLOTS)]  # [socket, ticks_ms refused]
+        self._waiting = [[None, None, 0] for _ in range(_WAIT_SLOTS)]  # [socket, peer, ticks_ms accepted]
         self._task = asyncio.create_task(self._acceptor())
 
     def close(self):
         self._task.cancel()
-        for e in self._refused:
+        for e in self._refused + self._waiting:
             if e[0] is not None:
                 _close(e[0])
                 e[0] = None
@@ -62,6 +67,7 @@ class Listener:
         scratch = bytearray(_SCRATCH)
         while True:
             self._tend(scratch)
+            self._hand_over()
             ready = 0
             for _ in poller.ipoll(0):
                 ready = _ACCEPT_PER_POLL
@@ -75,13 +81,7 @@ class Listener:
                 except OSError:  # none left (EAGAIN), or it went away before being taken
                     break
                 c.setblocking(False)
-                if self.active < self.limit and (self.admit is None or self.admit()):
-                    try:
-                        asyncio.create_task(self._serve(c, peer))
-                        self.active += 1
-                    except MemoryError:
-                        self._refuse(c)
-                else:
+                if not self._start(c, peer) and not self._wait(c, peer):
                     self._refuse(c)
                 c = peer = None
             await sleep_ms(_ACCEPT_POLL_MS)
@@ -98,6 +98,48 @@ class Listener:
         finally:
             self.active -= 1
             _close(c)
+
+    def _start(self, c, peer):
+        """Serve the connection now if a place is free and the heap allows (False: not now)."""
+        if self.active >= self.limit or not (self.admit is None or self.admit()):
+            return False
+        try:
+            asyncio.create_task(self._serve(c, peer))
+        except MemoryError:
+            return False
+        self.active += 1
+        return True
+
+    def _wait(self, c, peer):
+        """Keep a connection that finds every place taken for up to _WAIT_MS (a client that
+        connects again right after an answer often comes before its old connection is closed
+        here); False if every waiting slot is taken."""
+        for e in self._waiting:
+            if e[0] is None:
+                e[0] = c
+                e[1] = peer
+                e[2] = ticks_ms()
+                return True
+        return False
+
+    def _hand_over(self):
+        """Waiting connections, oldest first: served once a place is free, refused after _WAIT_MS."""
+        now = ticks_ms()
+        while True:
+            oldest = None
+            for e in self._waiting:
+                if e[0] is not None and (oldest is None or ticks_diff(e[2], oldest[2]) < 0):
+                    oldest = e
+            if oldest is None:
+                return
+            c = oldest[0]
+            if self._start(c, oldest[1]):
+                oldest[0] = oldest[1] = None
+                continue
+            if ticks_diff(now, oldest[2]) <= _WAIT_MS:
+                return
+            oldest[0] = oldest[1] = None
+            self._refuse(c)
 
     def _refuse(self, c):
         self.refused += 1

@@ -57,7 +57,7 @@ def images(tmp_path_factory):
 
 
 def cut(merged_path, dest):
-    """The filesystem, cut out of the merged image at the partition offset (numbers from DESIGN §6)."""
+    """The filesystem, cut out of the merged image at the partition offset."""
     data = open(merged_path, "rb").read()
     with open(dest, "wb") as f:
         f.write(data[VFS - BASE:VFS - BASE + VFS_SIZE])

@@ -1106,16 +1106,9 @@ def dump(doc):
 
 
 def update_readme(text, path=None):
-    path = path or os.path.join(paths.ROOT, "README.md")
-    with open(path) as f:
-        doc = f.read()
-    if README_START not in doc or README_END not in doc:
-        return False
-    head, rest = doc.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    with open(path, "w") as f:
-        f.write(head + README_START + "\n" + text + "\n" + README_END + tail)
-    return True
+    from doorctl.docmarks import replace_between
+
+    return replace_between(path or os.path.join(paths.ROOT, "README.md"), README_START, README_END, text)
 
 
 def main(argv=None):

@@ -65,14 +65,6 @@ class Result:
         self.floors = ()  # as access.Decision: set from a local decision
         self.hold = 0
 
-    def relay_mask(self):
-        """Relays 1..8 as the event log's bit mask (as access.Decision.relay_mask)."""
-        m = 0
-        for r in self.relays:
-            if r <= 8:
-                m |= 1 << (r - 1)
-        return m
-
 
 def _reason_code(reason):
     if reason == vc.OK:
