@@ -15,17 +15,18 @@ import time
 
 from doorctl import paths
 
-HEAP = "112000w"
+HEAP = "112000w"  # the lean profile's (doorctl.profiles): the user-table and heap benches
+TAP_HEAP = "1000000w"  # the psram profile's: the tap bench runs the PN532 emulator in the same process
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
 
-def run_mpy(script, *args, timeout=600):
+def run_mpy(script, *args, timeout=600, heap=HEAP):
     from doorctl import mpycache
 
     env = dict(os.environ)
     env["MICROPYPATH"] = mpycache.compiled_path()
-    r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + HEAP, script] + list(args),
+    r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + heap, script] + list(args),
                        env=env, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError("%s failed:\n%s%s" % (script, r.stdout, r.stderr))
@@ -33,16 +34,16 @@ def run_mpy(script, *args, timeout=600):
 
 
 def tap_latency(taps=1000):
-    return run_mpy(os.path.join(paths.ROOT, "bench", "tap_latency.py"), paths.ROOT, str(taps))
+    return run_mpy(os.path.join(paths.ROOT, "bench", "tap_latency.py"), paths.ROOT, str(taps), heap=TAP_HEAP)
 
 
 def simulator_heap(taps=50):
-    """Steady-state heap of the whole simulator process, as `make sim` runs it."""
+    """Steady-state heap of the whole simulator process on the lean board (the standalone door)."""
     sys.path.insert(0, os.path.join(paths.ROOT, "tests"))
     from simproc import Sim
 
     with tempfile.TemporaryDirectory() as tmp:
-        sim = Sim(tmp, config={"relays": {"1": {"hold_ms": 100}}})
+        sim = Sim(tmp, config={"relays": {"1": {"hold_ms": 100}}}, board=os.path.join(paths.BOARDS, "sim-lean.json"))
         try:
             sim.wait_for(lambda st: st["reader"]["status"] == "ok", timeout=10)
             for i in range(taps):
@@ -86,9 +87,9 @@ def table(res):
         ("Exit button pressed -> relay pin set (%d ms debounce + 5 ms sampling), %d presses"
          % (h["exit_debounce_ms"], h["exit_to_relay"]["n"]),
          "p50 %s, p99 %s" % (ms(h["exit_to_relay"]["p50_us"]), ms(h["exit_to_relay"]["p99_us"]))),
-        ("Heap after 1,000 taps (bench process, %d B heap)" % h["heap_total"],
+        ("Heap after 1,000 taps (bench process with the emulator, %d B heap: psram)" % h["heap_total"],
          "%d B free, largest free block %d B" % (h["heap_free_steady"], h["heap_largest_block"])),
-        ("Simulator process heap at steady state (after %d taps)" % s["taps"],
+        ("Simulator process heap at steady state, lean board (standalone door, after %d taps)" % s["taps"],
          "%d B free of %d B (%.1f%%)" % (s["free"], s["free"] + s["used"], s["free_pct"])),
     ]
     for name, mod in topic_modules():
@@ -97,9 +98,10 @@ def table(res):
     out = ["| measure | result |", "|---|---|"]
     out += ["| %s | %s |" % r for r in rows]
     out.append("")
-    out.append("Measured %s with MicroPython %s unix port, `-X heapsize=%s` (the ESP32's heap, "
-               "64-bit object sizes). Unix-port time; an ESP32 is ~100-200x slower on Python code."
-               % (res["date"], res["micropython"], HEAP))
+    out.append("Measured %s with MicroPython %s unix port, `-X heapsize=%s` (the lean profile's heap, "
+               "64-bit object sizes; the tap bench `%s`, the psram profile's, and the HTTP bench on the psram "
+               "board). Unix-port time; an ESP32 is ~100-200x slower on Python code."
+               % (res["date"], res["micropython"], HEAP, TAP_HEAP))
     return "\n".join(out)
 
 
