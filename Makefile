@@ -40,7 +40,8 @@ POWERCUT_ARGS ?=
 powercut: $(STAMP)
 	$(BIN)/python -m doorctl.powercut --trials 250 --out bench/powercut.json --readme $(POWERCUT_ARGS)
 
-## Soak: every feature at once, SOAK_MINUTES per memory profile (psram, then lean);
+## Soak: every feature of each memory profile at once (lean: the standalone door), SOAK_MINUTES
+## per profile (psram, then lean);
 ## figures to bench/soak.json and the README (exit 1 while a profile misses a requirement).
 soak: $(STAMP)
 	$(BIN)/python -m doorctl.soak --minutes $(SOAK_MINUTES) --update

@@ -1,9 +1,12 @@
 """Soak: the real firmware in the simulator with every feature of its profile in use at once
 (issue #15, item 3), counting what goes wrong.
 
-One run starts the simulator on a board (`boards/sim.json`, psram; `boards/sim-lean.json`, lean)
-with the device HTTP API on, third-party verification in `customize` mode with cards `remote`
-and a user table of USERS users (+ the demo user 1001), and for `minutes`:
+One run starts the simulator on a board (`boards/sim.json`, psram; `boards/sim-lean.json`, lean;
+the profile is the board file's, doorctl.profiles) with a user table of USERS users (+ the demo
+user 1001) and loads it for `minutes` with its profile's feature set.
+
+psram, every feature: the device HTTP API on, third-party verification in `customize` mode with
+cards `remote`, and
 
 - taps: a card every TAP_EVERY_S over the control channel, alternating a known card (a table
   user's, granted by the server) and an unknown one (denied by the server); every tap's UID is
@@ -20,26 +23,36 @@ and a user table of USERS users (+ the demo user 1001), and for `minutes`:
 - the exit button every EXIT_EVERY_S (configured to relay 2, so relay 1 opens only for granted
   cards).
 
+lean, the standalone door (lean boards refuse Wi-Fi with the HTTP API, third-party verification
+and LPR: docs/memory.md): no HTTP (the simulator runs with `--http off`), no verification (no
+`verify` in the config), no table pushes; the same taps, decided locally by the table the
+simulator starts with (known: granted, unknown: denied), the exit button every EXIT_EVERY_S and
+after each press the door opened (door sensor) for DOOR_OPEN_S and closed; a granted tap's relay
+1 is polled every POLL_S from the tap until it opens.
+
 Counted: MemoryErrors (lines of the simulator's output naming one, control answers "out of
 memory", HTTP 503 "out of memory", the card reader's `no_heap` polls, "no heap" lines), events
 lost (sequence gaps in the log read page by page over the control channel, exit presses without
-an event, relay 1 pulses without a granted card event), events out of order (the server-decided
-events and the refused ones each in tap order), taps not decided (no event within DECIDE_S:
-a tap queued behind a request the server never answers can wait 2 x 3 s), wrong decisions (an
-unknown card granted, a known card denied by the server), every HTTP answer by status (503
-"busy" = the documented admission control, counted apart), streamed answers cut short, HTTP
-requests without an answer, pushes and their retries, the heap (control `heap` every
-HEAP_EVERY_S: free and largest block, min and median), and latencies: tap -> relay 1 on for
-granted taps (includes the server's random delay), the device's own share of it (server answer
-written -> relay on; tap -> request at the server when none was in flight) and exit press ->
-relay 2 on. Relays are polled over the control channel every POLL_S while an opening is due,
-so the figures include that granularity. Times are unix-port wall time (an ESP32 is slower).
+an event, relay 1 pulses without a granted card event, lean: door sensor changes without an
+event), events out of order (the server-decided events and the refused ones each in tap order;
+lean: every card event in tap order, the door's opened/closed in turn), taps not decided (no
+event within DECIDE_S: a tap queued behind a request the server never answers can wait 2 x 3 s;
+lean: LEAN_DECIDE_S), wrong decisions (an unknown card granted, a known card denied by the
+server; lean: a known card denied at all), every HTTP answer by status (503 "busy" = the
+documented admission control, counted apart), streamed answers cut short, HTTP requests without
+an answer, pushes and their retries, the heap (control `heap` every HEAP_EVERY_S: free and
+largest block, min and median), and latencies: tap -> relay 1 on for granted taps (psram:
+includes the server's random delay), the device's own share of it (server answer written ->
+relay on; tap -> request at the server when none was in flight) and exit press -> relay 2 on.
+Relays are polled over the control channel every POLL_S while an opening is due, so the figures
+include that granularity. Times are unix-port wall time (an ESP32 is slower).
 
     run(board, minutes) -> dict     failures(result) -> [text]     rows(results) -> [(measure, ...)]
     python -m doorctl.soak --minutes 5 --board boards/sim.json [--board ...] [--json] [--update]
       exit code 0: every count as required; 1: a count is not (listed), or an error;
       --update: results into bench/soak.json and the README rows between the soak markers.
 """
+import contextlib
 import json
 import os
 import random
@@ -65,6 +78,8 @@ HEAP_EVERY_S = 5.0
 EVENTS_EVERY_S = 2.0  # (each read loads the control channel's ctlmore: heap)
 PROGRESS_S = 10.0
 DECIDE_S = 8.0  # a tap's event must be there within this (queued behind an unanswered request: 2 x 3 s)
+LEAN_DECIDE_S = 3.0  # lean: decided locally, nothing queued
+DOOR_OPEN_S = 1.0  # lean: the door is opened after each exit press and closed this much later
 VERIFY_TIMEOUT_MS = 3000
 DELAY_MAX_MS = 2900
 NO_ANSWER = 0.05
@@ -83,18 +98,21 @@ README_START = "<!-- soak:start -->"
 README_END = "<!-- soak:end -->"
 
 
-def config(verify_url):
+def config(verify_url=None):
     """The device config of a soak: fast relays, exit -> relay 2, no unlock intervals, cards
-    verified by the server at `verify_url` (remote: an unreachable server denies)."""
-    return {
+    verified by the server at `verify_url` (remote: an unreachable server denies); without one
+    (lean, the standalone door) no `verify` section: cards are decided by the local table."""
+    cfg = {
         "relays": {"1": {"hold_ms": 200}, "2": {"hold_ms": 200}},
         "reader": {"removal_ms": 150},
         "inputs": {"exit": {"relay": 2}},
         "access": {"interval_same_s": 0, "interval_other_s": 0},
-        "verify": {"mode": "customize", "auth_mode": "any", "timeout_ms": VERIFY_TIMEOUT_MS,
-                   "url": verify_url + "/scan?card={Card}&device={DeviceID}",
-                   "methods": {"qr": "local", "card": "remote", "pin": "local"}},
     }
+    if verify_url is not None:
+        cfg["verify"] = {"mode": "customize", "auth_mode": "any", "timeout_ms": VERIFY_TIMEOUT_MS,
+                         "url": verify_url + "/scan?card={Card}&device={DeviceID}",
+                         "methods": {"qr": "local", "card": "remote", "pin": "local"}}
+    return cfg
 
 
 def known_card(i):
@@ -229,6 +247,8 @@ class Soak:
         self.board = board
         self.heap_words = heap  # -X heapsize for the simulator (default: the board's profile's)
         self.profile = None
+        self.standalone = False  # lean: the standalone door (no HTTP, no verification, no pushes)
+        self.decide_s = DECIDE_S
         self.seconds = seconds
         self.seed = seed
         self.users = users
@@ -241,6 +261,7 @@ class Soak:
         self.counts = {}  # name -> {detail: n}
         self.taps = []  # {uid, known, t}
         self.presses = []  # {t, relay_s}
+        self.doors = []  # lean: {t, state ("open"/"closed"), uncertain}
         self.events = {}  # seq -> event (+ "seen": time.time())
         self.seq_gaps = []  # (expected, got)
         self.cursor = 0
@@ -287,10 +308,18 @@ class Soak:
                 i += 1
                 t = time.time()
                 uncertain = False
+                arm = None
+                if self.standalone and known:  # decided locally: relay 1 is due from the tap on
+                    arm = [t, t + ARM_LATE_S]
+                    with self.lock:
+                        self.arms.append(arm)
                 try:
                     _, t = ctl.insist("tap", uid=uid, ms=TAP_MS)
                 except Ctl.OutOfMemory:
                     self.count("taps_not_sent", "out of memory")
+                    if arm is not None:
+                        with self.lock:
+                            self.arms = [a for a in self.arms if a is not arm]
                     continue
                 except Ctl.Failed:  # made or not: its event, if any, is its own (never "extra")
                     uncertain = True
@@ -309,7 +338,8 @@ class Soak:
 
     def relay_watch(self, base):
         """Relay 1's pulses after `base`: polled every POLL_S in a window around each granting
-        answer (a precise time), else every 0.25 s (counted, no time)."""
+        answer (lean: from each known tap until its pulse is seen; a precise time), else every
+        0.25 s (counted, no time)."""
         ctl = Ctl(self)
         try:
             last = base
@@ -333,6 +363,8 @@ class Soak:
                     with self.lock:
                         for n in range(last + 1, r["pulses"] + 1):
                             self.pulses.append((n - base, t, precise))
+                        if self.standalone:  # the earliest known taps' windows end with their pulses
+                            del self.arms[:r["pulses"] - last]
                     last = r["pulses"]
                 if not fast:
                     slow_next = t + 0.25
@@ -342,10 +374,11 @@ class Soak:
             ctl.close()
 
     def presser(self):
-        """The exit button every EXIT_EVERY_S; press -> relay 2 on, polled every POLL_S."""
+        """The exit button every EXIT_EVERY_S; press -> relay 2 on, polled every POLL_S (lean:
+        then the door opened for DOOR_OPEN_S and closed, its sensor's events counted)."""
         ctl = Ctl(self)
         try:
-            while not self.stop.wait(EXIT_EVERY_S):
+            while not self.stop.wait(EXIT_EVERY_S - (DOOR_OPEN_S if self.standalone else 0.0)):
                 try:
                     (r, _) = ctl.insist("relay", num=2)
                     before = r["pulses"]
@@ -373,8 +406,26 @@ class Soak:
                         press["relay_s"] = time.time() - t
                         break
                     time.sleep(POLL_S)
+                if self.standalone:
+                    self.door(ctl, "open")
+                    time.sleep(DOOR_OPEN_S)  # (closed even when the load stops meanwhile)
+                    self.door(ctl, "closed")
         finally:
             ctl.close()
+
+    def door(self, ctl, state):
+        """The door sensor: the door opened or closed (control `door`), counted."""
+        uncertain = False
+        t = time.time()
+        try:
+            _, t = ctl.insist("door", state=state)
+        except Ctl.OutOfMemory:
+            self.count("doors_not_sent", "out of memory")
+            return
+        except Ctl.Failed:
+            uncertain = True
+        with self.lock:
+            self.doors.append({"t": t, "state": state, "uncertain": uncertain})
 
     # the event log, page by page
     def read_events(self, ctl):
@@ -504,6 +555,12 @@ class Soak:
             heap = min((h[1] for h in self.heap), default=None)
             oom = sum(self.counts.get("control_oom", {}).values())
         mem = self.sim.output.count("MemoryError") + oom
+        if self.standalone:
+            self.say("soak %s: %3.0f/%.0f s, taps %d (with an event %d), events %d, exit presses %d, door changes %d, "
+                     "MemoryError %d, heap free min %s B (standalone door: no HTTP, no verification)"
+                     % (self.profile, time.time() - self.t0, self.seconds, taps, decided, self.cursor,
+                        len(self.presses), len(self.doors), mem, heap))
+            return
         self.say("soak %s: %3.0f/%.0f s, taps %d (with an event %d), events %d, HTTP 2xx %d busy %d other %d, "
                  "pushes %d, MemoryError %d, heap free min %s B"
                  % (self.profile, time.time() - self.t0, self.seconds, taps, decided, self.cursor, ok, busy, other,
@@ -518,9 +575,12 @@ class Soak:
         from doorctl import verify_server as vs
 
         self.profile = profiles.board_profile(self.board)
+        self.standalone = self.profile == "lean"  # lean refuses HTTP and verification (docs/memory.md)
+        self.decide_s = LEAN_DECIDE_S if self.standalone else DECIDE_S
         rules = {"allow": [known_card(i) for i in range(1, self.users + 1)] + DEMO_USER["cards"],
                  "delay_ms": 0, "delay_max_ms": DELAY_MAX_MS, "no_answer": NO_ANSWER, "seed": self.seed}
-        with tempfile.TemporaryDirectory() as d, vs.VerifyServer(rules, log=self.on_request) as server:
+        verify = contextlib.nullcontext() if self.standalone else vs.VerifyServer(rules, log=self.on_request)
+        with tempfile.TemporaryDirectory() as d, verify as server:
             self.server = server
             src = os.path.join(d, "users.json")
             with open(src, "w") as f:
@@ -530,28 +590,31 @@ class Soak:
             tbl = os.path.join(d, "users.tbl")
             simprep.build_table(src, tbl, serial=SERIAL_BASE - 1)
             self.heap_words = self.heap_words or profiles.heap_for_board(self.board)
-            self.say("soak %s: starting the simulator (%s, -X heapsize=%s) ..."
-                     % (self.profile, os.path.basename(self.board), self.heap_words))
+            self.say("soak %s: starting the simulator (%s, -X heapsize=%s%s) ..."
+                     % (self.profile, os.path.basename(self.board), self.heap_words,
+                        "; the standalone door: no HTTP, no verification, no table pushes" if self.standalone else ""))
             try:
-                self.sim = Sim(d, config=config(server.url), users=tbl, board=self.board, http=True, demo=False,
-                               heap=self.heap_words)
+                self.sim = Sim(d, config=config(None if self.standalone else server.url), users=tbl, board=self.board,
+                               http=not self.standalone, demo=False, heap=self.heap_words)
             except RuntimeError as e:  # the firmware did not start: that is the result
                 return self.no_start(str(e))
             try:
                 self.sim.wait_for(lambda s: s["reader"]["status"] == "ok", timeout=30, events=0)
                 st0 = self.sim.state(0)
-                admin_session(self.sim.http, PASSWORD)
-                import base64
-                auth = "Basic " + base64.b64encode(("admin:" + PASSWORD).encode()).decode()
+                if not self.standalone:
+                    admin_session(self.sim.http, PASSWORD)
+                    import base64
+                    auth = "Basic " + base64.b64encode(("admin:" + PASSWORD).encode()).decode()
                 ctl = Ctl(self)
                 self.read_events(ctl)
                 ctl.close()
                 start_seq = self.cursor
                 self.t0 = time.time()
                 readers = [self._thread(self.relay_watch, st0["relays"]["1"]["pulses"]), self._thread(self.event_reader)]
-                workers = [self._thread(self.tapper), self._thread(self.presser),
-                           self._thread(self.http_client, 0, auth, src, d)]
-                workers += [self._thread(self.http_client, k, auth) for k in range(1, HTTP_CLIENTS)]
+                workers = [self._thread(self.tapper), self._thread(self.presser)]
+                if not self.standalone:
+                    workers.append(self._thread(self.http_client, 0, auth, src, d))
+                    workers += [self._thread(self.http_client, k, auth) for k in range(1, HTTP_CLIENTS)]
                 next_progress = self.t0 + PROGRESS_S
                 while time.time() - self.t0 < self.seconds and not self.stop.is_set():
                     time.sleep(0.2)
@@ -566,8 +629,8 @@ class Soak:
                 for t in workers:
                     t.join(PUSH_TIMEOUT_S + 10)
                 if self.alive():  # the last taps' decisions (queued ones can take 2 x 3 s)
-                    self.say("soak %s: load stopped; %.0f s for the last decisions ..." % (self.profile, DECIDE_S))
-                    time.sleep(DECIDE_S)
+                    self.say("soak %s: load stopped; %.0f s for the last decisions ..." % (self.profile, self.decide_s))
+                    time.sleep(self.decide_s)
                 self.stop_all.set()
                 for t in readers:
                     t.join(15)
@@ -584,18 +647,27 @@ class Soak:
                 ctl.close()
             finally:
                 self.sim.stop()
-            requests = list(server.requests)
+            requests = list(server.requests) if server is not None else []
         return self.result(elapsed, start_seq, st0, st1, requests)
 
     # --- the figures --------------------------------------------------------------------------
     def base(self):
-        return {"board": os.path.basename(self.board), "profile": self.profile, "heapsize": self.heap_words,
-                "seed": self.seed, "users": self.users + 1, "errors": list(self.errors), "started": True,
-                "conditions": {"tap_every_s": TAP_EVERY_S, "tap_ms": TAP_MS, "exit_every_s": EXIT_EVERY_S,
-                               "push_every_s": PUSH_EVERY_S, "first_push_s": FIRST_PUSH_S,
-                               "http_clients": HTTP_CLIENTS, "verify_delay_ms": [0, DELAY_MAX_MS],
-                               "verify_no_answer": NO_ANSWER, "verify_timeout_ms": VERIFY_TIMEOUT_MS,
-                               "decide_s": DECIDE_S, "poll_ms": POLL_S * 1000}}
+        res = {"board": os.path.basename(self.board), "profile": self.profile, "heapsize": self.heap_words,
+               "seed": self.seed, "users": self.users + 1, "errors": list(self.errors), "started": True}
+        if self.standalone:
+            res["features"] = "standalone"
+            res["conditions"] = {"standalone": True, "http": "off", "verify": "off", "table_pushes": 0,
+                                 "tap_every_s": TAP_EVERY_S, "tap_ms": TAP_MS, "exit_every_s": EXIT_EVERY_S,
+                                 "door_open_s": DOOR_OPEN_S, "events_every_s": EVENTS_EVERY_S,
+                                 "heap_every_s": HEAP_EVERY_S, "decide_s": LEAN_DECIDE_S, "poll_ms": POLL_S * 1000}
+            return res
+        res["features"] = "all"
+        res["conditions"] = {"tap_every_s": TAP_EVERY_S, "tap_ms": TAP_MS, "exit_every_s": EXIT_EVERY_S,
+                             "push_every_s": PUSH_EVERY_S, "first_push_s": FIRST_PUSH_S,
+                             "http_clients": HTTP_CLIENTS, "verify_delay_ms": [0, DELAY_MAX_MS],
+                             "verify_no_answer": NO_ANSWER, "verify_timeout_ms": VERIFY_TIMEOUT_MS,
+                             "decide_s": DECIDE_S, "poll_ms": POLL_S * 1000}
+        return res
 
     def no_start(self, text):
         """The result of a firmware that did not start (text: simproc's error with its output)."""
@@ -638,12 +710,14 @@ class Soak:
             extra += len(mine) - 1
             e = mine[0]
             # the event's time is the device's (host) clock in whole seconds, cut: never later than the decision
-            if (e["time"] or e["seen"]) - t["t"] > DECIDE_S:
+            if (e["time"] or e["seen"]) - t["t"] > self.decide_s:
                 late += 1
                 not_decided += 1
             key = "%s %s %s" % ("known" if t["known"] else "unknown", e["result"], e["reason"])
             _bump(outcomes, key)
-            if (not t["known"] and e["result"] == "granted") or (t["known"] and e["reason"] == "remote_denied"):
+            # a known card denied: by the server (psram: busy and timeouts are the documented queue); lean: at all
+            denied = e["result"] != "granted" if self.standalone else e["reason"] == "remote_denied"
+            if (not t["known"] and e["result"] == "granted") or (t["known"] and denied):
                 wrong.append(key + " " + t["uid"])
         extra += sum(len(v) for k, v in by_code.items() if k not in index)  # card events of no tap
         # order: the refused ones among themselves, the others among themselves, in tap order
@@ -659,6 +733,12 @@ class Soak:
         sure = [p for p in self.presses if not p["uncertain"]]
         lost = {"seq_gaps": gap_events, "exit_presses_without_event": max(0, len(sure) - len(exits)),
                 "relay_pulses_without_event": max(0, pulses1 - len(granted))}
+        if self.standalone:  # the door sensor: each change its event, opened and closed in turn
+            doors = [e for e in evs if e["kind"] == "door"]
+            changes = [d for d in self.doors if not d["uncertain"]]
+            lost["door_changes_without_event"] = max(0, len(changes) - len(doors))
+            seen = [e["reason"] for e in doors]  # the door starts closed: opened first
+            out_of_order += int(seen[:1] not in ([], ["door_opened"])) + sum(1 for a, b in zip(seen, seen[1:]) if a == b)
         res["taps"] = {"taps": len(self.taps), "not_decided": not_decided, "late": late, "extra_events": extra,
                        "uncertain_without_event": uncertain,
                        "wrong_decisions": len(wrong), "wrong": wrong[:10], "outcomes": dict(sorted(outcomes.items())),
@@ -671,6 +751,12 @@ class Soak:
         res["exits"] = {"presses": len(self.presses), "events": len(exits),
                         "uncertain": len(self.presses) - len(sure),
                         "not_sent": self.counts.get("presses_not_sent", {})}
+        if self.standalone:
+            res["doors"] = {"changes": len(self.doors), "events": len(doors),
+                            "opened": sum(1 for e in doors if e["reason"] == "door_opened"),
+                            "closed": sum(1 for e in doors if e["reason"] == "door_closed"),
+                            "uncertain": len(self.doors) - len(changes),
+                            "not_sent": self.counts.get("doors_not_sent", {})}
 
         # latencies
         t_tap = {t["uid"]: t["t"] for t in self.taps}
@@ -708,13 +794,49 @@ class Soak:
             if prev is not None and prev.get("answered") and c1 in t_tap and t_tap[c1] < e0 <= s1:
                 handover.append(s1 - e0)
         exit_relay = [p["relay_s"] for p in self.presses if p["relay_s"] is not None]
-        res["latency"] = {"tap_to_relay": _lat(tap_relay), "answer_to_relay": _lat(answer_relay),
-                          "tap_to_request": _lat(tap_request), "answer_to_next_request": _lat(handover),
-                          "exit_to_relay": _lat(exit_relay),
-                          "exit_no_relay": len(sure) - len([p for p in sure if p["relay_s"] is not None]), "pulses_without_time": imprecise}
-        res["server"] = {"requests": len(requests), "unanswered": sum(1 for r in requests if r.get("no_answer")),
-                         "granted": sum(1 for r in requests if r.get("granted") and not r.get("no_answer"))}
+        exit_no_relay = len(sure) - len([p for p in sure if p["relay_s"] is not None])
+        if self.standalone:  # no server: the tap -> relay figure is the device's own
+            res["latency"] = {"tap_to_relay": _lat(tap_relay), "exit_to_relay": _lat(exit_relay),
+                              "exit_no_relay": exit_no_relay, "pulses_without_time": imprecise}
+        else:
+            res["latency"] = {"tap_to_relay": _lat(tap_relay), "answer_to_relay": _lat(answer_relay),
+                              "tap_to_request": _lat(tap_request), "answer_to_next_request": _lat(handover),
+                              "exit_to_relay": _lat(exit_relay),
+                              "exit_no_relay": exit_no_relay, "pulses_without_time": imprecise}
+            res["server"] = {"requests": len(requests), "unanswered": sum(1 for r in requests if r.get("no_answer")),
+                             "granted": sum(1 for r in requests if r.get("granted") and not r.get("no_answer"))}
 
+        if not self.standalone:
+            self.network_result(res)
+
+        # memory
+        out = self.sim.output
+        lines = out.splitlines()
+        reader0, reader1 = st0["reader"], (st1 or {}).get("reader", st0["reader"])
+        mem = {"output_memoryerror_lines": sum(1 for ln in lines if "MemoryError" in ln),
+               "output_no_heap_lines": sum(1 for ln in lines if "no heap" in ln),
+               "control_oom": sum(self.counts.get("control_oom", {}).values()),
+               "control_oom_by_command": self.counts.get("control_oom", {})}
+        if not self.standalone:
+            mem.update(http_oom_503=res["http"]["oom_503"], push_oom_503=res["pushes"]["oom_retries"])
+        mem["reader_no_heap"] = reader1.get("no_heap", 0) - reader0.get("no_heap", 0)
+        mem["total"] = sum(v for k, v in mem.items() if isinstance(v, int))
+        res["memory_errors"] = mem
+        free = [h[1] for h in self.heap]
+        largest = [h[2] for h in self.heap]
+        res["heap"] = {"samples": len(free), "free_min": min(free, default=None),
+                       "free_median": int(statistics.median(free)) if free else None,
+                       "largest_min": min(largest, default=None),
+                       "largest_median": int(statistics.median(largest)) if largest else None,
+                       "free_first": free[0] if free else None, "free_last": free[-1] if free else None,
+                       "total": (st1 or st0).get("heap_free", 0) + (st1 or st0).get("heap_used", 0)}
+        res["control_errors"] = self.counts.get("control_errors", {})
+        res["sim_log"] = [ln for ln in lines if any(k in ln for k in ("Error", "Traceback", "no heap", "failed"))][:20]
+        res["failures"] = failures(res)
+        return res
+
+    def network_result(self, res):
+        """psram: the HTTP clients' answers and the table pushes into `res`."""
         # HTTP
         tot = {}
         for route, counts in self.http.items():
@@ -743,30 +865,6 @@ class Soak:
                          "oom_retries": sum(1 for n in retries if "out of memory (HTTP 503)" in n),
                          "seconds": [p["seconds"] for p in self.pushes],
                          "serial_mismatch": sum(1 for p in self.pushes if p["ok"] and p["serial_reported"] != p["serial"])}
-
-        # memory
-        out = self.sim.output
-        lines = out.splitlines()
-        reader0, reader1 = st0["reader"], (st1 or {}).get("reader", st0["reader"])
-        mem = {"output_memoryerror_lines": sum(1 for ln in lines if "MemoryError" in ln),
-               "output_no_heap_lines": sum(1 for ln in lines if "no heap" in ln),
-               "control_oom": sum(self.counts.get("control_oom", {}).values()),
-               "control_oom_by_command": self.counts.get("control_oom", {}),
-               "http_oom_503": oom, "push_oom_503": res["pushes"]["oom_retries"],
-               "reader_no_heap": reader1.get("no_heap", 0) - reader0.get("no_heap", 0)}
-        mem["total"] = sum(v for k, v in mem.items() if isinstance(v, int))
-        res["memory_errors"] = mem
-        free = [h[1] for h in self.heap]
-        largest = [h[2] for h in self.heap]
-        res["heap"] = {"samples": len(free), "free_min": min(free, default=None),
-                       "free_median": int(statistics.median(free)) if free else None,
-                       "largest_min": min(largest, default=None),
-                       "largest_median": int(statistics.median(largest)) if largest else None,
-                       "total": (st1 or st0).get("heap_free", 0) + (st1 or st0).get("heap_used", 0)}
-        res["control_errors"] = self.counts.get("control_errors", {})
-        res["sim_log"] = [ln for ln in lines if any(k in ln for k in ("Error", "Traceback", "no heap", "failed"))][:20]
-        res["failures"] = failures(res)
-        return res
 
 
 def failures(res):
@@ -797,8 +895,12 @@ def failures(res):
                                                         "; ".join(list(res["control_errors"])[:3])))
     if tp["not_sent"] or res["exits"]["not_sent"]:
         out.append("taps/presses the control channel could not make: %s %s" % (tp["not_sent"], res["exits"]["not_sent"]))
+    if res.get("doors", {}).get("not_sent"):
+        out.append("door changes the control channel could not make: %s" % res["doors"]["not_sent"])
     if res["latency"]["exit_no_relay"]:
         out.append("exit presses without relay 2 opening: %d" % res["latency"]["exit_no_relay"])
+    if "http" not in res:  # lean: the standalone door, no HTTP and no table pushes
+        return out
     h = res["http"]
     allowed_busy = res["profile"] == "lean"
     bad = h["oom_503"] + h["other_non_2xx"] + (0 if allowed_busy else h["busy_503"])
@@ -837,49 +939,116 @@ def _kv(d):
     return ", ".join("%s %d" % kv for kv in sorted(d.items()) if kv[1]) or "none"
 
 
+def _standalone(r):
+    return r.get("features") == "standalone"
+
+
 def rows(results):
-    """[(measure, text per profile...)] for the profiles in `results` (a dict profile -> result)."""
+    """[(measure, text per profile...)] for the profiles in `results` (a dict profile -> result).
+    A lean result (the standalone door) has no HTTP, verification or pushes: those cells say so."""
     profs = [p for p in ("psram", "lean") if p in results]
     get = [results[p] for p in profs]
 
-    def row(name, fn, always=False):
-        return tuple([name] + [fn(r) if always or r.get("started", True) else "-" for r in get])
+    def row(name, fn, always=False, standalone=None):
+        """`standalone`: the cell of a standalone-door result (a figure it has not)."""
+        def cell(r):
+            if not (always or r.get("started", True)):
+                return "-"
+            if standalone is not None and _standalone(r):
+                return standalone
+            return fn(r)
+        return tuple([name] + [cell(r) for r in get])
 
+    def run(r):
+        if not r.get("started", True):
+            return "did not start (`-X heapsize=%s`): `%s`" % (r["heapsize"], r["start_error"])
+        if _standalone(r):
+            return "%s s, %d taps, %d exit presses, %d door sensor changes; the standalone door: no HTTP, " \
+                   "no verification, no table pushes" % (r["seconds"], r["taps"]["taps"], r["exits"]["presses"],
+                                                         r["doors"]["changes"])
+        return "%s s, %d taps, %d exit presses, %d table pushes, %d HTTP requests, %d verify requests" % (
+            r["seconds"], r["taps"]["taps"], r["exits"]["presses"], r["pushes"]["pushes"], r["http"]["requests"],
+            r["server"]["requests"])
+
+    def inputs(r):
+        text = "%d (%d events)" % (r["exits"]["presses"], r["exits"]["events"])
+        d = r.get("doors")
+        return text + (" / %d (%d events: %d opened, %d closed)" % (d["changes"], d["events"], d["opened"], d["closed"])
+                       if d else " / not used")
+
+    decide = []
+    for r in get:
+        v = r["conditions"].get("decide_s", DECIDE_S)
+        decide.append(v)
+    within = "%g s" % decide[0] if len(set(decide)) <= 1 else \
+        " / ".join("%g s (`%s`)" % (v, p) for v, p in zip(decide, profs))
+    no_http, no_verify = "none: no HTTP (standalone door)", "none: no verification (standalone door)"
     mem = lambda r: "%d%s" % (r["memory_errors"]["total"], " (%s)" % _kv({k: v for k, v in r["memory_errors"].items()
                                                                           if isinstance(v, int) and k != "total"})
                              if r["memory_errors"]["total"] else "")
     return [
-        row("Run", lambda r: "did not start (`-X heapsize=%s`): `%s`" % (r["heapsize"], r["start_error"])
-            if not r.get("started", True) else "%s s, %d taps, %d exit presses, %d table pushes, %d HTTP requests, %d verify requests"
-            % (r["seconds"], r["taps"]["taps"], r["exits"]["presses"], r["pushes"]["pushes"], r["http"]["requests"],
-               r["server"]["requests"]), always=True),
+        row("Run", run, always=True),
         row("MemoryErrors", mem, always=True),
         row("Events lost / out of order", lambda r: "%d / %d (%d events read page by page)"
             % (r["events"]["lost"], r["events"]["out_of_order"], r["events"]["read"])),
-        row("Taps not decided within %g s" % DECIDE_S, lambda r: "%d of %d%s" % (
+        row("Taps not decided within %s" % within, lambda r: "%d of %d%s" % (
             r["taps"]["not_decided"], r["taps"]["taps"],
             "; %d extra events" % r["taps"]["extra_events"] if r["taps"]["extra_events"] else "")),
-        row("Wrong decisions (unknown granted, known denied by the server)", lambda r: "%d" % r["taps"]["wrong_decisions"]),
+        row("Wrong decisions (unknown granted, known denied by the server; standalone: known denied)",
+            lambda r: "%d" % r["taps"]["wrong_decisions"]),
         row("Decisions", lambda r: _kv(r["taps"]["outcomes"])),
+        row("Exit presses / door sensor changes", inputs),
         row("HTTP answers (4 clients)", lambda r: "%d 2xx, %d 503 busy, %d 503 out of memory, %d other non-2xx, "
             "%d unanswered, %d cut short" % (r["http"]["ok"], r["http"]["busy_503"], r["http"]["oom_503"],
-                                              r["http"]["other_non_2xx"], r["http"]["unanswered"], r["http"]["cut_short"])),
-        row("HTTP 2xx latency", lambda r: "p50 %s, p99 %s" % (_f(r["http"]["ok_p50_ms"], " ms"), _f(r["http"]["ok_p99_ms"], " ms"))),
+                                              r["http"]["other_non_2xx"], r["http"]["unanswered"], r["http"]["cut_short"]),
+            standalone=no_http),
+        row("HTTP 2xx latency", lambda r: "p50 %s, p99 %s" % (_f(r["http"]["ok_p50_ms"], " ms"), _f(r["http"]["ok_p99_ms"], " ms")),
+            standalone=no_http),
         row("Table pushes (%d users)" % (USERS + 1), lambda r: "%d of %d ok, %d retries (%d busy); %s s"
             % (r["pushes"]["ok"], r["pushes"]["pushes"], r["pushes"]["retries"], r["pushes"]["busy_retries"],
-               "/".join("%.2f" % s for s in r["pushes"]["seconds"]) or "-")),
+               "/".join("%.2f" % s for s in r["pushes"]["seconds"]) or "-"),
+            standalone="none: no HTTP (standalone door; its %d users are in the table it starts with)" % (USERS + 1)),
         row("Heap free min / median", lambda r: "%s / %s B of %s" % (_f(r["heap"]["free_min"]), _f(r["heap"]["free_median"]),
                                                                      _f(r["heap"]["total"]))),
         row("Largest free block min / median", lambda r: "%s / %s B" % (_f(r["heap"]["largest_min"]),
                                                                        _f(r["heap"]["largest_median"]))),
-        row("Tap -> relay on, granted taps (server's 0-%d ms delay included)" % DELAY_MAX_MS,
-            lambda r: _latency(r["latency"]["tap_to_relay"])),
-        row("Server's granting answer -> relay on (the device's share)", lambda r: _latency(r["latency"]["answer_to_relay"])),
-        row("Tap -> request at the server (no request in flight)", lambda r: _latency(r["latency"]["tap_to_request"])),
-        row("Server's answer -> the queued tap's request", lambda r: _latency(r["latency"]["answer_to_next_request"])),
+        row("Tap -> relay on, granted taps (psram: the server's 0-%d ms delay included; standalone: decided locally)"
+            % DELAY_MAX_MS, lambda r: _latency(r["latency"]["tap_to_relay"])),
+        row("Server's granting answer -> relay on (the device's share)", lambda r: _latency(r["latency"]["answer_to_relay"]),
+            standalone=no_verify),
+        row("Tap -> request at the server (no request in flight)", lambda r: _latency(r["latency"]["tap_to_request"]),
+            standalone=no_verify),
+        row("Server's answer -> the queued tap's request", lambda r: _latency(r["latency"]["answer_to_next_request"]),
+            standalone=no_verify),
         row("Exit press -> relay 2 on (50 ms debounce)", lambda r: _latency(r["latency"]["exit_to_relay"])),
         row("Verdict", lambda r: "pass" if not r["failures"] else "FAIL: " + "; ".join(r["failures"]), always=True),
     ]
+
+
+def conditions(r, date=None):
+    """One profile's conditions, a sentence for below the rows."""
+    c = r["conditions"]
+    when = "Measured %s." % (date or r.get("date", "?"))
+    if _standalone(r):
+        return ("Conditions, `%s` (%s): the standalone door, lean's feature set (lean boards refuse Wi-Fi with the "
+                "HTTP API, third-party verification and LPR: [docs/memory.md](docs/memory.md)), so no HTTP, no "
+                "verification server, no table pushes; a tap every %d ms alternating a known card (one of the %d "
+                "users of the table the simulator starts with: decided locally, granted) and an unknown one "
+                "(denied), %d ms on the reader; the exit button every %g s, then the door opened for %g s and "
+                "closed (door sensor); the event log read page by page over the control channel every %g s, the "
+                "heap every %g s; relay 1 polled every %g ms from each known tap until it opens (included in the "
+                "figures). %s"
+                % (r["profile"], r["board"], c["tap_every_s"] * 1000, r["users"], c["tap_ms"], c["exit_every_s"],
+                   c["door_open_s"], c["events_every_s"], c["heap_every_s"], c["poll_ms"], when))
+    return ("Conditions, `%s` (%s), every feature at once: a tap every %d ms alternating a known and an unknown card "
+            "(%d ms on the reader), every card verified by `doorctl verify-server` in-process (answers after 0-%d ms, "
+            "%d%% never answered: the door's %d ms timeout denies), %d HTTP clients (Basic) looping GET status / users "
+            "page / events / relays, a whole-table push (%d users) at %d s and every %d s, the exit button every %g s; "
+            "relays polled over the control channel every %g ms around an expected opening (included in the "
+            "figures). %s"
+            % (r["profile"], r["board"], c["tap_every_s"] * 1000, c["tap_ms"], c["verify_delay_ms"][1],
+               round(c["verify_no_answer"] * 100), c["verify_timeout_ms"], c["http_clients"], r["users"],
+               c["first_push_s"], c["push_every_s"], c["exit_every_s"], c["poll_ms"], when))
 
 
 def table(results, date=None):
@@ -887,20 +1056,11 @@ def table(results, date=None):
     out = ["| measure | " + " | ".join("`%s` (%s)" % (p, results[p]["board"]) for p in profs) + " |",
            "|---|" + "---|" * len(profs)]
     out += ["| " + " | ".join(r) + " |" for r in rows(results)]
-    out.append("")
-    r0 = results[profs[0]]
-    c = r0["conditions"]
-    out.append("Conditions: a tap every %d ms alternating a known and an unknown card (%d ms on the reader), every card "
-               "verified by `doorctl verify-server` in-process (answers after 0-%d ms, %d%% never answered: the door's "
-               "%d ms timeout denies), %d HTTP clients (Basic) looping GET status / users page / events / relays, a "
-               "whole-table push (%d users) at %d s and every %d s, the exit button every %g s; relays polled over the "
-               "control channel every %g ms around an expected opening (included in the figures). Simulator: "
-               "MicroPython unix port, `psram` `-X heapsize=1000000w`, `lean` `-X heapsize=112000w`; unix-port time. "
-               "Measured %s with `make soak` (`python -m doorctl.soak`; the same run for 60 s per profile is "
-               "`tests/test_soak.py`)."
-               % (c["tap_every_s"] * 1000, c["tap_ms"], c["verify_delay_ms"][1], round(c["verify_no_answer"] * 100),
-                  c["verify_timeout_ms"], c["http_clients"], r0["users"], c["first_push_s"], c["push_every_s"],
-                  c["exit_every_s"], c["poll_ms"], date or r0.get("date", "?")))
+    for p in profs:
+        out += ["", conditions(results[p], date)]
+    out += ["", "Simulator: MicroPython unix port, `psram` `-X heapsize=1000000w`, `lean` `-X heapsize=112000w`; "
+                "unix-port time. `make soak` (`python -m doorctl.soak`); the same run for 60 s per profile is "
+                "`tests/test_soak.py`."]
     return "\n".join(out)
 
 
@@ -934,7 +1094,11 @@ def main(argv=None):
     from doorctl.errors import CliError
 
     ap = argparse.ArgumentParser(prog="python -m doorctl.soak", description=__doc__.split("\n")[0],
-                                 epilog="Exit code 0: every count as required in every profile; 1: not "
+                                 epilog="Each profile runs its own feature set: psram every feature (HTTP "
+                                        "clients, verification server, table pushes, taps, exit presses); lean the "
+                                        "standalone door (taps decided by the local table, exit presses, the door "
+                                        "sensor; no HTTP, no verification, no table pushes: docs/memory.md). "
+                                        "Exit code 0: every count as required in every profile; 1: not "
                                         "(each failure listed), or an error.")
     ap.add_argument("--minutes", type=float, default=5.0, help="length of the load per board (default %(default)s)")
     ap.add_argument("--board", action="append", metavar="PATH",
