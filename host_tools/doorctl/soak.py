@@ -1076,16 +1076,9 @@ def update(results):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(stored, f, indent=2, sort_keys=True)
-    readme = os.path.join(paths.ROOT, "README.md")
-    with open(readme) as f:
-        doc = f.read()
-    if README_START not in doc or README_END not in doc:
-        return False
-    head, rest = doc.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    with open(readme, "w") as f:
-        f.write(head + README_START + "\n" + table(stored) + "\n" + README_END + tail)
-    return True
+    from doorctl.docmarks import replace_between
+
+    return replace_between(os.path.join(paths.ROOT, "README.md"), README_START, README_END, table(stored))
 
 
 def main(argv=None):
