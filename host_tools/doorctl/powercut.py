@@ -920,7 +920,7 @@ class Harness:
         card = self.state.users[uid]["cards"][0]
         c = self.sim.client
         since = _last_seq(c)
-        _call(c, "tap", uid=card, ms=30)
+        _call(c, "tap", uid=card, ms=300)  # (a 30 ms tap went unseen once on a loaded machine)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             evs = _call(c, "events", since=since)["events"]
