@@ -10,7 +10,6 @@ import hal
 import tzrule
 from configerror import ConfigError
 from doorapp import clock, timesync
-from doorapp.access import decision
 from doorapp.config import schema
 from doorapp.access import engine
 from doorapp.access import schedule
