@@ -108,6 +108,11 @@ def test_private_constant_copies_match_the_public_ones():
     import wiegandbits
 
     assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
+    from doorapp.readers import ble
+
+    assert ble._KIND_BLE == eventlog.KIND_BLE and ble._READER_ERROR == eventlog.REASON_READER_ERROR
+    assert ble.SOURCE_ADDRESS == eventlog.BLE_SOURCES.index("address")
+    assert ble.SOURCE_IBEACON == eventlog.BLE_SOURCES.index("ibeacon")
     from doorapp.readers import qr
     from doorapp.readers import credentials
 

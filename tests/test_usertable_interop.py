@@ -59,7 +59,7 @@ def _user(i):
     if i % 3 == 0:
         u["plates"] = [{"plate": "K%dL" % i, "from": "2026-02-01", "to": "2026-03-01T12:00"}, "Z%d" % i]
     if i % 4 == 0:
-        u.update({"qr": "qr-%d" % i, "ble": "%08x" % (i * 991), "relays": [1, 3], "floors": [2, 31],
+        u.update({"qr": "qr-%d" % i, "ble": "%012x" % (i * 991), "relays": [1, 3], "floors": [2, 31],
                   "role": "admin", "web_relay": 3, "valid_from": "2026-01-01T07:00", "valid_to": "2027-01-01",
                   "schedules": ["Day", "Always"], "phone": "sip:%d" % i, "relay_schedule_activation": True})
     return u

@@ -19,7 +19,7 @@ uidbytes_s = st.one_of(st.binary(min_size=4, max_size=4), st.binary(min_size=7, 
                        st.binary(min_size=10, max_size=10))
 pin_s = st.text("0123456789", min_size=2, max_size=8)
 qr_s = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef0123456789-", min_size=4, max_size=32)
-ble_s = st.text("0123456789ABCDEF", min_size=4, max_size=32)
+ble_s = st.one_of(st.text("0123456789ABCDEF", min_size=12, max_size=12), st.text("0123456789ABCDEF", min_size=40, max_size=40))
 plate_s = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=10)
 time_s = st.sampled_from(["2026-01-01", "2026-06-30T23:59", "2030-12-31T00:00", "1999-02-28T12:34"])
 

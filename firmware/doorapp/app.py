@@ -77,6 +77,8 @@ class Door:
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
         self.remote = None  # doorapp.verify.door.RemoteCheck while config verify.mode is not off
         self.set_remote()
+        self.ble = None  # doorapp.readers.ble.BleReader once BLE is on (config ble.enabled)
+        self._ble_task = None
 
     def set_remote(self, remote=None, buf=None):
         """Third-party verification from config `verify`: `remote`, one built already for a
@@ -127,6 +129,8 @@ class Door:
             self.set_remote(remote=remote)
             if remote is not None:
                 remote.start()
+        if new["ble"] != old["ble"] or new["device"] != old["device"]:
+            self.start_ble()
         if self.watcher:
             self.watcher.interval_ms = new["reader"]["poll_ms"]
             self.watcher.miss_ms = new["reader"]["removal_ms"]
@@ -150,6 +154,26 @@ class Door:
         """Decide on `table` from now on (a table pushed or its edits merged)."""
         self.table = table
         self.engine = make_engine(table, self.cfg)
+        if self.ble is not None:
+            self.ble.forget()
+
+    def start_ble(self):
+        """BLE on, off or its settings changed (config `ble`): scanning and advertising follow."""
+        on = self.cfg["ble"]["enabled"]
+        if self.ble is None:
+            if not on:
+                return
+            from doorapp.readers.ble import BleReader
+
+            self.ble = BleReader(self, self.board)
+        else:
+            self.ble.configure(self.cfg)
+        if on and self._ble_task is None:
+            self._ble_task = asyncio.create_task(self.ble.run())
+        elif not on and self._ble_task is not None:
+            self._ble_task.cancel()
+            self._ble_task = None
+            self.ble.stop()
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""
@@ -302,6 +326,7 @@ class Door:
             "led": self.led.is_on(),
             "buzzer": self.buzzer.is_on(),
             "reader": self.reader_status(),
+            "ble": self.ble.state() if self._ble_task is not None else {"enabled": False},
             "clock": clock.now(),
             "users": self.table.count,
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
@@ -359,6 +384,7 @@ class Door:
             residency.trim()
         if self.remote is not None:
             self.remote.start()
+        self.start_ble()  # its own task (BLE can be turned off): not one the door stops with
         for coro in extra:
             tasks.append(asyncio.create_task(coro))
         from doorapp import watchdog

@@ -110,6 +110,16 @@ def _only(text, chars):
     return True
 
 
+def ble_id(text):
+    """A key fob's id as the door reads it from an advert (docs/ble.md): 12 hex digits of its
+    address or 40 of an iBeacon's UUID, major and minor, upper case; ':', '-', ' ' and '/'
+    separators dropped. None if it is neither."""
+    s = text.replace(":", "").replace("-", "").replace(" ", "").replace("/", "").upper()
+    if len(s) not in (12, 40) or not _only(s, _HEXD):
+        return None
+    return s
+
+
 def _secret(u, key, ctx, p):
     """A PIN/QR/BLE value: normalised text, None if absent, False if invalid."""
     v = u.get(key)
@@ -120,13 +130,18 @@ def _secret(u, key, ctx, p):
         s = v.strip()
         if key == "pin":
             ok = 2 <= len(v) <= 8 and _only(v, _DIGITS)
-        else:  # QR: no control characters; BLE: hex digits
-            ok = 4 <= len(s) <= 32 and (_only(s, _HEXD) if key == "ble" else min(v) >= " ")
+        elif key == "ble":  # a key fob: its address or iBeacon id, separators dropped
+            s = ble_id(s)
+            ok = s is not None
+        else:  # QR: no control characters
+            ok = 4 <= len(s) <= 32 and min(v) >= " "
     if not ok:
         ctx.err(p + "." + key, "PIN must be text of 2-8 digits, got %r" % (v,) if key == "pin" else
-                "QR id must be text of 4-32 characters" if key == "qr" else "BLE key id must be 4-32 hex digits")
+                "QR id must be text of 4-32 characters" if key == "qr" else
+                "BLE key must be a fob address (12 hex digits, e.g. C0:FF:EE:00:10:01) or an iBeacon "
+                "UUID+major+minor (40 hex digits), got %r" % (v,))
         return False
-    v = s.upper() if key == "ble" else s
+    v = s
     if ctx.keyed is None:
         if ctx.collect:
             ctx.missing_key.append(p + "." + key)

@@ -138,7 +138,7 @@ def schedules(items, ctx, at="schedules"):
 
 
 # --- documents ------------------------------------------------------------------------------
-_OWNED = (("cards", "card"), ("plates", "plate"), ("pin", "PIN"), ("qr", "QR id"), ("ble", "BLE key id"))
+_OWNED = (("cards", "card"), ("plates", "plate"), ("pin", "PIN"), ("qr", "QR id"), ("ble", "BLE key"))
 
 
 def document(doc, ctx):

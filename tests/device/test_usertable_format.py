@@ -63,7 +63,7 @@ def test_record_roundtrip_and_largest_record():
     validate_list.schedules([{"id": i, "name": "S%d" % i} for i in range(2, 18)], ctx)
     u = validate.user({
         "id": 4294967294, "name": "\u00e9" * 31 + "x", "phone": "+" + "9" * 30, "role": "admin",
-        "cards": ["%02X" % i * 10 for i in range(5)], "pin": "12345678", "qr": "q" * 32, "ble": "ab" * 16,
+        "cards": ["%02X" % i * 10 for i in range(5)], "pin": "12345678", "qr": "q" * 32, "ble": "ab" * 20,
         "plates": [{"plate": "%dXXXXXXXXX" % i, "from": "2026-01-01", "to": "2105-12-31"} for i in range(5)],
         "relays": list(range(1, 9)), "floors": list(range(1, 33)), "web_relay": 255,
         "relay_schedule_activation": True, "valid_from": "1970-01-01T00:01", "valid_to": "2105-12-31T23:59",

@@ -253,7 +253,7 @@ def test_record_json_is_the_export_form_with_local_times():
                  "web_relay": 2, "relay_schedule_activation": True,
                  "plates": ["AB12CDE", {"plate": "x-y 9", "from": "2026-07-01T12:00"},
                             {"plate": "LAST1", "to": "2027-01-01"}]},
-                {"id": 4294967294, "name": "Ünïcødé ✓", "ble": "a1b2c3d4", "relays": [2]}]
+                {"id": 4294967294, "name": "Ünïcødé ✓", "ble": "a1b2c3d4e5f6", "relays": [2]}]
         users = [validate.user(u, ctx, "u") for u in docs]
         assert not ctx.errors, ctx.errors
         build.build_file(d + "/users.tbl", sched, users, ctx.fid, 1, ctx.keyed)

@@ -48,6 +48,14 @@ SECTIONS = {
     # good for nothing but POST /api/v1/lpr ("" = none; its password is a hash in secrets.json,
     # set with POST /api/v1/lpr/camera)
     "lpr": {"enabled": (bool, False, 0, 0), "relay": (int, 1, 1, 8), "username": (str, "", 0, 32)},
+    # BLE unlock (docs/ble.md): key fobs (users' `ble`) open within bkey_range_m as they come
+    # near; phones within trigger_m (hands_free) or when waved at the reader; movement_detection:
+    # a phone's message must say it moved in the last seconds; rssi_1m and path_loss_x10 (the
+    # exponent n x 10): the distance model, RSSI = rssi_1m - 10 n log10(metres). The unlock
+    # intervals are access.interval_same_s / interval_other_s (interval_kinds "ble": BLE alone).
+    "ble": {"enabled": (bool, False, 0, 0), "hands_free": (bool, True, 0, 0), "trigger_m": (int, 1, 1, 3),
+            "bkey_range_m": (("1-3", "4-6", "7-9"), "1-3", 0, 0), "movement_detection": (bool, False, 0, 0),
+            "rssi_1m": (int, -59, -100, -20), "path_loss_x10": (int, 20, 10, 50)},
 }
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today

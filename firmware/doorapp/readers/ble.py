@@ -1,0 +1,302 @@
+"""The door's BLE: scans for key fobs, advertises the door, and decides like a card tap.
+
+Radio access only through `board.ble()` (MicroPython's `bluetooth.BLE` on the ESP32, its
+emulation in the simulator). The scan IRQ copies each advert into a preallocated ring and
+returns (it allocates nothing and never raises: an exception there disables the handler for
+good); the task drains the ring every 20 ms:
+    advert -> fob id (bleadv: address or iBeacon) -> known device?      (RAM: tracked slots,
+           -> proximity filter (bleprox)   -> approach                    then a cache of
+           -> Door.decide(KIND_BLE, fob id) -> relays, event               ids known unknown)
+A device not seen before costs one user-table lookup (keyed hash, at most 2 flash reads, none
+when its index bucket is empty), at most LOOKUPS_PER_S of them; unknown devices are remembered
+by a 30-bit hash of their id so their next adverts are dropped without a lookup. Unknown devices
+are never logged: only a known fob's decision is an event.
+Scan: interval 320 ms, window 240 ms (75%: Wi-Fi keeps a quarter of the radio's time, the
+phones' and fobs' adverts are heard often enough to decide within ~1.5 s; docs/ble.md).
+"""
+from array import array
+from binascii import unhexlify
+
+from micropython import const
+
+import bleadv
+import bleprox
+from compat import sleep_ms, ticks_diff, ticks_ms
+
+_IRQ_SCAN_RESULT = const(5)
+_IRQ_SCAN_DONE = const(6)
+_KIND_BLE = const(4)  # eventlog.KIND_BLE
+_READER_ERROR = const(9)  # eventlog.REASON_READER_ERROR
+SCAN_INTERVAL_US = const(320000)
+SCAN_WINDOW_US = const(240000)
+ADV_INTERVAL_US = const(250000)
+_RING = const(32)  # adverts buffered between two drains (20 ms)
+_REC = const(40)  # addr_type 1, addr 6, rssi 1, length 1, data 31
+_SLOTS = const(8)  # known devices tracked at once
+_UNKNOWN = const(64)  # remembered unknown ids (hash table)
+_ID = const(40)  # longest fob id (hex digits)
+LOOKUPS_PER_S = const(8)
+_DRAIN_MS = const(20)
+# head, tail, dropped, errors, adverts, lookups, ignored
+_HEAD = const(0)
+_TAIL = const(1)
+_DROPS = const(2)
+_ERRORS = const(3)
+_ADVERTS = const(4)
+_LOOKUPS = const(5)
+_IGNORED = const(6)
+SOURCE_ADDRESS = const(1)  # event fmt of a BLE event: what identified the device
+SOURCE_IBEACON = const(2)
+BKEY_RANGES = {"1-3": 3, "4-6": 6, "7-9": 9}  # config ble.bkey_range_m -> fob trigger distance
+
+
+def id_hash(buf, n):
+    """30-bit hash of buf[0:n] (FNV-style, small ints only)."""
+    h = 0x2345
+    for i in range(n):
+        h = ((h ^ buf[i]) * 0x193) & 0x3FFFFFFF
+    return h
+
+
+class BleReader:
+    def __init__(self, door, board):
+        self.door = door
+        self.ble = board.ble()
+        self.ring = bytearray(_RING * _REC)
+        mv = memoryview(self.ring)
+        self.addrs = [mv[i * _REC + 1:i * _REC + 7] for i in range(_RING)]
+        self.advs = [mv[i * _REC + 9:(i + 1) * _REC] for i in range(_RING)]
+        self.times = array("i", bytes(4 * _RING))
+        self.c = array("i", bytes(4 * 7))  # counters (_HEAD ...)
+        self.idbuf = bytearray(_ID)
+        self.ids = bytearray(_SLOTS * _ID)  # tracked devices' ids
+        self.id_len = bytearray(_SLOTS)  # 0 = free slot
+        self.id_h = array("i", bytes(4 * _SLOTS))
+        self.src = bytearray(_SLOTS)
+        self.ref = array("b", bytes(_SLOTS))  # per-device RSSI correction (an iBeacon's own 1 m power)
+        self.seen = array("i", bytes(4 * _SLOTS))
+        self.unknown = array("i", bytes(4 * _UNKNOWN))  # hashes of unknown ids (0 = empty)
+        self.fobs = bleprox.Proximity(slots=_SLOTS)
+        self.budget = LOOKUPS_PER_S
+        self.budget_t = ticks_ms()
+        self.shown = bytearray(10)
+        self.scanning = False
+        self.cfg = None
+        self.configure(door.cfg)
+
+    # --- settings ---------------------------------------------------------------------------
+    def configure(self, cfg):
+        """Thresholds and advertising from config `ble` (and `device` for the advert)."""
+        b = cfg["ble"]
+        self.cfg = b
+        self.a = b["rssi_1m"]
+        n = b["path_loss_x10"] / 10
+        self.fobs.configure(BKEY_RANGES[b["bkey_range_m"]], self.a, n, True, window_ms=3000)
+        self.name = cfg["device"]["name"]
+        self.device_id = cfg["device"]["id"]
+        self.forget()
+
+    def forget(self):
+        """The user table or the settings changed: every device is looked up again."""
+        for i in range(_UNKNOWN):
+            self.unknown[i] = 0
+        for s in range(_SLOTS):
+            self.id_len[s] = 0
+
+    # --- radio ------------------------------------------------------------------------------
+    def start(self):
+        ble = self.ble
+        ble.active(True)
+        ble.irq(self._irq)
+        self.advertise()
+        ble.gap_scan(0, SCAN_INTERVAL_US, SCAN_WINDOW_US, False)
+        self.scanning = True
+
+    def stop(self):
+        ble = self.ble
+        try:
+            ble.gap_scan(None)
+            ble.gap_advertise(None)
+        except OSError:
+            pass
+        self.scanning = False
+
+    def advertise(self):
+        """The door's advert (its device ID) and scan response (its name); docs/ble.md."""
+        self.ble.gap_advertise(ADV_INTERVAL_US, bleadv.door_adv(self.device_id, bytes(8), False),
+                               resp_data=bleadv.door_scan_resp(self.name))
+
+    def _irq(self, event, data):
+        """The radio's callback: copy the advert into the ring, nothing else (no allocation)."""
+        try:
+            if event == _IRQ_SCAN_RESULT:
+                addr_type, addr, _adv_type, rssi, adv = data
+                c = self.c
+                h = c[_HEAD]
+                nxt = h + 1 if h + 1 < _RING else 0
+                n = len(adv)
+                if nxt == c[_TAIL] or n > 31 or len(addr) != 6:
+                    c[_DROPS] += 1
+                    return
+                o = h * _REC
+                r = self.ring
+                r[o] = addr_type
+                r[o + 1:o + 7] = addr
+                r[o + 7] = rssi & 0xFF
+                r[o + 8] = n
+                r[o + 9:o + 9 + n] = adv
+                self.times[h] = ticks_ms()
+                c[_HEAD] = nxt
+            elif event == _IRQ_SCAN_DONE:
+                self.scanning = False
+        except Exception:
+            self.c[_ERRORS] += 1
+
+    # --- the task ---------------------------------------------------------------------------
+    async def run(self):
+        """Scan and decide until cancelled; a radio error is logged and the radio restarted 5 s
+        later (the card reader and everything else go on meanwhile)."""
+        while True:
+            try:
+                self.start()
+                while True:
+                    if self.drain(ticks_ms()) == 0:
+                        await sleep_ms(_DRAIN_MS)
+                    else:
+                        await sleep_ms(0)
+            except Exception as e:
+                self.c[_ERRORS] += 1
+                self.scanning = False
+                try:
+                    self.door.record(_KIND_BLE, False, _READER_ERROR, type(e).__name__, 0, None, ())
+                except Exception:
+                    pass
+            await sleep_ms(5000)
+
+    def drain(self, now):
+        """Handle the adverts in the ring; returns how many."""
+        c = self.c
+        done = 0
+        while c[_TAIL] != c[_HEAD] and done < _RING:
+            t = c[_TAIL]
+            self.handle(t)
+            c[_TAIL] = t + 1 if t + 1 < _RING else 0
+            done += 1
+        if ticks_diff(now, self.budget_t) >= 1000:
+            self.budget_t = now
+            self.budget = LOOKUPS_PER_S
+            for s in range(_SLOTS):
+                if self.id_len[s]:
+                    self.fobs.gone(s, now)
+        return done
+
+    def handle(self, i):
+        """One advert from ring slot i."""
+        c = self.c
+        c[_ADVERTS] += 1
+        o = i * _REC
+        r = self.ring
+        adv = self.advs[i]
+        n = r[o + 8]
+        rssi = r[o + 7]
+        if rssi > 127:
+            rssi -= 256
+        idb = self.idbuf
+        k = bleadv.fob_id(self.addrs[i], adv, n, idb)
+        if not k:
+            c[_IGNORED] += 1
+            return
+        h = id_hash(idb, k)
+        slot = self._tracked(h, k)
+        if slot < 0:
+            slot = self._lookup(h, k, adv, n)
+            if slot < 0:
+                c[_IGNORED] += 1
+                return
+        t = self.times[i]
+        self.seen[slot] = t
+        got = self.fobs.feed(slot, rssi + self.ref[slot], t)
+        if got:
+            self.decide(slot, rssi)
+
+    def _tracked(self, h, k):
+        idh = self.id_h
+        ln = self.id_len
+        for s in range(_SLOTS):
+            if ln[s] == k and idh[s] == h and self._same(s, k):
+                return s
+        return -1
+
+    def _same(self, s, k):
+        ids = self.ids
+        idb = self.idbuf
+        o = s * _ID
+        for j in range(k):
+            if ids[o + j] != idb[j]:
+                return False
+        return True
+
+    def _lookup(self, h, k, adv, n):
+        """A device not tracked: known to the user table? (-1: unknown, or no lookup left this
+        second; else its new slot)."""
+        u = self.unknown
+        p = h & (_UNKNOWN - 1)
+        for _ in range(4):
+            if u[p] == h:
+                return -1
+            p = (p + 1) & (_UNKNOWN - 1)
+        if self.budget <= 0:
+            return -1
+        self.budget -= 1
+        self.c[_LOOKUPS] += 1
+        rec = self.door.table.by_ble(bytes(self.idbuf[:k]).decode())
+        if rec is None:
+            p = h & (_UNKNOWN - 1)
+            for _ in range(4):
+                if u[p] == 0:
+                    break
+                p = (p + 1) & (_UNKNOWN - 1)
+            u[p] = h  # (all 4 taken: the last one probed is replaced)
+            return -1
+        s = self._free_slot()
+        o = s * _ID
+        self.ids[o:o + k] = self.idbuf[:k]
+        self.id_len[s] = k
+        self.id_h[s] = h
+        self.fobs.reset(s)
+        self.ref[s] = 0
+        self.src[s] = SOURCE_ADDRESS
+        if k == 40:
+            self.src[s] = SOURCE_IBEACON
+            b = bleadv.find_ibeacon(adv, n)
+            if b >= 0:  # its RSSI scaled to the site's 1 m reference by its own measured power
+                p1 = bleadv.ibeacon_power(adv, b)
+                if -100 <= p1 <= -20:
+                    self.ref[s] = self.a - p1
+        return s
+
+    def _free_slot(self):
+        oldest = 0
+        for s in range(_SLOTS):
+            if not self.id_len[s]:
+                return s
+            if ticks_diff(self.seen[oldest], self.seen[s]) > 0:
+                oldest = s
+        return oldest
+
+    def decide(self, slot, rssi):
+        """An approach: the engine decides on the fob id like on a card (schedules, validity,
+        intervals, relays); the event shows RSSI and the id's last bytes."""
+        k = self.id_len[slot]
+        o = slot * _ID
+        text = bytes(self.ids[o:o + k]).decode()
+        sh = self.shown
+        sh[0] = rssi & 0xFF
+        raw = unhexlify(text)[-9:]
+        sh[1:1 + len(raw)] = raw
+        self.door.decide(_KIND_BLE, text, bytes(sh[:1 + len(raw)]), self.src[slot])
+
+    def state(self):
+        c = self.c
+        return {"enabled": True, "scanning": self.scanning, "adverts": c[_ADVERTS], "dropped": c[_DROPS], "errors": c[_ERRORS],
+                "lookups": c[_LOOKUPS], "ignored": c[_IGNORED], "tracked": sum(1 for s in range(_SLOTS) if self.id_len[s])}

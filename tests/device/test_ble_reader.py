@@ -1,0 +1,177 @@
+"""The door's BLE reader (firmware/doorapp/readers/ble.py) fed through its scan IRQ the way
+MicroPython's bluetooth module calls it: memoryviews valid only during the call."""
+from doorapp.readers import ble as bler
+
+FOB = b"\xC0\xFF\xEE\x00\x10\x01"
+FLAGS = b"\x02\x01\x06"
+
+
+def ibeacon(uuid, major, minor, power=-59):
+    body = b"\x4c\x00\x02\x15" + uuid + bytes((major >> 8, major & 255, minor >> 8, minor & 255, power & 255))
+    return FLAGS + bytes((len(body) + 1, 0xFF)) + body
+
+
+class Radio:
+    """Just enough of bluetooth.BLE for the reader: records what it is told."""
+
+    def __init__(self):
+        self.handler = None
+        self.scan = None
+        self.adv = None
+        self.on = False
+
+    def active(self, on=None):
+        if on is not None:
+            self.on = on
+        return self.on
+
+    def irq(self, handler):
+        self.handler = handler
+
+    def gap_scan(self, duration_ms, interval_us=1280000, window_us=11250, active=False):
+        self.scan = None if duration_ms is None else (duration_ms, interval_us, window_us, active)
+
+    def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
+        self.adv = None if interval_us is None else (interval_us, bytes(adv_data), bytes(resp_data))
+
+    def hear(self, addr, rssi, adv):
+        """One scan result, its buffers overwritten after the call as the stack reuses them."""
+        a = bytearray(addr)
+        d = bytearray(adv)
+        self.handler(5, (0, memoryview(a), 0, rssi, memoryview(d)))
+        for i in range(len(a)):
+            a[i] = 0xEE
+        for i in range(len(d)):
+            d[i] = 0xEE
+
+
+class Board:
+    def __init__(self):
+        self.radio = Radio()
+
+    def ble(self):
+        return self.radio
+
+
+class Table:
+    def __init__(self, known):
+        self.known = known
+        self.asked = []
+
+    def by_ble(self, text):
+        self.asked.append(text)
+        return object() if text in self.known else None
+
+
+class Door:
+    def __init__(self, known=()):
+        self.cfg = {"ble": {"enabled": True, "hands_free": True, "trigger_m": 1, "bkey_range_m": "1-3",
+                            "movement_detection": False, "rssi_1m": -59, "path_loss_x10": 20},
+                    "device": {"id": "door-7", "name": "Front door"}}
+        self.table = Table(known)
+        self.decisions = []
+
+    def decide(self, kind, value, shown, fmt):
+        self.decisions.append((kind, value, bytes(shown), fmt))
+
+    def record(self, *a):
+        pass
+
+
+def reader(known=("C0FFEE001001",)):
+    door = Door(known)
+    board = Board()
+    r = bler.BleReader(door, board)
+    r.start()
+    return r, door, board.radio
+
+
+def test_start_scans_and_advertises_the_door():
+    r, door, radio = reader()
+    assert radio.on and radio.scan == (0, bler.SCAN_INTERVAL_US, bler.SCAN_WINDOW_US, False)
+    interval, adv, resp = radio.adv
+    assert b"door-7" in adv and resp[2:] == b"Front door"
+    r.stop()
+    assert radio.scan is None and radio.adv is None
+
+
+def test_a_known_fob_near_the_door_opens_once():
+    r, door, radio = reader()
+    t = 0
+    for i in range(20):  # 2 s at 0.5 m (about -53 dBm)
+        radio.hear(FOB, -53, FLAGS)
+        r.drain(t)
+        t += 100
+    assert len(door.decisions) == 1, door.decisions
+    kind, value, shown, fmt = door.decisions[0]
+    assert kind == 4 and value == "C0FFEE001001" and fmt == bler.SOURCE_ADDRESS
+    assert shown == bytes((256 - 53,)) + FOB
+    assert door.table.asked == ["C0FFEE001001"]  # looked up once, then tracked
+
+
+def test_a_fob_far_away_never_opens():
+    r, door, radio = reader()
+    for i in range(300):
+        radio.hear(FOB, -81, FLAGS)  # ~12 m
+        r.drain(i * 100)
+    assert door.decisions == []
+
+
+def test_unknown_devices_are_looked_up_once_and_never_decided():
+    r, door, radio = reader(known=())
+    for i in range(200):
+        radio.hear(b"\x11\x22\x33\x44\x55" + bytes((i % 4,)), -40, FLAGS)
+        r.drain(i * 10)
+    assert sorted(door.table.asked) == ["112233445500", "112233445501", "112233445502", "112233445503"]
+    assert door.decisions == []
+
+
+def test_new_devices_are_looked_up_at_most_8_a_second():
+    r, door, radio = reader(known=())
+    for i in range(100):
+        radio.hear(bytes((1, 2, 3, 4, i >> 8, i & 255)), -40, FLAGS)
+        r.drain(i)  # all within 100 ms
+    assert len(door.table.asked) == bler.LOOKUPS_PER_S
+
+
+def test_an_ibeacon_is_identified_by_uuid_major_minor_and_its_own_power():
+    uuid = bytes(range(16))
+    key = "000102030405060708090A0B0C0D0E0F" + "0102" + "0304"
+    r, door, radio = reader(known=(key,))
+    # measured power -70 at 1 m: -64 dBm is then 0.5 m away, near enough
+    for i in range(30):
+        radio.hear(b"\x7a\x11\x22\x33\x44\x55", -64, ibeacon(uuid, 0x0102, 0x0304, -70))
+        r.drain(i * 100)
+    assert len(door.decisions) == 1
+    assert door.decisions[0][1] == key and door.decisions[0][3] == bler.SOURCE_IBEACON
+
+
+def test_a_full_ring_drops_and_counts():
+    r, door, radio = reader(known=())
+    for i in range(100):
+        radio.hear(FOB, -60, FLAGS)
+    assert r.c[2] == 100 - 31  # 31 buffered (one slot stays free), the rest dropped
+    r.drain(0)
+    assert r.state()["adverts"] == 31
+
+
+def test_the_irq_allocates_nothing_and_never_raises():
+    import micropython
+
+    r, door, radio = reader()
+    a = bytearray(FOB)
+    d = bytearray(FLAGS + b"\x05\xff\x01\x02\x03\x04")
+    args = (0, memoryview(a), 0, -50, memoryview(d))
+    bad = (0, memoryview(a), 0, -50, memoryview(bytearray(40)))  # longer than a legacy advert
+    r._irq(5, args)  # warm up
+    if hasattr(micropython, "heap_lock"):
+        micropython.heap_lock()
+    try:
+        for _ in range(20):
+            r._irq(5, args)
+        r._irq(5, bad)
+        r._irq(5, None)  # a malformed call: counted, not raised
+    finally:
+        if hasattr(micropython, "heap_unlock"):
+            micropython.heap_unlock()
+    assert r.c[3] == 1  # the malformed call
