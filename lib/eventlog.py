@@ -139,6 +139,7 @@ REASON_DEEP_SLEEP = const(31)
 REASON_SOFT_RESET = const(32)
 REASON_BROWNOUT = const(33)
 REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
+REASON_NOT_MOVED = const(35)  # BLE movement detection on: the phone's message says it did not move
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -150,7 +151,7 @@ REASONS = (
     "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
     "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
     "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
-    "lockout_cleared",
+    "lockout_cleared", "not_moved",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

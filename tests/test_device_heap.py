@@ -95,7 +95,7 @@ def test_private_constant_copies_match_the_public_ones():
         assert len(names) == len(table), (prefix, names)
         for name in names:
             assert table[getattr(eventlog, name)] == name[len(prefix):].lower(), name
-    assert len(eventlog.REASONS) == eventlog.REASON_LOCKOUT_CLEARED + 1
+    assert len(eventlog.REASONS) == eventlog.REASON_NOT_MOVED + 1
     from doorapp import watchdog
     assert eventlog.REASONS[eventlog.REASON_POWER_ON:eventlog.REASON_BROWNOUT + 1] == watchdog.RESET_CAUSES
     assert not [n for n in dir(watchdog) if n.startswith("_REASON")]  # the watchdog logs eventlog's codes
@@ -111,6 +111,7 @@ def test_private_constant_copies_match_the_public_ones():
     from doorapp.readers import ble
 
     assert ble._KIND_BLE == eventlog.KIND_BLE and ble._READER_ERROR == eventlog.REASON_READER_ERROR
+    assert ble._NOT_MOVED == eventlog.REASON_NOT_MOVED and ble.SOURCE_PHONE == eventlog.BLE_SOURCES.index("phone")
     assert ble.SOURCE_ADDRESS == eventlog.BLE_SOURCES.index("address")
     assert ble.SOURCE_IBEACON == eventlog.BLE_SOURCES.index("ibeacon")
     from doorapp.readers import qr

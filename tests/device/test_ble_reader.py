@@ -175,3 +175,148 @@ def test_the_irq_allocates_nothing_and_never_raises():
         if hasattr(micropython, "heap_unlock"):
             micropython.heap_unlock()
     assert r.c[3] == 1  # the malformed call
+
+
+# --- phones -----------------------------------------------------------------------------------
+import os
+
+import bleproto
+from phonekeys import PhoneKeys
+
+PHONES = "/tmp/doorctl-test-phones.bin"
+
+
+def phone_msg(pid, key, challenge, counter, flags=0, rssi=0):
+    m = bytearray(19)
+    m[0] = 1
+    for i in range(4):
+        m[1 + i] = (pid >> (24 - 8 * i)) & 255
+        m[5 + i] = (counter >> (24 - 8 * i)) & 255
+    m[9] = flags
+    m[10] = rssi & 255
+    tag = bleproto.Checker().digest(key, challenge, m, 0)
+    m[11:19] = tag[:8]
+    return bytes(m)
+
+
+def phone_adv(msg):
+    body = b"\xff\xff" + b"dp" + msg
+    return FLAGS + bytes((len(body) + 1, 0xFF)) + body
+
+
+def paired(movement=False, hands_free=True):
+    try:
+        os.remove(PHONES)
+    except OSError:
+        pass
+    keys = PhoneKeys(PHONES)
+    pid, key = keys.pair(1001)
+    door = Door()
+    door.cfg["ble"]["movement_detection"] = movement
+    door.cfg["ble"]["hands_free"] = hands_free
+    door.recorded = []
+    door.record = lambda *a: door.recorded.append(a)
+    door.deny = lambda: None
+    door.table.by_id = lambda uid: uid
+    board = Board()
+    r = bler.BleReader(door, board, phones_path=PHONES)
+    r.challenge.since = 0  # the tests' clock starts at 0
+    r.start()
+    return r, door, board.radio, pid, key
+
+
+def walk(r, radio, pid, key, t0, counter0, seconds, rssi, flags=0, step_counter=True):
+    """A phone advertising every 100 ms for `seconds` at `rssi`, its counter rising every advert."""
+    t = t0
+    counter = counter0
+    for _ in range(int(seconds * 10)):
+        r.challenge.tick(t)
+        radio.hear(b"\x55\x44\x33\x22\x11\x00", rssi, phone_adv(phone_msg(pid, key, r.challenge.current, counter, flags)))
+        r.drain(t)
+        t += 100
+        if step_counter:
+            counter += 1
+    return t, counter
+
+
+def test_a_paired_phone_coming_near_opens_once_for_its_user():
+    r, door, radio, pid, key = paired()
+    t, n = walk(r, radio, pid, key, 1000, 1, 3, -75)  # 6 m: nothing
+    assert door.decisions == []
+    t, n = walk(r, radio, pid, key, t, n, 4, -53)  # 0.5 m
+    assert len(door.decisions) == 1, door.decisions
+    kind, user, shown, fmt = door.decisions[0]
+    assert kind == 4 and user == 1001 and fmt == bler.SOURCE_PHONE
+    assert shown[1:5] == bytes(((pid >> 24) & 255, (pid >> 16) & 255, (pid >> 8) & 255, pid & 255))
+
+
+def test_a_replayed_phone_message_opens_nothing():
+    r, door, radio, pid, key = paired()
+    t, n = walk(r, radio, pid, key, 1000, 1, 3, -50)
+    assert len(door.decisions) == 1
+    # the attacker recorded the phone's adverts; the phone leaves, they replay each 10 times
+    msgs = [phone_msg(pid, key, r.challenge.current, c) for c in range(1, n)]
+    t += 6000
+    r.drain(t)
+    for m in msgs:
+        for _ in range(10):
+            radio.hear(b"\x55\x44\x33\x22\x11\x00", -45, phone_adv(m))
+            r.drain(t)
+            t += 100
+    assert len(door.decisions) == 1
+    assert r.state()["replayed"] > 0
+    # ... and after a restart: the door's challenge is new, every recorded tag is wrong
+    r2 = bler.BleReader(door, Board(), phones_path=PHONES)
+    r2.start()
+    for m in msgs:
+        for _ in range(10):
+            r2.ble.hear(b"\x55\x44\x33\x22\x11\x00", -45, phone_adv(m))
+            r2.drain(t)
+            t += 100
+    assert len(door.decisions) == 1
+    assert r2.state()["bad_tag"] == 10 * len(msgs)
+
+
+def test_a_wrong_key_or_an_old_challenge_opens_nothing():
+    r, door, radio, pid, key = paired()
+    walk(r, radio, pid, b"K" * 16, 1000, 1, 3, -45)
+    assert door.decisions == [] and r.state()["bad_tag"] >= 20
+    old = bytes(r.challenge.current)
+    t = 1000
+    for _ in range(3):  # two rotations later the old challenge is no longer accepted
+        t += 10000
+        r.challenge.tick(t)
+    for c in range(100, 130):
+        radio.hear(b"\x55\x44\x33\x22\x11\x00", -45, phone_adv(phone_msg(pid, key, old, c)))
+        r.drain(t)
+        t += 100
+    assert door.decisions == []
+
+
+def test_an_unknown_phone_id_is_looked_up_once():
+    r, door, radio, pid, key = paired()
+    for c in range(1, 40):
+        radio.hear(b"\x01\x02\x03\x04\x05\x06", -45, phone_adv(phone_msg(pid + 1, key, r.challenge.current, c)))
+        r.drain(c * 100)
+    assert door.decisions == [] and r.state()["lookups"] == 1
+
+
+def test_movement_detection_refuses_a_phone_that_did_not_move():
+    r, door, radio, pid, key = paired(movement=True)
+    walk(r, radio, pid, key, 1000, 1, 3, -45)
+    assert door.decisions == []
+    assert len(door.recorded) == 1 and door.recorded[0][2] == 35  # eventlog.REASON_NOT_MOVED
+    r, door, radio, pid, key = paired(movement=True)
+    walk(r, radio, pid, key, 1000, 1, 3, -45, flags=bleproto.F_MOVED)
+    assert len(door.decisions) == 1
+
+
+def test_the_app_button_opens_within_the_trigger_distance_when_hands_free_is_off():
+    r, door, radio, pid, key = paired(hands_free=False)
+    walk(r, radio, pid, key, 1000, 1, 3, -53)  # near, no wave, no button: nothing
+    assert door.decisions == []
+    walk(r, radio, pid, key, 5000, 100, 1, -53, flags=bleproto.F_WAVE)
+    assert len(door.decisions) == 1
+    r, door, radio, pid, key = paired(hands_free=False)
+    walk(r, radio, pid, key, 1000, 1, 3, -75, flags=bleproto.F_WAVE)  # the button from 6 m: nothing
+    assert door.decisions == []

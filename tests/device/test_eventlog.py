@@ -352,7 +352,7 @@ def test_to_dict():
         log.append(1700000001, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, UID7, 0)
         log.append(1700000002, E.KIND_CARD, E.RESULT_DENIED, E.REASON_EXPIRED, UID4, 6)
         log.append(1700000003, E.KIND_PLATE, E.RESULT_GRANTED, E.REASON_OK, "B-AB 123")
-        log.append(1700000004, E.KIND_BLE, E.RESULT_DENIED, E.REASON_SCHEDULE, b"\x01\x02\xfe")
+        log.append(1700000004, E.KIND_BLE, E.RESULT_DENIED, E.REASON_SCHEDULE, b"\xc3\xc0\xff\xee\x00\x10\x01", 1)
         log.append(1700000005, E.KIND_PIN, E.RESULT_DENIED, E.REASON_LOCKOUT, "9999")
         log.append(0, E.KIND_DOOR, E.RESULT_INFO, 99, relays=2)
         d = [E.to_dict(ev) for ev in log.read()]
@@ -361,7 +361,7 @@ def test_to_dict():
         assert d[1]["code"] == "04782E21801D80" and d[1]["reason"] == "unknown_credential"
         assert d[2]["code"] == "17841220" and d[2]["result"] == "denied"
         assert d[3]["code"] == "B-AB 123" and d[3]["kind"] == "plate"
-        assert d[4]["code"] == "0102FE"
+        assert d[4]["code"] == "C0FFEE001001" and d[4]["rssi"] == -61 and d[4]["ble"] == "address"
         assert d[5]["code"] == "" and d[5]["kind"] == "pin" and d[5]["reason"] == "lockout"
         assert d[6]["kind"] == "door" and d[6]["reason"] == "reason_99" and d[6]["time"] == 0
         assert d[6]["door"] == 2 and "relays" not in d[6]

@@ -42,7 +42,7 @@ def _user(i):
         u["plates"] = ["P%dX" % i]
     if i % 5 == 0:
         u["qr"] = "QR%06d" % i
-        u["ble"] = "a1b2%04x" % i
+        u["ble"] = "a1b2c3d4%04x" % i
     if i % 7 == 0:
         u["plates"] = [{"plate": "W%d" % i, "from": "2026-06-01T00:00", "to": "2026-06-30"}]
         u["relays"] = [1, 2]
@@ -99,7 +99,7 @@ def test_every_lookup_kind_at_most_two_reads():
                 assert r is not None and r.id == uid, (i, value)
                 assert n <= 2, (value, n)
         for fn, value in ((t.by_card, "0BADC0DE"), (t.by_pin, "99999"), (t.by_plate, "NOPE1"),
-                          (t.by_qr, "QR999999"), (t.by_ble, "FFFF"), (t.by_id, 999), (t.by_id, 5000)):
+                          (t.by_qr, "QR999999"), (t.by_ble, "FFFFFFFFFFFF"), (t.by_id, 999), (t.by_id, 5000)):
             r, n = _delta_reads(t, lambda: fn(value))
             assert r is None and n <= 2, (value, n)
         for bad in ("04a10000", "04A1000", "", None, 1234, "04A1000G"):  # not normalised / junk
@@ -343,7 +343,7 @@ def test_site_key_missing_or_different_disables_secrets_only():
         for key, why in ((None, "no site key"), (OTHER_KEY, "differs")):
             t = UserTable.open(d, site_key=key)
             assert not t.secrets_ok and any(why in s for s in t.issues), t.issues
-            assert t.by_pin("1001") is None and t.by_qr("QR000005") is None and t.by_ble("A1B20005") is None
+            assert t.by_pin("1001") is None and t.by_qr("QR000005") is None and t.by_ble("A1B2C3D40005") is None
             assert t.by_card(_card(1)).id == 1001 and t.by_plate("P3X").id == 1003
             try:
                 t.add_or_replace({"id": 1, "pin": "1234"})
@@ -402,13 +402,13 @@ def test_existing_secrets_kept_unless_cleared():
         t = UserTable.open(d, site_key=KEY)
         t.add_or_replace({"id": 1005, "name": "renamed"})  # base user: keys recovered from the index
         assert t.by_pin("1005").name == "renamed" and t.by_qr("QR000005").id == 1005
-        assert t.by_ble("A1B20005").id == 1005
+        assert t.by_ble("A1B2C3D40005").id == 1005
         t.add_or_replace({"id": 1005, "name": "again"})  # journal user: keys from the entry
         assert t.by_pin("1005").name == "again" and t.by_qr("QR000005").id == 1005
         t.add_or_replace({"id": 1005, "pin": None, "qr": ""})
-        assert t.by_pin("1005") is None and t.by_qr("QR000005") is None and t.by_ble("A1B20005").id == 1005
+        assert t.by_pin("1005") is None and t.by_qr("QR000005") is None and t.by_ble("A1B2C3D40005").id == 1005
         t.compact()
-        assert t.by_pin("1005") is None and t.by_ble("A1B20005").id == 1005 and not t.by_id(1005).has_pin
+        assert t.by_pin("1005") is None and t.by_ble("A1B2C3D40005").id == 1005 and not t.by_id(1005).has_pin
         t.close()
     finally:
         _rm(d)

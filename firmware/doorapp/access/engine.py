@@ -213,6 +213,8 @@ class AccessEngine:
                         eventlog.KIND_PLATE, eventlog.KIND_API):
                 return self._deny(None, eventlog.REASON_DISABLED)
             raise ValueError("no access decision for credential kind %r" % (kind,))
+        if kind == eventlog.KIND_BLE and isinstance(value, int):
+            look = self.table.by_id  # a paired phone (doorapp/readers/ble.py): its user's id
         u = look(value)
         if u is None:
             return self._deny(None, eventlog.REASON_UNKNOWN_CREDENTIAL)

@@ -1,4 +1,4 @@
-"""The door's BLE: scans for key fobs, advertises the door, and decides like a card tap.
+"""The door's BLE: scans for key fobs and phones, advertises the door, and decides like a card tap.
 
 Radio access only through `board.ble()` (MicroPython's `bluetooth.BLE` on the ESP32, its
 emulation in the simulator). The scan IRQ copies each advert into a preallocated ring and
@@ -7,6 +7,10 @@ good); the task drains the ring every 20 ms:
     advert -> fob id (bleadv: address or iBeacon) -> known device?      (RAM: tracked slots,
            -> proximity filter (bleprox)   -> approach                    then a cache of
            -> Door.decide(KIND_BLE, fob id) -> relays, event               ids known unknown)
+Phones (docs/ble.md) advertise a 19-byte message tagged with their key and the door's current
+challenge (rotated every 10 s, advertised by the door); a tag that is wrong, a challenge older
+than the previous one, or a counter not newer than the one that last opened refuses it: a
+message captured from the air opens nothing. Paired phones' keys are in lib/phonekeys.py.
 A device not seen before costs one user-table lookup (keyed hash, at most 2 flash reads, none
 when its index bucket is empty), at most LOOKUPS_PER_S of them; unknown devices are remembered
 by a 30-bit hash of their id so their next adverts are dropped without a lookup. Unknown devices
@@ -21,12 +25,15 @@ from micropython import const
 
 import bleadv
 import bleprox
+import bleproto
 from compat import sleep_ms, ticks_diff, ticks_ms
+from phonekeys import PhoneKeys
 
 _IRQ_SCAN_RESULT = const(5)
 _IRQ_SCAN_DONE = const(6)
 _KIND_BLE = const(4)  # eventlog.KIND_BLE
 _READER_ERROR = const(9)  # eventlog.REASON_READER_ERROR
+_NOT_MOVED = const(35)  # eventlog.REASON_NOT_MOVED
 SCAN_INTERVAL_US = const(320000)
 SCAN_WINDOW_US = const(240000)
 ADV_INTERVAL_US = const(250000)
@@ -37,7 +44,7 @@ _UNKNOWN = const(64)  # remembered unknown ids (hash table)
 _ID = const(40)  # longest fob id (hex digits)
 LOOKUPS_PER_S = const(8)
 _DRAIN_MS = const(20)
-# head, tail, dropped, errors, adverts, lookups, ignored
+# counters in BleReader.c
 _HEAD = const(0)
 _TAIL = const(1)
 _DROPS = const(2)
@@ -45,8 +52,12 @@ _ERRORS = const(3)
 _ADVERTS = const(4)
 _LOOKUPS = const(5)
 _IGNORED = const(6)
+_BAD_TAG = const(7)  # phone messages whose tag is wrong (or for a challenge too old)
+_REPLAYED = const(8)  # phone messages older than the phone's last, or the one that last opened
+_NCOUNT = const(9)
 SOURCE_ADDRESS = const(1)  # event fmt of a BLE event: what identified the device
 SOURCE_IBEACON = const(2)
+SOURCE_PHONE = const(3)
 BKEY_RANGES = {"1-3": 3, "4-6": 6, "7-9": 9}  # config ble.bkey_range_m -> fob trigger distance
 
 
@@ -59,7 +70,7 @@ def id_hash(buf, n):
 
 
 class BleReader:
-    def __init__(self, door, board):
+    def __init__(self, door, board, phones_path="phones.bin"):
         self.door = door
         self.ble = board.ble()
         self.ring = bytearray(_RING * _REC)
@@ -67,7 +78,7 @@ class BleReader:
         self.addrs = [mv[i * _REC + 1:i * _REC + 7] for i in range(_RING)]
         self.advs = [mv[i * _REC + 9:(i + 1) * _REC] for i in range(_RING)]
         self.times = array("i", bytes(4 * _RING))
-        self.c = array("i", bytes(4 * 7))  # counters (_HEAD ...)
+        self.c = array("i", bytes(4 * _NCOUNT))  # counters (_HEAD ...)
         self.idbuf = bytearray(_ID)
         self.ids = bytearray(_SLOTS * _ID)  # tracked devices' ids
         self.id_len = bytearray(_SLOTS)  # 0 = free slot
@@ -77,6 +88,21 @@ class BleReader:
         self.seen = array("i", bytes(4 * _SLOTS))
         self.unknown = array("i", bytes(4 * _UNKNOWN))  # hashes of unknown ids (0 = empty)
         self.fobs = bleprox.Proximity(slots=_SLOTS)
+        # paired phones near the door: id (0 = free slot), user, record index, key, counters
+        self.keys = PhoneKeys(phones_path)
+        self.ph_id = array("i", bytes(4 * _SLOTS))
+        self.ph_user = [0] * _SLOTS
+        self.ph_index = array("i", bytes(4 * _SLOTS))
+        self.ph_seen = array("i", bytes(4 * _SLOTS))
+        kb = memoryview(bytearray(16 * _SLOTS))
+        self.ph_key = [kb[i * 16:(i + 1) * 16] for i in range(_SLOTS)]
+        cb = memoryview(bytearray(4 * _SLOTS))
+        self.ph_last = [cb[i * 4:i * 4 + 4] for i in range(_SLOTS)]  # newest counter accepted
+        self.phones = bleprox.Proximity(slots=_SLOTS)
+        self.pending = bytearray(_SLOTS)  # came near on a repeated advert: decide on its next message
+        self.ph_wave = bytearray(_SLOTS)  # the last message's wave flag (a press is its rising edge)
+        self.checker = bleproto.Checker()
+        self.challenge = bleproto.Challenge(ticks_ms())
         self.budget = LOOKUPS_PER_S
         self.budget_t = ticks_ms()
         self.shown = bytearray(10)
@@ -92,6 +118,8 @@ class BleReader:
         self.a = b["rssi_1m"]
         n = b["path_loss_x10"] / 10
         self.fobs.configure(BKEY_RANGES[b["bkey_range_m"]], self.a, n, True, window_ms=3000)
+        self.phones.configure(b["trigger_m"], self.a, n, b["hands_free"])
+        self.movement = b["movement_detection"]
         self.name = cfg["device"]["name"]
         self.device_id = cfg["device"]["id"]
         self.forget()
@@ -102,6 +130,7 @@ class BleReader:
             self.unknown[i] = 0
         for s in range(_SLOTS):
             self.id_len[s] = 0
+            self.ph_id[s] = 0
 
     # --- radio ------------------------------------------------------------------------------
     def start(self):
@@ -123,7 +152,7 @@ class BleReader:
 
     def advertise(self):
         """The door's advert (its device ID) and scan response (its name); docs/ble.md."""
-        self.ble.gap_advertise(ADV_INTERVAL_US, bleadv.door_adv(self.device_id, bytes(8), False),
+        self.ble.gap_advertise(ADV_INTERVAL_US, bleadv.door_adv(self.device_id, self.challenge.current, False),
                                resp_data=bleadv.door_scan_resp(self.name))
 
     def _irq(self, event, data):
@@ -182,12 +211,16 @@ class BleReader:
             self.handle(t)
             c[_TAIL] = t + 1 if t + 1 < _RING else 0
             done += 1
+        if self.challenge.tick(now):
+            self.advertise()
         if ticks_diff(now, self.budget_t) >= 1000:
             self.budget_t = now
             self.budget = LOOKUPS_PER_S
             for s in range(_SLOTS):
                 if self.id_len[s]:
                     self.fobs.gone(s, now)
+                if self.ph_id[s]:
+                    self.phones.gone(s, now)
         return done
 
     def handle(self, i):
@@ -201,6 +234,10 @@ class BleReader:
         rssi = r[o + 7]
         if rssi > 127:
             rssi -= 256
+        p = bleadv.find_phone(adv, n)
+        if p >= 0:
+            self.message(adv, p, rssi, self.times[i])
+            return
         idb = self.idbuf
         k = bleadv.fob_id(self.addrs[i], adv, n, idb)
         if not k:
@@ -296,7 +333,107 @@ class BleReader:
         sh[1:1 + len(raw)] = raw
         self.door.decide(_KIND_BLE, text, bytes(sh[:1 + len(raw)]), self.src[slot])
 
+    # --- phones ----------------------------------------------------------------------------------
+    def message(self, buf, off, rssi, t):
+        """A phone's message heard in an advert (`rssi`: the door's measurement) or written over
+        GATT (rssi None: the phone's own measurement in the message counts, if it sent one)."""
+        c = self.c
+        pid = bleproto.phone_id(buf, off)
+        if pid < 0:
+            c[_IGNORED] += 1
+            return
+        s = self._phone_slot(pid)
+        if s < 0:
+            c[_IGNORED] += 1
+            return
+        if not self.challenge.verify(self.checker, self.ph_key[s], buf, off):
+            c[_BAD_TAG] += 1
+            return
+        last = self.ph_last[s]
+        new = bleproto.counter_cmp(buf, off, last)
+        if new < 0 or (new == 0 and rssi is None):  # older, or a GATT write sent again
+            c[_REPLAYED] += 1
+            return
+        if new:
+            bleproto.store_counter(buf, off, last)
+        if rssi is None:
+            if not bleproto.rssi_valid(buf, off):
+                return
+            rssi = bleproto.rssi(buf, off)
+        self.ph_seen[s] = t
+        prox = self.phones
+        got = prox.feed(s, rssi, t)
+        pressed = bleproto.wave(buf, off)
+        if pressed and not self.ph_wave[s] and not got and not prox.hands_free and prox.mean[s] >= prox.enter \
+                and prox.count[s] >= 2:
+            got = bleprox.WAVE  # the app's button pressed within the trigger distance
+            prox.state[s] = 1
+        self.ph_wave[s] = pressed
+        # An advert repeats the same message until the phone changes it: a repeat is where the
+        # phone is, never what opens (else a recorded advert replayed near the door would open).
+        if got:
+            self.pending[s] = 1
+        if new and self.pending[s]:
+            self.pending[s] = 0
+            if prox.state[s]:  # still near
+                self.decide_phone(s, buf, off, rssi)
+
+    def _phone_slot(self, pid):
+        """The tracked slot of paired phone `pid` (loaded from flash on first sight), or -1."""
+        ids = self.ph_id
+        for s in range(_SLOTS):
+            if ids[s] == pid:
+                return s
+        u = self.unknown
+        p = pid & (_UNKNOWN - 1)
+        for _ in range(4):
+            if u[p] == pid:
+                return -1
+            p = (p + 1) & (_UNKNOWN - 1)
+        if self.budget <= 0:
+            return -1
+        self.budget -= 1
+        self.c[_LOOKUPS] += 1
+        index = self.keys.find(pid)
+        if index < 0:
+            p = pid & (_UNKNOWN - 1)
+            for _ in range(4):
+                if u[p] == 0:
+                    break
+                p = (p + 1) & (_UNKNOWN - 1)
+            u[p] = pid
+            return -1
+        s = 0
+        for k in range(_SLOTS):
+            if not ids[k]:
+                s = k
+                break
+            if ticks_diff(self.ph_seen[s], self.ph_seen[k]) > 0:
+                s = k
+        self.ph_user[s] = self.keys.read(index, self.ph_key[s], self.ph_last[s])
+        self.ph_index[s] = index
+        ids[s] = pid
+        self.pending[s] = 0
+        self.phones.reset(s)
+        return s
+
+    def decide_phone(self, s, buf, off, rssi):
+        """An approach or a wave: the message's counter is stored (no message up to it opens
+        again, even after a restart), then the engine decides on the phone's user."""
+        self.keys.store_counter(self.ph_index[s], self.ph_last[s])
+        sh = self.shown
+        sh[0] = rssi & 0xFF
+        pid = self.ph_id[s]
+        for i in range(4):
+            sh[1 + i] = (pid >> (24 - 8 * i)) & 0xFF
+        if self.movement and not bleproto.moved(buf, off):
+            door = self.door
+            door.deny()
+            door.record(_KIND_BLE, False, _NOT_MOVED, bytes(sh[:5]), SOURCE_PHONE, door.table.by_id(self.ph_user[s]), ())
+            return
+        self.door.decide(_KIND_BLE, self.ph_user[s], bytes(sh[:5]), SOURCE_PHONE)
+
     def state(self):
         c = self.c
         return {"enabled": True, "scanning": self.scanning, "adverts": c[_ADVERTS], "dropped": c[_DROPS], "errors": c[_ERRORS],
-                "lookups": c[_LOOKUPS], "ignored": c[_IGNORED], "tracked": sum(1 for s in range(_SLOTS) if self.id_len[s])}
+                "lookups": c[_LOOKUPS], "ignored": c[_IGNORED], "bad_tag": c[_BAD_TAG], "replayed": c[_REPLAYED], "tracked": sum(1 for s in range(_SLOTS) if self.id_len[s] or self.ph_id[s])}
