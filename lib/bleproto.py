@@ -97,6 +97,26 @@ def store_counter(buf, off, last):
         i += 1
 
 
+def save_message(buf, off, saved):
+    """Copy the 19-byte message into saved (a bytearray(19) per phone): the last one verified."""
+    i = 0
+    while i < MSG_LEN:
+        saved[i] = buf[off + i]
+        i += 1
+
+
+def is_repeat(buf, off, saved):
+    """True when the message is byte for byte the last one verified (saved): an advert heard
+    again, an RSSI sample that needs no second HMAC. Nothing secret is compared (the saved
+    message was on the air), so an early exit is fine."""
+    i = 0
+    while i < MSG_LEN:
+        if buf[off + i] != saved[i]:
+            return False
+        i += 1
+    return True
+
+
 def flags(buf, off):
     return buf[off + 9]
 

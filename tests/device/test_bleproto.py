@@ -137,3 +137,21 @@ def test_challenge_from_urandom_by_default():
     a = bleproto.Challenge(0)
     b = bleproto.Challenge(0)
     assert len(a.current) == 8 and bytes(a.current) != bytes(b.current)
+
+
+def test_repeat_recognised_without_allocating():
+    saved = bytearray(19)
+    mv = memoryview(bytearray(b"\x00" * 9 + VECTOR))
+    other = memoryview(bytearray(VECTOR_RSSI))
+    res = [None] * 3
+    if heap_lock is not None:
+        heap_lock()
+    try:
+        res[0] = bleproto.is_repeat(mv, 9, saved)
+        bleproto.save_message(mv, 9, saved)
+        res[1] = bleproto.is_repeat(mv, 9, saved)
+        res[2] = bleproto.is_repeat(other, 0, saved)
+    finally:
+        if heap_unlock is not None:
+            heap_unlock()
+    assert res == [False, True, False] and bytes(saved) == VECTOR
