@@ -95,7 +95,7 @@ def test_private_constant_copies_match_the_public_ones():
         assert len(names) == len(table), (prefix, names)
         for name in names:
             assert table[getattr(eventlog, name)] == name[len(prefix):].lower(), name
-    assert len(eventlog.REASONS) == eventlog.REASON_NOT_MOVED + 1
+    assert len(eventlog.REASONS) == eventlog.REASON_PAIRING_FAILED + 1
     from doorapp import watchdog
     assert eventlog.REASONS[eventlog.REASON_POWER_ON:eventlog.REASON_BROWNOUT + 1] == watchdog.RESET_CAUSES
     assert not [n for n in dir(watchdog) if n.startswith("_REASON")]  # the watchdog logs eventlog's codes
@@ -112,6 +112,11 @@ def test_private_constant_copies_match_the_public_ones():
 
     assert ble._KIND_BLE == eventlog.KIND_BLE and ble._READER_ERROR == eventlog.REASON_READER_ERROR
     assert ble._NOT_MOVED == eventlog.REASON_NOT_MOVED and ble.SOURCE_PHONE == eventlog.BLE_SOURCES.index("phone")
+    from doorapp.readers import blegatt
+
+    assert blegatt._KIND_BLE == eventlog.KIND_BLE and blegatt._LOCKOUT == eventlog.REASON_LOCKOUT
+    assert blegatt._PAIRED == eventlog.REASON_PAIRED and blegatt._PAIRING_FAILED == eventlog.REASON_PAIRING_FAILED
+    assert blegatt._SOURCE_PHONE == ble.SOURCE_PHONE
     assert ble.SOURCE_ADDRESS == eventlog.BLE_SOURCES.index("address")
     assert ble.SOURCE_IBEACON == eventlog.BLE_SOURCES.index("ibeacon")
     from doorapp.readers import qr

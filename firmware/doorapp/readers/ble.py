@@ -43,7 +43,14 @@ _SLOTS = const(8)  # known devices tracked at once
 _UNKNOWN = const(64)  # remembered unknown ids (hash table)
 _ID = const(40)  # longest fob id (hex digits)
 LOOKUPS_PER_S = const(8)
+CHECKS_PER_S = const(40)  # phone message tags checked (HMAC-SHA256) per second at most
 _DRAIN_MS = const(20)
+_EVENTS = const(8)  # connection events queued between two drains
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+_IRQ_PASSKEY_ACTION = const(31)
 # counters in BleReader.c
 _HEAD = const(0)
 _TAIL = const(1)
@@ -72,7 +79,11 @@ def id_hash(buf, n):
 class BleReader:
     def __init__(self, door, board, phones_path="phones.bin"):
         self.door = door
+        self.board = board
         self.ble = board.ble()
+        self.gatt = None  # doorapp.readers.blegatt.Gatt once the radio is on
+        self.q = array("i", bytes(4 * 4 * _EVENTS))  # connection events: event, conn, a, b
+        self.qpos = array("i", bytes(8))  # head, tail
         self.ring = bytearray(_RING * _REC)
         mv = memoryview(self.ring)
         self.addrs = [mv[i * _REC + 1:i * _REC + 7] for i in range(_RING)]
@@ -98,6 +109,9 @@ class BleReader:
         self.ph_key = [kb[i * 16:(i + 1) * 16] for i in range(_SLOTS)]
         cb = memoryview(bytearray(4 * _SLOTS))
         self.ph_last = [cb[i * 4:i * 4 + 4] for i in range(_SLOTS)]  # newest counter accepted
+        mb = memoryview(bytearray(bleproto.MSG_LEN * _SLOTS))
+        self.ph_msg = [mb[i * 19:(i + 1) * 19] for i in range(_SLOTS)]  # the message verified last
+        self.checks = CHECKS_PER_S
         self.phones = bleprox.Proximity(slots=_SLOTS)
         self.pending = bytearray(_SLOTS)  # came near on a repeated advert: decide on its next message
         self.ph_wave = bytearray(_SLOTS)  # the last message's wave flag (a press is its rising edge)
@@ -137,6 +151,10 @@ class BleReader:
         ble = self.ble
         ble.active(True)
         ble.irq(self._irq)
+        if self.gatt is None:
+            from doorapp.readers.blegatt import Gatt
+
+            self.gatt = Gatt(self, self.board)
         self.advertise()
         ble.gap_scan(0, SCAN_INTERVAL_US, SCAN_WINDOW_US, False)
         self.scanning = True
@@ -151,9 +169,13 @@ class BleReader:
         self.scanning = False
 
     def advertise(self):
-        """The door's advert (its device ID) and scan response (its name); docs/ble.md."""
-        self.ble.gap_advertise(ADV_INTERVAL_US, bleadv.door_adv(self.device_id, self.challenge.current, False),
-                               resp_data=bleadv.door_scan_resp(self.name))
+        """The door's advert (device ID, challenge, pairing open?) and scan response (its name);
+        the challenge characteristic follows (docs/ble.md)."""
+        g = self.gatt
+        adv = bleadv.door_adv(self.device_id, self.challenge.current, g is not None and g.pairing_open())
+        self.ble.gap_advertise(ADV_INTERVAL_US, adv, resp_data=bleadv.door_scan_resp(self.name))
+        if g is not None:
+            g.show_challenge(adv[7:])
 
     def _irq(self, event, data):
         """The radio's callback: copy the advert into the ring, nothing else (no allocation)."""
@@ -178,8 +200,29 @@ class BleReader:
                 c[_HEAD] = nxt
             elif event == _IRQ_SCAN_DONE:
                 self.scanning = False
+            elif event == _IRQ_CENTRAL_CONNECT or event == _IRQ_CENTRAL_DISCONNECT or event == _IRQ_GATTS_WRITE:
+                self._queue(event, data[0], data[1] if event == _IRQ_GATTS_WRITE else 0, 0)
+            elif event == _IRQ_PASSKEY_ACTION:
+                self._queue(event, data[0], data[1], 0)
+            elif event == _IRQ_ENCRYPTION_UPDATE:
+                self._queue(event, data[0], (1 if data[1] else 0) | (2 if data[2] else 0), data[4])
         except Exception:
             self.c[_ERRORS] += 1
+
+    def _queue(self, ev, conn, a, b):
+        p = self.qpos
+        h = p[0]
+        nxt = h + 1 if h + 1 < _EVENTS else 0
+        if nxt == p[1]:
+            self.c[_DROPS] += 1
+            return
+        q = self.q
+        o = h * 4
+        q[o] = ev
+        q[o + 1] = conn
+        q[o + 2] = a
+        q[o + 3] = b
+        p[0] = nxt
 
     # --- the task ---------------------------------------------------------------------------
     async def run(self):
@@ -211,11 +254,18 @@ class BleReader:
             self.handle(t)
             c[_TAIL] = t + 1 if t + 1 < _RING else 0
             done += 1
+        p = self.qpos
+        while p[1] != p[0]:
+            o = p[1] * 4
+            q = self.q
+            p[1] = p[1] + 1 if p[1] + 1 < _EVENTS else 0
+            self.gatt.event(q[o], q[o + 1], q[o + 2], q[o + 3])
         if self.challenge.tick(now):
             self.advertise()
         if ticks_diff(now, self.budget_t) >= 1000:
             self.budget_t = now
             self.budget = LOOKUPS_PER_S
+            self.checks = CHECKS_PER_S
             for s in range(_SLOTS):
                 if self.id_len[s]:
                     self.fobs.gone(s, now)
@@ -346,16 +396,27 @@ class BleReader:
         if s < 0:
             c[_IGNORED] += 1
             return
-        if not self.challenge.verify(self.checker, self.ph_key[s], buf, off):
-            c[_BAD_TAG] += 1
-            return
+        # the counter first: an advert heard again is compared byte for byte with the message
+        # verified last (no HMAC); only a newer counter costs a tag check, a few per second
         last = self.ph_last[s]
         new = bleproto.counter_cmp(buf, off, last)
         if new < 0 or (new == 0 and rssi is None):  # older, or a GATT write sent again
             c[_REPLAYED] += 1
             return
-        if new:
+        if new == 0:
+            if not bleproto.is_repeat(buf, off, self.ph_msg[s]):
+                c[_BAD_TAG] += 1  # the counter of the last message with other bytes: forged
+                return
+        else:
+            if self.checks <= 0:
+                c[_DROPS] += 1
+                return
+            self.checks -= 1
+            if not self.challenge.verify(self.checker, self.ph_key[s], buf, off):
+                c[_BAD_TAG] += 1
+                return
             bleproto.store_counter(buf, off, last)
+            bleproto.save_message(buf, off, self.ph_msg[s])
         if rssi is None:
             if not bleproto.rssi_valid(buf, off):
                 return
@@ -377,6 +438,12 @@ class BleReader:
             self.pending[s] = 0
             if prox.state[s]:  # still near
                 self.decide_phone(s, buf, off, rssi)
+
+    def forget_phone(self, uid):
+        """User `uid` paired a new phone: the old one's slot goes (its record was replaced)."""
+        for s in range(_SLOTS):
+            if self.ph_id[s] and self.ph_user[s] == uid:
+                self.ph_id[s] = 0
 
     def _phone_slot(self, pid):
         """The tracked slot of paired phone `pid` (loaded from flash on first sight), or -1."""
@@ -411,6 +478,9 @@ class BleReader:
             if ticks_diff(self.ph_seen[s], self.ph_seen[k]) > 0:
                 s = k
         self.ph_user[s] = self.keys.read(index, self.ph_key[s], self.ph_last[s])
+        m = self.ph_msg[s]
+        for j in range(bleproto.MSG_LEN):
+            m[j] = 0
         self.ph_index[s] = index
         ids[s] = pid
         self.pending[s] = 0
