@@ -80,11 +80,30 @@ def users_for_sim(source, workdir, config=None, secrets=None, board=None):
     return out
 
 
+def demo_secrets(workdir):
+    """A secrets file for the demo users when none is given: a site key made here at random
+    (once per simulator directory), so the demo's key fob can be hashed into the table. Never a
+    key shared between installations."""
+    path = os.path.join(workdir, "demo-secrets.json")
+    if not os.path.exists(path):
+        os.makedirs(workdir, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"site_key": os.urandom(32).hex()}, f)
+        os.replace(tmp, path)
+    return path
+
+
 def users_args(source, flash, workdir, config=None, secrets=None, board=None, demo=True, fresh=False):
     """The simulator's `--users` arguments: `source` (a list or a table), else the demo users on
-    a new flash image (unless `demo` is false), else none."""
+    a new flash image (unless `demo` is false), else none. The demo users come with a random
+    site key of their own (demo_secrets) unless `secrets` is given."""
+    extra = []
     if not source and demo and (fresh or not os.path.exists(flash)):
         source = DEMO_USERS
+        if not secrets:
+            secrets = demo_secrets(workdir)
+            extra = ["--secrets", os.path.abspath(secrets)]
     if not source:
         return []
-    return ["--users", os.path.abspath(users_for_sim(os.path.abspath(source), workdir, config, secrets, board))]
+    return extra + ["--users", os.path.abspath(users_for_sim(os.path.abspath(source), workdir, config, secrets, board))]

@@ -57,6 +57,8 @@ ROUTES = (
     ("GET", "/api/v1/users/<int:uid>", "users", "get_user", ADMIN),
     ("PUT", "/api/v1/users/<int:uid>", "useredit", "put_user", ADMIN),
     ("DELETE", "/api/v1/users/<int:uid>", "users", "delete_user", ADMIN),
+    ("POST", "/api/v1/users/<int:uid>/ble-code", "ble", "new_code", ADMIN),
+    ("DELETE", "/api/v1/users/<int:uid>/phone", "ble", "unpair", ADMIN),
     ("GET", "/fcgi/do", "vendor", "fcgi_do", OWN, False),  # no HEAD: it opens the door
     ("POST", "/api/relay/trig", "vendor", "relay_trig", VENDOR),
     ("POST", "/api/v1/lpr", "lpr", "post_plate", CAMERA),
