@@ -106,6 +106,21 @@ class Board:
         uart = machine.UART(q["uart"], baudrate=q["baudrate"], tx=q["tx"], rx=q["rx"], timeout=0, rxbuf=256)
         return AsyncioByteStream(asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {}))
 
+    def ble(self):
+        """bluetooth.BLE(): the module's one radio object (the only place that imports bluetooth)."""
+        b = getattr(self, "_ble", None)
+        if b is None:
+            import bluetooth
+
+            b = self._ble = bluetooth.BLE()
+        return b
+
+    def ble_uuid(self, value):
+        """bluetooth.UUID(value), for gatts_register_services."""
+        import bluetooth
+
+        return bluetooth.UUID(value)
+
     def station(self, ssid, password, hostname):
         """Start joining Wi-Fi as a station (the driver connects in the background); returns the
         WLAN (isconnected()), or None when no SSID is configured (the radio stays off)."""

@@ -102,6 +102,8 @@ class Board:
         self.emulator = None  # set when the built-in emulator is used
         self.wiegand = None  # the app's WiegandAssembler, once it listens
         self.qr = None  # LineStream of the QR scanner, once the app reads it
+        self.air = None  # sim.radio.Air: the virtual air, once the radio is asked for (ble())
+        self._ble = None
         # told by the runner (sim option --watchdog FD[:MS]); the watchdog's pipe once armed
         self.options = [reset_cause, watchdog]
 
@@ -169,6 +171,23 @@ class Board:
     def qr_stream(self):
         self.qr = LineStream()
         return self.qr
+
+    # --- Bluetooth LE (sim/radio.py: MicroPython's bluetooth.BLE over a virtual air) -----------
+    def ble(self):
+        """The one BLE object (bluetooth.BLE's API), built with the board's virtual air on first use:
+        the radio's code is loaded only when the door (or the control channel) wants it."""
+        if self._ble is None:
+            from sim.radio import Air, BLE
+
+            self.air = Air()
+            self._ble = BLE(self.air)
+        return self._ble
+
+    def ble_uuid(self, value):
+        """bluetooth.UUID(value) (device code imports no `bluetooth`)."""
+        from sim.radio import UUID
+
+        return UUID(value)
 
     def station(self, ssid, password, hostname):
         """None: the simulator uses the host's network (nothing to join) and the host clock."""

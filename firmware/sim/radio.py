@@ -1,0 +1,914 @@
+"""The simulator's radio: MicroPython's `bluetooth.BLE` over a virtual air (simulator only).
+
+The door's BLE code is written against the real `bluetooth` module; this emulation lets the same
+code run in the simulator and in tests. `Air` holds the devices on the air (emitters: fobs, phones,
+background noise) and the radio model:
+    RSSI = round(A - 10 n log10(max(d, 0.1)) + N(0, sigma)), clamped to -127..20
+and an advert is heard with probability window/interval of the running scan (duty cycle).
+`BLE` is the door's stack: scanning, advertising, a GATT server that a central driven from outside
+(sim/blectl.py: the host's simulated phone) connects to, writes, reads and pairs with.
+
+It runs in the firmware's heap (unix port, asyncio, no threads; also under CPython for tests), so
+the scan path allocates nothing per advert but the IRQ's data tuple: integer noise from a
+precomputed Gaussian table, payloads copied into reused buffers behind preallocated memoryviews.
+Those buffers are overwritten (0xEE) once the handler returns, so firmware that keeps a
+reference breaks here as it would on a board. A handler that raises is switched off for good
+(printed once), as on the ESP32.
+"""
+import errno
+import math
+from array import array
+
+from micropython import const
+
+from compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_GATTS_READ_REQUEST = const(4)
+_IRQ_SCAN_RESULT = const(5)
+_IRQ_SCAN_DONE = const(6)
+_IRQ_GATTS_INDICATE_DONE = const(20)
+_IRQ_MTU_EXCHANGED = const(21)
+_IRQ_ENCRYPTION_UPDATE = const(28)
+_IRQ_PASSKEY_ACTION = const(31)
+
+_PASSKEY_ACTION_INPUT = const(2)
+_PASSKEY_ACTION_DISPLAY = const(3)
+
+FLAG_READ = const(0x0002)
+FLAG_WRITE_NO_RESPONSE = const(0x0004)
+FLAG_WRITE = const(0x0008)
+FLAG_NOTIFY = const(0x0010)
+FLAG_INDICATE = const(0x0020)
+FLAG_READ_ENCRYPTED = const(0x0200)
+FLAG_READ_AUTHENTICATED = const(0x0400)
+FLAG_WRITE_ENCRYPTED = const(0x1000)
+FLAG_WRITE_AUTHENTICATED = const(0x2000)
+
+# ATT errors a central gets back (the door's firmware sees nothing of a refused write)
+ATT_INVALID_HANDLE = const(0x01)
+ATT_READ_NOT_PERMITTED = const(0x02)
+ATT_WRITE_NOT_PERMITTED = const(0x03)
+ATT_INSUFFICIENT_AUTHENTICATION = const(0x05)
+ATT_INSUFFICIENT_ENCRYPTION = const(0x0F)
+
+# errno values as MicroPython's NimBLE binding raises them (OSError(n))
+ENODEV = errno.ENODEV  # the radio is not active
+EINVAL = errno.EINVAL
+ENOENT = errno.ENOENT
+EALREADY = errno.EALREADY
+ENOTCONN = errno.ENOTCONN
+EBUSY = const(16)  # (not in MicroPython's errno module)
+
+_GAUSS = const(512)  # entries of the noise table (a power of 2)
+_CATCHUP_MS = const(1000)  # a loop later than this drops the adverts it missed (the host had no time)
+_PAIR_TIMEOUT_MS = const(30000)  # SMP timeout
+_MAX_CONNS = const(4)
+_FIRST_HANDLE = const(9)  # NimBLE's GAP and GATT services come first
+_IDLE_MS = const(50)
+
+
+class Rng:
+    """xorshift32: the same sequence for a seed under MicroPython and CPython; small ints only."""
+
+    def __init__(self, seed=1):
+        self.seed(seed)
+
+    def seed(self, s):
+        self.x = ((int(s) * 2654435761) ^ 0x5DEECE66) & 0xFFFFFFFF or 1
+
+    def next(self):
+        x = self.x
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.x = x
+        return x
+
+    def below(self, n):
+        return self.next() % n
+
+    def unit(self):
+        return (self.next() + 0.5) / 4294967296.0
+
+
+def mean_centi(rssi_1m, exponent, d):
+    """Mean RSSI at distance d in centi-dBm (computed when a distance changes, not per advert)."""
+    return int(round((rssi_1m - 10.0 * exponent * math.log10(max(d, 0.1))) * 100))
+
+
+class Emitter:
+    """A device on the air. payloads: adverts cycled one per advertising event."""
+
+    def __init__(self, key, addr_type, addr, payloads, interval_ms=100, distance=None, rssi_1m=-59, exponent=2.0,
+                 adv_type=0, resp=None):
+        if len(addr) != 6:
+            raise ValueError("addr must be 6 bytes")
+        for p in payloads:
+            if len(p) > 31:
+                raise ValueError("an advert holds at most 31 bytes, got %d" % len(p))
+        if not payloads:
+            raise ValueError("give at least one advert payload")
+        if resp is not None and len(resp) > 31:
+            raise ValueError("a scan response holds at most 31 bytes, got %d" % len(resp))
+        self.key = key
+        self.addr_type = addr_type
+        self.addr = bytes(addr)
+        self.payloads = [bytes(p) for p in payloads]
+        self.i = 0
+        self.interval_ms = max(20, int(interval_ms))
+        self.a = rssi_1m
+        self.n = exponent
+        self.adv_type = adv_type
+        self.resp = None if resp is None else bytes(resp)
+        self.walk = None  # (t0 ms, d0, d1, v m/s)
+        self.d = None
+        self.mean_c = 0
+        self.next = 0
+        self.sent = self.heard = self.delivered = 0
+        self.place(distance)
+
+    def place(self, d, walk=None):
+        """Stand at d metres (None: silent), or walk (t0, d0, d1, v) from now."""
+        self.walk = walk
+        if walk is not None:
+            d = walk[1]
+        self.d = None if d is None else float(d)
+        if d is not None:
+            self.mean_c = mean_centi(self.a, self.n, self.d)
+
+    def moved(self, now):
+        """Where a walk has got to at `now` (floats: once per radio step, not per advert)."""
+        w = self.walk
+        t = ticks_diff(now, w[0]) / 1000.0
+        d0, d1, v = w[1], w[2], w[3]
+        step = v * t
+        if abs(d1 - d0) <= step:
+            d = d1
+            self.walk = None
+        else:
+            d = d0 + step if d1 > d0 else d0 - step
+        self.d = d
+        self.mean_c = mean_centi(self.a, self.n, d)
+
+
+class Air:
+    """Devices on the air and the radio model. clock: a ms clock for tests that step time by hand
+    (step()); without one the air runs itself as an asyncio task once the door's radio is active."""
+
+    def __init__(self, seed=1, noise_db=4.0, background=0, clock=None):
+        self.rng = Rng(seed)
+        self.seed = seed
+        self.noise_c = int(round(noise_db * 100))
+        self.clock = clock or ticks_ms
+        self.manual = clock is not None
+        self.emitters = []
+        self.ble = None
+        self.task = None
+        self.gauss = array("h", bytes(2 * _GAUSS))
+        self._fill_gauss()
+        self.bg_rate = 0
+        self.bg_pool = []
+        self.bg_acc = 0
+        self.bg_last = 0
+        self.bg_sent = self.bg_heard = self.bg_delivered = 0
+        self.set_background(background)
+
+    # --- set-up (control channel, tests) --------------------------------------------------
+    def _fill_gauss(self):
+        """Standard normal samples (Box-Muller), standardised to mean 0 and sd 1, in 1/1000."""
+        n = _GAUSS
+        xs = []
+        while len(xs) < n:
+            u1, u2 = self.rng.unit(), self.rng.unit()
+            r = math.sqrt(-2.0 * math.log(u1))
+            xs.append(r * math.cos(2 * math.pi * u2))
+            xs.append(r * math.sin(2 * math.pi * u2))
+        m = sum(xs) / n
+        sd = math.sqrt(sum((x - m) * (x - m) for x in xs) / n)
+        for i in range(n):
+            self.gauss[i] = int(round((xs[i] - m) / sd * 1000))
+
+    def reseed(self, seed):
+        self.seed = seed
+        self.rng.seed(seed)
+        self._fill_gauss()
+        self.set_background(self.bg_rate)
+
+    def set_noise(self, sigma_db):
+        self.noise_c = int(round(sigma_db * 100))
+
+    def set_background(self, per_s):
+        """Unrelated devices' adverts per second on the air: random static addresses, iBeacons of
+        other UUIDs, random manufacturer data (a pool of 48 devices at 1-15 m)."""
+        self.bg_rate = int(per_s)
+        self.bg_acc = 0
+        self.bg_last = self.clock()
+        self.bg_pool = []
+        if not self.bg_rate:
+            return
+        rng = self.rng
+        for i in range(48):
+            addr = bytearray(rng.next() & 0xFF for _ in range(6))
+            addr[0] |= 0xC0  # random static
+            kind = i % 3
+            if kind == 0:  # iBeacon, another UUID
+                p = bytes((2, 1, 6, 26, 0xFF, 0x4C, 0, 2, 0x15)) + bytes(rng.next() & 0xFF for _ in range(20)) + b"\xc5"
+            elif kind == 1:  # manufacturer data of some company
+                k = 4 + rng.below(20)
+                p = bytes((2, 1, 6, k + 1, 0xFF)) + bytes(rng.next() & 0xFF for _ in range(k))
+            else:  # a named gadget
+                p = bytes((2, 1, 6, 9, 9)) + b"gadget%02d" % i
+            self.bg_pool.append((1, bytes(addr), p, mean_centi(-59, 2.0, 1 + rng.below(14)), 3 if kind == 0 else 0))
+
+    def emitter(self, key):
+        for e in self.emitters:
+            if e.key == key:
+                return e
+        return None
+
+    def add(self, e):
+        """Put an emitter on the air (replacing one with the same key)."""
+        self.remove(e.key)
+        e.next = ticks_add(self.clock(), self.rng.below(e.interval_ms))
+        self.emitters.append(e)
+        return e
+
+    def remove(self, key):
+        e = self.emitter(key)
+        if e is not None:
+            self.emitters.remove(e)
+        return e is not None
+
+    def walk(self, e, d1, speed):
+        e.place(None, (self.clock(), e.d if e.d is not None else d1, float(d1), float(speed)))
+
+    def rssi(self, mean_c):
+        """One RSSI sample around a mean (centi-dBm): integers only."""
+        g = self.gauss[self.rng.next() & (_GAUSS - 1)]
+        r = (mean_c + self.noise_c * g // 1000 + 50) // 100
+        if r < -127:
+            return -127
+        if r > 20:
+            return 20
+        return r
+
+    def door_rssi(self, distance, rssi_1m=-59, exponent=2.0):
+        """What a phone at `distance` measures of the door's advert (one sample)."""
+        return self.rssi(mean_centi(rssi_1m, exponent, distance))
+
+    # --- running ------------------------------------------------------------------------------
+    def start(self):
+        """The air's task (once): nothing to do for a hand-stepped clock; under CPython only
+        inside a running event loop."""
+        if self.manual or self.task is not None:
+            return
+        import asyncio
+
+        try:
+            self.task = asyncio.create_task(self.run())
+        except RuntimeError:  # CPython outside a loop: started by the next call inside one
+            self.task = None
+
+    async def run(self):
+        while True:
+            await sleep_ms(self.step())
+
+    def scan_started(self, now):
+        """Emitters advertise all the time; a new scan meets each at a random phase."""
+        for e in self.emitters:
+            e.next = ticks_add(now, self.rng.below(e.interval_ms))
+        self.bg_last = now
+        self.bg_acc = 0
+
+    def step(self, now=None):
+        """Do what is due by `now`: queued IRQs, pairing timeouts, adverts heard by a running scan,
+        the scan's end. Returns ms until the next thing is due (for the task's sleep)."""
+        ble = self.ble
+        if now is None:
+            now = self.clock()
+        if ble is None or not ble._active:
+            return _IDLE_MS
+        if ble._pending or ble._pairing:
+            ble._flush(now)
+        if not ble._scanning:
+            return _IDLE_MS
+        wait = _IDLE_MS
+        for e in self.emitters:
+            if e.walk is not None:
+                e.moved(now)
+            late = ticks_diff(now, e.next)
+            if late > _CATCHUP_MS:
+                e.next = now
+            while ticks_diff(now, e.next) >= 0 and ble._scanning:
+                if e.d is not None:
+                    self._advert(ble, e)
+                e.next = ticks_add(e.next, e.interval_ms + self.rng.below(11))  # advDelay 0-10 ms
+            w = ticks_diff(e.next, now)
+            if w < wait:
+                wait = w
+        if self.bg_rate and ble._scanning:
+            self._background(ble, now)
+            wait = min(wait, 1000 // self.bg_rate + 1)
+        end = ble._scan_end
+        if end is not None and ble._scanning:
+            if ticks_diff(now, end) >= 0:
+                ble._scan_stop()
+            else:
+                wait = min(wait, ticks_diff(end, now))
+        return max(1, wait)
+
+    def _advert(self, ble, e):
+        e.sent += 1
+        if self.rng.next() % ble._interval_us >= ble._window_us:
+            return
+        e.heard += 1
+        p = e.payloads[e.i]
+        if len(e.payloads) > 1:
+            e.i = (e.i + 1) % len(e.payloads)
+        if ble._scan_result(e.addr_type, e.addr, e.adv_type, self.rssi(e.mean_c), p):
+            e.delivered += 1
+        r = e.resp
+        if r is not None and ble._active_scan and (e.adv_type == 0 or e.adv_type == 2):
+            ble._scan_result(e.addr_type, e.addr, 4, self.rssi(e.mean_c), r)
+
+    def _background(self, ble, now):
+        dt = ticks_diff(now, self.bg_last)
+        self.bg_last = now
+        if dt <= 0:
+            return
+        if dt > _CATCHUP_MS:
+            dt = _CATCHUP_MS
+        self.bg_acc += dt * self.bg_rate
+        n = self.bg_acc // 1000
+        self.bg_acc -= n * 1000
+        pool = self.bg_pool
+        for _ in range(n):
+            dev = pool[self.rng.below(len(pool))]
+            self.bg_sent += 1
+            if self.rng.next() % ble._interval_us >= ble._window_us:
+                continue
+            self.bg_heard += 1
+            if ble._scan_result(dev[0], dev[1], dev[4], self.rssi(dev[3]), dev[2]):
+                self.bg_delivered += 1
+
+
+class UUID:
+    """bluetooth.UUID: a 16-bit int, 2/4/16 raw bytes (little-endian) or a 128-bit string."""
+
+    def __init__(self, value):
+        if isinstance(value, UUID):
+            self._b = value._b
+        elif isinstance(value, int):
+            if value < 0 or value > 0xFFFF:
+                raise ValueError("invalid UUID")
+            self._b = bytes((value & 0xFF, value >> 8))
+        elif not isinstance(value, str) and len(value) in (2, 4, 16):
+            self._b = bytes(value)
+        else:
+            h = str(value, "ascii") if not isinstance(value, str) else value
+            h = h.replace("-", "")
+            for c in h:
+                if c not in "0123456789abcdefABCDEF":
+                    raise ValueError("invalid char in UUID")
+            if len(h) > 32:
+                raise ValueError("UUID too long")
+            if len(h) < 32:
+                raise ValueError("UUID too short")
+            self._b = bytes(reversed(bytes.fromhex(h)))
+
+    def __eq__(self, other):
+        return isinstance(other, UUID) and other._b == self._b
+
+    def __hash__(self):
+        return hash(self._b)
+
+    def __repr__(self):
+        b = bytes(reversed(self._b))
+        if len(b) <= 4:
+            return "UUID(0x%s)" % b.hex()
+        h = b.hex()
+        return "UUID('%s-%s-%s-%s-%s')" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+class Attr:
+    """A characteristic's or descriptor's value in the GATT database."""
+
+    def __init__(self, flags, uuid):
+        self.flags = flags
+        self.uuid = uuid
+        self.value = b""
+        self.cap = 20  # what a client's write is cut to (gatts_set_buffer / a longer gatts_write)
+        self.append = False
+        self.cccd = 0  # handle of its client configuration descriptor (notify/indicate), 0 if none
+
+
+class Conn:
+    """A central connected to the door."""
+
+    def __init__(self, addr_type, addr):
+        self.addr_type = addr_type
+        self.addr = bytes(addr)
+        self.encrypted = self.authenticated = self.bonded = self.key_size = 0
+        self.notes = []  # [(kind 'notify'/'indicate', value handle, bytes)] for the central to read
+        self.dropped = 0
+        self.subs = {}  # value handle -> CCCD bits (1 notify, 2 indicate)
+        self.mtu = 23
+        self.pair = ""  # "", "pending", "ok", "failed", "timeout"
+        self.method = ""  # "le_secure passkey", "legacy passkey", "just works"
+
+
+_NOTES = const(32)  # notifications kept per connection for the central
+
+
+class BLE:
+    """bluetooth.BLE on the virtual air (one per Air)."""
+
+    def __init__(self, air, mac=b"\x24\x0a\xc4\x5d\x00\x01"):
+        self.air = air
+        air.ble = self
+        self._active = False
+        self._handler = None
+        self.irq_errors = 0
+        self._name = b"ESP32"
+        self._mac = bytes(mac)
+        self._addr_mode = 0
+        self._rxbuf = 128
+        self._mtu = 23
+        self._io = 3
+        self._mitm = self._le_secure = self._bond = False
+        # advertising: what gap_advertise set (kept for the outside to read)
+        self.adv_data = b""
+        self.resp_data = b""
+        self.adv_interval_us = 0
+        self.connectable = True
+        self.advertising = False
+        # scanning
+        self._scanning = False
+        self._interval_us = 1280000
+        self._window_us = 11250
+        self._active_scan = False
+        self._scan_end = None
+        self.scans = 0
+        # GATT server, connections
+        self._db = {}
+        self._cccd = {}  # CCCD handle -> value handle
+        self.conns = {}
+        self._conn_next = 0
+        self._pending = []  # IRQs the stack raises later (after the call that caused them)
+        self._pairing = []  # (conn handle, action, central's passkey, bond, started ms)
+        # reused IRQ buffers (valid only during the handler, overwritten after it)
+        self._addr_buf = bytearray(6)
+        self._adv_buf = bytearray(31)
+        self._addr_mv = self._ro(memoryview(self._addr_buf))
+        mv = memoryview(self._adv_buf)
+        self._adv_mv = [self._ro(mv[:n]) for n in range(32)]
+        self._caddr_buf = bytearray(6)
+        self._caddr_mv = self._ro(memoryview(self._caddr_buf))
+
+    @staticmethod
+    def _ro(mv):
+        ro = getattr(mv, "toreadonly", None)  # CPython: read-only like the real ones
+        return ro() if ro else mv
+
+    def _need_active(self):
+        if not self._active:
+            raise OSError(ENODEV)
+
+    # --- configuration ------------------------------------------------------------------------
+    def active(self, *args):
+        if len(args) > 1:
+            raise TypeError("function takes at most 1 positional argument")
+        if args:
+            if args[0]:
+                if not self._active:
+                    self._active = True
+                    self.air.start()
+            elif self._active:
+                # the stack shuts down: scan and advertising stop, links drop, the GATT
+                # database is gone (register services again), all without IRQs
+                self._active = False
+                self._scanning = False
+                self._scan_end = None
+                self.advertising = False
+                self.conns = {}
+                self._db = {}
+                self._cccd = {}
+                self._pending = []
+                self._pairing = []
+        return self._active
+
+    def config(self, *args, **kw):
+        if not kw:
+            if len(args) != 1:
+                raise TypeError("must query one param")
+            p = args[0]
+            if p == "mac":
+                self._need_active()
+                return (self._addr_mode and 1 or 0, self._address())
+            if p == "gap_name":
+                return self._name
+            if p == "mtu":
+                return self._mtu
+            if p == "rxbuf":
+                return self._rxbuf
+            raise ValueError("unknown config param")
+        if args:
+            raise TypeError("can't specify pos and kw args")
+        for k in kw:
+            v = kw[k]
+            if k == "gap_name":
+                v = v.encode() if isinstance(v, str) else bytes(v)
+                if len(v) > 31:
+                    raise OSError(EINVAL)
+                self._name = v
+            elif k == "mtu":
+                v = int(v)
+                if v < 23 or v > 517:
+                    raise OSError(EINVAL)
+                self._mtu = v
+            elif k == "rxbuf":
+                v = int(v)
+                if v < 16 or v > 0xFFFF:
+                    raise ValueError()
+                self._rxbuf = v
+            elif k == "addr_mode":
+                self._addr_mode = int(v)
+            elif k == "io":
+                self._io = int(v)
+            elif k == "mitm":
+                self._mitm = bool(v)
+            elif k == "le_secure":
+                self._le_secure = bool(v)
+            elif k == "bond":
+                self._bond = bool(v)
+            else:
+                raise ValueError("unknown config param")
+
+    def _address(self):
+        if self._addr_mode == 0:
+            return self._mac
+        a = bytearray(self._mac)
+        a[0] = (a[0] & 0x3F) | (0xC0 if self._addr_mode == 1 else 0x40 if self._addr_mode == 2 else 0)
+        return bytes(a)
+
+    def irq(self, handler):
+        if handler is not None and not callable(handler):
+            raise ValueError("invalid handler")
+        self._handler = handler
+
+    def _call(self, event, data):
+        """The handler, as the stack calls it: an exception switches it off for good."""
+        h = self._handler
+        if h is None:
+            return None
+        try:
+            return h(event, data)
+        except Exception as e:
+            print("Unhandled exception in IRQ callback handler")
+            print_exception(e)
+            self._handler = None
+            self.irq_errors += 1
+        return None
+
+    # --- advertising ------------------------------------------------------------------------
+    def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
+        if interval_us is None:
+            self.advertising = False
+            return
+        self._need_active()
+        if adv_data is not None:
+            adv_data = _buf(adv_data)
+            if len(adv_data) > 31:
+                raise OSError(EINVAL)
+            self.adv_data = adv_data
+        if resp_data is not None:
+            resp_data = _buf(resp_data)
+            if len(resp_data) > 31:
+                raise OSError(EINVAL)
+            self.resp_data = resp_data
+        self.adv_interval_us = int(interval_us) // 625 * 625
+        self.connectable = bool(connectable)
+        self.advertising = True
+
+    # --- scanning -----------------------------------------------------------------------------
+    def gap_scan(self, duration_ms=0, interval_us=1280000, window_us=11250, active=False):
+        self._need_active()
+        if duration_ms is None:
+            self._scan_stop()
+            return
+        duration_ms = _int(duration_ms)
+        if self._scanning:
+            raise OSError(EALREADY)
+        iv = min(0x4000, max(4, _int(interval_us) // 625))  # 625 us units, 2.5 ms - 10.24 s
+        wv = min(0x4000, max(4, _int(window_us) // 625))
+        if wv > iv:
+            raise OSError(EINVAL)
+        self._interval_us = iv * 625
+        self._window_us = wv * 625
+        self._active_scan = bool(active)
+        now = self.air.clock()
+        self._scan_end = ticks_add(now, duration_ms) if duration_ms > 0 else None
+        self._scanning = True
+        self.scans += 1
+        self.air.scan_started(now)
+        self.air.start()
+
+    def _scan_stop(self):
+        if self._scanning:
+            self._scanning = False
+            self._scan_end = None
+            self._call(_IRQ_SCAN_DONE, ())
+
+    def _scan_result(self, addr_type, addr, adv_type, rssi, data):
+        """One advert to the handler through the reused buffers; False if nobody listens."""
+        if self._handler is None:
+            return False
+        a = self._addr_buf
+        for i in range(6):
+            a[i] = addr[i]
+        b = self._adv_buf
+        n = len(data)
+        for i in range(n):
+            b[i] = data[i]
+        self._call(_IRQ_SCAN_RESULT, (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n]))
+        for i in range(6):
+            a[i] = 0xEE
+        for i in range(n):
+            b[i] = 0xEE
+        return True
+
+    # --- GATT server ----------------------------------------------------------------------------
+    def gatts_register_services(self, services):
+        self._need_active()
+        if self.advertising or self.conns:
+            raise OSError(EBUSY)
+        db = {}
+        cccd = {}
+        h = _FIRST_HANDLE
+        out = []
+        for svc in services:
+            if len(svc) != 2:
+                raise ValueError("tuple/list has wrong length")
+            if not isinstance(svc[0], UUID):
+                raise ValueError("invalid service UUID")
+            h += 1  # service declaration
+            handles = []
+            for ch in svc[1]:
+                if len(ch) < 2 or len(ch) > 3:
+                    raise ValueError("invalid characteristic tuple")
+                if not isinstance(ch[0], UUID):
+                    raise ValueError("invalid characteristic UUID")
+                h += 2  # declaration, value
+                a = db[h] = Attr(int(ch[1]), ch[0])
+                handles.append(h)
+                vh = h
+                if a.flags & (FLAG_NOTIFY | FLAG_INDICATE):
+                    h += 1
+                    a.cccd = h
+                    cccd[h] = vh
+                if len(ch) == 3:
+                    for d in ch[2]:
+                        if len(d) != 2:
+                            raise ValueError("tuple/list has wrong length")
+                        if not isinstance(d[0], UUID):
+                            raise ValueError("invalid descriptor UUID")
+                        h += 1
+                        db[h] = Attr(int(d[1]), d[0])
+                        handles.append(h)
+            out.append(tuple(handles))
+        self._db = db
+        self._cccd = cccd
+        return tuple(out)
+
+    def _attr(self, handle):
+        self._need_active()
+        a = self._db.get(handle)
+        if a is None:
+            raise OSError(EINVAL)
+        return a
+
+    def gatts_read(self, value_handle):
+        a = self._attr(value_handle)
+        v = a.value
+        if a.append:
+            a.value = b""
+        return bytes(v)
+
+    def gatts_write(self, value_handle, data, send_update=False):
+        a = self._attr(value_handle)
+        a.value = _buf(data)
+        if len(a.value) > a.cap:
+            a.cap = len(a.value)
+        if send_update:
+            for h in self.conns:
+                bits = self.conns[h].subs.get(value_handle, 0)
+                if bits & 1:
+                    self._note(h, "notify", value_handle, a.value)
+                elif bits & 2:
+                    self._note(h, "indicate", value_handle, a.value)
+                    self._pending.append((_IRQ_GATTS_INDICATE_DONE, (h, value_handle, 0)))
+
+    def gatts_notify(self, conn_handle, value_handle, data=None):
+        a = self._attr(value_handle)
+        if conn_handle not in self.conns:
+            raise OSError(ENOTCONN)
+        self._note(conn_handle, "notify", value_handle, a.value if data is None else _buf(data))
+
+    def gatts_indicate(self, conn_handle, value_handle):
+        a = self._attr(value_handle)
+        if conn_handle not in self.conns:
+            raise OSError(ENOTCONN)
+        self._note(conn_handle, "indicate", value_handle, a.value)
+        self._pending.append((_IRQ_GATTS_INDICATE_DONE, (conn_handle, value_handle, 0)))
+
+    def gatts_set_buffer(self, value_handle, length, append=False):
+        a = self._attr(value_handle)
+        a.cap = int(length)
+        a.append = bool(append)
+
+    def _note(self, conn_handle, kind, handle, value):
+        c = self.conns[conn_handle]
+        if len(c.notes) >= _NOTES:
+            c.notes.pop(0)
+            c.dropped += 1
+        c.notes.append((kind, handle, bytes(value)))
+
+    # --- connections, pairing ---------------------------------------------------------------
+    def gap_disconnect(self, conn_handle):
+        self._need_active()
+        c = self.conns.pop(conn_handle, None)
+        if c is None:
+            return False
+        self._drop_pairing(conn_handle)
+        self._pending.append((_IRQ_CENTRAL_DISCONNECT, (conn_handle, c.addr_type, c.addr)))
+        return True
+
+    def gap_passkey(self, conn_handle, action, passkey):
+        """The door's answer to _IRQ_PASSKEY_ACTION: the passkey it displays (DISPLAY) or was
+        told (INPUT). Pairing succeeds only if the central entered the same one."""
+        self._need_active()
+        for p in self._pairing:
+            if p[0] == conn_handle:
+                if action != p[1]:
+                    raise OSError(EINVAL)
+                self._pairing.remove(p)
+                self._pair_done(conn_handle, int(passkey) == p[2] and 0 <= int(passkey) <= 999999, p[3])
+                return
+        raise OSError(ENOENT)
+
+    def _pair_done(self, conn_handle, ok, bond, how="failed"):
+        c = self.conns.get(conn_handle)
+        if c is None:
+            return
+        if ok:
+            c.encrypted = 1
+            c.authenticated = 0 if c.method == "just works" else 1
+            c.bonded = 1 if bond and self._bond else 0
+            c.key_size = 16
+            c.pair = "ok"
+        else:
+            c.pair = how
+        # NimBLE reports a failed pairing as an encryption change with an error status, which
+        # MicroPython passes on with the link's unchanged state: not encrypted
+        self._pending.append((_IRQ_ENCRYPTION_UPDATE, (conn_handle, c.encrypted, c.authenticated, c.bonded,
+                                                      c.key_size)))
+
+    def _drop_pairing(self, conn_handle):
+        for p in self._pairing:
+            if p[0] == conn_handle:
+                self._pairing.remove(p)
+                return
+
+    def _flush(self, now):
+        """IRQs the stack raises after the call that caused them; pairings that timed out."""
+        for p in self._pairing:
+            if ticks_diff(now, p[4]) >= _PAIR_TIMEOUT_MS:
+                self._pairing.remove(p)
+                self._pair_done(p[0], False, False, "timeout")
+                break
+        while self._pending:
+            ev, data = self._pending.pop(0)
+            if ev == _IRQ_CENTRAL_DISCONNECT:
+                self._addr_irq(ev, data[0], data[1], data[2])
+            else:
+                self._call(ev, data)
+
+    def _addr_irq(self, event, conn_handle, addr_type, addr):
+        b = self._caddr_buf
+        for i in range(6):
+            b[i] = addr[i]
+        r = self._call(event, (conn_handle, addr_type, self._caddr_mv))
+        for i in range(6):
+            b[i] = 0xEE
+        return r
+
+    # --- the central's side (a phone driven from outside: sim/blectl.py, tests) ---------------
+    def central_connect(self, addr_type, addr):
+        """A central connects to the door's connectable advert; returns the conn handle. As
+        with NimBLE, the door stops advertising once connected (the firmware restarts it)."""
+        if not self._active:
+            raise ValueError("the door's radio is off")
+        if not (self.advertising and self.connectable):
+            raise ValueError("the door is not advertising connectably")
+        if len(self.conns) >= _MAX_CONNS:
+            raise ValueError("the door has no free connection (%d in use)" % _MAX_CONNS)
+        self._conn_next += 1
+        h = self._conn_next
+        self.conns[h] = Conn(addr_type, addr)
+        self.advertising = False
+        self._addr_irq(_IRQ_CENTRAL_CONNECT, h, addr_type, addr)
+        return h
+
+    def _conn(self, conn_handle):
+        c = self.conns.get(conn_handle)
+        if c is None:
+            raise ValueError("no connection %r" % (conn_handle,))
+        return c
+
+    def central_disconnect(self, conn_handle):
+        c = self._conn(conn_handle)
+        del self.conns[conn_handle]
+        self._drop_pairing(conn_handle)
+        self._addr_irq(_IRQ_CENTRAL_DISCONNECT, conn_handle, c.addr_type, c.addr)
+
+    def central_write(self, conn_handle, handle, data):
+        """A write request; returns 0 or the ATT error the stack answers (no IRQ then)."""
+        c = self._conn(conn_handle)
+        vh = self._cccd.get(handle)
+        if vh is not None:  # subscribing (CCCD): the stack handles it
+            c.subs[vh] = data[0] & 3 if data else 0
+            return 0
+        a = self._db.get(handle)
+        if a is None:
+            return ATT_INVALID_HANDLE
+        f = a.flags
+        if not f & (FLAG_WRITE | FLAG_WRITE_NO_RESPONSE):
+            return ATT_WRITE_NOT_PERMITTED
+        if f & (FLAG_WRITE_ENCRYPTED | FLAG_WRITE_AUTHENTICATED) and not c.encrypted:
+            return ATT_INSUFFICIENT_ENCRYPTION
+        if f & FLAG_WRITE_AUTHENTICATED and not c.authenticated:
+            return ATT_INSUFFICIENT_AUTHENTICATION
+        data = bytes(data)
+        a.value = (a.value + data)[:a.cap] if a.append else data[:a.cap]
+        self._call(_IRQ_GATTS_WRITE, (conn_handle, handle))
+        return 0
+
+    def central_read(self, conn_handle, handle):
+        """A read request: (0, value) or (ATT error, b'')."""
+        c = self._conn(conn_handle)
+        a = self._db.get(handle)
+        if a is None:
+            return ATT_INVALID_HANDLE, b""
+        f = a.flags
+        if not f & FLAG_READ:
+            return ATT_READ_NOT_PERMITTED, b""
+        if f & (FLAG_READ_ENCRYPTED | FLAG_READ_AUTHENTICATED) and not c.encrypted:
+            return ATT_INSUFFICIENT_ENCRYPTION, b""
+        if f & FLAG_READ_AUTHENTICATED and not c.authenticated:
+            return ATT_INSUFFICIENT_AUTHENTICATION, b""
+        r = self._call(_IRQ_GATTS_READ_REQUEST, (conn_handle, handle))
+        if r:
+            return int(r), b""
+        return 0, bytes(a.value)
+
+    def central_mtu(self, conn_handle, mtu):
+        c = self._conn(conn_handle)
+        c.mtu = max(23, min(int(mtu), self._mtu))
+        self._call(_IRQ_MTU_EXCHANGED, (conn_handle, c.mtu))
+        return c.mtu
+
+    def central_pair(self, conn_handle, passkey, bond=True):
+        """The central (a phone that can type a passkey) starts pairing. With a door that can
+        display (io DISPLAY_ONLY, DISPLAY_YESNO, KEYBOARD_DISPLAY) the door gets
+        _IRQ_PASSKEY_ACTION DISPLAY and must answer gap_passkey; KEYBOARD_ONLY: INPUT; no IO:
+        Just Works (encrypted, not authenticated). Returns the connection's pairing state."""
+        c = self._conn(conn_handle)
+        for p in self._pairing:
+            if p[0] == conn_handle:
+                raise ValueError("conn %d: pairing already in progress" % conn_handle)
+        if self._io == 3:
+            c.method = "just works"
+            c.pair = "pending"
+            self._pair_done(conn_handle, True, bond)
+            return c.pair
+        c.method = "le_secure passkey" if self._le_secure else "legacy passkey"
+        c.pair = "pending"
+        action = _PASSKEY_ACTION_INPUT if self._io == 2 else _PASSKEY_ACTION_DISPLAY
+        self._pairing.append((conn_handle, action, int(passkey), bool(bond), self.air.clock()))
+        self._call(_IRQ_PASSKEY_ACTION, (conn_handle, action, 0))
+        return c.pair
+
+
+def _buf(data):
+    if isinstance(data, str):
+        return data.encode()
+    return bytes(data)
+
+
+def _int(v):
+    if not isinstance(v, int):
+        raise TypeError("can't convert %s to int" % type(v).__name__)
+    return v
