@@ -57,9 +57,11 @@ def install(board, source, name, check):
 
 
 def prepare(opts):
-    """Boot in the order that keeps the heap in one piece: first everything transient
-    (validators, building or installing the user table), then the modules that stay, then the
-    long-lived objects."""
+    """Boot in the order that keeps the heap in one piece: first the modules that stay (right
+    after the board file), then everything transient (validators, installing the user table),
+    then the long-lived objects. Transient code leaves names behind for good (interned strings
+    are never freed): loaded first, they would lie scattered under the resident code, and with a
+    site key and a key fob in the table a lean board could not find 1.3 KB in one piece for it."""
     import hal
     from doorapp import fileio, residency, startup
     from sim import flash
@@ -74,6 +76,7 @@ def prepare(opts):
     created = False if opts["app-from-flash"] else flash.mount(opts["flash"], "/flash", int(opts["flash-size"]))
     board = hal.open_board(spec, data_dir="/flash", pn532=opts["pn532"] or None, reset_cause=opts["reset-cause"],
                            watchdog=opts["watchdog"])
+    load_resident(spec, opts["http"] != "off", not opts["quiet"])
     try:
         if opts["config"]:
             from doorapp.config import schema
@@ -104,10 +107,10 @@ def prepare(opts):
                 dst.write(buf if n == len(buf) else memoryview(buf)[:n])
         buf = None
         startup.install_table(board, cfg, secrets, staged)
-    # cfg and secrets were built while the validators were loaded, so they lie scattered above
-    # that code; read again after the resident code, they leave the heap in one piece
+    # cfg and secrets were built while the validators were loaded; read again after them, they
+    # leave the heap in one piece
     cfg = secrets = None
-    load_resident(spec, opts["http"] != "off", not opts["quiet"])
+    residency.trim()
     door = startup.open_door(board)
     return board, door, created
 

@@ -16,7 +16,7 @@ _UTC = "UTC0"  # the default time.tz: valid without loading the TZ rule parser
 # what a lean board (ESP32-WROOM-32) can't hold next to its core, refused when configured:
 # (section, field, the setting's "off" value, what it is) (docs/memory.md)
 LEAN_OFF = (("network", "ssid", "", "Wi-Fi with the HTTP API"), ("verify", "mode", "off", "third-party verification"),
-            ("lpr", "enabled", False, "licence plates from LPR cameras"))
+            ("lpr", "enabled", False, "licence plates from LPR cameras"), ("ble", "enabled", False, "BLE unlock"))
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
 EXPANDER_LAST = 40
 
