@@ -43,12 +43,15 @@ def images(tmp_path_factory):
     fw.write_bytes(fi.synth_firmware(app_bytes=64 * 1024))
     cfg = tmp / "site.json"
     cfg.write_text(json.dumps({"relays": {"1": {"hold_ms": 400}}, "reader": {"removal_ms": 150}}))
+    sec = tmp / "secrets.json"  # the demo users' key fob is stored as a keyed hash
+    sec.write_text(json.dumps({"site_key": "5a" * 32}))
     env = dict(os.environ, DOORCTL_ROOT=str(tree))
     out = {}
     for board in ("esp32-devkitc", "sim"):
         o = str(tmp / board / "door.bin")
         r = subprocess.run([DOORCTL, "build", "--quiet", "--firmware", str(fw), "--board", board, "--config",
-                            str(cfg), "--users", DEMO_USERS, "-o", o], capture_output=True, text=True, env=env,
+                            str(cfg), "--users", DEMO_USERS, "--secrets", str(sec), "-o", o], capture_output=True,
+                           text=True, env=env,
                            timeout=180)
         assert r.returncode == 0, r.stderr
         out[board] = o

@@ -83,8 +83,28 @@ def test_config_errors_name_field():
         ({"lpr": {"enabled": "yes"}}, "lpr.enabled"),
         ({"lpr": {"username": "x" * 33}}, "lpr.username"),
         ({"lpr": {"camera": "gate"}}, "lpr.camera"),
+        ({"ble": {"trigger_m": 4}}, "ble.trigger_m"),
+        ({"ble": {"bkey_range_m": "10-12"}}, "ble.bkey_range_m"),
+        ({"ble": {"rssi_1m": -5}}, "ble.rssi_1m"),
+        ({"ble": {"path_loss_x10": 60}}, "ble.path_loss_x10"),
+        ({"ble": {"hands_free": "on"}}, "ble.hands_free"),
+        ({"ble": {"range": 3}}, "ble.range"),
     ]
     for doc, field in cases:
         e = err(schema.validate, doc, b, "config.json")
         assert e.field == field, (doc, e.field)
         assert e.file == "config.json"
+
+
+def test_ble_settings_and_the_advertised_device_id():
+    b = board()
+    b["profile"] = "psram"
+    cfg = schema.validate({"ble": {"enabled": True, "trigger_m": 2, "bkey_range_m": "7-9"}}, b)
+    assert cfg["ble"] == {"enabled": True, "hands_free": True, "trigger_m": 2, "bkey_range_m": "7-9",
+                          "movement_detection": False, "rssi_1m": -59, "path_loss_x10": 20}
+    e = err(schema.validate, {"ble": {"enabled": True}, "device": {"id": "T\u00fcr-1"}}, b, "config.json")
+    assert e.field == "device.id" and "ASCII" in str(e)
+    assert schema.validate({"device": {"id": "T\u00fcr-1"}}, b)["device"]["id"] == "T\u00fcr-1"  # BLE off: any text
+    b["profile"] = "lean"
+    e = err(schema.validate, {"ble": {"enabled": True}}, b, "config.json")
+    assert e.field == "ble.enabled" and "lean" in str(e)

@@ -119,6 +119,11 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     out = {}
     for name in SECTIONS:
         out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
+    if out["ble"]["enabled"]:  # the device ID goes into the door's advert (docs/ble.md)
+        for ch in out["device"]["id"]:
+            if not " " <= ch <= "~":
+                raise ConfigError(path, "device.id", "must be printable ASCII while BLE is on (it is advertised), "
+                                  "got %r" % out["device"]["id"])
     if out["time"]["tz"] not in (known_tz, _UTC):  # (a live config's, checked already; the default)
         _check_tz(out["time"]["tz"], path)
     relay_ids = [r["id"] for r in board_spec["relays"]]
