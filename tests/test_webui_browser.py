@@ -382,3 +382,35 @@ def test_user_list_pages_by_cursor_forward_and_back(page, tmp_path):
         expect(page.locator("#user-next")).to_be_disabled()
     finally:
         s.stop()
+
+
+def test_ble_view_and_a_pairing_code_for_a_user(page, sim, api):
+    """BLE settings saved through the page, a bad value refused next to its field; on the user's
+    page a pairing code (6 digits, once) and unpairing a user with no phone refused."""
+    sign_in(page, sim, view="ble")
+    form = page.locator("#ble-form")
+    expect(form.locator("[name=enabled]")).not_to_be_checked()
+    expect(form.locator("[name=trigger_m]")).to_have_value("1")
+    form.locator("[name=enabled]").check()
+    form.locator("[name=trigger_m]").select_option("2")
+    form.locator("[name=bkey_range_m]").select_option("4-6")
+    form.locator("[name=interval_same_s]").fill("10")
+    form.locator("button").click()
+    expect(page.locator("#banner")).to_contain_text("BLE settings saved")
+    cfg = config_becomes(api, lambda c: c["ble"]["enabled"])
+    assert cfg["ble"]["trigger_m"] == 2 and cfg["ble"]["bkey_range_m"] == "4-6"
+    assert cfg["access"]["interval_same_s"] == 10
+    form.locator("[name=rssi_1m]").fill("-5")
+    form.locator("button").click()
+    expect(field_error(page, "#ble-form", "ble.rssi_1m")).to_contain_text("between")
+    shot(page, "11-ble")
+    page.goto(sim.url + "/#users/1001")
+    phone = page.locator("#phone-form")
+    expect(phone).to_be_visible()
+    phone.get_by_role("button", name="New pairing code").click()
+    expect(page.locator("#phone-code")).to_be_visible()
+    assert re.search(r"\b\d{6}\b", page.locator("#phone-code").inner_text())
+    page.on("dialog", lambda d: d.accept())
+    phone.get_by_role("button", name="Unpair phone").click()
+    expect(phone.locator(".form-err")).to_contain_text("no phone paired")
+    assert api.patch("/api/v1/config", {"ble": {"enabled": False}})[0] == 200

@@ -205,7 +205,7 @@ const VIEWS = {
     $('#top').hidden = firstBoot;
   },
   status: viewStatus, users: viewUsers, user: viewUser,
-  relays: viewRelays, inputs: viewInputs, card: viewCard, events: viewEvents,
+  relays: viewRelays, inputs: viewInputs, card: viewCard, ble: viewBle, events: viewEvents,
 };
 
 async function route() {
@@ -370,6 +370,9 @@ async function fillUser(f, arg) {
   const u = editing || {relays: [1]};
   $('#user-title').textContent = editing ? 'User ' + u.id : 'Add user';
   $('#user-delete').hidden = !editing;
+  $('#phone-form').hidden = !editing;
+  $('#phone-code').hidden = true;
+  clearErrors($('#phone-form'));
   E.id.value = u.id == null ? '' : u.id;
   E.id.readOnly = !!editing;
   E.name.value = u.name || '';
@@ -569,6 +572,58 @@ onSubmit($('#card-form'), async f => {
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');
+});
+
+/* --- BLE ----------------------------------------------------------------------------------------- */
+async function viewBle() {
+  const cfg = await api('GET', '/api/v1/config');
+  const E = $('#ble-form').elements;
+  clearErrors($('#ble-form'));
+  for (const k of ['enabled', 'hands_free', 'movement_detection']) E[k].checked = cfg.ble[k];
+  for (const k of ['trigger_m', 'bkey_range_m', 'rssi_1m', 'path_loss_x10']) E[k].value = cfg.ble[k];
+  E.interval_same_s.value = cfg.access.interval_same_s;
+  E.interval_other_s.value = cfg.access.interval_other_s;
+  E.name.value = cfg.device.name;
+  E.id.value = cfg.device.id;
+}
+
+onSubmit($('#ble-form'), async f => {
+  const E = f.elements;
+  const num = (k, field) => {
+    if (!/^-?\d+$/.test(E[k].value.trim())) throw new ApiError(0, 'must be a whole number', field);
+    return +E[k].value.trim();
+  };
+  await api('PATCH', '/api/v1/config', {
+    ble: {enabled: E.enabled.checked, hands_free: E.hands_free.checked, trigger_m: +E.trigger_m.value,
+          bkey_range_m: E.bkey_range_m.value, movement_detection: E.movement_detection.checked,
+          rssi_1m: num('rssi_1m', 'ble.rssi_1m'), path_loss_x10: num('path_loss_x10', 'ble.path_loss_x10')},
+    access: {interval_same_s: num('interval_same_s', 'access.interval_same_s'),
+             interval_other_s: num('interval_other_s', 'access.interval_other_s')},
+    device: {name: E.name.value, id: E.id.value},
+  });
+  banner('BLE settings saved.');
+});
+
+onSubmit($('#phone-form'), async f => {
+  const v = f.elements.valid_s.value.trim();
+  if (!/^\d+$/.test(v)) throw new ApiError(0, 'must be a number of seconds (30-86400)', 'valid_s');
+  const r = await api('POST', '/api/v1/users/' + editing.id + '/ble-code', {valid_s: +v});
+  const p = $('#phone-code');
+  p.replaceChildren('Pairing code for user ' + r.user + ': ', h('strong', {}, r.code),
+    ' (valid ' + duration(r.valid_s) + ', works once)');
+  p.hidden = false;
+});
+
+$('#phone-unpair').addEventListener('click', async () => {
+  const f = $('#phone-form');
+  if (!editing || !confirm('Unpair the phone of user ' + editing.id + '?')) return;
+  clearErrors(f);
+  try {
+    await api('DELETE', '/api/v1/users/' + editing.id + '/phone');
+    banner('Phone of user ' + editing.id + ' unpaired.');
+  } catch (e) {
+    if (e instanceof ApiError) showError(f, e); else throw e;
+  }
 });
 
 /* --- events ----------------------------------------------------------------------------------- */
