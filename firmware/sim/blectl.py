@@ -9,6 +9,7 @@ _OFF = "off"
 
 def _radio(ctl):
     ble = ctl.board.ble()
+    ble.air.update_walks()
     return ble, ble.air
 
 

@@ -245,6 +245,13 @@ class Air:
     def walk(self, e, d1, speed):
         e.place(None, (self.clock(), e.d if e.d is not None else d1, float(d1), float(speed)))
 
+    def update_walks(self, now=None):
+        """Walks go on whether or not anyone scans (step() does this while a scan runs)."""
+        now = self.clock() if now is None else now
+        for e in self.emitters:
+            if e.walk is not None:
+                e.moved(now)
+
     def rssi(self, mean_c):
         """One RSSI sample around a mean (centi-dBm): integers only."""
         g = self.gauss[self.rng.next() & (_GAUSS - 1)]
