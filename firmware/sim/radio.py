@@ -68,6 +68,7 @@ _PAIR_TIMEOUT_MS = const(30000)  # SMP timeout
 _MAX_CONNS = const(4)
 _FIRST_HANDLE = const(9)  # NimBLE's GAP and GATT services come first
 _IDLE_MS = const(50)
+_POOL = const(48)  # background devices
 
 
 class Rng:
@@ -170,7 +171,8 @@ class Air:
         self.gauss = array("h", bytes(2 * _GAUSS))
         self._fill_gauss()
         self.bg_rate = 0
-        self.bg_pool = []
+        self.bg_base = 0
+        self.bg_pool = None
         self.bg_acc = 0
         self.bg_last = 0
         self.bg_sent = self.bg_heard = self.bg_delivered = 0
@@ -201,27 +203,17 @@ class Air:
         self.noise_c = int(round(sigma_db * 100))
 
     def set_background(self, per_s):
-        """Unrelated devices' adverts per second on the air: random static addresses, iBeacons of
-        other UUIDs, random manufacturer data (a pool of 48 devices at 1-15 m)."""
+        """Unrelated devices' adverts per second on the air: a pool of 48 devices at 1-15 m with
+        random static addresses (iBeacons of other UUIDs, random manufacturer data, named gadgets).
+        Nothing is stored per device but its mean RSSI: each advert is rebuilt from the device's
+        number straight into the radio's buffer (the pool costs the heap ~100 bytes)."""
         self.bg_rate = int(per_s)
         self.bg_acc = 0
         self.bg_last = self.clock()
-        self.bg_pool = []
-        if not self.bg_rate:
-            return
-        rng = self.rng
-        for i in range(48):
-            addr = bytearray(rng.next() & 0xFF for _ in range(6))
-            addr[0] |= 0xC0  # random static
-            kind = i % 3
-            if kind == 0:  # iBeacon, another UUID
-                p = bytes((2, 1, 6, 26, 0xFF, 0x4C, 0, 2, 0x15)) + bytes(rng.next() & 0xFF for _ in range(20)) + b"\xc5"
-            elif kind == 1:  # manufacturer data of some company
-                k = 4 + rng.below(20)
-                p = bytes((2, 1, 6, k + 1, 0xFF)) + bytes(rng.next() & 0xFF for _ in range(k))
-            else:  # a named gadget
-                p = bytes((2, 1, 6, 9, 9)) + b"gadget%02d" % i
-            self.bg_pool.append((1, bytes(addr), p, mean_centi(-59, 2.0, 1 + rng.below(14)), 3 if kind == 0 else 0))
+        self.bg_base = self.rng.next()
+        self.bg_pool = array("h", bytes(2 * _POOL))
+        for i in range(_POOL):
+            self.bg_pool[i] = mean_centi(-59, 2.0, 1 + self.rng.below(14))
 
     def emitter(self, key):
         for e in self.emitters:
@@ -351,15 +343,47 @@ class Air:
         self.bg_acc += dt * self.bg_rate
         n = self.bg_acc // 1000
         self.bg_acc -= n * 1000
-        pool = self.bg_pool
         for _ in range(n):
-            dev = pool[self.rng.below(len(pool))]
+            i = self.rng.below(_POOL)
             self.bg_sent += 1
             if self.rng.next() % ble._interval_us >= ble._window_us:
                 continue
             self.bg_heard += 1
-            if ble._scan_result(dev[0], dev[1], dev[4], self.rssi(dev[3]), dev[2]):
+            size = _bg_advert(self.bg_base + i * 7919, i, ble._addr_buf, ble._adv_buf)
+            if ble._scan_result(1, None, 3 if i % 3 == 0 else 0, self.rssi(self.bg_pool[i]), None, size):
                 self.bg_delivered += 1
+
+
+def _bg_advert(x, i, addr, adv):
+    """Background device i's address and advert, from its number x (the same every time)."""
+    x = (x & 0xFFFFFFFF) or 1
+    for k in range(6):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        addr[k] = x & 0xFF
+    addr[0] |= 0xC0  # random static
+    adv[0], adv[1], adv[2] = 2, 1, 6
+    kind = i % 3
+    if kind == 0:  # an iBeacon of another UUID
+        n, head = 30, b"\x1a\xff\x4c\x00\x02\x15"
+    elif kind == 1:  # some company's manufacturer data
+        n = 9 + x % 20
+        head = b"\xff"
+    else:  # a named gadget
+        n, head = 13, b"\x09\x09gadget"
+    if kind == 1:
+        adv[3] = n - 4
+    for k in range(len(head)):
+        adv[3 + (kind == 1) + k] = head[k]
+    for k in range(3 + (kind == 1) + len(head), n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        adv[k] = x & 0xFF
+    if kind == 0:
+        adv[29] = 0xC5  # measured power -59
+    return n
 
 
 class UUID:
@@ -629,17 +653,20 @@ class BLE:
             self._scan_end = None
             self._call(_IRQ_SCAN_DONE, ())
 
-    def _scan_result(self, addr_type, addr, adv_type, rssi, data):
-        """One advert to the handler through the reused buffers; False if nobody listens."""
+    def _scan_result(self, addr_type, addr, adv_type, rssi, data, n=0):
+        """One advert to the handler through the reused buffers (addr and data None: already
+        in them, n bytes of advert); False if nobody listens."""
         if self._handler is None:
             return False
         a = self._addr_buf
-        for i in range(6):
-            a[i] = addr[i]
         b = self._adv_buf
-        n = len(data)
-        for i in range(n):
-            b[i] = data[i]
+        if addr is not None:
+            for i in range(6):
+                a[i] = addr[i]
+        if data is not None:
+            n = len(data)
+            for i in range(n):
+                b[i] = data[i]
         self._call(_IRQ_SCAN_RESULT, (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n]))
         for i in range(6):
             a[i] = 0xEE
