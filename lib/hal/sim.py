@@ -185,7 +185,7 @@ class Board:
 
     def ble_uuid(self, value):
         """bluetooth.UUID(value) (device code imports no `bluetooth`)."""
-        from sim.radio import UUID
+        from sim.radiogatt import UUID
 
         return UUID(value)
 

@@ -8,7 +8,8 @@ import asyncio
 import errno
 import math
 
-from sim.radio import Air, BLE, Emitter, UUID
+from sim.radio import Air, BLE, Emitter
+from sim.radiogatt import UUID
 
 _IRQ_CENTRAL_CONNECT = 1
 _IRQ_CENTRAL_DISCONNECT = 2
