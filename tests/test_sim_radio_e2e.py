@@ -261,4 +261,4 @@ def test_scan_path_allocates_only_the_irq_tuple():
     assert r.returncode == 0, r.stdout + r.stderr
     adverts, used = (int(x) for x in r.stdout.split("RESULT")[1].split())
     assert adverts > 1000
-    assert used <= adverts * 64, (adverts, used, used / adverts)
+    assert used <= adverts * 64 + 512, (adverts, used, used / adverts)  # (a few blocks once)
