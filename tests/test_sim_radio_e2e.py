@@ -74,6 +74,10 @@ def test_fob_radio_ble_against_a_running_simulator(sim):
     ans = cli_json(sim, "fob", "C0:FF:EE:00:10:03", "--distance", "1", "--ibeacon",
                    "E2C56DB5-DFFB-48D2-B060-D0F5A71096E0", "--major", "1", "--minor", "2", "--power", "-61")
     assert ans["rssi_1m"] == -61  # the beacon's measured power is its 1 m reference
+    ans = cli_json(sim, "fob", "C0:FF:EE:00:10:03", "--distance", "4")  # moved: the rest stays
+    assert (ans["distance"], ans["rssi_1m"], ans["interval_ms"]) == (4.0, -61, 200)
+    r = doorctl("sim", "fob", FOB, "--distance", "2", "--control", sim.control)
+    assert "(every 100 ms, -62 dBm at 1 m)" in r.stdout, r.stdout  # its earlier settings stay
 
     r = doorctl("sim", "fob", FOB, "--distance", "off", "--control", sim.control)
     assert r.returncode == 0 and r.stdout.strip() == "fob %s removed" % FOB

@@ -82,9 +82,9 @@ def _put(air, key, addr_type, addr, payloads, req, rssi_1m, adv_type, resp=None)
     from sim.radio import Emitter
 
     d = _distance(req)
-    interval = _int(req, "interval_ms", 20, 10240, req.get("interval_ms", 200))
-    exponent = _num(req, "exponent", 1, 6, 2.0)
     e = air.emitter(key)
+    interval = _int(req, "interval_ms", 20, 10240, 200 if e is None else e.interval_ms)
+    exponent = _num(req, "exponent", 1, 6, 2.0 if e is None else e.n)
     if e is None:
         e = air.add(Emitter(key, addr_type, addr, payloads, interval, None, rssi_1m, exponent, adv_type, resp))
     else:
@@ -125,9 +125,12 @@ def cmd_fob(ctl, req):
     if _distance(req) is None:
         return {"key": key, "removed": air.remove(key)}
     ib = req.get("ibeacon")
+    e = air.emitter(key)
     if ib is not None:
         payload, power = _ibeacon(ib)
         adv_type = 3  # beacons don't take connections
+    elif e is not None:  # moved: it keeps what it advertises
+        payload, power, adv_type = e.payloads[0], e.a, e.adv_type
     else:
         payload, power = b"\x02\x01\x06\x04\x09Fob", -59
         adv_type = 0
