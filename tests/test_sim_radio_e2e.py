@@ -266,3 +266,57 @@ def test_scan_path_allocates_only_the_irq_tuple():
     adverts, used = (int(x) for x in r.stdout.split("RESULT")[1].split())
     assert adverts > 1000
     assert used <= adverts * 64 + 512, (adverts, used, used / adverts)  # (a few blocks once)
+
+
+def test_central_ops_through_blectl():
+    """The `central` command's ops on a door whose firmware registered a service and advertises
+    (sim/blectl.py over hal.sim's radio, in CPython: the firmware's BLE side is not in this
+    branch)."""
+    from hal.sim import Board as SimBoard
+    from sim import blectl
+    from sim.radiogatt import UUID
+
+    board = SimBoard({"name": "sim", "pn532": {}})
+    ctl = types.SimpleNamespace(board=board)
+    ble = board.ble()
+    events = []
+    ble.irq(lambda ev, data: events.append((ev, tuple(bytes(x) if isinstance(x, memoryview) else x for x in data))))
+    ble.active(True)
+    ble.config(io=0, le_secure=True, mitm=True, bond=True)
+    chars = ((UUID(0x2A00), 0x0002 | 0x0008 | 0x0010), (UUID(0x2A01), 0x0008 | 0x1000))
+    ((h_plain, h_secret),) = ble.gatts_register_services(((UUID(0x180D), chars),))
+    ble.gap_advertise(250000, b"\x02\x01\x06", resp_data=b"\x05\x09Door")
+    assert blectl.cmd_ble(ctl, {"distance": 1})["rssi"] is not None
+    conn = blectl.cmd_central(ctl, {"op": "connect", "addr": "D0:01:02:03:04:05"})["conn"]
+    assert events[-1] == (1, (conn, 1, b"\xd0\x01\x02\x03\x04\x05"))
+    assert blectl.cmd_ble(ctl, {})["advertising"] is False  # advertising stops on a connection
+    assert blectl.cmd_central(ctl, {"op": "write", "conn": conn, "handle": h_plain, "hex": "6869"}) == {
+        "error": 0, "accepted": True}
+    assert events[-1] == (3, (conn, h_plain)) and ble.gatts_read(h_plain) == b"hi"
+    assert blectl.cmd_central(ctl, {"op": "write", "conn": conn, "handle": h_secret, "hex": "00"})["error"] == 0x0F
+    assert blectl.cmd_central(ctl, {"op": "read", "conn": conn, "handle": h_plain}) == {"error": 0, "hex": "6869"}
+    assert blectl.cmd_central(ctl, {"op": "subscribe", "conn": conn, "handle": h_plain}) == {"error": 0}
+    ble.gatts_write(h_plain, b"new", True)
+    ble.gatts_notify(conn, h_plain, b"direct")
+    notes = blectl.cmd_central(ctl, {"op": "notifications", "conn": conn})
+    assert notes == {"notifications": [{"kind": "notify", "handle": h_plain, "hex": b"new".hex()},
+                                       {"kind": "notify", "handle": h_plain, "hex": b"direct".hex()}], "dropped": 0}
+    assert blectl.cmd_central(ctl, {"op": "notifications", "conn": conn})["notifications"] == []
+    assert blectl.cmd_central(ctl, {"op": "mtu", "conn": conn, "mtu": 247}) == {"mtu": 23}  # the door's mtu: 23
+    ble.irq(lambda ev, data: ble.gap_passkey(data[0], data[1], 424242) if ev == 31 else events.append((ev, data)))
+    ans = blectl.cmd_central(ctl, {"op": "pair", "conn": conn, "passkey": "424242"})
+    assert ans == {"pairing": "ok", "method": "le_secure passkey"}
+    board.air.step()
+    assert events[-1] == (28, (conn, 1, 1, 1, 16))
+    st = blectl.cmd_central(ctl, {"op": "status", "conn": conn})
+    assert (st["encrypted"], st["authenticated"], st["bonded"], st["pairing"]) == (1, 1, 1, "ok")
+    assert blectl.cmd_central(ctl, {"op": "write", "conn": conn, "handle": h_secret, "hex": "01"})["error"] == 0
+    with pytest.raises(ValueError, match="^passkey: "):
+        blectl.cmd_central(ctl, {"op": "pair", "conn": conn, "passkey": "12345"})
+    with pytest.raises(ValueError, match="^handle: "):
+        blectl.cmd_central(ctl, {"op": "subscribe", "conn": conn, "handle": h_secret})
+    assert blectl.cmd_ble(ctl, {})["connections"][0]["encrypted"] == 1
+    assert blectl.cmd_central(ctl, {"op": "disconnect", "conn": conn}) == {}
+    assert events[-1][0] == 2 and blectl.cmd_ble(ctl, {})["connections"] == []
+    with pytest.raises(ValueError, match="^connect: the door is not advertising connectably"):
+        blectl.cmd_central(ctl, {"op": "connect"})

@@ -234,9 +234,11 @@ class Air:
             return
         import asyncio
 
+        coro = self.run()
         try:
-            self.task = asyncio.create_task(self.run())
+            self.task = asyncio.create_task(coro)
         except RuntimeError:  # CPython outside a loop: started by the next call inside one
+            coro.close()
             self.task = None
 
     async def run(self):
