@@ -1,8 +1,8 @@
 """Control-channel commands for the simulated radio (sim/radio.py): the air's model (`radio`), key
 fobs (`fob`), any other emitter such as a phone's adverts (`emit`), what the door advertises
 (`ble`) and a central (a phone) connected to the door's GATT server (`central`).
-Loaded with sim/control.py; the radio itself is built on first use (board.ble()), so a door
-without BLE carries none of it until a test asks. Each command takes the Control and the request
+Loaded by sim/control.py with the first of these commands; the radio itself is built on first
+use (board.ble()), so a door without BLE carries none of it until a test asks. Each command takes the Control and the request
 and returns the answer's fields; a bad field is a ValueError naming it."""
 _OFF = "off"
 

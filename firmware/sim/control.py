@@ -5,10 +5,11 @@ clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3"}            -> {"ok": true}
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
-benches call often), in sim/ctlmore.py, the simulated radio's in sim/blectl.py and, on boards
-with the other readers, sim/readerctl.py (loaded with this module at start: code loaded later
-would take the heap the firmware is measured in at a moment the firmware doesn't choose; the
-radio itself, sim/radio.py, comes with the door's first board.ble()); README lists them.
+benches call often), in sim/ctlmore.py and, on boards with the other readers, sim/readerctl.py
+(loaded with this module at start: code loaded later would take the heap the firmware is
+measured in at a moment the firmware doesn't choose); the simulated radio's in sim/blectl.py,
+loaded with the first of them (a door without BLE never needs its 12 KB: a bench that measures
+the heap with BLE sends one, e.g. `radio`, before its baseline); README lists them.
 """
 import asyncio
 import gc
@@ -18,8 +19,11 @@ import sys
 from micropython import const
 
 from compat import sleep_ms
-from sim import blectl, ctlmore
+from sim import ctlmore
 
+# the simulated radio's commands (sim/blectl.py): loaded with the first of them, not at start (12 KB
+# of the heap a door without BLE never needs); the radio itself comes with the first board.ble()
+_BLE = ("cmd_radio", "cmd_fob", "cmd_emit", "cmd_ble", "cmd_central")
 _READERS = {"cmd_keys": "keypad", "cmd_wiegand": "wiegand", "cmd_qr": "qr_scanner"}  # sim/readerctl.py
 
 
@@ -113,7 +117,11 @@ class Control:
         fn = getattr(self, name, None)
         if fn is not None:
             return fn(req)
-        fn = getattr(ctlmore, name, None) or getattr(blectl, name, None)
+        fn = getattr(ctlmore, name, None)
+        if fn is None and name in _BLE:
+            from sim import blectl
+
+            fn = getattr(blectl, name)
         if fn is None:
             readerctl = sys.modules.get("sim.readerctl")  # (boards with the other readers)
             fn = getattr(readerctl, name, None) if readerctl else None
