@@ -15,6 +15,11 @@ precomputed Gaussian table, payloads copied into reused buffers behind prealloca
 Those buffers are overwritten (0xEE) once the handler returns, so firmware that keeps a
 reference breaks here as it would on a board. A handler that raises is switched off for good
 (printed once), as on the ESP32.
+
+Not emulated: the door as a central or GATT client (gap_connect, gattc_*), gap_pair (the phone
+starts pairing), bonding's _IRQ_GET_SECRET/_IRQ_SET_SECRET (the `bonded` bit is reported, no keys
+are stored), L2CAP, extended adverts; the real stack hands the handler a stack-allocated tuple,
+this one allocates a 5-tuple per delivered advert.
 """
 import errno
 import math
