@@ -179,8 +179,9 @@ class Board:
         if self._ble is None:
             from sim.radio import Air, BLE
 
-            self.air = Air()
-            self._ble = BLE(self.air)
+            air = Air()
+            ble = BLE(air)  # (both or neither: a MemoryError here leaves nothing half-built)
+            self.air, self._ble = air, ble
         return self._ble
 
     def ble_uuid(self, value):
