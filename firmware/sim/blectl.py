@@ -182,7 +182,7 @@ def cmd_radio(ctl, req):
     return {"noise_db": air.noise_c / 100, "background": air.bg_rate, "seed": air.seed, "active": ble._active,
             "scanning": ble._scanning, "interval_us": ble._interval_us, "window_us": ble._window_us,
             "active_scan": ble._active_scan, "scans": ble.scans, "handler": ble._handler is not None,
-            "irq_errors": ble.irq_errors, "emitters": [_emitter(e) for e in air.emitters],
+            "irq_errors": ble.irq_errors, "dropped": ble.dropped, "errors": air.errors, "emitters": [_emitter(e) for e in air.emitters],
             "background_counts": {"sent": air.bg_sent, "heard": air.bg_heard, "delivered": air.bg_delivered}}
 
 

@@ -149,6 +149,7 @@ class Air:
         self.bg_acc = 0
         self.bg_last = 0
         self.bg_sent = self.bg_heard = self.bg_delivered = 0
+        self.errors = 0  # steps that failed (run())
         self.set_background(background)
 
     # --- set-up (control channel, tests) --------------------------------------------------
@@ -247,8 +248,20 @@ class Air:
             self.task = None
 
     async def run(self):
+        """The air's task: it must outlive anything (a full heap here is the emulation's problem,
+        not the firmware's: the adverts due meanwhile are missed, as a busy host misses them)."""
         while True:
-            await sleep_ms(self.step())
+            try:
+                wait = self.step()
+            except MemoryError:
+                self.errors += 1
+                wait = 10
+            except Exception as e:  # a bug in the emulation: say so, keep the air running
+                self.errors += 1
+                print("sim radio: step failed")
+                print_exception(e)
+                wait = 50
+            await sleep_ms(wait)
 
     def scan_started(self, now):
         """Emitters advertise all the time; a new scan meets each at a random phase."""
@@ -370,6 +383,7 @@ class BLE:
         self._active = False
         self._handler = None
         self.irq_errors = 0
+        self.dropped = 0  # scan results lost to a full heap (the emulation's tuple)
         self._name = b"ESP32"
         self._mac = bytes(mac)
         self._addr_mode = 0
@@ -574,12 +588,21 @@ class BLE:
             n = len(data)
             for i in range(n):
                 b[i] = data[i]
-        self._call(_IRQ_SCAN_RESULT, (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n]))
+        ok = True
+        try:
+            data = (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n])
+        except MemoryError:  # (the one allocation: on a board the tuple is on the C stack)
+            data = None
+            ok = False
+            self.dropped += 1
+        if ok:
+            self._call(_IRQ_SCAN_RESULT, data)
+            data = None
         for i in range(6):
             a[i] = 0xEE
         for i in range(n):
             b[i] = 0xEE
-        return True
+        return ok
 
     # --- GATT server, connections, pairing: sim/radiogatt.py, loaded on first use --------------
     def gatts_register_services(self, services):
