@@ -147,7 +147,8 @@ def test_control_errors_name_the_field(sim, cmd, req, field):
 
 def test_cli_errors_name_the_option(sim):
     for args, start, rc in ((["fob", "C0:FF:EE", "--distance", "1"], "doorctl: error: ADDRESS: ", 1),
-                            (["fob", FOB, "--distance", "1", "--interval-ms", "5"], "doorctl: error: --interval-ms: ", 1),
+                            (["fob", FOB, "--distance", "1", "--interval-ms", "5"],
+                             "doorctl: error: --interval-ms: ", 1),
                             (["fob", FOB, "--distance", "1", "--rssi-1m", "99"], "doorctl: error: --rssi-1m: ", 1),
                             (["fob", FOB, "--distance", "1", "--to", "3"], "doorctl: error: --to and --speed", 1),
                             (["radio", "--noise-db", "99"], "doorctl: error: --noise-db: ", 1),

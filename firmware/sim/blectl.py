@@ -2,8 +2,9 @@
 fobs (`fob`), any other emitter such as a phone's adverts (`emit`), what the door advertises
 (`ble`) and a central (a phone) connected to the door's GATT server (`central`).
 Loaded by sim/control.py with the first of these commands; the radio itself is built on first
-use (board.ble()), so a door without BLE carries none of it until a test asks. Each command takes the Control and the request
-and returns the answer's fields; a bad field is a ValueError naming it."""
+use (board.ble()), so a door without BLE carries none of it until a test asks. Each command
+takes the Control and the request and returns the answer's fields; a bad field is a ValueError
+naming it."""
 _OFF = "off"
 
 
@@ -182,7 +183,8 @@ def cmd_radio(ctl, req):
     return {"noise_db": air.noise_c / 100, "background": air.bg_rate, "seed": air.seed, "active": ble._active,
             "scanning": ble._scanning, "interval_us": ble._interval_us, "window_us": ble._window_us,
             "active_scan": ble._active_scan, "scans": ble.scans, "handler": ble._handler is not None,
-            "irq_errors": ble.irq_errors, "dropped": ble.dropped, "errors": air.errors, "emitters": [_emitter(e) for e in air.emitters],
+            "irq_errors": ble.irq_errors, "dropped": ble.dropped, "errors": air.errors,
+            "emitters": [_emitter(e) for e in air.emitters],
             "background_counts": {"sent": air.bg_sent, "heard": air.bg_heard, "delivered": air.bg_delivered}}
 
 
