@@ -7,7 +7,9 @@ clock) and read the outputs. One request per line, one JSON answer per line:
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
 benches call often), in sim/ctlmore.py and, on boards with the other readers, sim/readerctl.py
 (loaded with this module at start: code loaded later would take the heap the firmware is
-measured in at a moment the firmware doesn't choose); README lists them.
+measured in at a moment the firmware doesn't choose); the simulated radio's in sim/blectl.py,
+loaded with the first of them (a door without BLE never needs its 12 KB: a bench that measures
+the heap with BLE sends one, e.g. `radio`, before its baseline); README lists them.
 """
 import asyncio
 import gc
@@ -19,6 +21,9 @@ from micropython import const
 from compat import sleep_ms
 from sim import ctlmore
 
+# the simulated radio's commands (sim/blectl.py): loaded with the first of them, not at start (12 KB
+# of the heap a door without BLE never needs); the radio itself comes with the first board.ble()
+_BLE = ("cmd_radio", "cmd_fob", "cmd_emit", "cmd_ble", "cmd_central")
 _READERS = {"cmd_keys": "keypad", "cmd_wiegand": "wiegand", "cmd_qr": "qr_scanner"}  # sim/readerctl.py
 
 
@@ -113,6 +118,10 @@ class Control:
         if fn is not None:
             return fn(req)
         fn = getattr(ctlmore, name, None)
+        if fn is None and name in _BLE:
+            from sim import blectl
+
+            fn = getattr(blectl, name)
         if fn is None:
             readerctl = sys.modules.get("sim.readerctl")  # (boards with the other readers)
             fn = getattr(readerctl, name, None) if readerctl else None

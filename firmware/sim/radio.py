@@ -5,8 +5,9 @@ code run in the simulator and in tests. `Air` holds the devices on the air (emit
 background noise) and the radio model:
     RSSI = round(A - 10 n log10(max(d, 0.1)) + N(0, sigma)), clamped to -127..20
 and an advert is heard with probability window/interval of the running scan (duty cycle).
-`BLE` is the door's stack: scanning, advertising, a GATT server that a central driven from outside
-(sim/blectl.py: the host's simulated phone) connects to, writes, reads and pairs with.
+`BLE` is the door's stack: scanning, advertising, and (sim/radiogatt.py, loaded on first use) a
+GATT server that a central driven from outside (sim/blectl.py: the host's simulated phone)
+connects to, writes, reads and pairs with.
 
 It runs in the firmware's heap (unix port, asyncio, no threads; also under CPython for tests), so
 the scan path allocates nothing per advert but the IRQ's data tuple: integer noise from a
@@ -14,6 +15,11 @@ precomputed Gaussian table, payloads copied into reused buffers behind prealloca
 Those buffers are overwritten (0xEE) once the handler returns, so firmware that keeps a
 reference breaks here as it would on a board. A handler that raises is switched off for good
 (printed once), as on the ESP32.
+
+Not emulated: the door as a central or GATT client (gap_connect, gattc_*), gap_pair (the phone
+starts pairing), bonding's _IRQ_GET_SECRET/_IRQ_SET_SECRET (the `bonded` bit is reported, no keys
+are stored), L2CAP, extended adverts; the real stack hands the handler a stack-allocated tuple,
+this one allocates a 5-tuple per delivered advert.
 """
 import errno
 import math
@@ -23,51 +29,19 @@ from micropython import const
 
 from compat import print_exception, sleep_ms, ticks_add, ticks_diff, ticks_ms
 
-_IRQ_CENTRAL_CONNECT = const(1)
-_IRQ_CENTRAL_DISCONNECT = const(2)
-_IRQ_GATTS_WRITE = const(3)
-_IRQ_GATTS_READ_REQUEST = const(4)
 _IRQ_SCAN_RESULT = const(5)
 _IRQ_SCAN_DONE = const(6)
-_IRQ_GATTS_INDICATE_DONE = const(20)
-_IRQ_MTU_EXCHANGED = const(21)
-_IRQ_ENCRYPTION_UPDATE = const(28)
-_IRQ_PASSKEY_ACTION = const(31)
-
-_PASSKEY_ACTION_INPUT = const(2)
-_PASSKEY_ACTION_DISPLAY = const(3)
-
-FLAG_READ = const(0x0002)
-FLAG_WRITE_NO_RESPONSE = const(0x0004)
-FLAG_WRITE = const(0x0008)
-FLAG_NOTIFY = const(0x0010)
-FLAG_INDICATE = const(0x0020)
-FLAG_READ_ENCRYPTED = const(0x0200)
-FLAG_READ_AUTHENTICATED = const(0x0400)
-FLAG_WRITE_ENCRYPTED = const(0x1000)
-FLAG_WRITE_AUTHENTICATED = const(0x2000)
-
-# ATT errors a central gets back (the door's firmware sees nothing of a refused write)
-ATT_INVALID_HANDLE = const(0x01)
-ATT_READ_NOT_PERMITTED = const(0x02)
-ATT_WRITE_NOT_PERMITTED = const(0x03)
-ATT_INSUFFICIENT_AUTHENTICATION = const(0x05)
-ATT_INSUFFICIENT_ENCRYPTION = const(0x0F)
 
 # errno values as MicroPython's NimBLE binding raises them (OSError(n))
 ENODEV = errno.ENODEV  # the radio is not active
 EINVAL = errno.EINVAL
-ENOENT = errno.ENOENT
 EALREADY = errno.EALREADY
-ENOTCONN = errno.ENOTCONN
-EBUSY = const(16)  # (not in MicroPython's errno module)
 
 _GAUSS = const(512)  # entries of the noise table (a power of 2)
 _CATCHUP_MS = const(1000)  # a loop later than this drops the adverts it missed (the host had no time)
 _PAIR_TIMEOUT_MS = const(30000)  # SMP timeout
-_MAX_CONNS = const(4)
-_FIRST_HANDLE = const(9)  # NimBLE's GAP and GATT services come first
 _IDLE_MS = const(50)
+_POOL = const(48)  # background devices
 
 
 class Rng:
@@ -170,26 +144,33 @@ class Air:
         self.gauss = array("h", bytes(2 * _GAUSS))
         self._fill_gauss()
         self.bg_rate = 0
-        self.bg_pool = []
+        self.bg_base = 0
+        self.bg_pool = None
         self.bg_acc = 0
         self.bg_last = 0
         self.bg_sent = self.bg_heard = self.bg_delivered = 0
+        self.errors = 0  # steps that failed (run())
         self.set_background(background)
 
     # --- set-up (control channel, tests) --------------------------------------------------
     def _fill_gauss(self):
-        """Standard normal samples (Box-Muller), standardised to mean 0 and sd 1, in 1/1000."""
-        n = _GAUSS
-        xs = []
-        while len(xs) < n:
+        """Standard normal samples (Box-Muller), standardised to mean 0 and sd 1, in 1/1000
+        (written straight into the table: no list of floats in a small heap)."""
+        g = self.gauss
+        s1 = s2 = 0.0
+        for i in range(0, _GAUSS, 2):
             u1, u2 = self.rng.unit(), self.rng.unit()
             r = math.sqrt(-2.0 * math.log(u1))
-            xs.append(r * math.cos(2 * math.pi * u2))
-            xs.append(r * math.sin(2 * math.pi * u2))
-        m = sum(xs) / n
-        sd = math.sqrt(sum((x - m) * (x - m) for x in xs) / n)
-        for i in range(n):
-            self.gauss[i] = int(round((xs[i] - m) / sd * 1000))
+            a = r * math.cos(2 * math.pi * u2)
+            b = r * math.sin(2 * math.pi * u2)
+            g[i] = int(round(a * 1000))
+            g[i + 1] = int(round(b * 1000))
+            s1 += a + b
+            s2 += a * a + b * b
+        m = s1 / _GAUSS
+        sd = math.sqrt(s2 / _GAUSS - m * m)
+        for i in range(_GAUSS):
+            g[i] = int(round((g[i] / 1000 - m) / sd * 1000))
 
     def reseed(self, seed):
         self.seed = seed
@@ -201,27 +182,17 @@ class Air:
         self.noise_c = int(round(sigma_db * 100))
 
     def set_background(self, per_s):
-        """Unrelated devices' adverts per second on the air: random static addresses, iBeacons of
-        other UUIDs, random manufacturer data (a pool of 48 devices at 1-15 m)."""
+        """Unrelated devices' adverts per second on the air: a pool of 48 devices at 1-15 m with
+        random static addresses (iBeacons of other UUIDs, random manufacturer data, named gadgets).
+        Nothing is stored per device but its mean RSSI: each advert is rebuilt from the device's
+        number straight into the radio's buffer (the pool costs the heap ~100 bytes)."""
         self.bg_rate = int(per_s)
         self.bg_acc = 0
         self.bg_last = self.clock()
-        self.bg_pool = []
-        if not self.bg_rate:
-            return
-        rng = self.rng
-        for i in range(48):
-            addr = bytearray(rng.next() & 0xFF for _ in range(6))
-            addr[0] |= 0xC0  # random static
-            kind = i % 3
-            if kind == 0:  # iBeacon, another UUID
-                p = bytes((2, 1, 6, 26, 0xFF, 0x4C, 0, 2, 0x15)) + bytes(rng.next() & 0xFF for _ in range(20)) + b"\xc5"
-            elif kind == 1:  # manufacturer data of some company
-                k = 4 + rng.below(20)
-                p = bytes((2, 1, 6, k + 1, 0xFF)) + bytes(rng.next() & 0xFF for _ in range(k))
-            else:  # a named gadget
-                p = bytes((2, 1, 6, 9, 9)) + b"gadget%02d" % i
-            self.bg_pool.append((1, bytes(addr), p, mean_centi(-59, 2.0, 1 + rng.below(14)), 3 if kind == 0 else 0))
+        self.bg_base = self.rng.next()
+        self.bg_pool = array("h", bytes(2 * _POOL))
+        for i in range(_POOL):
+            self.bg_pool[i] = mean_centi(-59, 2.0, 1 + self.rng.below(14))
 
     def emitter(self, key):
         for e in self.emitters:
@@ -245,6 +216,13 @@ class Air:
     def walk(self, e, d1, speed):
         e.place(None, (self.clock(), e.d if e.d is not None else d1, float(d1), float(speed)))
 
+    def update_walks(self, now=None):
+        """Walks go on whether or not anyone scans (step() does this while a scan runs)."""
+        now = self.clock() if now is None else now
+        for e in self.emitters:
+            if e.walk is not None:
+                e.moved(now)
+
     def rssi(self, mean_c):
         """One RSSI sample around a mean (centi-dBm): integers only."""
         g = self.gauss[self.rng.next() & (_GAUSS - 1)]
@@ -267,14 +245,28 @@ class Air:
             return
         import asyncio
 
+        coro = self.run()
         try:
-            self.task = asyncio.create_task(self.run())
+            self.task = asyncio.create_task(coro)
         except RuntimeError:  # CPython outside a loop: started by the next call inside one
+            coro.close()
             self.task = None
 
     async def run(self):
+        """The air's task: it must outlive anything (a full heap here is the emulation's problem,
+        not the firmware's: the adverts due meanwhile are missed, as a busy host misses them)."""
         while True:
-            await sleep_ms(self.step())
+            try:
+                wait = self.step()
+            except MemoryError:
+                self.errors += 1
+                wait = 10
+            except Exception as e:  # a bug in the emulation: say so, keep the air running
+                self.errors += 1
+                print("sim radio: step failed")
+                print_exception(e)
+                wait = 50
+            await sleep_ms(wait)
 
     def scan_started(self, now):
         """Emitters advertise all the time; a new scan meets each at a random phase."""
@@ -344,83 +336,47 @@ class Air:
         self.bg_acc += dt * self.bg_rate
         n = self.bg_acc // 1000
         self.bg_acc -= n * 1000
-        pool = self.bg_pool
         for _ in range(n):
-            dev = pool[self.rng.below(len(pool))]
+            i = self.rng.below(_POOL)
             self.bg_sent += 1
             if self.rng.next() % ble._interval_us >= ble._window_us:
                 continue
             self.bg_heard += 1
-            if ble._scan_result(dev[0], dev[1], dev[4], self.rssi(dev[3]), dev[2]):
+            size = _bg_advert(self.bg_base + i * 7919, i, ble._addr_buf, ble._adv_buf)
+            if ble._scan_result(1, None, 3 if i % 3 == 0 else 0, self.rssi(self.bg_pool[i]), None, size):
                 self.bg_delivered += 1
 
 
-class UUID:
-    """bluetooth.UUID: a 16-bit int, 2/4/16 raw bytes (little-endian) or a 128-bit string."""
-
-    def __init__(self, value):
-        if isinstance(value, UUID):
-            self._b = value._b
-        elif isinstance(value, int):
-            if value < 0 or value > 0xFFFF:
-                raise ValueError("invalid UUID")
-            self._b = bytes((value & 0xFF, value >> 8))
-        elif not isinstance(value, str) and len(value) in (2, 4, 16):
-            self._b = bytes(value)
-        else:
-            h = str(value, "ascii") if not isinstance(value, str) else value
-            h = h.replace("-", "")
-            for c in h:
-                if c not in "0123456789abcdefABCDEF":
-                    raise ValueError("invalid char in UUID")
-            if len(h) > 32:
-                raise ValueError("UUID too long")
-            if len(h) < 32:
-                raise ValueError("UUID too short")
-            self._b = bytes(reversed(bytes.fromhex(h)))
-
-    def __eq__(self, other):
-        return isinstance(other, UUID) and other._b == self._b
-
-    def __hash__(self):
-        return hash(self._b)
-
-    def __repr__(self):
-        b = bytes(reversed(self._b))
-        if len(b) <= 4:
-            return "UUID(0x%s)" % b.hex()
-        h = b.hex()
-        return "UUID('%s-%s-%s-%s-%s')" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
-
-
-class Attr:
-    """A characteristic's or descriptor's value in the GATT database."""
-
-    def __init__(self, flags, uuid):
-        self.flags = flags
-        self.uuid = uuid
-        self.value = b""
-        self.cap = 20  # what a client's write is cut to (gatts_set_buffer / a longer gatts_write)
-        self.append = False
-        self.cccd = 0  # handle of its client configuration descriptor (notify/indicate), 0 if none
-
-
-class Conn:
-    """A central connected to the door."""
-
-    def __init__(self, addr_type, addr):
-        self.addr_type = addr_type
-        self.addr = bytes(addr)
-        self.encrypted = self.authenticated = self.bonded = self.key_size = 0
-        self.notes = []  # [(kind 'notify'/'indicate', value handle, bytes)] for the central to read
-        self.dropped = 0
-        self.subs = {}  # value handle -> CCCD bits (1 notify, 2 indicate)
-        self.mtu = 23
-        self.pair = ""  # "", "pending", "ok", "failed", "timeout"
-        self.method = ""  # "le_secure passkey", "legacy passkey", "just works"
-
-
-_NOTES = const(32)  # notifications kept per connection for the central
+def _bg_advert(x, i, addr, adv):
+    """Background device i's address and advert, from its number x (the same every time)."""
+    x = (x & 0xFFFFFFFF) or 1
+    for k in range(6):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        addr[k] = x & 0xFF
+    addr[0] |= 0xC0  # random static
+    adv[0], adv[1], adv[2] = 2, 1, 6
+    kind = i % 3
+    if kind == 0:  # an iBeacon of another UUID
+        n, head = 30, b"\x1a\xff\x4c\x00\x02\x15"
+    elif kind == 1:  # some company's manufacturer data
+        n = 9 + x % 20
+        head = b"\xff"
+    else:  # a named gadget
+        n, head = 13, b"\x09\x09gadget"
+    if kind == 1:
+        adv[3] = n - 4
+    for k in range(len(head)):
+        adv[3 + (kind == 1) + k] = head[k]
+    for k in range(3 + (kind == 1) + len(head), n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        adv[k] = x & 0xFF
+    if kind == 0:
+        adv[29] = 0xC5  # measured power -59
+    return n
 
 
 class BLE:
@@ -432,6 +388,7 @@ class BLE:
         self._active = False
         self._handler = None
         self.irq_errors = 0
+        self.dropped = 0  # scan results lost to a full heap (the emulation's tuple)
         self._name = b"ESP32"
         self._mac = bytes(mac)
         self._addr_mode = 0
@@ -622,176 +579,90 @@ class BLE:
             self._scan_end = None
             self._call(_IRQ_SCAN_DONE, ())
 
-    def _scan_result(self, addr_type, addr, adv_type, rssi, data):
-        """One advert to the handler through the reused buffers; False if nobody listens."""
+    def _scan_result(self, addr_type, addr, adv_type, rssi, data, n=0):
+        """One advert to the handler through the reused buffers (addr and data None: already
+        in them, n bytes of advert); False if nobody listens."""
         if self._handler is None:
             return False
         a = self._addr_buf
-        for i in range(6):
-            a[i] = addr[i]
         b = self._adv_buf
-        n = len(data)
-        for i in range(n):
-            b[i] = data[i]
-        self._call(_IRQ_SCAN_RESULT, (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n]))
+        if addr is not None:
+            for i in range(6):
+                a[i] = addr[i]
+        if data is not None:
+            n = len(data)
+            for i in range(n):
+                b[i] = data[i]
+        ok = True
+        try:
+            data = (addr_type, self._addr_mv, adv_type, rssi, self._adv_mv[n])
+        except MemoryError:  # (the one allocation: on a board the tuple is on the C stack)
+            data = None
+            ok = False
+            self.dropped += 1
+        if ok:
+            self._call(_IRQ_SCAN_RESULT, data)
+            data = None
         for i in range(6):
             a[i] = 0xEE
         for i in range(n):
             b[i] = 0xEE
-        return True
+        return ok
 
-    # --- GATT server ----------------------------------------------------------------------------
+    # --- GATT server, connections, pairing: sim/radiogatt.py, loaded on first use --------------
     def gatts_register_services(self, services):
-        self._need_active()
-        if self.advertising or self.conns:
-            raise OSError(EBUSY)
-        db = {}
-        cccd = {}
-        h = _FIRST_HANDLE
-        out = []
-        for svc in services:
-            if len(svc) != 2:
-                raise ValueError("tuple/list has wrong length")
-            if not isinstance(svc[0], UUID):
-                raise ValueError("invalid service UUID")
-            h += 1  # service declaration
-            handles = []
-            for ch in svc[1]:
-                if len(ch) < 2 or len(ch) > 3:
-                    raise ValueError("invalid characteristic tuple")
-                if not isinstance(ch[0], UUID):
-                    raise ValueError("invalid characteristic UUID")
-                h += 2  # declaration, value
-                a = db[h] = Attr(int(ch[1]), ch[0])
-                handles.append(h)
-                vh = h
-                if a.flags & (FLAG_NOTIFY | FLAG_INDICATE):
-                    h += 1
-                    a.cccd = h
-                    cccd[h] = vh
-                if len(ch) == 3:
-                    for d in ch[2]:
-                        if len(d) != 2:
-                            raise ValueError("tuple/list has wrong length")
-                        if not isinstance(d[0], UUID):
-                            raise ValueError("invalid descriptor UUID")
-                        h += 1
-                        db[h] = Attr(int(d[1]), d[0])
-                        handles.append(h)
-            out.append(tuple(handles))
-        self._db = db
-        self._cccd = cccd
-        return tuple(out)
-
-    def _attr(self, handle):
-        self._need_active()
-        a = self._db.get(handle)
-        if a is None:
-            raise OSError(EINVAL)
-        return a
+        return _gatt().gatts_register_services(self, services)
 
     def gatts_read(self, value_handle):
-        a = self._attr(value_handle)
-        v = a.value
-        if a.append:
-            a.value = b""
-        return bytes(v)
+        return _gatt().gatts_read(self, value_handle)
 
     def gatts_write(self, value_handle, data, send_update=False):
-        a = self._attr(value_handle)
-        a.value = _buf(data)
-        if len(a.value) > a.cap:
-            a.cap = len(a.value)
-        if send_update:
-            for h in self.conns:
-                bits = self.conns[h].subs.get(value_handle, 0)
-                if bits & 1:
-                    self._note(h, "notify", value_handle, a.value)
-                elif bits & 2:
-                    self._note(h, "indicate", value_handle, a.value)
-                    self._pending.append((_IRQ_GATTS_INDICATE_DONE, (h, value_handle, 0)))
+        return _gatt().gatts_write(self, value_handle, data, send_update)
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
-        a = self._attr(value_handle)
-        if conn_handle not in self.conns:
-            raise OSError(ENOTCONN)
-        self._note(conn_handle, "notify", value_handle, a.value if data is None else _buf(data))
+        return _gatt().gatts_notify(self, conn_handle, value_handle, data)
 
     def gatts_indicate(self, conn_handle, value_handle):
-        a = self._attr(value_handle)
-        if conn_handle not in self.conns:
-            raise OSError(ENOTCONN)
-        self._note(conn_handle, "indicate", value_handle, a.value)
-        self._pending.append((_IRQ_GATTS_INDICATE_DONE, (conn_handle, value_handle, 0)))
+        return _gatt().gatts_indicate(self, conn_handle, value_handle)
 
     def gatts_set_buffer(self, value_handle, length, append=False):
-        a = self._attr(value_handle)
-        a.cap = int(length)
-        a.append = bool(append)
+        return _gatt().gatts_set_buffer(self, value_handle, length, append)
 
-    def _note(self, conn_handle, kind, handle, value):
-        c = self.conns[conn_handle]
-        if len(c.notes) >= _NOTES:
-            c.notes.pop(0)
-            c.dropped += 1
-        c.notes.append((kind, handle, bytes(value)))
-
-    # --- connections, pairing ---------------------------------------------------------------
     def gap_disconnect(self, conn_handle):
-        self._need_active()
-        c = self.conns.pop(conn_handle, None)
-        if c is None:
-            return False
-        self._drop_pairing(conn_handle)
-        self._pending.append((_IRQ_CENTRAL_DISCONNECT, (conn_handle, c.addr_type, c.addr)))
-        return True
+        return _gatt().gap_disconnect(self, conn_handle)
 
     def gap_passkey(self, conn_handle, action, passkey):
-        """The door's answer to _IRQ_PASSKEY_ACTION: the passkey it displays (DISPLAY) or was
-        told (INPUT). Pairing succeeds only if the central entered the same one."""
-        self._need_active()
-        for p in self._pairing:
-            if p[0] == conn_handle:
-                if action != p[1]:
-                    raise OSError(EINVAL)
-                self._pairing.remove(p)
-                self._pair_done(conn_handle, int(passkey) == p[2] and 0 <= int(passkey) <= 999999, p[3])
-                return
-        raise OSError(ENOENT)
+        return _gatt().gap_passkey(self, conn_handle, action, passkey)
 
-    def _pair_done(self, conn_handle, ok, bond, how="failed"):
-        c = self.conns.get(conn_handle)
-        if c is None:
-            return
-        if ok:
-            c.encrypted = 1
-            c.authenticated = 0 if c.method == "just works" else 1
-            c.bonded = 1 if bond and self._bond else 0
-            c.key_size = 16
-            c.pair = "ok"
-        else:
-            c.pair = how
-        # NimBLE reports a failed pairing as an encryption change with an error status, which
-        # MicroPython passes on with the link's unchanged state: not encrypted
-        self._pending.append((_IRQ_ENCRYPTION_UPDATE, (conn_handle, c.encrypted, c.authenticated, c.bonded,
-                                                      c.key_size)))
+    # the central's side (a phone driven from outside: sim/blectl.py, tests)
+    def central_connect(self, addr_type, addr):
+        return _gatt().central_connect(self, addr_type, addr)
 
-    def _drop_pairing(self, conn_handle):
-        for p in self._pairing:
-            if p[0] == conn_handle:
-                self._pairing.remove(p)
-                return
+    def central_disconnect(self, conn_handle):
+        return _gatt().central_disconnect(self, conn_handle)
+
+    def central_write(self, conn_handle, handle, data):
+        return _gatt().central_write(self, conn_handle, handle, data)
+
+    def central_read(self, conn_handle, handle):
+        return _gatt().central_read(self, conn_handle, handle)
+
+    def central_mtu(self, conn_handle, mtu):
+        return _gatt().central_mtu(self, conn_handle, mtu)
+
+    def central_pair(self, conn_handle, passkey, bond=True):
+        return _gatt().central_pair(self, conn_handle, passkey, bond)
 
     def _flush(self, now):
         """IRQs the stack raises after the call that caused them; pairings that timed out."""
         for p in self._pairing:
             if ticks_diff(now, p[4]) >= _PAIR_TIMEOUT_MS:
                 self._pairing.remove(p)
-                self._pair_done(p[0], False, False, "timeout")
+                _gatt()._pair_done(self, p[0], False, False, "timeout")
                 break
         while self._pending:
             ev, data = self._pending.pop(0)
-            if ev == _IRQ_CENTRAL_DISCONNECT:
+            if ev == 2:  # _IRQ_CENTRAL_DISCONNECT: its addr is a memoryview too
                 self._addr_irq(ev, data[0], data[1], data[2])
             else:
                 self._call(ev, data)
@@ -805,101 +676,11 @@ class BLE:
             b[i] = 0xEE
         return r
 
-    # --- the central's side (a phone driven from outside: sim/blectl.py, tests) ---------------
-    def central_connect(self, addr_type, addr):
-        """A central connects to the door's connectable advert; returns the conn handle. As
-        with NimBLE, the door stops advertising once connected (the firmware restarts it)."""
-        if not self._active:
-            raise ValueError("the door's radio is off")
-        if not (self.advertising and self.connectable):
-            raise ValueError("the door is not advertising connectably")
-        if len(self.conns) >= _MAX_CONNS:
-            raise ValueError("the door has no free connection (%d in use)" % _MAX_CONNS)
-        self._conn_next += 1
-        h = self._conn_next
-        self.conns[h] = Conn(addr_type, addr)
-        self.advertising = False
-        self._addr_irq(_IRQ_CENTRAL_CONNECT, h, addr_type, addr)
-        return h
 
-    def _conn(self, conn_handle):
-        c = self.conns.get(conn_handle)
-        if c is None:
-            raise ValueError("no connection %r" % (conn_handle,))
-        return c
+def _gatt():
+    from sim import radiogatt
 
-    def central_disconnect(self, conn_handle):
-        c = self._conn(conn_handle)
-        del self.conns[conn_handle]
-        self._drop_pairing(conn_handle)
-        self._addr_irq(_IRQ_CENTRAL_DISCONNECT, conn_handle, c.addr_type, c.addr)
-
-    def central_write(self, conn_handle, handle, data):
-        """A write request; returns 0 or the ATT error the stack answers (no IRQ then)."""
-        c = self._conn(conn_handle)
-        vh = self._cccd.get(handle)
-        if vh is not None:  # subscribing (CCCD): the stack handles it
-            c.subs[vh] = data[0] & 3 if data else 0
-            return 0
-        a = self._db.get(handle)
-        if a is None:
-            return ATT_INVALID_HANDLE
-        f = a.flags
-        if not f & (FLAG_WRITE | FLAG_WRITE_NO_RESPONSE):
-            return ATT_WRITE_NOT_PERMITTED
-        if f & (FLAG_WRITE_ENCRYPTED | FLAG_WRITE_AUTHENTICATED) and not c.encrypted:
-            return ATT_INSUFFICIENT_ENCRYPTION
-        if f & FLAG_WRITE_AUTHENTICATED and not c.authenticated:
-            return ATT_INSUFFICIENT_AUTHENTICATION
-        data = bytes(data)
-        a.value = (a.value + data)[:a.cap] if a.append else data[:a.cap]
-        self._call(_IRQ_GATTS_WRITE, (conn_handle, handle))
-        return 0
-
-    def central_read(self, conn_handle, handle):
-        """A read request: (0, value) or (ATT error, b'')."""
-        c = self._conn(conn_handle)
-        a = self._db.get(handle)
-        if a is None:
-            return ATT_INVALID_HANDLE, b""
-        f = a.flags
-        if not f & FLAG_READ:
-            return ATT_READ_NOT_PERMITTED, b""
-        if f & (FLAG_READ_ENCRYPTED | FLAG_READ_AUTHENTICATED) and not c.encrypted:
-            return ATT_INSUFFICIENT_ENCRYPTION, b""
-        if f & FLAG_READ_AUTHENTICATED and not c.authenticated:
-            return ATT_INSUFFICIENT_AUTHENTICATION, b""
-        r = self._call(_IRQ_GATTS_READ_REQUEST, (conn_handle, handle))
-        if r:
-            return int(r), b""
-        return 0, bytes(a.value)
-
-    def central_mtu(self, conn_handle, mtu):
-        c = self._conn(conn_handle)
-        c.mtu = max(23, min(int(mtu), self._mtu))
-        self._call(_IRQ_MTU_EXCHANGED, (conn_handle, c.mtu))
-        return c.mtu
-
-    def central_pair(self, conn_handle, passkey, bond=True):
-        """The central (a phone that can type a passkey) starts pairing. With a door that can
-        display (io DISPLAY_ONLY, DISPLAY_YESNO, KEYBOARD_DISPLAY) the door gets
-        _IRQ_PASSKEY_ACTION DISPLAY and must answer gap_passkey; KEYBOARD_ONLY: INPUT; no IO:
-        Just Works (encrypted, not authenticated). Returns the connection's pairing state."""
-        c = self._conn(conn_handle)
-        for p in self._pairing:
-            if p[0] == conn_handle:
-                raise ValueError("conn %d: pairing already in progress" % conn_handle)
-        if self._io == 3:
-            c.method = "just works"
-            c.pair = "pending"
-            self._pair_done(conn_handle, True, bond)
-            return c.pair
-        c.method = "le_secure passkey" if self._le_secure else "legacy passkey"
-        c.pair = "pending"
-        action = _PASSKEY_ACTION_INPUT if self._io == 2 else _PASSKEY_ACTION_DISPLAY
-        self._pairing.append((conn_handle, action, int(passkey), bool(bond), self.air.clock()))
-        self._call(_IRQ_PASSKEY_ACTION, (conn_handle, action, 0))
-        return c.pair
+    return radiogatt
 
 
 def _buf(data):

@@ -179,13 +179,14 @@ class Board:
         if self._ble is None:
             from sim.radio import Air, BLE
 
-            self.air = Air()
-            self._ble = BLE(self.air)
+            air = Air()
+            ble = BLE(air)  # (both or neither: a MemoryError here leaves nothing half-built)
+            self.air, self._ble = air, ble
         return self._ble
 
     def ble_uuid(self, value):
         """bluetooth.UUID(value) (device code imports no `bluetooth`)."""
-        from sim.radio import UUID
+        from sim.radiogatt import UUID
 
         return UUID(value)
 
