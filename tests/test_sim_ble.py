@@ -67,3 +67,112 @@ def test_the_door_advertises_its_id_and_a_changing_challenge(sim):
     challenge = adv[11:19]
     time.sleep(11)
     assert bytes.fromhex(sim.call("ble")["adv"])[11:19] != challenge  # rotated (every 10 s)
+
+
+# --- phones: `doorctl sim phone` (doorctl.phoneproto on `cryptography`) against the door ----------
+import json
+import os
+import subprocess
+import sys
+
+from httpclient import admin_session
+
+DOORCTL = os.path.join(os.path.dirname(sys.executable), "doorctl")
+
+
+def doorctl(sim, wallet, *args):
+    return subprocess.run([DOORCTL, "sim", "phone"] + list(args) + ["--control", sim.control, "--wallet", wallet],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Sim(tmp_path, config=CONFIG, http=True)
+    s.call("radio", seed=9, noise_db=4)
+    api = admin_session(s.http)
+    yield s, api, str(tmp_path / "wallet.json")
+    s.stop()
+
+
+def code(api, uid, valid_s=300):
+    st, doc = api.post("/api/v1/users/%d/ble-code" % uid, {"valid_s": valid_s})
+    assert st == 200, doc
+    return doc["code"]
+
+
+def test_a_phone_pairs_with_the_code_then_opens_hands_free_and_a_replay_opens_nothing(site):
+    sim, api, wallet = site
+    c = code(api, 1001)
+    r = doorctl(sim, wallet, "pair", "1001", c)
+    assert r.returncode == 0 and "paired" in r.stdout, r.stdout + r.stderr
+    w = json.load(open(wallet))["1001"]
+    assert len(bytes.fromhex(w["key"])) == 16
+    assert c not in json.dumps(sim.call("events", since=0)) and w["key"] not in sim.output
+    paired = [e for e in ble_events(sim) if e["reason"] == "paired"]
+    assert len(paired) == 1 and paired[0]["user"] == 1001
+    # the code was spent: pairing again with it fails
+    r = doorctl(sim, wallet + "2", "pair", "1001", c)
+    assert r.returncode != 0 and "refused" in r.stderr, r.stdout + r.stderr
+    # far away: nothing; near: opens relay 1 for user 1001
+    r = doorctl(sim, wallet, "1001", "--distance", "6", "--seconds", "3")
+    assert r.returncode == 0, r.stderr
+    assert sim.state(0)["relays"]["1"]["pulses"] == 0
+    r = doorctl(sim, wallet, "1001", "--distance", "0.4", "--seconds", "3", "--stay")
+    assert r.returncode == 0, r.stderr
+    st = sim.wait_for(lambda s: s["relays"]["1"]["pulses"] >= 1, timeout=5)
+    opened = [e for e in ble_events(sim) if e["result"] == "granted"]
+    assert len(opened) == 1 and opened[0]["user"] == 1001 and opened[0]["ble"] == "phone", opened
+    sim.call("emit", key="phone:1001", distance="off")
+    time.sleep(6)  # the door sees the phone leave
+    # the phone comes back (this test plays it, recording what it puts on the air): opens again
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "host_tools"))
+    from doorctl import phoneproto
+
+    w = json.load(open(wallet))["1001"]
+    phone = phoneproto.Phone(w["phone_id"], bytes.fromhex(w["key"]), w["counter"])
+    recorded = []
+    for _ in range(6):
+        challenge = phoneproto.parse_door_adv(bytes.fromhex(sim.call("ble")["adv"])).challenge
+        recorded.append(phoneproto.phone_adv(phone.message(challenge)).hex())
+        sim.call("emit", key="phone:1001", addr="C4:00:00:00:03:E9", adv=[recorded[-1]], interval_ms=100, distance=0.4)
+        time.sleep(0.5)
+    sim.call("emit", key="phone:1001", distance="off")
+    sim.wait_for(lambda s: s["relays"]["1"]["pulses"] >= 2, timeout=5)
+    time.sleep(6)  # gone again
+    # an attacker who recorded those adverts replays them at the door (within the challenge's
+    # 20 s, and again later): nothing opens
+    for rnd in range(2):
+        for adv in recorded:
+            sim.call("emit", key="attacker", addr="C4:00:00:00:BA:D0", adv=[adv], interval_ms=100, distance=0.3)
+            time.sleep(0.7)
+    sim.call("emit", key="attacker", distance="off")
+    st = sim.state(0)
+    assert st["relays"]["1"]["pulses"] == 2, [e for e in ble_events(sim)]
+    assert st["ble"]["replayed"] + st["ble"]["bad_tag"] > 0, st["ble"]
+    assert [e["reason"] for e in ble_events(sim)] == ["paired", "ok", "ok"]
+
+
+def test_a_wrong_code_pairs_nothing_and_an_expired_one_neither(site):
+    sim, api, wallet = site
+    c = code(api, 1001)
+    wrong = "%06d" % ((int(c) + 1) % 1000000)
+    r = doorctl(sim, wallet, "pair", "1001", wrong)
+    assert r.returncode != 0 and "pairing failed" in r.stderr, r.stdout + r.stderr
+    r = doorctl(sim, wallet, "pair", "1001", c)  # spent by the failed attempt
+    assert r.returncode != 0
+    assert not os.path.exists(wallet)
+    assert [e["reason"] for e in ble_events(sim)] == ["pairing_failed"]
+    st, doc = api.post("/api/v1/users/4242/ble-code", {})
+    assert st == 404 and doc["field"] == "user", doc
+    st, doc = api.post("/api/v1/users/1001/ble-code", {"valid_s": 5})
+    assert st == 400 and doc["field"] == "valid_s", doc
+
+
+def test_ios_style_messages_over_gatt_open_too(site):
+    sim, api, wallet = site
+    assert doorctl(sim, wallet, "pair", "1002", code(api, 1002)).returncode == 0
+    r = doorctl(sim, wallet, "1002", "--distance", "0.4", "--seconds", "3", "--ios")
+    assert r.returncode == 0, r.stderr
+    sim.wait_for(lambda s: s["relays"]["1"]["pulses"] >= 1, timeout=5)
+    opened = [e for e in ble_events(sim) if e["result"] == "granted"]
+    assert len(opened) == 1 and opened[0]["user"] == 1002

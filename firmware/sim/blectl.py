@@ -210,7 +210,7 @@ def cmd_ble(ctl, req):
     return out
 
 
-_OPS = ("connect", "write", "read", "subscribe", "pair", "status", "notifications", "mtu", "disconnect")
+_OPS = ("connect", "write", "read", "subscribe", "pair", "status", "notifications", "mtu", "disconnect", "services")
 
 
 def cmd_central(ctl, req):
@@ -218,7 +218,8 @@ def cmd_central(ctl, req):
     write (`conn`, `handle`, `hex`) -> ATT `error` (0: accepted); read -> `hex`; subscribe
     (`handle`: a value handle; writes its CCCD, `indicate` for indications); pair (`passkey`,
     `bond`) -> `pairing` (pending / ok / failed / timeout); status; notifications (taken);
-    mtu (`mtu`); disconnect."""
+    mtu (`mtu`); disconnect; services (no connection needed: every characteristic's value handle,
+    UUID and flags, as a phone's discovery finds them)."""
     op = req.get("op")
     if op not in _OPS:
         raise ValueError("op: must be one of %s, got %r" % (", ".join(_OPS), op))
@@ -234,6 +235,14 @@ def cmd_central(ctl, req):
         except ValueError as e:
             raise ValueError("connect: %s" % e)
         return {"conn": h, "address": _show(addr)}
+    if op == "services":  # GATT discovery: the door's characteristics by UUID
+        out = []
+        for vh in sorted(ble._db):
+            b = bytes(reversed(ble._db[vh].uuid._b)).hex()
+            if len(b) == 32:
+                b = "%s-%s-%s-%s-%s" % (b[:8], b[8:12], b[12:16], b[16:20], b[20:])
+            out.append({"handle": vh, "uuid": b, "flags": ble._db[vh].flags})
+        return {"characteristics": out}
     h = _int(req, "conn", 0, 0xFFFF)
     c = ble.conns.get(h)
     if c is None:

@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from doorctl import __version__, paths, profiles, simble, simprep
+from doorctl import __version__, paths, profiles, simble, simphone, simprep
 from doorctl.errors import CliError
 from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
 
@@ -335,6 +335,7 @@ def build_parser():
     sp.add_argument("--json", action="store_true", help="one JSON list at the end")
     sp.set_defaults(func=cmd_sim_events)
     simble.register(ssub, with_control)  # fob, radio, ble: the simulated radio (doorctl/simble.py)
+    simphone.register(ssub, with_control)  # phone: pair a phone, bring it near (doorctl/simphone.py)
 
     emu = sub.add_parser("pn532-emu", help="serve the PN532 emulator on a pty or TCP port",
                          description="Run the byte-level PN532 emulator outside the simulator, e.g. "

@@ -114,7 +114,7 @@ class BleReader:
         self.checks = CHECKS_PER_S
         self.phones = bleprox.Proximity(slots=_SLOTS)
         self.pending = bytearray(_SLOTS)  # came near on a repeated advert: decide on its next message
-        self.ph_wave = bytearray(_SLOTS)  # the last message's wave flag (a press is its rising edge)
+        self.ph_wave = bytearray(_SLOTS)  # the app's button: 0 not pressed, 2 pressed, 1 press used
         self.checker = bleproto.Checker()
         self.challenge = bleproto.Challenge(ticks_ms())
         self.budget = LOOKUPS_PER_S
@@ -424,12 +424,17 @@ class BleReader:
         self.ph_seen[s] = t
         prox = self.phones
         got = prox.feed(s, rssi, t)
-        pressed = bleproto.wave(buf, off)
-        if pressed and not self.ph_wave[s] and not got and not prox.hands_free and prox.mean[s] >= prox.enter \
+        # the app's button: a press (the flag turning on) opens once the phone is within the
+        # trigger distance; the flag must go off before another press counts
+        if not bleproto.wave(buf, off):
+            self.ph_wave[s] = 0
+        elif not self.ph_wave[s]:
+            self.ph_wave[s] = 2  # pressed, not used yet
+        if self.ph_wave[s] == 2 and not got and not prox.hands_free and prox.mean[s] >= prox.enter \
                 and prox.count[s] >= 2:
-            got = bleprox.WAVE  # the app's button pressed within the trigger distance
+            got = bleprox.WAVE
             prox.state[s] = 1
-        self.ph_wave[s] = pressed
+            self.ph_wave[s] = 1
         # An advert repeats the same message until the phone changes it: a repeat is where the
         # phone is, never what opens (else a recorded advert replayed near the door would open).
         if got:

@@ -130,6 +130,7 @@ class Gatt:
             self.conn[i] = conn
             self.user[i] = 0
             self.stage[i] = 0
+            self.reader.advertise()  # a connection stops advertising: the door stays visible
             return
         i = self._slot(conn)
         if i < 0:
@@ -140,6 +141,7 @@ class Gatt:
             if self.stage[i] == 2:
                 self.ble.gatts_write(self.h_pair, b"")  # the key leaves the attribute
             self.conn[i] = -1
+            self.reader.advertise()
         elif ev == _IRQ_GATTS_WRITE:
             if a == self.h_unlock:
                 v = self.ble.gatts_read(self.h_unlock)

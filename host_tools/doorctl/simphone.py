@@ -1,0 +1,195 @@
+"""`doorctl sim phone`: a phone for the simulated door, built on doorctl.phoneproto (the protocol
+of docs/ble.md on the host's `cryptography`), talking to the simulator's radio.
+
+    doorctl sim phone pair USER CODE      pair USER's phone with the admin's 6-digit code (GATT,
+                                          LE Secure Connections passkey entry), keep its key
+    doorctl sim phone USER --distance M   the paired phone near the door for --seconds: Android
+                                          style, it advertises a new message every 0.5 s (the
+                                          door measures its RSSI); --ios writes its messages
+                                          over GATT with its own RSSI of the door's advert
+
+The phones' ids, keys and counters are kept in a wallet file on the host (default next to the
+simulator's flash image); a phone's key never goes anywhere else.
+"""
+import json
+import os
+import time
+
+from doorctl import paths, phoneproto
+from doorctl.errors import CliError
+from doorctl.simble import call, distance_arg
+from doorctl.simctl import SimError
+
+DEFAULT_WALLET = os.path.join(paths.ROOT, "build", "sim", "phones.json")
+_ADDR = "C4:%02X:%02X:%02X:%02X:%02X"  # a phone's (static random) address, from its user id
+
+
+def load_wallet(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise CliError("%s: not a phone wallet (%s)" % (path, e))
+    return doc if isinstance(doc, dict) else {}
+
+
+def save_wallet(path, wallet):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(wallet, f, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def user_id(text):
+    try:
+        uid = int(text)
+    except ValueError:
+        uid = 0
+    if not 1 <= uid <= 4294967294:
+        raise CliError("USER: a user id 1-4294967294, got %r" % text)
+    return uid
+
+
+def handles(args):
+    """The door's characteristics by UUID (GATT discovery)."""
+    chars = call(args, "central", op="services")["characteristics"]
+    return {c["uuid"]: c["handle"] for c in chars}
+
+
+def door(args):
+    b = call(args, "ble")
+    adv = phoneproto.parse_door_adv(bytes.fromhex(b["adv"]), bytes.fromhex(b["resp"]) if b["resp"] else None)
+    if not b["active"] or adv is None:
+        raise CliError("the door does not advertise (is BLE on? config ble.enabled)")
+    return adv
+
+
+def address(uid):
+    return _ADDR % ((uid >> 32) & 0x3F, (uid >> 24) & 255, (uid >> 16) & 255, (uid >> 8) & 255, uid & 255)
+
+
+def pair(args, uid, code):
+    """Connect, ask for the user's pairing, LE SC passkey entry with `code`, read the key."""
+    if not (len(code) == 6 and code.isdigit()):
+        raise CliError("CODE: the 6-digit pairing code, got %r" % code)
+    door(args)
+    h = handles(args)
+    ph = h.get(phoneproto.PAIR_UUID)
+    if ph is None:
+        raise CliError("the door has no pairing characteristic (is BLE on?)")
+    conn = call(args, "central", op="connect", addr=address(uid))["conn"]
+    try:
+        call(args, "central", op="write", conn=conn, handle=ph, hex=phoneproto.pair_request(uid).hex())
+        time.sleep(0.1)  # the door takes the request in its next turn (every 20 ms)
+        try:
+            call(args, "central", op="status", conn=conn)
+        except SimError:  # it hung up
+            raise CliError("the door refused to pair user %d: no live pairing code for that user, another phone "
+                           "pairing, or pairing locked after wrong codes" % uid)
+        state = call(args, "central", op="pair", conn=conn, passkey=code)["pairing"]
+        end = time.monotonic() + 5
+        while state == "pending" and time.monotonic() < end:
+            time.sleep(0.05)
+            state = call(args, "central", op="status", conn=conn)["pairing"]
+        if state != "ok":
+            raise CliError("pairing failed (%s): a wrong or expired code, or pairing is locked; the code is spent"
+                           % (state or "refused"))
+        r = call(args, "central", op="read", conn=conn, handle=ph)
+        if r["error"]:
+            raise CliError("the door did not hand over the key (ATT error %d)" % r["error"])
+        return phoneproto.parse_pair_result(bytes.fromhex(r["hex"]))
+    finally:
+        try:
+            call(args, "central", op="disconnect", conn=conn)
+        except SimError:  # gone already
+            pass
+
+
+def cmd_sim_phone(args):
+    words = args.what
+    wallet = load_wallet(args.wallet)
+    if words[0] == "pair":
+        if len(words) != 3:
+            raise CliError("usage: doorctl sim phone pair USER CODE")
+        uid = user_id(words[1])
+        pid, key = pair(args, uid, words[2])
+        wallet[str(uid)] = {"phone_id": pid, "key": key.hex(), "counter": 0}
+        save_wallet(args.wallet, wallet)
+        if args.json:
+            print(json.dumps({"user": uid, "phone_id": pid, "wallet": args.wallet}))
+        else:
+            print("phone of user %d paired: phone id %d (key in %s)" % (uid, pid, args.wallet))
+        return 0
+    if len(words) != 1:
+        raise CliError("usage: doorctl sim phone USER --distance M | doorctl sim phone pair USER CODE")
+    uid = user_id(words[0])
+    if args.distance is None:
+        raise CliError("--distance: give metres, or off")
+    w = wallet.get(str(uid))
+    if w is None:
+        raise CliError("user %d has no paired phone in %s: doorctl sim phone pair %d CODE" % (uid, args.wallet, uid))
+    phone = phoneproto.Phone(w["phone_id"], bytes.fromhex(w["key"]), w.get("counter", 0))
+    key = "phone:%d" % uid
+    if args.distance == "off":
+        call(args, "emit", key=key, distance="off")
+        print("phone of user %d away" % uid)
+        return 0
+    sent = 0
+    end = time.monotonic() + args.seconds
+    conn = None
+    try:
+        if args.ios:
+            unlock = handles(args).get(phoneproto.UNLOCK_UUID)
+            conn = call(args, "central", op="connect", addr=address(uid))["conn"]
+        while True:
+            d = door(args)
+            if args.ios:  # the phone measures the door's advert and writes its message
+                rssi = call(args, "ble", distance=args.distance)["rssi"]
+                msg = phone.message(d.challenge, args.moved, args.wave, rssi)
+                call(args, "central", op="write", conn=conn, handle=unlock, hex=msg.hex())
+            else:
+                msg = phone.message(d.challenge, args.moved, args.wave)
+                call(args, "emit", key=key, addr=address(uid), adv=[phoneproto.phone_adv(msg).hex()], interval_ms=100,
+                     distance=args.distance)
+            sent += 1
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.25 if args.ios else 0.5)
+    finally:
+        w["counter"] = phone.counter
+        save_wallet(args.wallet, wallet)
+        if conn is not None:
+            call(args, "central", op="disconnect", conn=conn)
+        elif not args.stay:
+            call(args, "emit", key=key, distance="off")
+    if args.json:
+        print(json.dumps({"user": uid, "messages": sent, "counter": phone.counter}))
+    else:
+        print("phone of user %d at %.2f m for %.1f s: %d messages (%s)" % (
+            uid, args.distance, args.seconds, sent, "GATT writes" if args.ios else "adverts"))
+    return 0
+
+
+def register(ssub, with_control):
+    sp = with_control(ssub.add_parser(
+        "phone", help="a paired phone near the door (BLE unlock), or pair one",
+        description="`doorctl sim phone pair USER CODE` pairs USER's phone with the pairing code the admin made "
+                    "(POST /api/v1/users/USER/ble-code, or the user's page in the web UI). `doorctl sim phone USER "
+                    "--distance M` then brings that phone within M metres of the door for --seconds: it "
+                    "advertises a new signed message every 0.5 s (Android), or with --ios writes them over GATT "
+                    "with its own RSSI of the door. The door opens when it comes within the trigger distance "
+                    "(hands-free) or, with hands-free off, when --wave (the app's button) is given."))
+    sp.add_argument("what", nargs="+", metavar="USER | pair USER CODE")
+    sp.add_argument("--distance", type=distance_arg, metavar="M|off", help="metres from the door (off: away)")
+    sp.add_argument("--seconds", type=float, default=5.0, help="how long it stays there (default 5)")
+    sp.add_argument("--wave", action="store_true", help="the app's button pressed (hands-free off)")
+    sp.add_argument("--moved", action="store_true", help="the phone says it moved (movement detection)")
+    sp.add_argument("--ios", action="store_true", help="iOS style: messages written over GATT, not advertised")
+    sp.add_argument("--stay", action="store_true", help="leave the last advert on the air afterwards")
+    sp.add_argument("--wallet", default=DEFAULT_WALLET, help="the phones' keys on this host (default %(default)s)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_sim_phone)
