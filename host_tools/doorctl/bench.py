@@ -61,7 +61,7 @@ def ms(us):
     return "%.2f ms" % (us / 1000.0)
 
 
-TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http")  # host_tools/doorctl/bench_<topic>.py
+TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http", "bench_ble")  # host_tools/doorctl/bench_<topic>.py
 
 
 def topic_modules():
