@@ -3,8 +3,8 @@
 Each phone gets a 16-byte key at pairing (docs/ble.md); the door keeps it here, not in the user
 table, so pushing a new table does not unpair anyone (a phone whose user is gone is refused as
 unknown). One phone per user: pairing again replaces the old one (a lost phone stops working).
-File `phones.bin`: 32-byte records, little endian `<IIi16sI`... written as
-    phone id u32 | user id u32 | counter 4 bytes (big-endian, as in the message) | key 16 | crc32 u32
+File `phones.bin`: 32-byte records,
+    phone id u32 LE | user id u32 LE | counter 4 bytes (big-endian, as in the message) | key 16 | crc32 u32 LE
 A record whose CRC fails (a torn write) is no phone. Lookups read 16 records at a time into one
 buffer made at open; the file is never loaded whole.
 """
@@ -35,19 +35,7 @@ class PhoneKeys:
 
     def find(self, phone_id):
         """Index of the phone's record, or -1."""
-        if not self.count:
-            return -1
-        b = self.buf
-        with open(self.path, "rb") as f:
-            i = 0
-            while True:
-                got = f.readinto(b)
-                if not got:
-                    return -1
-                for o in range(0, got - REC + 1, REC):
-                    if (b[o] | b[o + 1] << 8 | b[o + 2] << 16 | b[o + 3] << 24) == phone_id and self._valid(b, o):
-                        return i + o // REC
-                i += got // REC
+        return self._scan(0, phone_id, True)
 
     def read(self, index, key, counter):
         """Copy the record's key (16) and counter (4) into the caller's buffers; its user id."""
@@ -112,7 +100,9 @@ class PhoneKeys:
         i = self._scan(0, 0)
         return self.count if i < 0 else i
 
-    def _scan(self, at, value):
+    def _scan(self, at, value, whole=False):
+        """Index of the first record whose u32 at offset `at` is `value` (and, if `whole`, whose
+        CRC holds), or -1; reads _CHUNK records at a time into the one buffer."""
         if not self.count:
             return -1
         b = self.buf
@@ -123,7 +113,9 @@ class PhoneKeys:
                 if not got:
                     return -1
                 for o in range(0, got - REC + 1, REC):
-                    if struct.unpack_from("<I", b, o + at)[0] == value:
+                    p = o + at
+                    if (b[p] | b[p + 1] << 8 | b[p + 2] << 16 | b[p + 3] << 24) == value and (
+                            not whole or self._valid(b, o)):
                         return i + o // REC
                 i += got // REC
 

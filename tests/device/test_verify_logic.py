@@ -94,12 +94,12 @@ def test_answer_prompt_field():
 def test_config_defaults_and_full():
     d = schema.verify_defaults()
     assert d["mode"] == "off" and d["timeout_ms"] == 3000 and d["relays"] == [1]
-    assert d["methods"] == {"qr": "local", "card": "local", "pin": "local"}
+    assert d["methods"] == {"qr": "local", "card": "local", "pin": "local", "ble": "local"}
     g = schema.validate_verify({"mode": "general", "url": "http://h/x?c={QRCode}&d={DeviceID}&t={Time}"})
-    assert g["methods"] == {"qr": "remote", "card": "local", "pin": "local"}
+    assert g["methods"] == {"qr": "remote", "card": "local", "pin": "local", "ble": "local"}
     c = schema.validate_verify({"mode": "customize", "url": VENDOR_ANY, "methods": {"pin": "local"},
                                 "relays": [1, 2], "prompt": "return_value", "device_id": "A08-1"})
-    assert c["methods"] == {"qr": "remote", "card": "remote", "pin": "local"} and c["relays"] == [1, 2]
+    assert c["methods"] == {"qr": "remote", "card": "remote", "pin": "local", "ble": "local"} and c["relays"] == [1, 2]
 
 
 def test_config_errors_name_the_field():
@@ -111,6 +111,8 @@ def test_config_errors_name_the_field():
         ({"mode": "customize", "url": "ftp://h/x"}, "verify.url"),
         ({"mode": "general", "url": "http://h/{QRCode}", "methods": {"card": "remote"}}, "verify.methods.card"),
         ({"mode": "general", "url": "http://h/{QRCode}", "methods": {"qr": "local"}}, "verify.methods.qr"),
+        ({"mode": "general", "url": "http://h/{QRCode}", "methods": {"ble": "remote"}}, "verify.methods.ble"),
+        ({"methods": {"ble": "cloud"}}, "verify.methods.ble"),
         ({"mode": "customize", "url": VENDOR_2FA, "auth_mode": "card_pin", "methods": {"pin": "local"}},
          "verify.methods.pin"),
         ({"mode": "customize", "url": VENDOR_2FA, "auth_mode": "pin_card",
@@ -552,3 +554,37 @@ def test_from_config_reads_ca_file():
         for n in ("ca.pem", "junk.pem"):
             os.remove(d + "/" + n)
         os.rmdir(d)
+
+
+def test_ble_fobs_and_phones_are_sent_when_their_method_says_so():
+    """verify.methods.ble: a key fob goes as {Token} = its id with {Type} 3, a paired phone as
+    {Token} = its user's id with {Type} 4; local by default; the fallback decides locally."""
+    async def main():
+        c = FakeClient()
+        v, _ = _verifier({"mode": "customize", "url": VENDOR_ANY}, c)
+        assert not v.handles(verifier.BLE)  # BLE stays local unless the site sends it
+        url = "http://h/v?t={Token}&y={Type}&c={Card}&d={DeviceID}"
+        v, res = _verifier({"mode": "customize", "url": url, "methods": {"ble": "remote"}}, c)
+        assert v.handles(verifier.BLE)
+        v.submit(verifier.BLE, "C0FFEE001001")
+        await _settle()
+        v.submit(verifier.BLE, 1001)
+        await _settle()
+        assert c.urls == ["http://h/v?t=C0FFEE001001&y=3&c=&d=door-1", "http://h/v?t=1001&y=4&c=&d=door-1"]
+        assert [r.granted and r.final and r.kind == verifier.BLE for r in res] == [True, True]
+        # unreachable with remote_fallback: the local table decides (the engine takes a phone's user id)
+        loc = Local(good=("C0FFEE001001", 1001))
+        c = FakeClient((False, vc.TIMEOUT, ""))
+        v, res = _verifier({"mode": "customize", "url": url, "methods": {"ble": "remote_fallback"}}, c, loc)
+        v.submit(verifier.BLE, 1001)
+        await _settle()
+        assert res[0].granted and res[0].detail == "fallback:timeout" and loc.calls == [(verifier.BLE, 1001, None)]
+        # two-factor modes leave BLE single step
+        c = FakeClient()
+        v, res = _verifier({"mode": "customize", "url": VENDOR_2FA, "auth_mode": "card_pin",
+                            "methods": {"ble": "remote"}}, c)
+        r = v.submit(verifier.BLE, "C0FFEE001001")
+        await _settle()
+        assert r.pending and len(res) == 1 and res[0].final and res[0].granted and len(c.urls) == 1
+
+    asyncio.run(main())

@@ -208,7 +208,7 @@ MODES = ("off", "general", "customize")
 AUTH_MODES = ("any", "card_pin", "pin_card")
 SOURCES = ("local", "remote", "remote_fallback")
 PROMPTS = ("default", "return_value")
-METHODS = ("qr", "card", "pin")
+METHODS = ("qr", "card", "pin", "ble")
 
 # Variables each mode can fill (seed 004: General sends QR codes only).
 GENERAL_VARIABLES = ("QRCode", "DeviceID", "Time")
@@ -226,10 +226,10 @@ VERIFY_FIELDS = {
     "max_redirects": (int, 3, 0, 5),
     "ca_file": (str, "", 0, 63),
 }
-METHOD_DEFAULTS = {
-    "general": {"qr": "remote", "card": "local", "pin": "local"},
-    "customize": {"qr": "remote", "card": "remote", "pin": "remote"},
-    "off": {"qr": "local", "card": "local", "pin": "local"},
+METHOD_DEFAULTS = {  # BLE (fobs, phones) is local unless a site sends it (docs/verify.md)
+    "general": {"qr": "remote", "card": "local", "pin": "local", "ble": "local"},
+    "customize": {"qr": "remote", "card": "remote", "pin": "remote", "ble": "local"},
+    "off": {"qr": "local", "card": "local", "pin": "local", "ble": "local"},
 }
 
 
@@ -258,7 +258,7 @@ def validate_verify(section, path="config.json", relay_ids=None):
                           '{"qr": "remote", "card": "remote_fallback", "pin": "local"}')
     for key in methods:
         if key not in METHODS:
-            raise ConfigError(path, "verify.methods." + key, "unknown method (known: qr, card, pin)")
+            raise ConfigError(path, "verify.methods." + key, "unknown method (known: qr, card, pin, ble)")
     out["methods"] = {}
     for m in METHODS:
         v = methods.get(m, METHOD_DEFAULTS[mode][m])
@@ -287,8 +287,8 @@ def validate_verify(section, path="config.json", relay_ids=None):
     _verify_url(out, path)
     ms = out["methods"]
     if mode == "general":
-        if ms["card"] != "local" or ms["pin"] != "local":
-            f = "card" if ms["card"] != "local" else "pin"
+        if ms["card"] != "local" or ms["pin"] != "local" or ms["ble"] != "local":
+            f = "card" if ms["card"] != "local" else "pin" if ms["pin"] != "local" else "ble"
             raise ConfigError(path, "verify.methods." + f, "general mode verifies QR codes only: "
                               "must be local (use mode customize to send cards and PINs)")
         if ms["qr"] == "local":

@@ -323,27 +323,39 @@ class BleReader:
                 return False
         return True
 
-    def _lookup(self, h, k, adv, n):
-        """A device not tracked: known to the user table? (-1: unknown, or no lookup left this
-        second; else its new slot)."""
+    def _may_look_up(self, h):
+        """False if `h` (an id's hash, a phone id) is remembered as unknown or no lookup is left
+        this second; else one lookup is taken."""
         u = self.unknown
         p = h & (_UNKNOWN - 1)
         for _ in range(4):
             if u[p] == h:
-                return -1
+                return False
             p = (p + 1) & (_UNKNOWN - 1)
         if self.budget <= 0:
-            return -1
+            return False
         self.budget -= 1
         self.c[_LOOKUPS] += 1
+        return True
+
+    def _unknown(self, h):
+        """Remember `h` as unknown (4 probes; all taken: the last one probed is replaced)."""
+        u = self.unknown
+        p = h & (_UNKNOWN - 1)
+        for _ in range(4):
+            if u[p] == 0:
+                break
+            p = (p + 1) & (_UNKNOWN - 1)
+        u[p] = h
+
+    def _lookup(self, h, k, adv, n):
+        """A device not tracked: known to the user table? (-1: unknown, or no lookup left this
+        second; else its new slot)."""
+        if not self._may_look_up(h):
+            return -1
         rec = self.door.table.by_ble(bytes(self.idbuf[:k]).decode())
         if rec is None:
-            p = h & (_UNKNOWN - 1)
-            for _ in range(4):
-                if u[p] == 0:
-                    break
-                p = (p + 1) & (_UNKNOWN - 1)
-            u[p] = h  # (all 4 taken: the last one probed is replaced)
+            self._unknown(h)
             return -1
         s = self._free_slot()
         o = s * _ID
@@ -456,24 +468,11 @@ class BleReader:
         for s in range(_SLOTS):
             if ids[s] == pid:
                 return s
-        u = self.unknown
-        p = pid & (_UNKNOWN - 1)
-        for _ in range(4):
-            if u[p] == pid:
-                return -1
-            p = (p + 1) & (_UNKNOWN - 1)
-        if self.budget <= 0:
+        if not self._may_look_up(pid):
             return -1
-        self.budget -= 1
-        self.c[_LOOKUPS] += 1
         index = self.keys.find(pid)
         if index < 0:
-            p = pid & (_UNKNOWN - 1)
-            for _ in range(4):
-                if u[p] == 0:
-                    break
-                p = (p + 1) & (_UNKNOWN - 1)
-            u[p] = pid
+            self._unknown(pid)
             return -1
         s = 0
         for k in range(_SLOTS):

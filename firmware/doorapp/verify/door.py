@@ -1,7 +1,7 @@
 """Third-party verification in the running door (docs/verify.md, seed 004).
 
 Credentials of the kinds the configured Verifier sends to the server (card from the PN532 or a
-Wiegand reader, PIN from a keypad, QR text from a scanner) go through it instead of the door's
+Wiegand reader, PIN from a keypad, QR text from a scanner, a BLE key fob or phone) go through it instead of the door's
 own table; everything else keeps the local path. Results come back in the loop turn of the
 server's answer and are acted on like a local decision: relays first, then LED/buzzer and the
 event (the card UID as the value, never a PIN or QR text); a result that is not final (waiting,
@@ -23,8 +23,10 @@ from doorapp.access.decision import Decision
 from doorapp import residency
 from verifynames import NETWORK
 
-_TO_VERIFY = {eventlog.KIND_CARD: verifier.CARD, eventlog.KIND_PIN: verifier.PIN, eventlog.KIND_QR: verifier.QR}
-_TO_EVENT = {verifier.CARD: eventlog.KIND_CARD, verifier.PIN: eventlog.KIND_PIN, verifier.QR: eventlog.KIND_QR}
+_TO_VERIFY = {eventlog.KIND_CARD: verifier.CARD, eventlog.KIND_PIN: verifier.PIN, eventlog.KIND_QR: verifier.QR,
+              eventlog.KIND_BLE: verifier.BLE}
+_TO_EVENT = {verifier.CARD: eventlog.KIND_CARD, verifier.PIN: eventlog.KIND_PIN, verifier.QR: eventlog.KIND_QR,
+             verifier.BLE: eventlog.KIND_BLE}
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
 

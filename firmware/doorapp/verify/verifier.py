@@ -27,7 +27,10 @@ from compat import print_exception, sleep_ms, ticks_diff, ticks_ms
 QR = "qr"
 CARD = "card"
 PIN = "pin"
-KINDS = (QR, CARD, PIN)
+BLE = "ble"  # a key fob (value: its id) or a paired phone (value: its user's id, an int)
+KINDS = (QR, CARD, PIN, BLE)
+TYPE_FOB = "3"  # {Type} of a BLE request (1 and 2 are the two-factor modes')
+TYPE_PHONE = "4"
 
 REASON_BUSY = eventlog.REASON_BUSY
 REASON_WRONG_METHOD = eventlog.REASON_WRONG_METHOD
@@ -200,6 +203,9 @@ class Verifier:
             v[i] = None
         if kind == QR:
             v[vc.V_QRCODE] = value
+        elif kind == BLE:
+            v[vc.V_TYPE] = TYPE_PHONE if isinstance(value, int) else TYPE_FOB
+            value = str(value)
         else:
             i = vc.V_CARD if kind == CARD else vc.V_PIN
             v[i] = value
@@ -265,7 +271,8 @@ class Verifier:
 # the right one (nothing is sent); the second step must come within `step_timeout_ms`, else the
 # entry ends with `factor_timeout`; a new first factor replaces one waiting for its second; QR
 # codes stay single step. When step 1 fell back to the local table (server unreachable,
-# `remote_fallback`), the pair is finished locally: the card's user must own the PIN.
+# `remote_fallback`), the pair is finished locally: the card's user must own the PIN. BLE stays
+# single step too.
 P_STEP_TIMEOUT = "Timed out, start again"
 P_NEXT = {CARD: "Present card", PIN: "Enter PIN"}
 P_FIRST = {CARD: "Present card first", PIN: "Enter PIN first"}
@@ -316,7 +323,7 @@ class TwoFactor(Verifier):
         self._first = None
 
     def _handle(self, kind, value, raw):
-        if kind == QR or self.source(kind) == "local":
+        if kind == QR or kind == BLE or self.source(kind) == "local":
             return super()._handle(kind, value, raw)
         f = self._first
         if f is None:
