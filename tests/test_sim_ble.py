@@ -176,3 +176,28 @@ def test_ios_style_messages_over_gatt_open_too(site):
     sim.wait_for(lambda s: s["relays"]["1"]["pulses"] >= 1, timeout=5)
     opened = [e for e in ble_events(sim) if e["result"] == "granted"]
     assert len(opened) == 1 and opened[0]["user"] == 1002
+
+
+# --- BLE through third-party verification (verify.methods.ble) -----------------------------------
+def test_a_fob_goes_to_the_verification_server_when_its_method_says_so(tmp_path):
+    """The fob must be in the door's table (its identity: the door can't send every device on
+    the air to a server); the server decides whether it opens."""
+    from doorctl import verify_server as vs
+
+    for allow, result, reason in ((["C0FFEE001001"], "granted", "ok"), ([], "denied", "remote_denied")):
+        with vs.VerifyServer({"allow": allow}) as server:
+            url = "http://127.0.0.1:%d/v?t={Token}&y={Type}&d={DeviceID}" % server.port
+            cfg = dict(CONFIG)
+            cfg["verify"] = {"mode": "customize", "url": url, "methods": {"ble": "remote"}}
+            (tmp_path / result).mkdir()
+            s = Sim(tmp_path / result, config=cfg)
+            try:
+                s.call("radio", seed=2)
+                s.call("fob", address=FOB, distance=0.4)
+                s.wait_for(lambda st: any(e["kind"] == "ble" for e in st["events"]), timeout=10)
+                assert [r["target"] for r in server.requests] == ["/v?t=C0FFEE001001&y=3&d=door-1"]
+                e = ble_events(s)[-1]
+                assert (e["result"], e["reason"], e["code"], e["ble"]) == (result, reason, "C0FFEE001001", "address")
+                assert s.state(0)["relays"]["1"]["pulses"] == (1 if result == "granted" else 0)
+            finally:
+                s.stop()
