@@ -53,6 +53,7 @@ class Radio:
 
 class Board:
     radio = Radio()
+    data_dir = D
 
     def ble(self):
         return self.radio

@@ -91,6 +91,13 @@ class PhoneKeys:
         self._write_at(slot, self._record(pid, user_id, b"\0\0\0\0", key))
         return pid, key
 
+    def install(self, phone_id, user_id, key):
+        """A phone paired elsewhere (the simulator's demo phone): stored as pair() would."""
+        slot = self.of_user(user_id)
+        if slot < 0:
+            slot = self.find(phone_id)
+        self._write_at(self.free_slot() if slot < 0 else slot, self._record(phone_id, user_id, b"\0\0\0\0", key))
+
     def of_user(self, user_id):
         """Index of the user's phone, or -1."""
         return self._scan(4, user_id)

@@ -201,3 +201,17 @@ def test_a_fob_goes_to_the_verification_server_when_its_method_says_so(tmp_path)
                 assert s.state(0)["relays"]["1"]["pulses"] == (1 if result == "granted" else 0)
             finally:
                 s.stop()
+
+
+def test_the_demo_users_phone_is_paired_from_the_start(tmp_path):
+    s = Sim(tmp_path, config=CONFIG)
+    try:
+        wallet = str(tmp_path / "phones.json")  # the demo's wallet, beside the flash image
+        assert json.load(open(wallet))["1001"]["phone_id"] > 0
+        r = doorctl(s, wallet, "1001", "--distance", "0.4", "--seconds", "3", "--stay")
+        assert r.returncode == 0, r.stderr
+        s.wait_for(lambda st: st["relays"]["1"]["pulses"] >= 1, timeout=5)
+        e = ble_events(s)[-1]
+        assert (e["result"], e["user"], e["ble"]) == ("granted", 1001, "phone"), e
+    finally:
+        s.stop()

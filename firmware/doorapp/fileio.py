@@ -10,6 +10,7 @@ SECRETS_FILE = "secrets.json"
 TABLE_FILE = "users.tbl"  # built by `doorctl users build` (or from a users.json document)
 STAGED_FILE = TABLE_FILE + ".new"  # a table being received or installed, beside the live one
 EVENTS_FILE = "events.log"
+PHONES_FILE = "phones.bin"  # the phones paired for BLE unlock (lib/phonekeys.py)
 
 
 def data_path(board, name):

@@ -13,6 +13,7 @@ Options:
   --secrets PATH      validate this secrets.json and install it on the flash before start
   --users PATH        a user table built by `doorctl users build` (.tbl): checked and swapped in
                       before start (`doorctl sim run --users users.json` builds it on the host)
+  --phones PATH       phones paired beforehand, from a host wallet (`doorctl sim phone`'s; the demo's)
   --quiet             no live display
   --reset-cause NAME  what board.reset_cause() says (power_on, watchdog, ...; the runner passes
                       watchdog when it restarts the firmware after a watchdog reset)

@@ -15,6 +15,7 @@ DEFAULTS = {
     "config": "",
     "secrets": "",
     "users": "",
+    "phones": "",
     "reset-cause": "power_on",
     "watchdog": "",
 }
@@ -54,6 +55,23 @@ def install(board, source, name, check):
         data = f.read()
     check(read_json(source), source)
     fileio.write_atomic(board.data_dir + "/" + name, data)
+
+
+def install_phones(board, source):
+    """Phones paired beforehand, from a wallet {"<user id>": {"phone_id", "key", ...}} (what
+    `doorctl sim phone pair` keeps): stored as if each had paired at this door."""
+    import json
+    from binascii import unhexlify
+
+    from doorapp import fileio
+    from phonekeys import PhoneKeys
+
+    with open(source) as f:
+        wallet = json.load(f)
+    keys = PhoneKeys(fileio.data_path(board, fileio.PHONES_FILE))
+    for uid in wallet:
+        w = wallet[uid]
+        keys.install(int(w["phone_id"]), int(uid), unhexlify(w["key"]))
 
 
 def prepare(opts):
@@ -96,6 +114,8 @@ def prepare(opts):
     if users_src and not users_src.endswith(".tbl"):
         raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
                          "(`doorctl sim run --users` builds one from a list)" % users_src)
+    if opts["phones"]:  # paired phones from a host wallet (the demo's phone): doorctl.simprep
+        install_phones(board, opts["phones"])
     if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
         staged = fileio.data_path(board, fileio.STAGED_FILE)
         with open(users_src, "rb") as src, open(staged, "wb") as dst:

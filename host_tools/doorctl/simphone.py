@@ -98,10 +98,18 @@ def pair(args, uid, code):
         if state != "ok":
             raise CliError("pairing failed (%s): a wrong or expired code, or pairing is locked; the code is spent"
                            % (state or "refused"))
-        r = call(args, "central", op="read", conn=conn, handle=ph)
-        if r["error"]:
-            raise CliError("the door did not hand over the key (ATT error %d)" % r["error"])
-        return phoneproto.parse_pair_result(bytes.fromhex(r["hex"]))
+        end = time.monotonic() + 2
+        while True:  # the door writes the key in its next turn after the link is authenticated
+            r = call(args, "central", op="read", conn=conn, handle=ph)
+            if r["error"]:
+                raise CliError("the door did not hand over the key (ATT error %d)" % r["error"])
+            if r["hex"] or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        try:
+            return phoneproto.parse_pair_result(bytes.fromhex(r["hex"]))
+        except ValueError as e:
+            raise CliError("the door's pairing answer: %s" % e)
     finally:
         try:
             call(args, "central", op="disconnect", conn=conn)

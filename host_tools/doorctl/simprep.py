@@ -94,16 +94,33 @@ def demo_secrets(workdir):
     return path
 
 
+def demo_phone(workdir):
+    """The demo user 1001's phone, paired beforehand: its id and key in the wallet `doorctl sim
+    phone` reads (workdir/phones.json, made once), installed on a new flash with the demo users."""
+    from doorctl import simphone
+
+    path = os.path.join(workdir, "phones.json")
+    wallet = simphone.load_wallet(path)
+    if "1001" not in wallet:
+        r = os.urandom(4)
+        wallet["1001"] = {"phone_id": (int.from_bytes(r, "big") & 0x3FFFFFFF) or 1, "key": os.urandom(16).hex(),
+                          "counter": 0}
+        simphone.save_wallet(path, wallet)
+    return path
+
+
 def users_args(source, flash, workdir, config=None, secrets=None, board=None, demo=True, fresh=False):
     """The simulator's `--users` arguments: `source` (a list or a table), else the demo users on
     a new flash image (unless `demo` is false), else none. The demo users come with a random
-    site key of their own (demo_secrets) unless `secrets` is given."""
+    site key of their own (demo_secrets) unless `secrets` is given, and user 1001's phone
+    paired (demo_phone)."""
     extra = []
     if not source and demo and (fresh or not os.path.exists(flash)):
         source = DEMO_USERS
         if not secrets:
             secrets = demo_secrets(workdir)
             extra = ["--secrets", os.path.abspath(secrets)]
+        extra += ["--phones", os.path.abspath(demo_phone(workdir))]
     if not source:
         return []
     return extra + ["--users", os.path.abspath(users_for_sim(os.path.abspath(source), workdir, config, secrets, board))]

@@ -77,7 +77,7 @@ def id_hash(buf, n):
 
 
 class BleReader:
-    def __init__(self, door, board, phones_path="phones.bin"):
+    def __init__(self, door, board, phones_path=None):
         self.door = door
         self.board = board
         self.ble = board.ble()
@@ -100,6 +100,10 @@ class BleReader:
         self.unknown = array("i", bytes(4 * _UNKNOWN))  # hashes of unknown ids (0 = empty)
         self.fobs = bleprox.Proximity(slots=_SLOTS)
         # paired phones near the door: id (0 = free slot), user, record index, key, counters
+        if phones_path is None:
+            from doorapp import fileio
+
+            phones_path = fileio.data_path(board, fileio.PHONES_FILE)
         self.keys = PhoneKeys(phones_path)
         self.ph_id = array("i", bytes(4 * _SLOTS))
         self.ph_user = [0] * _SLOTS
