@@ -18,7 +18,6 @@ import time
 from doorctl import paths, phoneproto
 from doorctl.errors import CliError
 from doorctl.simble import call, distance_arg
-from doorctl.simctl import SimError
 
 DEFAULT_WALLET = os.path.join(paths.ROOT, "build", "sim", "phones.json")
 _ADDR = "C4:%02X:%02X:%02X:%02X:%02X"  # a phone's (static random) address, from its user id
@@ -73,48 +72,16 @@ def address(uid):
 
 
 def pair(args, uid, code):
-    """Connect, ask for the user's pairing, LE SC passkey entry with `code`, read the key."""
+    """Pair through the reference phone's flow (doorctl.cmd_phone) on the simulator's radio."""
+    import asyncio
+
+    from doorctl import cmd_phone
+
     if not (len(code) == 6 and code.isdigit()):
         raise CliError("CODE: the 6-digit pairing code, got %r" % code)
-    door(args)
-    h = handles(args)
-    ph = h.get(phoneproto.PAIR_UUID)
-    if ph is None:
-        raise CliError("the door has no pairing characteristic (is BLE on?)")
-    conn = call(args, "central", op="connect", addr=address(uid))["conn"]
-    try:
-        call(args, "central", op="write", conn=conn, handle=ph, hex=phoneproto.pair_request(uid).hex())
-        time.sleep(0.1)  # the door takes the request in its next turn (every 20 ms)
-        try:
-            call(args, "central", op="status", conn=conn)
-        except SimError:  # it hung up
-            raise CliError("the door refused to pair user %d: no live pairing code for that user, another phone "
-                           "pairing, or pairing locked after wrong codes" % uid)
-        state = call(args, "central", op="pair", conn=conn, passkey=code)["pairing"]
-        end = time.monotonic() + 5
-        while state == "pending" and time.monotonic() < end:
-            time.sleep(0.05)
-            state = call(args, "central", op="status", conn=conn)["pairing"]
-        if state != "ok":
-            raise CliError("pairing failed (%s): a wrong or expired code, or pairing is locked; the code is spent"
-                           % (state or "refused"))
-        end = time.monotonic() + 2
-        while True:  # the door writes the key in its next turn after the link is authenticated
-            r = call(args, "central", op="read", conn=conn, handle=ph)
-            if r["error"]:
-                raise CliError("the door did not hand over the key (ATT error %d)" % r["error"])
-            if r["hex"] or time.monotonic() > end:
-                break
-            time.sleep(0.05)
-        try:
-            return phoneproto.parse_pair_result(bytes.fromhex(r["hex"]))
-        except ValueError as e:
-            raise CliError("the door's pairing answer: %s" % e)
-    finally:
-        try:
-            call(args, "central", op="disconnect", conn=conn)
-        except SimError:  # gone already
-            pass
+    _device_id, pid, key = asyncio.run(cmd_phone.pair(cmd_phone.SimTransport(args.control, code=code),
+                                                      door(args).device_id, uid))
+    return pid, key
 
 
 def cmd_sim_phone(args):
