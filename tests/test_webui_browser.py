@@ -386,7 +386,7 @@ def test_user_list_pages_by_cursor_forward_and_back(page, tmp_path):
 
 def test_ble_view_and_a_pairing_code_for_a_user(page, sim, api):
     """BLE settings saved through the page, a bad value refused next to its field; on the user's
-    page a pairing code (6 digits, once) and unpairing a user with no phone refused."""
+    page a pairing code (6 digits, once), the demo phone unpaired, then unpairing refused."""
     sign_in(page, sim, view="ble")
     form = page.locator("#ble-form")
     expect(form.locator("[name=enabled]")).not_to_be_checked()
@@ -411,6 +411,8 @@ def test_ble_view_and_a_pairing_code_for_a_user(page, sim, api):
     expect(page.locator("#phone-code")).to_be_visible()
     assert re.search(r"\b\d{6}\b", page.locator("#phone-code").inner_text())
     page.on("dialog", lambda d: d.accept())
-    phone.get_by_role("button", name="Unpair phone").click()
+    phone.get_by_role("button", name="Unpair phone").click()  # the demo user's phone
+    expect(page.locator("#banner")).to_contain_text("Phone of user 1001 unpaired")
+    phone.get_by_role("button", name="Unpair phone").click()  # none left
     expect(phone.locator(".form-err")).to_contain_text("no phone paired")
     assert api.patch("/api/v1/config", {"ble": {"enabled": False}})[0] == 200

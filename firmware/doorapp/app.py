@@ -78,7 +78,6 @@ class Door:
         self.remote = None  # doorapp.verify.door.RemoteCheck while config verify.mode is not off
         self.set_remote()
         self.ble = None  # doorapp.readers.ble.BleReader once BLE is on (config ble.enabled)
-        self._ble_task = None
 
     def set_remote(self, remote=None, buf=None):
         """Third-party verification from config `verify`: `remote`, one built already for a
@@ -158,22 +157,12 @@ class Door:
             self.ble.forget()
 
     def start_ble(self):
-        """BLE on, off or its settings changed (config `ble`): scanning and advertising follow."""
-        on = self.cfg["ble"]["enabled"]
-        if self.ble is None:
-            if not on:
-                return
-            from doorapp.readers.ble import BleReader
+        """BLE on, off or its settings changed (config `ble`): doorapp/readers/ble.py follows;
+        a door that never turns BLE on never loads it."""
+        if self.ble is not None or self.cfg["ble"]["enabled"]:
+            from doorapp.readers import ble
 
-            self.ble = BleReader(self, self.board)
-        else:
-            self.ble.configure(self.cfg)
-        if on and self._ble_task is None:
-            self._ble_task = asyncio.create_task(self.ble.run())
-        elif not on and self._ble_task is not None:
-            self._ble_task.cancel()
-            self._ble_task = None
-            self.ble.stop()
+            ble.follow(self)
 
     def _build_inputs(self):
         """(Re)create the enabled inputs from config; the task samples whatever list is current."""
@@ -326,7 +315,7 @@ class Door:
             "led": self.led.is_on(),
             "buzzer": self.buzzer.is_on(),
             "reader": self.reader_status(),
-            "ble": self.ble.state() if self._ble_task is not None else {"enabled": False},
+            "ble": self.ble.state() if self.ble else {"enabled": False},
             "clock": clock.now(),
             "users": self.table.count,
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},

@@ -72,6 +72,9 @@ def install_phones(board, source):
     for uid in wallet:
         w = wallet[uid]
         keys.install(int(w["phone_id"]), int(uid), unhexlify(w["key"]))
+    from doorapp import residency
+
+    residency.forget("phonekeys")  # start-up work: BLE loads it again when it is turned on
 
 
 def prepare(opts):

@@ -68,6 +68,26 @@ SOURCE_PHONE = const(3)
 BKEY_RANGES = {"1-3": 3, "4-6": 6, "7-9": 9}  # config ble.bkey_range_m -> fob trigger distance
 
 
+def follow(door):
+    """Door.start_ble: the reader made on first use, its task started or stopped with
+    config ble.enabled, its settings taken over. The task runs beside the door's (not one it
+    stops with: BLE can be turned off)."""
+    import asyncio
+
+    on = door.cfg["ble"]["enabled"]
+    r = door.ble
+    if r is None:
+        r = door.ble = BleReader(door, door.board)
+    else:
+        r.configure(door.cfg)
+    if on and r.task is None:
+        r.task = asyncio.create_task(r.run())
+    elif not on and r.task is not None:
+        r.task.cancel()
+        r.task = None
+        r.stop()
+
+
 def id_hash(buf, n):
     """30-bit hash of buf[0:n] (FNV-style, small ints only)."""
     h = 0x2345
@@ -82,6 +102,7 @@ class BleReader:
         self.board = board
         self.ble = board.ble()
         self.gatt = None  # doorapp.readers.blegatt.Gatt once the radio is on
+        self.task = None  # run(), while config ble.enabled
         self.q = array("i", bytes(4 * 4 * _EVENTS))  # connection events: event, conn, a, b
         self.qpos = array("i", bytes(8))  # head, tail
         self.ring = bytearray(_RING * _REC)
@@ -513,5 +534,5 @@ class BleReader:
 
     def state(self):
         c = self.c
-        return {"enabled": True, "scanning": self.scanning, "adverts": c[_ADVERTS], "dropped": c[_DROPS], "errors": c[_ERRORS],
+        return {"enabled": self.task is not None, "scanning": self.scanning, "adverts": c[_ADVERTS], "dropped": c[_DROPS], "errors": c[_ERRORS],
                 "lookups": c[_LOOKUPS], "ignored": c[_IGNORED], "bad_tag": c[_BAD_TAG], "replayed": c[_REPLAYED], "tracked": sum(1 for s in range(_SLOTS) if self.id_len[s] or self.ph_id[s])}
