@@ -47,6 +47,25 @@ def valid(buf, n):
 def find_ad(buf, n, ad_type):
     """Offset of the data of the first structure of ad_type, or -1 (absent or malformed advert).
     Its length is ad_len(buf, offset)."""
+    return _find(buf, n, ad_type, -1, -1, 0, -1)
+
+
+def ad_len(buf, off):
+    """Length of the data at offset off (an answer of find_ad)."""
+    return buf[off - 2] - 1
+
+
+def _find_mfr(buf, n, company, m0, m1, dlen):
+    """Manufacturer data of company whose data after the id starts with bytes m0, m1 (when m0 >= 0)
+    and is exactly dlen long (when dlen >= 0); offset after the company id, or -1."""
+    off = _find(buf, n, AD_MANUFACTURER, company, m0, m1, dlen)
+    return off + 2 if off >= 0 else -1
+
+
+def _find(buf, n, ad_type, company, m0, m1, dlen):
+    """Offset of the data of the first structure of ad_type that matches (manufacturer data:
+    `company` when >= 0, then _find_mfr's m0, m1, dlen), or -1; -1 too when any structure runs
+    past n (a malformed advert is used for nothing)."""
     if n < 0 or n > len(buf):
         return -1
     i = 0
@@ -59,36 +78,12 @@ def find_ad(buf, n, ad_type):
         if j > n:
             return -1
         if hit < 0 and buf[i + 1] == ad_type:
-            hit = i + 2
-        i = j
-    return hit
-
-
-def ad_len(buf, off):
-    """Length of the data at offset off (an answer of find_ad)."""
-    return buf[off - 2] - 1
-
-
-def _find_mfr(buf, n, company, m0, m1, dlen):
-    """Manufacturer data of company whose data after the id starts with bytes m0, m1 (when m0 >= 0)
-    and is exactly dlen long (when dlen >= 0); offset after the company id, or -1."""
-    if n < 0 or n > len(buf):
-        return -1
-    lo = company & 0xFF
-    hi = company >> 8
-    i = 0
-    hit = -1
-    while i < n:
-        ln = buf[i]
-        if ln == 0:
-            break
-        j = i + 1 + ln
-        if j > n:
-            return -1
-        if hit < 0 and ln >= 3 and buf[i + 1] == AD_MANUFACTURER and buf[i + 2] == lo and buf[i + 3] == hi:
-            d = ln - 3
-            if (dlen < 0 or d == dlen) and (m0 < 0 or (d >= 2 and buf[i + 4] == m0 and buf[i + 5] == m1)):
-                hit = i + 4
+            if company < 0:
+                hit = i + 2
+            elif ln >= 3 and buf[i + 2] == company & 0xFF and buf[i + 3] == company >> 8:
+                d = ln - 3
+                if (dlen < 0 or d == dlen) and (m0 < 0 or (d >= 2 and buf[i + 4] == m0 and buf[i + 5] == m1)):
+                    hit = i + 2
         i = j
     return hit
 
