@@ -39,7 +39,10 @@ def _profile(n):
 
 def _mpy(script, *args, timeout=1800):
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join([paths.micropython_path(), os.path.join(paths.ROOT, "bench")])
+    from doorctl import mpycache
+
+    # the device code as .mpy, as a board imports it (compiling from source needs more heap)
+    env["MICROPYPATH"] = ":".join([mpycache.compiled_path(), os.path.join(paths.ROOT, "bench")])
     r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + HEAP,
                         os.path.join(paths.ROOT, "bench", script)] + [str(a) for a in args],
                        env=env, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)

@@ -162,6 +162,8 @@ class BleReader:
         self.name = cfg["device"]["name"]
         self.device_id = cfg["device"]["id"]
         self.forget()
+        if self.scanning:  # a new name or ID is advertised now, not at the next challenge
+            self.advertise()
 
     def forget(self):
         """The user table or the settings changed: every device is looked up again."""
