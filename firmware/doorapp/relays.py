@@ -50,5 +50,5 @@ class Relay:
                     break
                 await sleep_ms(left)
             if self._open:
+                self._open = False  # first: whoever hears the pin change reads the state it is in
                 self._out.off()
-                self._open = False

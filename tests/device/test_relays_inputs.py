@@ -42,6 +42,27 @@ def test_pulse_holds_then_releases_and_retrigger_extends():
     assert [c[0] for c in changes] == [1, 0]  # one on, one off: the re-trigger did not blink it
 
 
+def test_the_relay_state_already_matches_the_pin_when_its_listeners_hear_it():
+    """A pin listener (the simulator's live view) reads the relay's state: at the switch-off it
+    must say off, at the switch-on on, whether the hold ran out or release() ended it."""
+    bank = PinBank()
+    relay = Relay(1, OutputPin(bank, 26), 30)
+    seen = []
+    bank.listeners.append(lambda num, level, t: seen.append((level, relay.is_on())))
+
+    async def main():
+        task = asyncio.create_task(relay.run())
+        relay.pulse()
+        while relay.is_on():
+            await sleep_ms(5)
+        relay.pulse()
+        relay.release()
+        task.cancel()
+
+    asyncio.run(main())
+    assert seen == [(1, True), (0, False), (1, True), (0, False)], seen
+
+
 def test_short_pulse_does_not_shorten_a_long_one():
     bank = PinBank()
     relay = Relay(1, OutputPin(bank, 26), 300)
