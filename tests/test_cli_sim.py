@@ -159,3 +159,23 @@ def test_event_pages_ask_again_smaller_when_the_device_has_no_heap():
 
     with pytest.raises(SimError):
         list(sim_event_pages(Broken()))
+
+
+def test_missing_files_a_real_board_and_bad_noise_are_named(tmp_path):
+    for opt in ("--config", "--secrets", "--users", "--board"):
+        r = doorctl("sim", "run", "--flash", str(tmp_path / "f.img"), "--http", "off", opt, str(tmp_path / "missing.json"))
+        assert r.returncode == 1 and "%s: no such file: " % opt in r.stderr and "missing.json" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    r = doorctl("sim", "run", "--flash", str(tmp_path / "f.img"), "--board", os.path.join(ROOT, "boards", "esp32-devkitc.json"))
+    assert r.returncode == 1 and "--board:" in r.stderr and "esp32 backend" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not os.path.exists(tmp_path / "f.img")
+    r = doorctl("sim", "garbage", "-5")
+    assert r.returncode == 2 and "must be 1-4096 bytes" in r.stderr, r.stderr
+
+
+def test_garbage_counts_are_checked_by_the_simulator_too(running):
+    control, _proc = running
+    with __import__("doorctl.simctl", fromlist=["SimClient"]).SimClient(control) as c:
+        with pytest.raises(Exception) as e:
+            c.call("garbage", n=-5)
+    assert "n: must be 1-4096 bytes" in str(e.value)

@@ -52,7 +52,9 @@ def cmd_door(ctl, req):
 
 def cmd_garbage(ctl, req):
     """Inject noise on the PN532 link (bytes from the reader that are not a frame)."""
-    n = int(req.get("n", 32))
+    n = req.get("n", 32)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4096:
+        raise ValueError("n: must be 1-4096 bytes, got %r" % (n,))
     data = req.get("hex")
     junk = bytes.fromhex(data) if data else bytes((i * 37 + 11) & 0xFF for i in range(n))
     ctl._emulator().inject(junk)

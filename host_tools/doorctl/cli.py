@@ -16,8 +16,37 @@ COMMAND_MODULES_PREFIX = "cmd_"  # host_tools/doorctl/cmd_*.py each add subcomma
 
 
 # --- doorctl sim ---------------------------------------------------------------------------
+def _garbage_bytes(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 4096:
+        raise argparse.ArgumentTypeError("must be 1-4096 bytes, got %r" % text)
+    return n
+
+
+def _check_sim_files(args):
+    """What the simulator would only fail on later: files that are not there, a board file of
+    a real board (its backend is esp32: the simulator can't drive `machine` pins)."""
+    for opt in ("board", "config", "secrets", "users"):
+        v = getattr(args, opt, None)
+        if v and not os.path.isfile(v):
+            raise CliError("--%s: no such file: %s" % (opt, v))
+    try:
+        with open(args.board) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return  # the simulator reports a broken board file itself, naming the field
+    if backend != "sim":
+        raise CliError("--board: %s is a board for the %s backend (real hardware), not the simulator: use "
+                       "boards/sim.json, boards/sim-lean.json ... or `doorctl sim-image` to boot a built image"
+                       % (args.board, backend))
+
+
 def sim_command(args):
     """Build the argv that starts the simulator under the MicroPython unix port."""
+    _check_sim_files(args)
     flash = os.path.abspath(args.flash)
     os.makedirs(os.path.dirname(flash), exist_ok=True)
     argv = [
@@ -298,7 +327,7 @@ def build_parser():
     sp.add_argument("state", choices=("open", "closed"))
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("garbage", help="inject noise on the PN532 link"))
-    sp.add_argument("n", nargs="?", type=int, default=32)
+    sp.add_argument("n", nargs="?", type=_garbage_bytes, default=32, help="bytes of noise, 1-4096 (default 32)")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("keys", help="type on the keypad (board sim-readers), e.g. 1234#"))
     sp.add_argument("keys", help="0-9, * (clear), # (submit)")
