@@ -89,6 +89,12 @@ def test_tap_press_state_json(running):
     assert "relays:" in r.stdout and "last events:" in r.stdout and 'display: "Unknown credential"' in r.stdout
     r = doorctl("sim", "press", "nosuch", "--control", control)
     assert r.returncode == 1 and "no input named" in r.stderr
+    # the door's state in the live view's words
+    assert "door=closed" in r.stdout or "door=closed" in doorctl("sim", "state", "--control", control).stdout
+    assert doorctl("sim", "door", "open", "--control", control).returncode == 0
+    wait(control, lambda s: s["inputs"]["door"]["active"])
+    out = doorctl("sim", "state", "--control", control).stdout
+    assert "door=OPEN" in out and "exit=idle" in out and "active" not in out.split("last events:")[0], out
 
 
 def test_events_since_0_returns_a_long_log_page_by_page(tmp_path):

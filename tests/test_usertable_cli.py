@@ -194,3 +194,15 @@ def test_show_detects_damage(files, capsys):
     (files / "users.tbl").write_bytes(bytes(data))
     code, out, err = run(capsys, "users", "show", files / "users.tbl")
     assert code == 1 and "BAD" in out
+
+
+@pytest.mark.parametrize("text, line, says", [
+    ('id,name,cards\n1,"Alice,04A1B2C3\n2,Bob,DEADBEEF\n3,Carol,01020304\n', 2, "never closed"),
+    ('id,name,cards\n1,"Alice,04A1B2C3\n2,Bob,"DEADBEEF"\n3,x,01020304\n', 2, "runs on to line 3"),
+    ('id,name,cards\n1,Al,04A1B2C3\n2,"Bo"b,DEADBEEF\n', 3, "malformed CSV"),
+])
+def test_a_csv_quote_left_open_is_reported_at_its_line(files, capsys, text, line, says):
+    (files / "users.csv").write_text(text)
+    code, out, err = run(capsys, "users", "validate", files / "users.csv")
+    assert code == 1
+    assert "%s:%d: " % (files / "users.csv", line) in err and says in err, err

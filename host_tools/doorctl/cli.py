@@ -158,14 +158,20 @@ def cmd_sim_simple(args):
     return EXIT_OK
 
 
+def input_word(inp):
+    """An input's state in the live view's words: a door OPEN/closed, a button PRESSED/idle."""
+    if inp.get("kind") == "door_sensor":
+        return "OPEN" if inp["active"] else "closed"
+    return "PRESSED" if inp["active"] else "idle"
+
+
 def format_state(st):
     lines = ["board %s, firmware %s, %d users, card format %s, clock %s" % (
         st["board"], st["version"], st["users"], st["card_format"], st["clock"] or "not set")]
     lines.append("relays:  " + "  ".join(
         "%s=%s" % (k, ("ON (%d ms left)" % v["remaining_ms"]) if v["on"] else "off")
         for k, v in sorted(st["relays"].items())))
-    lines.append("inputs:  " + "  ".join(
-        "%s=%s" % (k, "active" if v["active"] else "idle") for k, v in sorted(st["inputs"].items())))
+    lines.append("inputs:  " + "  ".join("%s=%s" % (k, input_word(v)) for k, v in sorted(st["inputs"].items())))
     lines.append("led=%s buzzer=%s reader=%s" % (
         "on" if st["led"] else "off", "on" if st["buzzer"] else "off", st["reader"].get("status")))
     if st.get("prompt"):

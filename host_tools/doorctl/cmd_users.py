@@ -190,7 +190,7 @@ def read_csv(path):
         raise CliError("cannot read %s: %s" % (path, e.strerror or e))
     except UnicodeDecodeError:
         raise CliError("%s: not UTF-8 text" % path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -211,7 +211,22 @@ def read_csv(path):
     lines = {"users": 1}
     pos = Positions(lines)
     start = reader.line_num + 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if "end of data" in str(e):
+                raise CliError('%s:%d: a quote (") opened on this line is never closed' % (path, start))
+            if reader.line_num > start:
+                raise CliError('%s:%d: a quote (") opened on this line is not closed on it (the cell runs on to '
+                               "line %d)" % (path, start, reader.line_num))
+            raise CliError("%s:%d: malformed CSV: %s (a quoted cell must be quoted whole)" % (path, reader.line_num, e))
+        for cell in row:
+            if "\n" in cell or "\r" in cell:  # a quote left open runs on over the next lines
+                raise CliError('%s:%d: a quote (") opened on this line is not closed on it (the cell runs on to '
+                               "line %d)" % (path, start, reader.line_num))
         if any(cell.strip() for cell in row):
             at = "users[%d]" % len(users)
             lines[at] = start
