@@ -148,3 +148,16 @@ def test_reader_commands_need_a_board_with_the_reader(tmp_path):
         assert s.call("ping")["ok"]  # a refused command leaves the simulator running
     finally:
         s.stop()
+
+
+def test_back_to_back_wiegand_commands_stay_separate_frames(sim):
+    """A keypad burst and a card sent at once keep the reader's gap between their frames (they
+    used to merge into one frame that was rejected)."""
+    last = sim.state(1)["last_seq"]
+    sim.call("keys", keys="4711#", via="wiegand")
+    sim.call("wiegand", facility=213, card=2000)
+    sim.call("wiegand", value=0x1A2B3C4D)
+    evs = sim.wait_for(lambda st: len([e for e in st["events"] if e["seq"] > last and e["kind"] in ("pin", "card")])
+                       >= 3, timeout=8, events=6)["events"]
+    got = [(e["kind"], e["result"], e["user"]) for e in evs if e["seq"] > last and e["kind"] in ("pin", "card")]
+    assert got == [("pin", "granted", 2001), ("card", "granted", 2001), ("card", "granted", 2003)], got

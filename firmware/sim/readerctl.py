@@ -4,7 +4,7 @@ the call and dropped after it; each command takes the Control and the request. T
 scanner's UART itself is hal.sim.LineStream (it lives as long as the app reads it)."""
 import asyncio
 
-from compat import sleep_ms, ticks_add, ticks_us
+from compat import sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 
 def wiegand_send(board, bits, bit_us=2000):
@@ -13,6 +13,42 @@ def wiegand_send(board, bits, bit_us=2000):
     t = ticks_us()
     for i in range(len(bits)):
         board.wiegand.pulse(1 if bits[i] == "1" else 0, ticks_add(t, i * bit_us))
+
+
+def _slot(board, nbits, bit_us=2000):
+    """When a frame of nbits may start (ms from now): after the frames already on the wire and
+    their gap, as a reader keeps them apart; the wire is then taken until this one's gap ends."""
+    now = ticks_ms()
+    free = getattr(board, "wiegand_free", now)
+    wait = ticks_diff(free, now)
+    if wait < 0:
+        wait = 0
+    gap_ms = board.spec["wiegand"]["frame_gap_us"] // 1000 + 10
+    board.wiegand_free = ticks_add(now, wait + nbits * bit_us // 1000 + gap_ms)
+    return wait
+
+
+async def _later(board, frames, waits):
+    for f, w in zip(frames, waits):
+        await sleep_ms(w)
+        wiegand_send(board, f)
+
+
+def send_frames(board, frames):
+    """Frames one after another with the reader's gap between them, after any still on the wire
+    (back-to-back commands must not merge into one frame): the first at once if the wire is free."""
+    waits = []
+    last = 0
+    for f in frames:
+        start = _slot(board, len(f))
+        waits.append(start - last)
+        last = start
+    if waits and waits[0] == 0:
+        wiegand_send(board, frames[0])
+        frames = frames[1:]
+        waits = waits[1:]
+    if frames:
+        asyncio.create_task(_later(board, frames, waits))
 
 
 def keypad_press(board, key, down=True):
@@ -51,7 +87,7 @@ def cmd_keys(ctl, req):
         bits = int(req.get("bits", 4))
         if bits not in (4, 8):
             raise ValueError("bits must be 4 or 8")
-        asyncio.create_task(_bursts(ctl.board, [wiegandbits.encode_key(k, bits) for k in keys]))
+        send_frames(ctl.board, [wiegandbits.encode_key(k, bits) for k in keys])
     return {}
 
 
@@ -61,12 +97,6 @@ async def _type(board, keys, ms):
         await sleep_ms(ms)
         keypad_press(board, k, False)
         await sleep_ms(ms)
-
-
-async def _bursts(board, frames):
-    for f in frames:
-        wiegand_send(board, f)
-        await sleep_ms(len(f) * 2 + 60)  # the bits, then more than the frame gap
 
 
 def cmd_wiegand(ctl, req):
@@ -82,7 +112,7 @@ def cmd_wiegand(ctl, req):
     bits = str(bits)
     if not bits or len(bits) > 64 or bits.strip("01"):
         raise ValueError("bits must be 1-64 characters of 0 and 1")
-    wiegand_send(ctl.board, bits)
+    send_frames(ctl.board, [bits])
     return {"bits": bits}
 
 
