@@ -207,3 +207,16 @@ def norm_fob_id(text):
         if c not in "0123456789ABCDEF":
             return None
     return s
+
+
+# --- BLE events (eventlog records of kind ble) --------------------------------------------------
+SOURCES = ("", "address", "ibeacon", "phone")  # a BLE event's fmt byte: what identified the device
+
+
+def event_fields(rec, d):
+    """A BLE event's fields for eventlog.to_dict: `code` the device id's last bytes in hex (after
+    the RSSI byte the value starts with; "..." when cut), `rssi` and `ble` (its source)."""
+    v = rec[6]
+    d["code"] = ("" if len(v) < 8 else "...") + "%02X" * (len(v) - 1) % tuple(v[1:])
+    d["rssi"] = v[0] - 256 if v[0] > 127 else v[0]
+    d["ble"] = SOURCES[rec[5]] if rec[5] < len(SOURCES) else "?"

@@ -1,4 +1,5 @@
-"""Bad input files: the one error type (names the file and the field) and the JSON reader that raises it."""
+"""Bad input files: the one error type, naming the file and the field (JSON files are read by
+jsoncheck.read_json)."""
 
 
 class ConfigError(Exception):
@@ -7,18 +8,3 @@ class ConfigError(Exception):
         self.file = file
         self.field = field
         self.message = message
-
-
-def read_json(path):
-    """Parse a JSON file; a missing or malformed file is a ConfigError naming it."""
-    import json
-
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise ConfigError(path, "(file)", "cannot be read")
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ConfigError(path, "(file)", "is not valid JSON")

@@ -88,15 +88,13 @@ KIND_SYSTEM = const(0)  # device events: boot, clock set, config/users changed
 KIND_CARD = const(1)  # RF card or Wiegand card: value = UID, fmt = cardfmt id
 KIND_PIN = const(2)  # keypad PIN: the PIN is never stored
 KIND_QR = const(3)  # QR code: value = a non-secret QR id, never the scanned secret
-KIND_BLE = const(4)  # BLE key fob or phone: value = RSSI byte + the id's last bytes, fmt = BLE_SOURCES
+KIND_BLE = const(4)  # BLE key fob or phone: value = RSSI byte + the id's last bytes, fmt = bleadv.SOURCES
 KIND_PLATE = const(5)  # licence plate (ASCII)
 KIND_EXIT = const(6)  # exit / request-to-exit button
 KIND_API = const(7)  # HTTP API, web UI or vendor /fcgi OpenDoor: value = user name
 KIND_REMOTE = const(8)  # remote open by an intercom call, cloud or server command
 KIND_DOOR = const(9)  # door sensor: relays = door number
 
-# A BLE event's fmt byte: what identified the device (its value: RSSI, then the id's last bytes)
-BLE_SOURCES = ("", "address", "ibeacon", "phone")
 RESULT_INFO = const(0)
 RESULT_GRANTED = const(1)
 RESULT_DENIED = const(2)
@@ -626,8 +624,6 @@ def code_text(rec):
     value = rec[6]
     if not value:
         return ""
-    if rec[2] == KIND_BLE:  # RSSI byte, then the id's last (up to 9) bytes
-        return ("" if len(value) < 8 else "...") + "%02X" * (len(value) - 1) % tuple(value[1:])
     if rec[2] == KIND_CARD and rec[4] != REASON_READER_ERROR:
         try:
             return cardfmt.format_uid(value, rec[5])
@@ -666,9 +662,9 @@ def to_dict(rec):
     if rec[2] == KIND_DOOR:
         d["door"] = rec[8]
     else:
-        if rec[2] == KIND_BLE and rec[6]:  # value: RSSI, then the device id's last bytes
-            v = rec[6]
-            d["rssi"] = v[0] - 256 if v[0] > 127 else v[0]
-            d["ble"] = BLE_SOURCES[rec[5]] if rec[5] < len(BLE_SOURCES) else "?"
+        if rec[2] == KIND_BLE and rec[6]:  # (only doors with BLE have these: its module renders them)
+            from bleadv import event_fields
+
+            event_fields(rec, d)
         d["relays"] = relay_list(rec[8])
     return d

@@ -108,17 +108,18 @@ def test_private_constant_copies_match_the_public_ones():
     import wiegandbits
 
     assert wiegand._MAX_BITS == wiegandbits.MAX_BITS
+    import bleadv
     from doorapp.readers import ble
 
     assert ble._KIND_BLE == eventlog.KIND_BLE and ble._READER_ERROR == eventlog.REASON_READER_ERROR
-    assert ble._NOT_MOVED == eventlog.REASON_NOT_MOVED and ble.SOURCE_PHONE == eventlog.BLE_SOURCES.index("phone")
+    assert ble._NOT_MOVED == eventlog.REASON_NOT_MOVED and ble.SOURCE_PHONE == bleadv.SOURCES.index("phone")
     from doorapp.readers import blegatt
 
     assert blegatt._KIND_BLE == eventlog.KIND_BLE and blegatt._LOCKOUT == eventlog.REASON_LOCKOUT
     assert blegatt._PAIRED == eventlog.REASON_PAIRED and blegatt._PAIRING_FAILED == eventlog.REASON_PAIRING_FAILED
     assert blegatt._SOURCE_PHONE == ble.SOURCE_PHONE
-    assert ble.SOURCE_ADDRESS == eventlog.BLE_SOURCES.index("address")
-    assert ble.SOURCE_IBEACON == eventlog.BLE_SOURCES.index("ibeacon")
+    assert ble.SOURCE_ADDRESS == bleadv.SOURCES.index("address")
+    assert ble.SOURCE_IBEACON == bleadv.SOURCES.index("ibeacon")
     from doorapp.readers import qr
     from doorapp.readers import credentials
 

@@ -45,6 +45,9 @@ def test_bad_config_rejected_and_flash_untouched(tmp_path):
     assert "config.json: relays.1.hold_ms: must be between" in line
     line = start_fails(tmp_path, flash=good.flash, config="{broken")
     assert "config.json: (file): is not valid JSON" in line
+    # what standard JSON refuses (MicroPython's json would take it)
+    line = start_fails(tmp_path, flash=good.flash, config='{"relays": {"1": {"hold_ms": 400},},}')
+    assert "config.json: (file): is not valid JSON: a comma before a closing bracket" in line
     assert flash_bytes(good.flash) == image  # nothing written
     again = Sim(tmp_path, flash=good.flash)  # old config still live
     try:

@@ -6,7 +6,8 @@ door runs. The simulator (firmware/sim/start.py) and the ESP32 backend test use 
 import gc
 
 import eventlog
-from configerror import ConfigError, read_json
+from configerror import ConfigError
+from jsoncheck import read_json
 from doorapp import VERSION, fileio
 from doorapp import residency
 from doorapp.app import Door, has_readers

@@ -48,7 +48,7 @@ def install(board, source, name, check):
 
     A bad file stops start-up before anything on flash is touched.
     """
-    from configerror import read_json
+    from jsoncheck import read_json
     from doorapp import fileio
 
     with open(source, "rb") as f:

@@ -2,7 +2,8 @@
 
 Format: boards/README.md. Errors name the file and the field.
 """
-from configerror import ConfigError, read_json
+from configerror import ConfigError
+from jsoncheck import read_json
 
 LEVELS = ("low", "high")
 PULLS = ("none", "up", "down")

@@ -108,12 +108,24 @@ def test_one_spelling_of_a_path():
         raise AssertionError("accepted %r" % target)
 
 
-def test_json_nesting_is_bounded_before_parsing():
+def test_json_nesting_is_bounded_before_parsing_and_trailing_commas_refused():
+    from jsoncheck import flaw
+
     deep = b"[" * 200 + b"]" * 200
-    assert server.too_deep(deep, 8)
-    assert not server.too_deep(b'{"a": [1, {"b": [2]}], "s": "[[[[[[[[[[[[[["}', 8)  # brackets in strings
-    assert not server.too_deep(b'{"s": "\\"[[[[[[[[[[[[[[["}', 8)
+    assert "deep" in flaw(deep, 8)
+    assert flaw(b'{"a": [1, {"b": [2]}], "s": "[[[[[[[[[[[[[["}', 8) is None  # brackets in strings
+    assert flaw(b'{"s": "\\"[[[[[[[[[[[[[[["}', 8) is None
+    for bad in (b"[1, 2,]", b'{"a": 1,}', b'{"a": [1,\n ]}', '{"x": {"y": 2 , } }'):
+        assert "comma" in flaw(bad, 8), bad
+    assert flaw(b'{"s": "a,]", "t": ",}"}', 8) is None  # commas and brackets inside strings
     req = server.Request()
+    req.body = b'{"relays": {"1": {"hold_ms": 400,}}}'
+    try:
+        req.json()
+    except server.HTTPError as e:
+        assert e.status == 400 and "comma" in e.message
+    else:
+        raise AssertionError("a trailing comma was accepted")
     req.body = deep
     try:
         req.json()

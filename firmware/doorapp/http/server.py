@@ -129,35 +129,15 @@ class Request:
         """The body as JSON, nested at most _JSON_DEPTH deep (checked first: parsing deeper
         documents costs heap a client should not be able to take)."""
         b = self.body
-        if b.count(b"[") + b.count(b"{") > _JSON_DEPTH and too_deep(b, _JSON_DEPTH):
-            raise HTTPError(400, "JSON nested more than %d deep" % _JSON_DEPTH)
+        from jsoncheck import flaw
+
+        why = flaw(b, _JSON_DEPTH)
+        if why is not None:
+            raise HTTPError(400, "body is not valid JSON: " + why)
         try:
             return json.loads(b)  # an empty body (no Content-Length) too
         except ValueError:
             raise HTTPError(400, "body is empty or not valid JSON")
-
-
-def too_deep(b, limit):
-    """True if JSON text `b` opens more than `limit` arrays/objects at once (strings skipped)."""
-    depth = 0
-    quoted = escaped = False
-    for c in b:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif c == 0x5C:  # backslash
-                escaped = True
-            elif c == 0x22:  # "
-                quoted = False
-        elif c == 0x22:
-            quoted = True
-        elif c == 0x5B or c == 0x7B:  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif c == 0x5D or c == 0x7D:  # ] }
-            depth -= 1
-    return False
 
 
 def split_target(target):
