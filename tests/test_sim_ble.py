@@ -27,7 +27,7 @@ def test_the_demo_fob_opens_relay_1_near_the_door_once_per_approach(sim):
     last = sim.state(0)["last_seq"]
     t0 = time.monotonic()
     sim.call("fob", address=FOB, distance=0.5)
-    st = sim.wait_for(lambda s: s["last_seq"] > last and s["relays"]["1"]["pulses"] >= 1, timeout=10)
+    sim.wait_for(lambda s: s["last_seq"] > last and s["relays"]["1"]["pulses"] >= 1, timeout=10)
     took = time.monotonic() - t0
     assert took < 3.0, took  # "the fob at 0.5 m opens within 3 s"
     ev = ble_events(sim)
