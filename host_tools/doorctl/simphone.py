@@ -53,12 +53,6 @@ def user_id(text):
     return uid
 
 
-def handles(args):
-    """The door's characteristics by UUID (GATT discovery)."""
-    chars = call(args, "central", op="services")["characteristics"]
-    return {c["uuid"]: c["handle"] for c in chars}
-
-
 def door(args):
     b = call(args, "ble")
     adv = phoneproto.parse_door_adv(bytes.fromhex(b["adv"]), bytes.fromhex(b["resp"]) if b["resp"] else None)
@@ -82,6 +76,26 @@ def pair(args, uid, code):
     _device_id, pid, key = asyncio.run(cmd_phone.pair(cmd_phone.SimTransport(args.control, code=code),
                                                       door(args).device_id, uid))
     return pid, key
+
+
+def advertise(args, uid, phone, w, wallet, key):
+    """Android style: a new message in the phone's advert every 0.5 s for --seconds."""
+    sent = 0
+    end = time.monotonic() + args.seconds
+    try:
+        while True:
+            msg = phone.message(door(args).challenge, args.moved, args.wave)
+            call(args, "emit", key=key, addr=address(uid), adv=[phoneproto.phone_adv(msg).hex()], interval_ms=100,
+                 distance=args.distance)
+            sent += 1
+            if time.monotonic() >= end:
+                return sent
+            time.sleep(0.5)
+    finally:
+        w["counter"] = phone.counter
+        save_wallet(args.wallet, wallet)
+        if not args.stay:
+            call(args, "emit", key=key, distance="off")
 
 
 def cmd_sim_phone(args):
@@ -113,34 +127,19 @@ def cmd_sim_phone(args):
         call(args, "emit", key=key, distance="off")
         print("phone of user %d away" % uid)
         return 0
-    sent = 0
-    end = time.monotonic() + args.seconds
-    conn = None
-    try:
-        if args.ios:
-            unlock = handles(args).get(phoneproto.UNLOCK_UUID)
-            conn = call(args, "central", op="connect", addr=address(uid))["conn"]
-        while True:
-            d = door(args)
-            if args.ios:  # the phone measures the door's advert and writes its message
-                rssi = call(args, "ble", distance=args.distance)["rssi"]
-                msg = phone.message(d.challenge, args.moved, args.wave, rssi)
-                call(args, "central", op="write", conn=conn, handle=unlock, hex=msg.hex())
-            else:
-                msg = phone.message(d.challenge, args.moved, args.wave)
-                call(args, "emit", key=key, addr=address(uid), adv=[phoneproto.phone_adv(msg).hex()], interval_ms=100,
-                     distance=args.distance)
-            sent += 1
-            if time.monotonic() >= end:
-                break
-            time.sleep(0.25 if args.ios else 0.5)
-    finally:
-        w["counter"] = phone.counter
-        save_wallet(args.wallet, wallet)
-        if conn is not None:
-            call(args, "central", op="disconnect", conn=conn)
-        elif not args.stay:
-            call(args, "emit", key=key, distance="off")
+    if args.ios:  # the reference phone's GATT flow (doorctl.cmd_phone) on the simulator's radio
+        import asyncio
+
+        from doorctl import cmd_phone
+
+        try:
+            sent = asyncio.run(cmd_phone.open_door(cmd_phone.SimTransport(args.control, args.distance),
+                                                   door(args).device_id, phone, args.seconds, args.moved, args.wave))
+        finally:
+            w["counter"] = phone.counter
+            save_wallet(args.wallet, wallet)
+    else:
+        sent = advertise(args, uid, phone, w, wallet, key)
     if args.json:
         print(json.dumps({"user": uid, "messages": sent, "counter": phone.counter}))
     else:

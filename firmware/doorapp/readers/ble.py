@@ -146,14 +146,12 @@ class BleReader:
         self.budget_t = ticks_ms()
         self.shown = bytearray(10)
         self.scanning = False
-        self.cfg = None
         self.configure(door.cfg)
 
     # --- settings ---------------------------------------------------------------------------
     def configure(self, cfg):
         """Thresholds and advertising from config `ble` (and `device` for the advert)."""
         b = cfg["ble"]
-        self.cfg = b
         self.a = b["rssi_1m"]
         n = b["path_loss_x10"] / 10
         self.fobs.configure(BKEY_RANGES[b["bkey_range_m"]], self.a, n, True, window_ms=3000)
