@@ -198,23 +198,42 @@ async def open_door(transport, door, phone, seconds, moved=False, wave=False):
         await transport.disconnect()
 
 
+# --- the wallet: the phones' ids, keys and counters on this PC ----------------------------------
+def load_wallet(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise CliError("%s: not a phone wallet (%s)" % (path, e))
+    return doc if isinstance(doc, dict) else {}
+
+
+def save_wallet(path, wallet):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(wallet, f, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def user_id(text):
+    try:
+        uid = int(text)
+    except ValueError:
+        uid = 0
+    if not 1 <= uid <= 4294967294:
+        raise CliError("USER: a user id 1-4294967294, got %r" % text)
+    return uid
+
+
 # --- the command ---------------------------------------------------------------------------------
 def _transport(args):
     if args.sim:
         return SimTransport(args.sim, args.distance, getattr(args, "code", None))
     return BleakTransport()
-
-
-def _wallet(path):
-    from doorctl import simphone
-
-    return simphone.load_wallet(path)
-
-
-def _user(text):
-    from doorctl import simphone
-
-    return simphone.user_id(text)
 
 
 def cmd_scan(args):
@@ -230,22 +249,18 @@ def cmd_scan(args):
 
 
 def cmd_pair(args):
-    from doorctl import simphone
-
-    uid = _user(args.user)
+    uid = user_id(args.user)
     device_id, pid, key = asyncio.run(pair(_transport(args), args.door, uid))
-    wallet = _wallet(args.wallet)
+    wallet = load_wallet(args.wallet)
     wallet["%s/%d" % (device_id, uid)] = {"phone_id": pid, "key": key.hex(), "counter": 0}
-    simphone.save_wallet(args.wallet, wallet)
+    save_wallet(args.wallet, wallet)
     print("paired with door %s for user %d: phone id %d (key in %s)" % (device_id, uid, pid, args.wallet))
     return 0
 
 
 def cmd_open(args):
-    from doorctl import simphone
-
-    uid = _user(args.user)
-    wallet = _wallet(args.wallet)
+    uid = user_id(args.user)
+    wallet = load_wallet(args.wallet)
     entry = wallet.get("%s/%d" % (args.door, uid))  # the wallet's keys are DEVICE-ID/USER
     mine = [k for k in wallet if k.endswith("/%d" % uid)]
     if entry is None and len(mine) == 1:  # (DOOR given as an address: the user's one pairing)
@@ -257,7 +272,7 @@ def cmd_open(args):
         sent = asyncio.run(open_door(_transport(args), args.door, phone, args.seconds, args.moved, args.wave))
     finally:
         entry["counter"] = phone.counter  # never reuse a counter, even after an error
-        simphone.save_wallet(args.wallet, wallet)
+        save_wallet(args.wallet, wallet)
     print("%d messages sent to door %s" % (sent, args.door))
     return 0
 

@@ -16,41 +16,12 @@ import os
 import time
 
 from doorctl import paths, phoneproto
+from doorctl.cmd_phone import load_wallet, save_wallet, user_id
 from doorctl.errors import CliError
 from doorctl.simble import call, distance_arg
 
 DEFAULT_WALLET = os.path.join(paths.ROOT, "build", "sim", "phones.json")
 _ADDR = "C4:%02X:%02X:%02X:%02X:%02X"  # a phone's (static random) address, from its user id
-
-
-def load_wallet(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise CliError("%s: not a phone wallet (%s)" % (path, e))
-    return doc if isinstance(doc, dict) else {}
-
-
-def save_wallet(path, wallet):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(wallet, f, indent=1, sort_keys=True)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def user_id(text):
-    try:
-        uid = int(text)
-    except ValueError:
-        uid = 0
-    if not 1 <= uid <= 4294967294:
-        raise CliError("USER: a user id 1-4294967294, got %r" % text)
-    return uid
 
 
 def door(args):

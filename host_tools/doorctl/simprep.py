@@ -97,15 +97,15 @@ def demo_secrets(workdir):
 def demo_phone(workdir):
     """The demo user 1001's phone, paired beforehand: its id and key in the wallet `doorctl sim
     phone` reads (workdir/phones.json, made once), installed on a new flash with the demo users."""
-    from doorctl import simphone
+    from doorctl import cmd_phone
 
     path = os.path.join(workdir, "phones.json")
-    wallet = simphone.load_wallet(path)
+    wallet = cmd_phone.load_wallet(path)
     if "1001" not in wallet:
         r = os.urandom(4)
         wallet["1001"] = {"phone_id": (int.from_bytes(r, "big") & 0x3FFFFFFF) or 1, "key": os.urandom(16).hex(),
                           "counter": 0}
-        simphone.save_wallet(path, wallet)
+        cmd_phone.save_wallet(path, wallet)
     return path
 
 
