@@ -140,6 +140,8 @@ REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout clear
 REASON_NOT_MOVED = const(35)  # BLE movement detection on: the phone's message says it did not move
 REASON_PAIRED = const(36)  # info (kind ble): a phone paired for the user (value: its phone id)
 REASON_PAIRING_FAILED = const(37)  # kind ble: a pairing attempt failed (its code is spent)
+REASON_ALARM_CLEARED = const(38)  # info (kind door): a held-open door closed, or a forced door's alarm cleared
+REASON_ACTION_FAILED = const(39)  # kind system: an input's or web relay's HTTP action failed (value: which)
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -151,7 +153,7 @@ REASONS = (
     "clock_set", "config_changed", "users_changed", "door_opened", "door_closed",
     "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
     "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
-    "lockout_cleared", "not_moved", "paired", "pairing_failed",
+    "lockout_cleared", "not_moved", "paired", "pairing_failed", "alarm_cleared", "action_failed",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

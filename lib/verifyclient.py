@@ -178,7 +178,40 @@ class VerifyClient:
         self.elapsed_ms = ticks_diff(ticks_ms(), t0)
         return res
 
+    async def notify(self, url):
+        """(True, OK) once `url` answered 2xx (after redirects; the body is not read as JSON, a
+        body too large for the buffer is fine), else (False, reason). Never raises."""
+        t0 = ticks_ms()
+        self.status = 0
+        self.detail = ""
+        self.redirects = 0
+        try:
+            await self._dl.run(self._get(url, t0), self.timeout_ms)
+            res = (True, OK)
+        except asyncio.TimeoutError:
+            self.detail = "no complete answer within %d ms" % self.timeout_ms
+            res = (False, TIMEOUT)
+        except _Fail as e:
+            ok = e.reason == TOO_LARGE and 200 <= self.status < 300 and e.detail.startswith("body")
+            self.detail = e.detail
+            res = (True, OK) if ok else (False, e.reason)
+        except Exception as e:
+            self.detail = "%s: %s" % (type(e).__name__, e)
+            res = (False, NETWORK)
+        self.elapsed_ms = ticks_diff(ticks_ms(), t0)
+        return res
+
     async def _verify(self, url, t0):
+        b0, b1 = await self._get(url, t0)
+        body = self._mv[b0:b1] if _MICROPYTHON else bytes(self._mv[b0:b1])
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeError):
+            raise _Fail(NOT_JSON, "%d bytes" % (b1 - b0))
+        return interpret(doc, self.prompt_field)
+
+    async def _get(self, url, t0):
+        """GET `url` following redirects: (start, end) of a 2xx answer's body in buf."""
         for hop in range(self.max_redirects + 1):
             try:
                 tls, host, port, target = parse_url(url)
@@ -192,12 +225,7 @@ class VerifyClient:
                 continue
             if not 200 <= status < 300:
                 raise _Fail(HTTP_STATUS, "HTTP %d" % status)
-            body = self._mv[b0:b1] if _MICROPYTHON else bytes(self._mv[b0:b1])
-            try:
-                doc = json.loads(body)
-            except (ValueError, UnicodeError):
-                raise _Fail(NOT_JSON, "%d bytes" % (b1 - b0))
-            return interpret(doc, self.prompt_field)
+            return b0, b1
         raise _Fail(REDIRECT_LOOP, "more than %d redirects" % self.max_redirects)
 
     def _join(self, tls, host, port, target, location):

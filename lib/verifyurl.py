@@ -11,15 +11,18 @@ from urlsplit import TemplateError, parse_url
 
 VARIABLES = ("QRCode", "Card", "CardCode", "Pin", "PINCode", "Face", "FaceData", "DeviceID",
              "Token", "Type", "Time")
+# what an input's or a web relay's HTTP action can send (doorapp/actions.py)
+ACTION_VARIABLES = ("DeviceID", "Input", "Event", "Time", "UserID")
 
 
-def compile_template(url, allowed=None):
+def compile_template(url, allowed=None, variables=VARIABLES):
     """Check a URL template and split it into literal text and variable numbers.
 
     Returns a tuple of parts: str (literal) or int (index into VARIABLES). Rejects: no
     http:// or https://, no host, a variable in the scheme/host/port, white space or control
     characters, unbalanced braces, unknown variables and (when `allowed`, a tuple of names, is
     given) variables not available in the caller's mode - each error names the variable.
+    `variables`: the names a template may use (verification's by default).
     """
     if not isinstance(url, str):
         raise TemplateError("URL must be text")
@@ -55,19 +58,19 @@ def compile_template(url, allowed=None):
         if j < 0:
             raise TemplateError("unclosed '{' at position %d" % i)
         name = url[i + 1:j]
-        if name not in VARIABLES:
+        if name not in variables:
             hint = ""
-            for v in VARIABLES:
+            for v in variables:
                 if v.lower() == name.lower():
                     hint = " (did you mean {%s}?)" % v
             raise TemplateError("unknown variable {%s}%s; known: %s" % (
-                name, hint, " ".join("{%s}" % v for v in VARIABLES)), name)
+                name, hint, " ".join("{%s}" % v for v in variables)), name)
         if allowed is not None and name not in allowed:
             raise TemplateError("variable {%s} is not available in this mode (available: %s)" % (
                 name, " ".join("{%s}" % v for v in allowed)), name)
         if i > pos:
             parts.append(url[pos:i])
-        parts.append(VARIABLES.index(name))
+        parts.append(variables.index(name))
         pos = j + 1
     if pos < len(url):
         parts.append(url[pos:])

@@ -58,6 +58,9 @@ class Door:
             self.relays[r["id"]] = Relay(r["id"], board.output(r["pin"], r["active"] == "high"), hold)
         self._pins = {}
         self.inputs = []
+        self.alarms = None  # doorapp.alarms.Alarms on a board with a door sensor raising alarms
+        self.actions = None  # doorapp.actions.Actions while inputs or web relays have actions
+        self._running = False  # Door.run() started: new alarm/action tasks start at once
         self._build_inputs()
         self.led = Indicator(self._opt_output("led"))
         self.buzzer = Indicator(self._opt_output("buzzer"))
@@ -76,21 +79,11 @@ class Door:
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display
         self.remote = None  # doorapp.verify.door.RemoteCheck while config verify.mode is not off
-        self.set_remote()
-        self.ble = None  # doorapp.readers.ble.BleReader once BLE is on (config ble.enabled)
-
-    def set_remote(self, remote=None, buf=None):
-        """Third-party verification from config `verify`: `remote`, one built already for a
-        config change (apply_config), or one built here (`buf`: the answer buffer of the one
-        before, reused: a busy heap may lack the block)."""
-        if self.remote is not None:
-            self.remote.close()
-            self.remote = None
-        if remote is None and self.cfg["verify"]["mode"] != "off":
+        if cfg["verify"]["mode"] != "off":
             from doorapp.verify.door import RemoteCheck
 
-            remote = RemoteCheck(self, buf=buf)
-        self.remote = remote
+            self.remote = RemoteCheck(self)
+        self.ble = None  # doorapp.readers.ble.BleReader once BLE is on (config ble.enabled)
 
     # --- changes an administrator makes (HTTP API) ----------------------------------------------
     def apply_config(self, partial):
@@ -125,7 +118,9 @@ class Door:
             self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
         self._build_inputs()
         if verify_changed:
-            self.set_remote(remote=remote)
+            if self.remote is not None:
+                self.remote.close()
+            self.remote = remote
             if remote is not None:
                 remote.start()
         if new["ble"] != old["ble"] or new["device"] != old["device"]:
@@ -176,6 +171,28 @@ class Door:
                 inputs.append(Input(spec["id"], spec["kind"], pin, c["trigger"], c["debounce_ms"],
                                     c["relay"], self.on_input))
         self.inputs[:] = inputs
+        self._follow_inputs()
+
+    def _follow_inputs(self):
+        """Alarms and input actions: their code loads only once the config uses them (docs/inputs.md)."""
+        acts = self.cfg["web_relays"]
+        alarms = False
+        for c in self.cfg["inputs"].values():
+            alarms = alarms or c.get("break_in") or c.get("alarm_door_opened")  # (door sensors')
+            acts = acts or c["http_url"] or c["action_delay_s"]
+        if alarms and not self.alarms:
+            from doorapp.alarms import Alarms
+
+            self.alarms = Alarms(self)
+            self._running and asyncio.create_task(self.alarms.run())
+        if acts and not self.actions:
+            from doorapp.actions import Actions
+
+            self.actions = Actions(self)
+            self._running and asyncio.create_task(self.actions.run())
+        for part in (self.alarms, self.actions):
+            if part:
+                part.configure()
 
     def _opt_output(self, name):
         o = self.board.spec.get(name)
@@ -207,19 +224,33 @@ class Door:
         self.show(d.prompt)
 
     def on_input(self, inp, active):
-        if inp.kind == "exit_button":
-            if active and inp.relay:
-                self.relays[inp.relay].pulse()
-                self.record(eventlog.KIND_EXIT, True, eventlog.REASON_OK, b"", 0, None, (inp.relay,))
-        elif inp.kind == "door_sensor":
+        if inp.kind == "door_sensor":
             reason = eventlog.REASON_DOOR_OPENED if active else eventlog.REASON_DOOR_CLOSED
             self.record(eventlog.KIND_DOOR, None, reason, b"", 0, None, ())
+            if self.alarms is not None:
+                self.alarms.door_changed(inp, active)
+        elif active and inp.kind == "exit_button" and self.alarms is not None:
+            self.alarms.let_in()  # a request to exit: the door may open
+        if self.actions is not None:
+            self.actions.input_changed(inp, active)
+        elif active and inp.relay:
+            self.input_relay(inp)
         for cb in self.input_listeners:
             cb(inp, active)
+
+    def input_relay(self, inp):
+        """An input's Execute Relay: logged as an exit (with the input's name unless an exit button)."""
+        self.relays[inp.relay].pulse()
+        if self.alarms is not None:
+            self.alarms.let_in((inp.relay,))
+        who = b"" if inp.kind == "exit_button" else inp.name.encode()
+        self.record(eventlog.KIND_EXIT, True, eventlog.REASON_OK, who, 0, None, (inp.relay,))
 
     def act(self, d):
         if d.granted:
             self.open_for(d.relays)
+            if self.actions is not None and d.user is not None and d.user.web_relay:
+                self.actions.web_relay(d.user)
         else:
             self.deny()
 
@@ -229,6 +260,8 @@ class Door:
             relay = self.relays.get(r)  # floors may map to I/O-expander relays (9-40)
             if relay is not None:
                 relay.pulse()
+        if self.alarms is not None:
+            self.alarms.let_in(relays)
         self.led.play(GRANTED_LED)
         self.buzzer.play(GRANTED_BEEP)
 
@@ -284,12 +317,9 @@ class Door:
     def open_relay(self, num, ms, who):
         """Open a relay on an authenticated remote command; logged with who asked."""
         self.relays[num].pulse(ms)
+        if self.alarms is not None:
+            self.alarms.let_in((num,))
         self.record(eventlog.KIND_API, True, eventlog.REASON_OK, who, 0, None, (num,))
-
-    def auth_failed(self, who, alarm=False):
-        """A wrong password: logged (with the client, never the password); alarm = lockout hit."""
-        reason = eventlog.REASON_LOCKOUT if alarm else eventlog.REASON_AUTH_FAILED
-        self.record(eventlog.KIND_API, False, reason, who, 0, None, ())
 
     # --- observation ------------------------------------------------------------------------
     def reader_status(self):
@@ -316,6 +346,7 @@ class Door:
             "buzzer": self.buzzer.is_on(),
             "reader": self.reader_status(),
             "ble": self.ble.state() if self.ble else {"enabled": False},
+            "alarms": self.alarms.state() if self.alarms else {},
             "clock": clock.now(),
             "users": self.table.count,
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},
@@ -361,7 +392,11 @@ class Door:
     async def run(self, extra=()):
         self.led.start()
         self.buzzer.start()
+        self._running = True
         tasks = [asyncio.create_task(r.run()) for r in self.relays.values()]
+        for part in (self.alarms, self.actions):
+            if part is not None:
+                asyncio.create_task(part.run())  # (not gathered: config changes may replace them)
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))

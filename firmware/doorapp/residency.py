@@ -18,6 +18,7 @@ COLD = (
     "doorapp.startup", "hal", "hal.boardfile",
     # settings files read or changed: validators, password hashing, URL template checks
     "doorapp.config.schema", "doorapp.config.secrets", "doorapp.config.changes", "doorapp.config.passwords",
+    "doorapp.config.actions",
     "verifyurl", "urlsplit", "jsoncheck",
     # HTTP routes: one request each
     "doorapp.http.session", "doorapp.http.status", "doorapp.http.settings", "doorapp.http.users",
@@ -27,6 +28,8 @@ COLD = (
     "doorapp.readers.tasks", "wiegandirq",
     # the verification client: one request each (the mode logic stays while verification is on)
     "verifyclient",
+    # the simulator's rare control commands (a board has no control channel)
+    "sim.ctlrare",
 )
 
 

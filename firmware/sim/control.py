@@ -5,7 +5,7 @@ clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3"}            -> {"ok": true}
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
-benches call often), in sim/ctlmore.py and, on boards with the other readers, sim/readerctl.py
+benches call often), in sim/ctlmore.py, the rare ones in sim/ctlrare.py (loaded per use) and, on boards with the other readers, sim/readerctl.py
 (loaded with this module at start: code loaded later would take the heap the firmware is
 measured in at a moment the firmware doesn't choose); the simulated radio's in sim/blectl.py,
 loaded with the first of them (a door without BLE never needs its 12 KB: a bench that measures
@@ -24,6 +24,7 @@ from sim import ctlmore
 # the simulated radio's commands (sim/blectl.py): loaded with the first of them, not at start (12 KB
 # of the heap a door without BLE never needs); the radio itself comes with the first board.ble()
 _BLE = ("cmd_radio", "cmd_fob", "cmd_emit", "cmd_ble", "cmd_central")
+_RARE = ("cmd_garbage", "cmd_hang", "cmd_modules", "cmd_clock", "cmd_plate")  # sim/ctlrare.py, per use
 _READERS = {"cmd_keys": "keypad", "cmd_wiegand": "wiegand", "cmd_qr": "qr_scanner"}  # sim/readerctl.py
 
 
@@ -122,6 +123,15 @@ class Control:
             from sim import blectl
 
             fn = getattr(blectl, name)
+        if fn is None and name in _RARE:
+            from doorapp import residency
+            from sim import ctlrare
+
+            try:
+                return getattr(ctlrare, name)(self, req)
+            finally:
+                ctlrare = None
+                residency.trim()
         if fn is None:
             readerctl = sys.modules.get("sim.readerctl")  # (boards with the other readers)
             fn = getattr(readerctl, name, None) if readerctl else None

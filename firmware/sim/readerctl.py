@@ -1,7 +1,7 @@
 """Control-channel commands for the credential readers (keys, wiegand, qr) and the simulator's
 model of their wires (boards/sim-readers.json, boards/sim-qr.json). Loaded by sim/control.py for
 the call and dropped after it; each command takes the Control and the request. The QR
-scanner's UART itself is hal.sim.LineStream (it lives as long as the app reads it)."""
+scanner's UART itself is sim/linestream.py's LineStream (it lives as long as the app reads it)."""
 import asyncio
 
 from compat import sleep_ms, ticks_add, ticks_diff, ticks_ms, ticks_us

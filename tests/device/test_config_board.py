@@ -54,8 +54,12 @@ def test_config_defaults_follow_board():
     cfg = schema.defaults(board())
     assert cfg["card"]["format"] == "8HN"
     assert cfg["relays"]["1"]["hold_ms"] == 5000 and "2" in cfg["relays"]
-    assert cfg["inputs"]["exit"] == {"enabled": True, "trigger": "low", "debounce_ms": 50, "relay": 1}
-    assert cfg["inputs"]["door"]["trigger"] == "high" and cfg["inputs"]["door"]["relay"] == 0
+    assert cfg["inputs"]["exit"] == {"enabled": True, "trigger": "low", "debounce_ms": 50, "relay": 1, "http_url": "",
+                                     "action_delay_s": 0, "delay_mode": "unconditional"}
+    door = cfg["inputs"]["door"]
+    assert door["trigger"] == "high" and door["relay"] == 0
+    assert door["break_in"] and door["alarm_door_opened"] and door["door_opened_timeout_s"] == 60  # on by default
+    assert cfg["web_relays"] == {}
     assert cfg["lpr"] == {"enabled": False, "relay": 1, "username": ""}  # LPR off until enabled
 
 

@@ -6,14 +6,20 @@ from doorapp.config import schema
 
 def check(cfg, partial, board_spec, path):
     """The new config: `cfg` (the running one) with `partial` merged in (sections replaced key
-    by key, relays and inputs item by item), checked whole; raises ConfigError naming the field.
+    by key, relays and inputs item by item, web relays by id with null removing one), checked whole; raises ConfigError naming the field.
     A change of `verify` alone checks that section only: the rest was checked already."""
     merged = {}
     for sec in cfg:
         merged[sec] = dict(cfg[sec])
     for sec in partial:
         val = partial[sec]
-        if sec in ("relays", "inputs") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
+        if sec == "web_relays" and isinstance(val, dict) and isinstance(merged.get(sec), dict):
+            for key in val:  # null removes a web relay
+                if val[key] is None:
+                    merged[sec].pop(key, None)
+                else:
+                    merged[sec][key] = val[key]
+        elif sec in ("relays", "inputs") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
             for key in val:
                 item = dict(merged[sec].get(key, {}))
                 if isinstance(val[key], dict):

@@ -61,14 +61,29 @@ SECTIONS = {
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
 RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
          "schedule_needs_badge": (bool, False, 0, 0)}
+# an input's actions when it triggers (docs/inputs.md): relay = "Execute Relay" (0 = none),
+# http_url = a GET to send (ACTION_VARIABLES), after action_delay_s, unconditionally or only
+# if the input is still triggered then; door sensors: the held-open alarm after
+# door_opened_timeout_s, the break-in (forced door) alarm, door_relay = the relay of its door
 INPUT = {
     "enabled": (bool, True, 0, 0),
     "trigger": (("low", "high"), "low", 0, 0),
     "debounce_ms": (int, 50, 0, 2000),
-    "relay": (int, 0, 0, 8),  # 0 = opens nothing
+    "relay": (int, 0, 0, 8),
+    "http_url": (str, "", 0, 255),
+    "action_delay_s": (int, 0, 0, 3600),
+    "delay_mode": (("unconditional", "still_triggered"), "unconditional", 0, 0),
 }
+DOOR_SENSOR = dict(INPUT)
+DOOR_SENSOR.update({
+    "alarm_door_opened": (bool, True, 0, 0),
+    "door_opened_timeout_s": (int, 60, 1, 86400),
+    "break_in": (bool, True, 0, 0),
+    "door_relay": (int, 1, 1, 8),
+})
 # door sensor: reed switch closes to GND while the door is shut, so "high" means open
 INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
+_DOOR_ONLY = ("alarm_door_opened", "break_in")
 
 
 def check_value(value, spec, path, field):
@@ -114,7 +129,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
-        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify"):
+        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays"):
             raise ConfigError(path, key, "unknown section")
     out = {}
     for name in SECTIONS:
@@ -152,11 +167,32 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         if key not in kinds:
             raise ConfigError(path, "inputs." + key, "no such input on this board")
     out["inputs"] = {}
+    lean = board_spec.get("profile", "lean") == "lean"
     for name in kinds:
-        sec = _section(given.get(name, {}), INPUT, path, "inputs." + name, INPUT_DEFAULTS.get(kinds[name]))
+        g = given.get(name, {})
+        door = kinds[name] == "door_sensor"  # (only door sensors have alarms: an exit button's are unknown settings)
+        sec = _section(g, DOOR_SENSOR if door else INPUT, path, "inputs." + name, INPUT_DEFAULTS.get(kinds[name]))
         if sec["relay"] and sec["relay"] not in relay_ids:
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
+        if door:
+            for key in _DOOR_ONLY:
+                if lean and sec[key]:  # (off by default there: docs/memory.md)
+                    if isinstance(g, dict) and g.get(key):
+                        raise ConfigError(path, "inputs.%s.%s" % (name, key), "door alarms do not fit a lean board's heap "
+                                          "(board %s, profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
+                    sec[key] = False
+            if sec["door_relay"] not in relay_ids:
+                raise ConfigError(path, "inputs.%s.door_relay" % name, "no relay %d on this board" % sec["door_relay"])
+        if sec["http_url"]:
+            from doorapp.config import actions
+
+            actions.check_url(sec["http_url"], board_spec, path, "inputs.%s.http_url" % name)
         out["inputs"][name] = sec
+    out["web_relays"] = {}
+    if cfg.get("web_relays", {}) != {}:
+        from doorapp.config import actions
+
+        out["web_relays"] = actions.web_relays(cfg["web_relays"], board_spec, path)
     if out["lpr"]["relay"] not in relay_ids:
         raise ConfigError(path, "lpr.relay", "no relay %d on this board" % out["lpr"]["relay"])
     out["floors"] = _floors(cfg.get("floors", {}), relay_ids, path)

@@ -14,7 +14,7 @@ from binascii import a2b_base64
 from micropython import const
 
 from compat import monotonic_s, ticks_diff, ticks_ms
-from eventlog import KIND_API, REASON_LOCKOUT_CLEARED
+from eventlog import KIND_API, REASON_AUTH_FAILED, REASON_LOCKOUT, REASON_LOCKOUT_CLEARED
 from doorapp import residency
 from doorapp.http.tokens import Tokens
 from doorapp.http.server import HTTPError as ApiError
@@ -202,7 +202,8 @@ class Api:
 
     def failed(self, who):
         _ms, alarm = self.lock.failure(who)
-        self.door.auth_failed(who, alarm)
+        # logged with the client, never the password; REASON_LOCKOUT: this failure locked it
+        self.door.record(KIND_API, False, REASON_LOCKOUT if alarm else REASON_AUTH_FAILED, who, 0, None, ())
         raise ApiError(401, "wrong credentials")
 
     def on_input(self, inp, active):
