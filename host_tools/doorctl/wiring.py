@@ -340,7 +340,6 @@ def _lock_drawing(s, x, y, relay):
     s.line(dx, y + 84, dx, bot)
     s.text(dx + 12, y + 76, "1N4007 flyback", size=10)
     s.text(dx + 12, y + 89, "diode, bar to +", size=10)
-    s.text(nc[0] + 44, nc[1] + 4, "NC", size=10, fill="#444", italic=True)
     s.text(x, y + 146, "NO: fail-secure strike (locked without power: energised = open)", size=10, fill="#444")
     s.text(x, y + 162, "NC: fail-safe strike or maglock (open without power: energised = released)", size=10,
            fill="#444")
