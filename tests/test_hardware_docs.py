@@ -181,6 +181,7 @@ def test_wiring_cli(tmp_path, capsys):
     (["--board", "sim"], "sim.json: backend sim: a simulator board has no wiring to draw"),
     (["--board", "nope/missing.json"], "cannot read board file nope/missing.json"),
     ([], "give --board NAME|PATH (or --docs)"),
+    (["--board", "esp32-devkitc", "--check"], "--check goes with --docs"),
 ])
 def test_wiring_cli_errors_are_one_line(args, words, capsys):
     assert cli.main(["wiring"] + args) == 1

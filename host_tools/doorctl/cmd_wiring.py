@@ -4,7 +4,7 @@ every real board, `--docs --check` only says whether they are current."""
 import os
 import sys
 
-from doorctl import docmarks, paths, wiring
+from doorctl import paths, wiring
 from doorctl.errors import CliError
 
 
@@ -37,6 +37,8 @@ def _shown(path):
 
 def cmd_wiring(args):
     try:
+        if args.check and not args.docs:
+            raise CliError("--check goes with --docs")
         if args.docs:
             return _docs(args.check)
         if not args.board:
