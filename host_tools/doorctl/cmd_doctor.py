@@ -10,7 +10,8 @@ heap is in the PSRAM (a build without PSRAM support leaves it unused).
 
 Connecting stops the running app (as any mpremote command does); relays are driven to their
 idle level by the check. Afterwards a soft reset restarts the app (--no-reset to stay).
-Exit status 1 if something needs attention.
+Exit status 1 if something needs attention. A check that fails or warns names the section of
+the hardware guide (docs/hardware.md) or other doc that says what to look at (POINTERS).
 """
 import json
 
@@ -30,6 +31,17 @@ S3_USB_PINS = (19, 20)  # USB D-/D+ of the native USB port
 S3_UART0_PINS = (43, 44)  # UART0 TX/RX: the console, through the board's USB-UART bridge
 PSRAM_HEAP_MIN = 1 << 20  # a psram board's MicroPython heap is MBs; without PSRAM it is a few hundred KB
 INPUT_DEFAULT_TRIGGER = {"exit_button": "low", "door_sensor": "high", "generic": "low"}
+# what to read when a check fails or warns: the hardware guide's sections (docs/hardware.md)
+POINTERS = {
+    "micropython": "docs/hardware.md#stock-micropython-firmware",
+    "app": "docs/build-and-flash.md#doorctl-deploy",
+    "board": "boards/README.md",
+    "pn532": "docs/hardware.md#pn532-does-not-answer",
+    "relay": "docs/hardware.md#relay-active-level",
+    "input": "docs/hardware.md#an-input-is-stuck",
+    "memory": "docs/hardware.md#psram-not-in-use",
+    "pins": "docs/hardware.md#choosing-other-pins",
+}
 
 _PROBE = """
 import sys, os, json
@@ -205,6 +217,51 @@ def memory_row(spec, info, heap):
             % (b.machine or "unknown", stockfw.board_build(spec, chip)))
 
 
+def pn532_hint(spec):
+    """What to check when the PN532 is silent, in the board file's own terms."""
+    pn = (spec or {}).get("pn532", {})
+    if (spec or {}).get("backend") != "esp32":
+        return "wiring, HSU mode switches, power"
+    if pn.get("bus") == "i2c":
+        return ("I2C mode: DIP switch 1 ON, 2 OFF; SDA GPIO %s, SCL GPIO %s, pull-ups; VCC 3V3, GND; power-cycle "
+                "after changing switches" % (pn.get("sda"), pn.get("scl")))
+    return ("HSU mode: DIP switches 1 and 2 OFF; ESP32 TX GPIO %s -> PN532 RXD, RX GPIO %s <- TXD; VCC 3V3, GND; "
+            "power-cycle after changing switches" % (pn.get("tx"), pn.get("rx")))
+
+
+def pointer(check, status):
+    """The guide's section for a check that failed or warned (None when it passed)."""
+    return POINTERS.get(check) if status in ("fail", "warn") else None
+
+
+def check_dicts(rows):
+    """assess()'s rows as the report's checks; one that fails or warns carries `see`, its pointer."""
+    out = []
+    for c, s, t in rows:
+        d = {"check": c, "status": s, "text": t}
+        if pointer(c, s):
+            d["see"] = pointer(c, s)
+        out.append(d)
+    return out
+
+
+def report_lines(r):
+    """The human report: a line per check, and under a failing or warning one the section to read
+    (once for a run of rows with the same pointer)."""
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "na": "n/a "}
+    lines = []
+    checks = r["checks"]
+    for i, c in enumerate(checks):
+        lines.append("%s %-12s %s" % (marks[c["status"]], c["check"], c["text"]))
+        see = c.get("see")
+        nxt = checks[i + 1].get("see") if i + 1 < len(checks) else None
+        if see and see != nxt:
+            lines.append("     %-12s see %s" % ("", see))
+    if r["reset"]:
+        lines.append("soft reset: the app restarts")
+    return lines
+
+
 def assess(info, probe, pins, pin_rules=True):
     """Turn the board's answers into report lines: [(check, status, text)], status ok/warn/fail/na."""
     rows = []
@@ -245,8 +302,8 @@ def assess(info, probe, pins, pin_rules=True):
         ic, v, rev, _sup = pins["pn532"]
         rows.append(("pn532", "ok", "PN532 answers: IC 0x%02x, firmware %d.%d" % (ic, v, rev)))
     else:
-        rows.append(("pn532", "fail", "PN532 does not answer: %s (wiring, HSU mode switches, power)"
-                     % pins.get("pn532_error", "no reply")))
+        rows.append(("pn532", "fail", "PN532 does not answer: %s (%s)"
+                     % (pins.get("pn532_error", "no reply"), pn532_hint(pins.get("spec")))))
     for rid, pin, on, err in pins["relays"]:
         if err:
             rows.append(("relay", "fail", "relay %s (GPIO %d): %s" % (rid, pin, err)))
@@ -288,7 +345,7 @@ def doctor(port, baud=115200, root="/", reset=True, pn_timeout=3):
             b.soft_reset()
     rows = assess(info, probe, pins)
     return {"port": port, "info": info, "probe": probe, "pins": pins,
-            "checks": [{"check": c, "status": s, "text": t} for c, s, t in rows],
+            "checks": check_dicts(rows),
             "ok": not any(s == "fail" for _c, s, _t in rows), "reset": reset}
 
 
@@ -297,11 +354,8 @@ def cmd_doctor(args):
     if args.json:
         print(json.dumps(r, indent=2, sort_keys=True))
     else:
-        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "na": "n/a "}
-        for c in r["checks"]:
-            print("%s %-12s %s" % (marks[c["status"]], c["check"], c["text"]))
-        if r["reset"]:
-            print("soft reset: the app restarts")
+        for line in report_lines(r):
+            print(line)
     return 0 if r["ok"] else 1
 
 
@@ -311,7 +365,8 @@ def register(sub):
         description="Talk to the board over its REPL (mpremote) and report the MicroPython version, flash size, "
                     "free filesystem, installed app and settings, whether the PN532 answers, and relay/input pin "
                     "sanity. Stops the running app while it checks (relays go idle), then soft-resets. "
-                    "Exit status 1 when a check fails.")
+                    "Exit status 1 when a check fails; each failing check names the section of docs/hardware.md "
+                    "to read.")
     add_connection_args(p)
     p.add_argument("--pn532-timeout", type=int, default=3, help="seconds to wait for the PN532 (default %(default)s)")
     p.add_argument("--no-reset", action="store_true", help="stay in the REPL afterwards")
