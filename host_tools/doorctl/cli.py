@@ -165,6 +165,13 @@ def input_word(inp):
     return "PRESSED" if inp["active"] else "idle"
 
 
+def alarm_words(a):
+    """A door sensor's alarms: FORCED (latched until cleared), HELD OPEN, or none."""
+    words = [w for w, on in (("FORCED (latched: clear it with POST /api/v1/alarms/clear)", a["forced"]),
+                             ("HELD OPEN", a["held_open"])) if on]
+    return ", ".join(words) or "none"
+
+
 def format_state(st):
     lines = ["board %s, firmware %s, %d users, card format %s, clock %s" % (
         st["board"], st["version"], st["users"], st["card_format"], st["clock"] or "not set")]
@@ -172,6 +179,8 @@ def format_state(st):
         "%s=%s" % (k, ("ON (%d ms left)" % v["remaining_ms"]) if v["on"] else "off")
         for k, v in sorted(st["relays"].items())))
     lines.append("inputs:  " + "  ".join("%s=%s" % (k, input_word(v)) for k, v in sorted(st["inputs"].items())))
+    if st.get("alarms"):
+        lines.append("alarms:  " + "  ".join("%s=%s" % (k, alarm_words(v)) for k, v in sorted(st["alarms"].items())))
     lines.append("led=%s buzzer=%s reader=%s" % (
         "on" if st["led"] else "off", "on" if st["buzzer"] else "off", st["reader"].get("status")))
     if st.get("prompt"):

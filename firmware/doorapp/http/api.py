@@ -49,6 +49,8 @@ ROUTES = (
     ("GET", "/api/v1/relays", "status", "relays", ADMIN),
     ("POST", "/api/v1/relays/<int:num>/open", "status", "open_relay", ADMIN),
     ("GET", "/api/v1/events", "status", "events", ADMIN),
+    ("GET", "/api/v1/alarms", "status", "alarms", ADMIN),
+    ("POST", "/api/v1/alarms/clear", "status", "clear_alarms", ADMIN),
     ("GET", "/api/v1/users", "users", "list_users", ADMIN),
     ("PUT", "/api/v1/users/table", "table", "put_table", ADMIN),
     ("GET", "/api/v1/users/table", "table", "get_table", ADMIN),

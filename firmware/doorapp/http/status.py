@@ -64,6 +64,23 @@ async def open_relay(api, request, num):
     return {"relay": num, "on": True}
 
 
+async def alarms(api, request):
+    a = api.door.alarms
+    return a.state() if a else {}
+
+
+async def clear_alarms(api, request):
+    """Latched forced-door alarms cleared: {"input": name} one door sensor's, else all."""
+    doc = json_body(request, ("input",)) if request.content_length else {}
+    name = doc.get("input")
+    a = api.door.alarms
+    if name is not None:
+        if not isinstance(name, str) or a is None or name not in a.state():
+            raise ApiError(404, "no door sensor %r with alarms" % (name,), "input")
+    cleared = a.clear(name) if a else []
+    return {"cleared": cleared, "alarms": a.state() if a else {}}
+
+
 async def events(api, request):
     """?since=SEQ&limit=N -> {last_seq, events}: streamed an event at a time (a page of 200
     events as dicts would need ~20 KB at once); events logged while it is sent are left for the
