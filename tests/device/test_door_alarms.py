@@ -15,7 +15,7 @@ from doorapp.config import schema
 from hal import boardfile
 from hal.sim import Board
 
-SPEC = {"name": "t", "backend": "sim", "pn532": {"bus": "uart", "uart": 2},
+SPEC = {"name": "t", "backend": "sim", "profile": "psram", "pn532": {"bus": "uart", "uart": 2},
         "relays": [{"id": 1, "pin": 26}, {"id": 2, "pin": 27}],
         "inputs": [{"id": "exit", "kind": "exit_button", "pin": 32, "pull": "up"},
                    {"id": "door", "kind": "door_sensor", "pin": 33, "pull": "up"}],
