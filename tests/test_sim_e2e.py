@@ -68,9 +68,10 @@ def test_exit_button_opens_its_relay(sim):
 
 
 def test_door_sensor_state_and_events(sim):
-    sim.call("door", state="open")
-    st = sim.wait_for(lambda st: st["inputs"]["door"]["active"])
-    assert st["events"][-1]["reason"] == "door_opened"
+    sim.call("door", state="open")  # nobody let in: opened, and forced (break-in on by default)
+    st = sim.wait_for(lambda st: st["inputs"]["door"]["active"] and st["events"][-1]["reason"] == "door_forced")
+    assert [e["reason"] for e in st["events"][-2:]] == ["door_opened", "door_forced"]
+    assert st["alarms"]["door"]["forced"]
     sim.call("door", state="closed")
     st = sim.wait_for(lambda st: not st["inputs"]["door"]["active"])
     assert st["events"][-1]["reason"] == "door_closed"
