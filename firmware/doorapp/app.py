@@ -71,6 +71,11 @@ class Door:
             from doorapp.readers.credentials import Readers
 
             self.readers = Readers(self, board)
+        self.wgout = None  # Wiegand output to a panel (lib/wiegandout.py), on boards that declare one
+        if "wiegand_out" in board.spec:
+            from wiegandout import WiegandOut
+
+            self.wgout = WiegandOut(board, cfg["wiegand_out"])
         self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
         self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
@@ -113,6 +118,8 @@ class Door:
                 remote.close()
             raise
         self.cfg = new
+        if self.wgout is not None:
+            self.wgout.cfg = new["wiegand_out"]
         self.engine = make_engine(self.table, new)
         for rid in self.relays:
             self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
@@ -222,6 +229,8 @@ class Door:
         self.act(d)
         self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
         self.show(d.prompt)
+        if self.wgout is not None and kind == eventlog.KIND_CARD:
+            self.wgout.card(shown, d.granted)  # queued: its task sends the frame
 
     def on_input(self, inp, active):
         if inp.kind == "door_sensor":
@@ -400,6 +409,8 @@ class Door:
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
+        if self.wgout is not None:
+            tasks.append(asyncio.create_task(self.wgout.run()))
         if self.readers is not None:
             from doorapp.readers import tasks as reader_tasks
 

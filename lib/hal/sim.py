@@ -143,6 +143,13 @@ class Board:
     def wiegand_input(self, assembler):
         self.wiegand = assembler
 
+    def wiegand_output(self, d0, d1):
+        """Wiegand output: its pulses recorded for the control channel (sim/wgout.py)."""
+        from sim.wgout import Recorder
+
+        self.wiegand_out = Recorder(self.pins, d0, d1)
+        return self.wiegand_out
+
     def qr_stream(self):
         from sim.linestream import LineStream  # (boards with a QR scanner only)
 

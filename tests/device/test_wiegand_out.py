@@ -1,0 +1,197 @@
+"""Wiegand output: cards encoded as W26/W34 frames decode with lib/wiegand.py to the same card
+(parity included), with no allocation per card or frame; the door's queue (send policy,
+overflow) and the ESP32 timed loop (hal/wiegandtx.py) on pin doubles, decoded back."""
+import asyncio
+
+import cardfmt
+import wiegand
+import wiegandbits
+from compat import sleep_ms, ticks_add, ticks_diff, ticks_us
+from hal.wiegandtx import WiegandTx
+from wiegandout import WiegandOut, encode
+
+try:
+    from micropython import heap_lock, heap_unlock
+except ImportError:  # CPython: no heap to lock
+    heap_lock = heap_unlock = None
+
+UIDS = (b"\x04\xa1\xb2\xc3", b"\x00\xd5\x07\xd0", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
+        b"\x04\x78\x2e\x21\x80\x1d\x80", b"\x80\x01\x80\x01")
+FOUR_BYTE_FORMATS = ("8HN", "8HR", "10D", "10DR", "6H3D5D", "6H3D5DR")
+
+
+def _str(buf, n):
+    return "".join("1" if buf[i] else "0" for i in range(n))
+
+
+def test_w34_round_trip_gives_the_same_card_in_every_4_byte_format():
+    buf = bytearray(34)
+    for uid in UIDS:
+        assert encode(buf, uid, 0, 34) == 34
+        f = wiegand.decode(buf, 34)
+        assert (f.kind, f.bits, f.uid4) == (wiegand.CARD, 34, uid[:4]), uid
+        for fmt in FOUR_BYTE_FORMATS:
+            assert cardfmt.format_uid(f.uid4, fmt) == cardfmt.format_uid(uid, fmt), (uid, fmt)
+        # the same frame as the simulator's reader model writes it (independent encoder)
+        assert _str(buf, 34) == wiegandbits.encode34(int.from_bytes(uid[:4], "big"))
+
+
+def test_w26_round_trip_gives_the_6h3d5d_code():
+    buf = bytearray(34)
+    for uid in UIDS:
+        assert encode(buf, uid, 0, 26) == 26
+        f = wiegand.decode(buf, 26)
+        assert (f.kind, f.bits) == (wiegand.CARD, 26)
+        assert (f.facility, f.number) == (uid[1], uid[2] * 256 + uid[3]), uid
+        assert f.uid4 == b"\x00" + uid[1:4]
+        assert cardfmt.format_uid(f.uid4, "6H3D5D") == cardfmt.format_uid(uid, "6H3D5D")
+        assert _str(buf, 26) == wiegandbits.encode26(uid[1], uid[2] * 256 + uid[3])
+    # the printed card of docs/card-formats.md: 10-digit 0013961168 = 213,02000
+    encode(buf, b"\x00\xd5\x07\xd0", 0, 26)
+    assert _str(buf, 26) == "1" + "11010101" + "0000011111010000" + "1"
+
+
+def test_parity_bits_are_the_ones_the_decoder_checks():
+    buf = bytearray(34)
+    for n in (26, 34):
+        half = n // 2 - 1
+        for uid in UIDS:
+            encode(buf, uid, 0, n)
+            ones_first = sum(buf[0:half + 1])  # even parity: E + first half has an even count
+            ones_last = sum(buf[half + 1:n])  # odd parity: second half + O has an odd count
+            assert ones_first % 2 == 0 and ones_last % 2 == 1, (n, uid)
+            for i in range(n):  # any single flipped bit is refused as a parity error
+                buf[i] ^= 1
+                try:
+                    wiegand.decode(buf, n)
+                    raise AssertionError("bit %d flipped, accepted" % i)
+                except wiegand.WiegandError as e:
+                    assert e.reason == "parity"
+                buf[i] ^= 1
+
+
+def test_encode_at_an_offset_and_without_allocating():
+    src = bytearray(b"\x11\x22\x33\x44\x04\xa1\xb2\xc3")
+    buf = bytearray(34)
+    if heap_lock is not None:
+        heap_lock()
+    try:
+        n26 = encode(buf, src, 4, 26)
+    finally:
+        if heap_unlock is not None:
+            heap_unlock()
+    assert n26 == 26 and wiegand.decode(buf, 26).number == 0xB2C3
+
+
+class Rec:
+    """A board output that keeps each frame sent as a bit string."""
+
+    def __init__(self):
+        self.frames = []
+
+    def send(self, bits, n, pulse_us, interval_us):
+        self.frames.append((_str(bits, n), pulse_us, interval_us))
+        return ticks_us()
+
+
+class Board:
+    def __init__(self):
+        self.spec = {"wiegand_out": {"d0": 21, "d1": 22}}
+        self.out = None
+
+    def wiegand_output(self, d0, d1):
+        assert (d0, d1) == (21, 22)
+        self.out = Rec()
+        return self.out
+
+
+def cfg(**kw):
+    c = {"enabled": True, "format": "w26", "send": "granted", "pulse_us": 50, "interval_us": 2000}
+    c.update(kw)
+    return c
+
+
+def test_send_policy_queue_and_overflow():
+    b = Board()
+    w = WiegandOut(b, cfg())
+    w.card(b"\x04\xa1\xb2\xc3", False)  # denied, send granted: nothing
+    assert w.queued == 0
+    w.card(b"\x04\xa1", True)  # not a card UID (too short): nothing
+    assert w.queued == 0
+    w.cfg = cfg(send="all")
+    for i in range(6):  # 4 fit, 2 overflow
+        w.card(bytes((i, i, i, i)), i % 2 == 0)
+    assert (w.queued, w.overflows) == (4, 2)
+    w.cfg = cfg(enabled=False)
+    w.card(b"\x04\xa1\xb2\xc3", True)
+    assert (w.queued, w.overflows) == (4, 2)
+    if heap_lock is not None:  # a card is queued without allocating (Door.conclude's turn)
+        w.cfg = cfg()
+        w._head, w.queued = 0, 0
+        heap_lock()
+        try:
+            w.card(b"\x04\xa1\xb2\xc3", True)
+        finally:
+            heap_unlock()
+        assert w.queued == 1
+
+
+def test_task_sends_queued_cards_in_order_with_the_configured_format():
+    b = Board()
+    w = WiegandOut(b, cfg(format="w34", pulse_us=60, interval_us=900))
+
+    async def main():
+        task = asyncio.create_task(w.run())
+        w.card(b"\x04\xa1\xb2\xc3", True)
+        w.card(b"\x00\xd5\x07\xd0", True)
+        for _ in range(100):
+            if len(b.out.frames) == 2:
+                break
+            await sleep_ms(10)
+        w.cfg = cfg(enabled=False)  # queued cards are dropped once output is off
+        w.card(b"\x01\x02\x03\x04", True)
+        await sleep_ms(150)
+        task.cancel()
+
+    asyncio.run(main())
+    assert [f[1:] for f in b.out.frames] == [(60, 900), (60, 900)]
+    got = [wiegandbits.decode_str(f[0]).uid4 for f in b.out.frames]
+    assert got == [b"\x04\xa1\xb2\xc3", b"\x00\xd5\x07\xd0"]
+    assert w.state() == {"enabled": False, "sent": 2, "queued": 0, "overflows": 0, "errors": 0}
+
+
+class Pin:
+    """A machine.Pin double that logs (level, ticks_us) on every write."""
+
+    def __init__(self, log, line):
+        self.log = log
+        self.line = line
+
+    def __call__(self, v):
+        self.log.append((self.line, v, ticks_us()))
+
+
+def test_esp32_timed_loop_decodes_with_the_receivers_assembler():
+    log = []
+    irq = []
+    tx = WiegandTx(Pin(log, 0), Pin(log, 1), lambda: irq.append("off") or 7, lambda s: irq.append(s))
+    buf = bytearray(34)
+    n = encode(buf, b"\x04\xa1\xb2\xc3", 0, 26)
+    t0 = ticks_us()
+    end = tx.send(buf, n, 50, 400)
+    assert ticks_diff(end, t0) >= 25 * 400  # 26 pulses, 400 us apart
+    assert irq == ["off", 7] * 26  # every pulse with interrupts off, restored with their state
+    assert len(log) == 52
+    asm = wiegand.WiegandAssembler(frame_gap_us=5000)
+    starts = []
+    for i in range(0, 52, 2):
+        (line, lo, t_lo), (line2, hi, t_hi) = log[i], log[i + 1]
+        assert (lo, hi, line2) == (0, 1, line)
+        assert ticks_diff(t_hi, t_lo) >= 50  # never narrower than asked
+        starts.append(t_lo)
+        asm.pulse(line, t_lo)
+    for i in range(1, 26):
+        assert ticks_diff(starts[i], starts[0]) >= i * 400  # each on or after its slot
+    assert asm.poll(ticks_add(starts[-1], 6000)) == 26
+    f = wiegand.decode(asm.frame, 26)
+    assert (f.facility, f.number) == (0xA1, 0xB2C3)
