@@ -195,3 +195,65 @@ def test_esp32_timed_loop_decodes_with_the_receivers_assembler():
     assert asm.poll(ticks_add(starts[-1], 6000)) == 26
     f = wiegand.decode(asm.frame, 26)
     assert (f.facility, f.number) == (0xA1, 0xB2C3)
+
+
+# --- board file and config ------------------------------------------------------------------
+ROOT = __file__.rsplit("/tests/device/", 1)[0] + "/"
+
+
+def _board(name):
+    import json
+
+    return json.loads(open(ROOT + "boards/" + name + ".json").read())
+
+
+def _err(fn, *args):
+    from configerror import ConfigError
+
+    try:
+        fn(*args)
+    except ConfigError as e:
+        return e
+    raise AssertionError("no ConfigError")
+
+
+def test_board_file_wiegand_out_pins_are_claimed_and_named():
+    import hal
+
+    for name, pins in (("sim", (21, 22)), ("esp32-wrover-e", (21, 22)), ("esp32s3-devkitc-n16r8", (10, 11))):
+        w = hal.validate_board(_board(name), name)["wiegand_out"]
+        assert (w["d0"], w["d1"]) == pins
+    for name in ("esp32-devkitc", "sim-lean"):  # the lean boards don't declare it (their heap)
+        assert "wiegand_out" not in _board(name)
+    spec = _board("esp32-wrover-e")
+    spec["wiegand_out"]["d1"] = 27  # relay 2's
+    e = _err(hal.validate_board, spec, "b.json")
+    assert (e.file, e.field) == ("b.json", "wiegand_out.d1") and "relays[1].pin" in e.message
+    spec = _board("sim")
+    del spec["wiegand_out"]["d0"]
+    assert _err(hal.validate_board, spec, "b.json").field == "wiegand_out.d0"
+    spec = _board("sim")
+    spec["wiegand_out"]["d0"] = 49
+    assert _err(hal.validate_board, spec, "b.json").field == "wiegand_out.d0"
+    spec = _board("sim")
+    spec["wiegand_out"] = [21, 22]
+    assert _err(hal.validate_board, spec, "b.json").field == "wiegand_out"
+
+
+def test_config_wiegand_out_defaults_and_errors():
+    import hal
+    from doorapp.config import schema
+
+    sim = hal.validate_board(_board("sim"), "sim")
+    lean = hal.validate_board(_board("sim-lean"), "sim-lean")
+    assert schema.defaults(sim)["wiegand_out"] == {"enabled": False, "format": "w26", "send": "granted",
+                                                   "pulse_us": 50, "interval_us": 2000}
+    on = {"wiegand_out": {"enabled": True, "format": "w34", "send": "all"}}
+    assert schema.validate(on, sim)["wiegand_out"]["format"] == "w34"
+    e = _err(schema.validate, on, lean, "config.json")
+    assert e.field == "wiegand_out.enabled" and "sim-lean" in e.message
+    assert schema.validate({"wiegand_out": {"enabled": False}}, lean)["wiegand_out"]["enabled"] is False
+    for bad, field in (({"format": "W26"}, "format"), ({"send": "denied"}, "send"), ({"pulse_us": 201}, "pulse_us"),
+                       ({"interval_us": 199}, "interval_us"), ({"pulse_us": 150, "interval_us": 200}, "interval_us"),
+                       ({"enabled": 1}, "enabled"), ({"bits": 26}, "bits")):
+        assert _err(schema.validate, {"wiegand_out": bad}, sim).field == "wiegand_out." + field, bad
