@@ -1,15 +1,18 @@
 """The simulator's Wiegand output wire (boards/sim.json `wiegand_out`): what a panel's D0/D1
-inputs would see, recorded for the control channel's `wiegand_out` command (sim/ctlmore.py).
+inputs would see, recorded for the control channel's `wiegand_out` command (below).
 
 Each pulse is kept as (line 0/1, start ticks_us, width us) in a ring of the last `size`,
 preallocated. The timing is the ESP32 loop's (hal/wiegandtx.py) modelled, not slept: pulses
 `pulse_us` wide, one every `interval_us` from the frame's start; a frame starts when sent or,
 if the one before is still on the wire, when that one ends. D0/D1 stay idle (high) in the pin
-bank. Loaded only on boards that declare `wiegand_out`.
+bank. Loaded only on boards that declare `wiegand_out` (hal.sim's wiegand_output), and with it
+the control command, which it adds to sim/ctlmore.py's (resident: a board without the output
+keeps no heap for the command).
 """
 import array
 
 from compat import ticks_add, ticks_diff, ticks_us
+from sim import ctlmore
 from wiegand import WiegandAssembler, WiegandError, decode
 
 _FRAME_GAP_US = 25000  # a receiver's end of frame (lib/wiegand.py's default)
@@ -108,3 +111,23 @@ def _frame(buf, n, pulses, card_format, out):
             f["parity_ok"] = None  # (not checked: a length no format has)
         f["error"] = "%s: %s" % (e.reason, e)
     out.append(f)
+
+
+def cmd_wiegand_out(ctl, req):
+    """The Wiegand output's wire: the frames a panel decodes from the recorded pulses, the
+    sender's counters and config, the pulses themselves with `pulses` true; `clear` true empties
+    the record after reading it."""
+    rec = ctl.board.wiegand_out
+    pulses = rec.pulses()
+    out = ctl.door.wgout.state()
+    out["config"] = ctl.door.cfg["wiegand_out"]
+    out["pins"] = list(rec.pins)
+    out["frames"] = frames(pulses, ctl.door.card_format)
+    if req.get("pulses"):
+        out["pulses"] = pulses
+    if req.get("clear"):
+        rec.clear()
+    return out
+
+
+ctlmore.cmd_wiegand_out = cmd_wiegand_out  # where the control channel looks commands up

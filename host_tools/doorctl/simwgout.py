@@ -5,7 +5,7 @@ decodes the recorded pulses with lib/wiegand.py).
 Kept out of cli.py; cli.py calls register() while it builds the `sim` subcommands."""
 import json
 
-from doorctl.simctl import SimClient
+from doorctl.simctl import SimClient, SimError
 
 
 def span(pair):
@@ -43,7 +43,13 @@ def format_answer(ans):
 
 def cmd_sim_wiegand_out(args):
     with SimClient(args.control) as c:
-        ans = c.call("wiegand_out", pulses=args.pulses, clear=args.clear)
+        try:
+            ans = c.call("wiegand_out", pulses=args.pulses, clear=args.clear)
+        except SimError as e:
+            if "unknown command" in str(e):
+                raise SimError("the simulator's board has no Wiegand output (board file `wiegand_out`: "
+                               "boards/sim.json has one)")
+            raise
     ans.pop("ok", None)
     print(json.dumps(ans, indent=2, sort_keys=True) if args.json else format_answer(ans))
     return 0

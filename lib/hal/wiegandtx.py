@@ -7,8 +7,10 @@ interleaved), and two RMT channels can't be started together from MicroPython, w
 also changed between releases. Each pulse runs with interrupts off (machine.disable_irq: a
 critical section on the core MicroPython runs on; Wi-Fi and Bluetooth run on the other core of
 the ESP32 and ESP32-S3) and its width is busy-waited on ticks_us, so nothing can stretch it;
-between pulses time.sleep_us busy-waits too (scheduled pin IRQs may run there: the next pulse
-is timed from the first one's start, so they don't add up). The event loop waits for the whole
+between pulses time.sleep_us busy-waits too (scheduled pin IRQs may run there). Each pulse
+starts interval_us after the one before started, or later if the task was held up (FreeRTOS
+may run a higher-priority task on this core): never sooner, so a late bit makes a longer gap,
+never two bits too close together. The event loop waits for the whole
 frame: n x interval_us (W26 at 2 ms: 52 ms), after the relays and the event (Door.conclude).
 
 Not measured on hardware: that 50 us pulses hold with Wi-Fi on is the design's claim, to be
@@ -37,7 +39,6 @@ class WiegandTx:
         """Send bits[0:n] (one 0/1 per byte); returns ticks_us when the frame has ended."""
         d0 = self._d0
         d1 = self._d1
-        first = 0
         for i in range(n):
             p = d1 if bits[i] else d0
             s = self._off()
@@ -47,10 +48,8 @@ class WiegandTx:
                 pass
             p(1)
             self._on(s)
-            if i == 0:
-                first = t
             if i + 1 < n:
-                w = ticks_diff(ticks_add(first, (i + 1) * interval_us), ticks_us())
+                w = ticks_diff(ticks_add(t, interval_us), ticks_us())
                 if w > 0:
                     sleep_us(w)
         return ticks_us()

@@ -190,8 +190,8 @@ def test_esp32_timed_loop_decodes_with_the_receivers_assembler():
         assert ticks_diff(t_hi, t_lo) >= 50  # never narrower than asked
         starts.append(t_lo)
         asm.pulse(line, t_lo)
-    for i in range(1, 26):
-        assert ticks_diff(starts[i], starts[0]) >= i * 400  # each on or after its slot
+    for i in range(1, 26):  # never sooner than asked (a few us: the double's clock read)
+        assert ticks_diff(starts[i], starts[i - 1]) >= 400 - 20
     assert asm.poll(ticks_add(starts[-1], 6000)) == 26
     f = wiegand.decode(asm.frame, 26)
     assert (f.facility, f.number) == (0xA1, 0xB2C3)
@@ -252,7 +252,10 @@ def test_config_wiegand_out_defaults_and_errors():
     assert schema.validate(on, sim)["wiegand_out"]["format"] == "w34"
     e = _err(schema.validate, on, lean, "config.json")
     assert e.field == "wiegand_out.enabled" and "sim-lean" in e.message
-    assert schema.validate({"wiegand_out": {"enabled": False}}, lean)["wiegand_out"]["enabled"] is False
+    # a board without the pins: the section may only say it is off, and the config then has none
+    assert "wiegand_out" not in schema.validate({"wiegand_out": {"enabled": False}}, lean)
+    assert "wiegand_out" not in schema.defaults(lean)
+    assert _err(schema.validate, {"wiegand_out": {"format": "w99"}}, lean).field == "wiegand_out.format"
     for bad, field in (({"format": "W26"}, "format"), ({"send": "denied"}, "send"), ({"pulse_us": 201}, "pulse_us"),
                        ({"interval_us": 199}, "interval_us"), ({"pulse_us": 150, "interval_us": 200}, "interval_us"),
                        ({"enabled": 1}, "enabled"), ({"bits": 26}, "bits")):

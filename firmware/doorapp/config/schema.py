@@ -56,11 +56,6 @@ SECTIONS = {
     "ble": {"enabled": (bool, False, 0, 0), "hands_free": (bool, True, 0, 0), "trigger_m": (int, 1, 1, 3),
             "bkey_range_m": (("1-3", "4-6", "7-9"), "1-3", 0, 0), "movement_detection": (bool, False, 0, 0),
             "rssi_1m": (int, -59, -100, -20), "path_loss_x10": (int, 20, 10, 50)},
-    # Wiegand output to a panel (docs/wiegand-out.md; boards with `wiegand_out` pins): cards
-    # granted, or every card read ("all"), sent as W26 or W34
-    "wiegand_out": {"enabled": (bool, False, 0, 0), "format": (("w26", "w34"), "w26", 0, 0),
-                    "send": (("granted", "all"), "granted", 0, 0), "pulse_us": (int, 50, 20, 200),
-                    "interval_us": (int, 2000, 200, 20000)},
 }
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
@@ -134,7 +129,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
-        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays"):
+        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays", "wiegand_out"):
             raise ConfigError(path, key, "unknown section")
     out = {}
     for name in SECTIONS:
@@ -146,12 +141,10 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
                                   "got %r" % out["device"]["id"])
     if out["time"]["tz"] not in (known_tz, _UTC):  # (a live config's, checked already; the default)
         _check_tz(out["time"]["tz"], path)
-    w = out["wiegand_out"]
-    if w["enabled"] and "wiegand_out" not in board_spec:
-        raise ConfigError(path, "wiegand_out.enabled", "board %s has no Wiegand output pins (board file "
-                          "`wiegand_out`)" % board_spec.get("name", "?"))
-    if w["interval_us"] < w["pulse_us"] + 100:
-        raise ConfigError(path, "wiegand_out.interval_us", "must be at least pulse_us + 100")
+    if "wiegand_out" in board_spec or "wiegand_out" in cfg:  # its own module: boards with the pins
+        from doorapp.config import wgout
+
+        wgout.check(cfg.get("wiegand_out", {}), board_spec, path, out)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     if board_spec.get("profile", "lean") == "lean":
         for sec, key, off, what in LEAN_OFF:
