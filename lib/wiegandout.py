@@ -49,12 +49,14 @@ def encode(buf, src, off, nbits):
 
 
 class WiegandOut:
-    """The door's Wiegand output; `cfg` is config section `wiegand_out` (replaced on a change)."""
+    """The door's Wiegand output, following config section `wiegand_out` (door.cfg, replaced on
+    a change)."""
 
-    def __init__(self, board, cfg):
+    def __init__(self, door):
+        board = door.board
         spec = board.spec["wiegand_out"]
         self.out = board.wiegand_output(spec["d0"], spec["d1"])
-        self.cfg = cfg
+        self.door = door
         self._q = bytearray(4 * _QUEUE)
         self._head = 0
         self.queued = 0
@@ -66,7 +68,7 @@ class WiegandOut:
 
     def card(self, uid, granted):
         """A card decided (Door.conclude): queued if output is on and `send` wants it."""
-        c = self.cfg
+        c = self.door.cfg["wiegand_out"]
         if not c["enabled"] or not (granted or c["send"] == "all") or len(uid) < 4:
             return
         if self.queued >= _QUEUE:
@@ -83,7 +85,7 @@ class WiegandOut:
             await self._ready.wait()
             self._ready.clear()
             while self.queued:
-                c = self.cfg
+                c = self.door.cfg["wiegand_out"]
                 n = encode(self._bits, self._q, 4 * self._head, 34 if c["format"] == "w34" else 26)
                 self._head = (self._head + 1) % _QUEUE
                 self.queued -= 1
@@ -100,5 +102,5 @@ class WiegandOut:
                 await sleep_ms(_GAP_MS + (left // 1000 if left > 0 else 0))
 
     def state(self):
-        return {"enabled": self.cfg["enabled"], "sent": self.sent, "queued": self.queued,
+        return {"enabled": self.door.cfg["wiegand_out"]["enabled"], "sent": self.sent, "queued": self.queued,
                 "overflows": self.overflows, "errors": self.errors}

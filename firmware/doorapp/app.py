@@ -42,6 +42,8 @@ def has_readers(spec):
 class Door:
     """The running controller; `state()` is what the simulator and (later) the API show."""
 
+    wgout = None  # lib/wiegandout.py's sender, on boards that declare `wiegand_out` (Door.__init__)
+
     def __init__(self, board, cfg, table, log, secrets=None):
         self.board = board
         self.cfg = cfg
@@ -71,11 +73,10 @@ class Door:
             from doorapp.readers.credentials import Readers
 
             self.readers = Readers(self, board)
-        self.wgout = None  # Wiegand output to a panel (lib/wiegandout.py), on boards that declare one
-        if "wiegand_out" in board.spec:
+        if "wiegand_out" in board.spec:  # Wiegand output to a panel (lib/wiegandout.py)
             from wiegandout import WiegandOut
 
-            self.wgout = WiegandOut(board, cfg["wiegand_out"])
+            self.wgout = WiegandOut(self)
         self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
         self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
@@ -118,8 +119,6 @@ class Door:
                 remote.close()
             raise
         self.cfg = new
-        if self.wgout is not None:
-            self.wgout.cfg = new["wiegand_out"]
         self.engine = make_engine(self.table, new)
         for rid in self.relays:
             self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]

@@ -19,9 +19,10 @@ _FRAME_GAP_US = 25000  # a receiver's end of frame (lib/wiegand.py's default)
 
 
 class Recorder:
-    def __init__(self, bank, d0, d1, size=256):
-        bank.set(d0, 1)
-        bank.set(d1, 1)
+    def __init__(self, board, d0, d1, size=256):
+        board.wiegand_out = self
+        board.pins.set(d0, 1)
+        board.pins.set(d1, 1)
         self.pins = (d0, d1)
         self.line = bytearray(size)
         self.start = array.array("i", [0] * size)

@@ -144,11 +144,10 @@ class Board:
         self.wiegand = assembler
 
     def wiegand_output(self, d0, d1):
-        """Wiegand output: its pulses recorded for the control channel (sim/wgout.py)."""
+        """Wiegand output: its pulses recorded (board.wiegand_out) for the control channel (sim/wgout.py)."""
         from sim.wgout import Recorder
 
-        self.wiegand_out = Recorder(self.pins, d0, d1)
-        return self.wiegand_out
+        return Recorder(self, d0, d1)
 
     def qr_stream(self):
         from sim.linestream import LineStream  # (boards with a QR scanner only)

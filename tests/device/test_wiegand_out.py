@@ -108,25 +108,33 @@ class Board:
 def cfg(**kw):
     c = {"enabled": True, "format": "w26", "send": "granted", "pulse_us": 50, "interval_us": 2000}
     c.update(kw)
-    return c
+    return {"wiegand_out": c}
+
+
+class Door:
+    """What WiegandOut takes from the Door: its board and its (replaceable) config."""
+
+    def __init__(self, cfg):
+        self.board = Board()
+        self.cfg = cfg
 
 
 def test_send_policy_queue_and_overflow():
-    b = Board()
-    w = WiegandOut(b, cfg())
+    door = Door(cfg())
+    w = WiegandOut(door)
     w.card(b"\x04\xa1\xb2\xc3", False)  # denied, send granted: nothing
     assert w.queued == 0
     w.card(b"\x04\xa1", True)  # not a card UID (too short): nothing
     assert w.queued == 0
-    w.cfg = cfg(send="all")
+    door.cfg = cfg(send="all")
     for i in range(6):  # 4 fit, 2 overflow
         w.card(bytes((i, i, i, i)), i % 2 == 0)
     assert (w.queued, w.overflows) == (4, 2)
-    w.cfg = cfg(enabled=False)
+    door.cfg = cfg(enabled=False)
     w.card(b"\x04\xa1\xb2\xc3", True)
     assert (w.queued, w.overflows) == (4, 2)
     if heap_lock is not None:  # a card is queued without allocating (Door.conclude's turn)
-        w.cfg = cfg()
+        door.cfg = cfg()
         w._head, w.queued = 0, 0
         heap_lock()
         try:
@@ -137,8 +145,9 @@ def test_send_policy_queue_and_overflow():
 
 
 def test_task_sends_queued_cards_in_order_with_the_configured_format():
-    b = Board()
-    w = WiegandOut(b, cfg(format="w34", pulse_us=60, interval_us=900))
+    door = Door(cfg(format="w34", pulse_us=60, interval_us=900))
+    b = door.board
+    w = WiegandOut(door)
 
     async def main():
         task = asyncio.create_task(w.run())
@@ -148,7 +157,7 @@ def test_task_sends_queued_cards_in_order_with_the_configured_format():
             if len(b.out.frames) == 2:
                 break
             await sleep_ms(10)
-        w.cfg = cfg(enabled=False)  # queued cards are dropped once output is off
+        door.cfg = cfg(enabled=False)  # queued cards are dropped once output is off
         w.card(b"\x01\x02\x03\x04", True)
         await sleep_ms(150)
         task.cancel()
