@@ -87,7 +87,7 @@ class Sim:
 
     def env(self):
         env = dict(os.environ)
-        env["MICROPYPATH"] = mpycache.compiled_path()
+        env["MICROPYPATH"] = mpycache.compiled_path(relative_to=ROOT)  # (the process runs in ROOT)
         return env
 
     def start(self, timeout=15, _tries=3):
@@ -223,5 +223,5 @@ class Sim:
 
 def run_to_exit(argv, timeout=20):
     env = dict(os.environ)
-    env["MICROPYPATH"] = mpycache.compiled_path()
+    env["MICROPYPATH"] = mpycache.compiled_path(relative_to=ROOT)
     return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

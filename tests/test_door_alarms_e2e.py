@@ -124,3 +124,33 @@ def test_actions_web_relays_and_held_open(tmp_path, server):
         assert [e["result"] for e in cards] == ["granted", "granted"]  # a failed action never changes a decision
     finally:
         sim.stop()
+
+
+def test_action_delay_modes(tmp_path, server):
+    """Exit button with a 1 s action delay: unconditional opens after the delay even though the
+    button was let go; still_triggered opens only if it is still pressed then. The HTTP action
+    waits with the relay."""
+    Recorder.seen = []
+    cfg = config(server)
+    cfg["inputs"]["exit"].update({"action_delay_s": 1, "delay_mode": "unconditional"})
+    sim = Sim(tmp_path, config=cfg, users=USERS, http=True)
+    try:
+        pulses = lambda: sim.state(0)["relays"]["1"]["pulses"]  # noqa: E731
+        sim.call("press", input="exit", ms=100)
+        time.sleep(0.7)
+        assert pulses() == 0 and not any(r["path"] == "/exit" for r in Recorder.seen)  # not yet
+        sim.wait_for(lambda s: s["relays"]["1"]["pulses"] == 1, timeout=3)  # then, unconditionally
+        assert wait(lambda: any(r["path"] == "/exit" for r in Recorder.seen))
+        admin = admin_session(sim.http)
+        st, doc = admin.patch("/api/v1/config", {"inputs": {"exit": {"delay_mode": "still_triggered"}}})
+        assert st == 200, doc
+        sim.call("press", input="exit", ms=100)  # let go before the delay is over: nothing
+        time.sleep(1.6)
+        assert pulses() == 1
+        sim.call("input", input="exit", active=True)  # held past it: opens
+        sim.wait_for(lambda s: s["relays"]["1"]["pulses"] == 2, timeout=3)
+        sim.call("input", input="exit", active=False)
+        exits = [e for e in sim.call("events", since=0)["events"] if e["kind"] == "exit"]
+        assert len(exits) == 2 and all(e["result"] == "granted" for e in exits)
+    finally:
+        sim.stop()

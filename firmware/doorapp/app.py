@@ -355,6 +355,7 @@ class Door:
             "reader": self.reader_status(),
             "ble": self.ble.state() if self.ble else {"enabled": False},
             "alarms": self.alarms.state() if self.alarms else {},
+            "actions": self.actions.state() if self.actions else None,
             "clock": clock.now(),
             "users": self.table.count,
             "table": {"serial": self.table.serial, "journal": self.table.journal_entries},

@@ -25,7 +25,7 @@ def run_mpy(script, *args, timeout=600, heap=HEAP):
     from doorctl import mpycache
 
     env = dict(os.environ)
-    env["MICROPYPATH"] = mpycache.compiled_path()
+    env["MICROPYPATH"] = mpycache.compiled_path(relative_to=paths.ROOT)
     r = subprocess.run([paths.micropython_binary(), "-X", "heapsize=" + heap, script] + list(args),
                        env=env, cwd=paths.ROOT, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
@@ -61,7 +61,14 @@ def ms(us):
     return "%.2f ms" % (us / 1000.0)
 
 
-TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http", "bench_ble")  # host_tools/doorctl/bench_<topic>.py
+def pct(values, p):
+    """The p-th percentile of a list of numbers (the nearest rank)."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p / 100))] if v else 0
+
+
+TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http", "bench_ble",
+          "bench_actions")  # host_tools/doorctl/bench_<topic>.py
 
 
 def topic_modules():

@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from doorctl import paths
+from doorctl.bench import pct
 
 RATES = (300, 1000, 2000)
 RATE_S = 5
@@ -26,11 +27,6 @@ def _sim_class():
     from simproc import Sim
 
     return Sim
-
-
-def _pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p / 100))]
 
 
 def advert_costs():
@@ -68,8 +64,8 @@ def taps(sim, rate=300):
             time.sleep(0.002)
         time.sleep(0.45)  # the relay's 100 ms pulse over, the card gone
     sim.call("radio", background=0)
-    return {"rate": rate, "taps": TAPS, "opened": len(lat), "p50_ms": round(1000 * _pct(lat, 50), 1),
-            "p99_ms": round(1000 * _pct(lat, 99), 1)}
+    return {"rate": rate, "taps": TAPS, "opened": len(lat), "p50_ms": round(1000 * pct(lat, 50), 1),
+            "p99_ms": round(1000 * pct(lat, 99), 1)}
 
 
 def heap(Sim, tmp, on):

@@ -92,7 +92,7 @@ def sim_env():
     from doorctl import mpycache
 
     env = dict(os.environ)
-    env["MICROPYPATH"] = mpycache.compiled_path()
+    env["MICROPYPATH"] = mpycache.compiled_path(relative_to=paths.ROOT)  # (it runs in ROOT: simwatch.run)
     return env
 
 
@@ -105,7 +105,8 @@ def cmd_sim_run(args):
     if args.fresh and os.path.exists(argv[argv.index("--flash") + 1]):
         os.remove(argv[argv.index("--flash") + 1])
     sys.stdout.flush()
-    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True), timeout_ms=args.watchdog_ms)
+    return simwatch.run(argv, sim_env(), say=lambda line: print(line, flush=True), timeout_ms=args.watchdog_ms,
+                        cwd=paths.ROOT)  # (sim_command's paths are absolute)
 
 
 def _client(args):

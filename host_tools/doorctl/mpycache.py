@@ -51,15 +51,20 @@ def _compile_tree(src_root, dst_root):
             os.replace(tmp, dst)
 
 
-def compiled_path():
-    """MICROPYPATH with the device code as fresh .mpy files (sources stay the truth)."""
+def compiled_path(relative_to=None):
+    """MICROPYPATH with the device code as fresh .mpy files (sources stay the truth).
+
+    `relative_to`: the directory the interpreter will run in; the entries are then relative to
+    it. MicroPython interns each module's file path (`__file__`) in its heap: with relative
+    entries the simulator's heap doesn't depend on where the checkout lies (a board's paths are
+    short: /lib/...)."""
     trees = [("firmware", paths.FIRMWARE), ("lib", paths.LIB), ("packages", paths.device_packages_dir())]
     _same_options()
     out = [".frozen"]
     for name, src in trees:
         dst = os.path.join(CACHE, name)
         _compile_tree(src, dst)
-        out.append(dst)
+        out.append(os.path.relpath(dst, relative_to) if relative_to else dst)
     _link(os.path.join(paths.FIRMWARE, "www"), os.path.join(CACHE, "firmware", "www"))
     return ":".join(out)
 

@@ -115,7 +115,7 @@ def reset_line(hb):
     return "doorctl sim: watchdog reset (not fed for %.1f s): restarting on the same flash" % (hb.timeout_ms / 1000)
 
 
-def run(argv, env=None, say=print, timeout_ms=0):
+def run(argv, env=None, say=print, timeout_ms=0, cwd=None):
     """Run the simulator `argv` in the foreground, restarting it after each watchdog reset,
     until it exits; returns its exit code. `timeout_ms`: the firmware's watchdog timeout
     instead of its own. Ctrl-C reaches the simulator too (same process
@@ -130,7 +130,7 @@ def run(argv, env=None, say=print, timeout_ms=0):
     try:
         while True:
             hb = Heartbeat(timeout_ms)
-            proc = subprocess.Popen(argv + hb.args(), env=env, pass_fds=hb.fds())
+            proc = subprocess.Popen(argv + hb.args(), env=env, pass_fds=hb.fds(), cwd=cwd)
             hb.started()
             try:
                 how = hb.follow(proc)
