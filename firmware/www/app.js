@@ -692,9 +692,9 @@ const INPUT_FIELDS = [
 ];
 const DOOR_FIELDS = [
   ['door_relay', 'Door of relay', 'relay'],
-  ['break_in', 'Break-in alarm: the door opens while nobody was let in (latched until cleared)', 'b'],
-  ['alarm_door_opened', 'Held-open alarm', 'b'],
   ['door_opened_timeout_s', 'Held open longer than (s)', 'n', '1-86400'],
+  ['alarm_door_opened', 'Held-open alarm: the door stays open longer than that', 'b'],
+  ['break_in', 'Break-in alarm: the door opens while nobody was let in (latched until cleared)', 'b'],
 ];
 let webIds = [];
 
@@ -960,7 +960,7 @@ async function viewTime(arg, gen) {
     const c = (await api('GET', '/api/v1/status')).clock;
     const n = c.ntp;
     $('#time-clock').replaceChildren(h('dt', {}, 'Clock'), h('dd', {'data-key': 'clock'}, clockWords(c)),
-      h('dt', {}, 'NTP'), h('dd', {'data-key': 'ntp'}, !n ? 'not used' : (n.server || 'no server') + ': ' + n.syncs +
+      h('dt', {}, 'NTP'), h('dd', {'data-key': 'ntp'}, !n ? 'not running (it needs Wi-Fi and a server)' : (n.server || 'no server') + ': ' + n.syncs +
         (n.syncs === 1 ? ' sync, ' : ' syncs, ') + n.failures + (n.failures === 1 ? ' failure' : ' failures') +
         (n.last_error ? ' (last: ' + n.last_error + ')' : '')));
   };
