@@ -417,7 +417,7 @@ async function viewStatus(arg, gen) {
     $('#status-list').replaceChildren(...rows.map(([k, label, v]) => [h('dt', {}, label), h('dd', {'data-key': k}, v)]).flat());
   };
   await show();
-  poll(show, 2500, gen);
+  poll(show, 3000, gen);
 }
 
 $('#doors').addEventListener('click', async ev => {
