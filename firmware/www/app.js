@@ -407,7 +407,7 @@ async function viewStatus(arg, gen) {
       ['reader', 'Card reader', readerWords(st.reader)],
       ['clock', 'Clock', clockWords(st.clock)],
       ['users', 'Users', st.users + (st.users === 1 ? ' user' : ' users') + ' in the table (serial ' + t.serial + ')' +
-        (t.journal ? '; ' + t.journal + ' recent edits not merged yet' : '')],
+        (t.journal ? '; ' + t.journal + (t.journal === 1 ? ' recent edit' : ' recent edits') + ' not merged yet' : '')],
       ['events', 'Events', st.events.last_seq + ' logged since the log began (it keeps the last ' + st.events.capacity + ')'],
       ['memory', 'Memory', bytes(st.heap_free) + ' free of ' + bytes(st.heap_free + st.heap_used)],
       ['uptime', 'Running for', inWords(st.uptime_s)],
