@@ -738,7 +738,8 @@ PAGES = [("status", "#doors .box"), ("users", "#user-rows tr"), ("user", "#user-
          ("settings", "#settings-list"), ("verify", '[data-field="verify.url"]'), ("time", "#time-clock dd"),
          ("network", '[data-field="network.ssid"]'), ("access", '#access-form [data-field="access.interval_same_s"]'),
          ("card", "#card-form"), ("ble", "#ble-form"), ("httpopen", "#httpopen-now"),
-         ("lpr", '[data-field="lpr.enabled"]'), ("password", "#password-form")]
+         ("lpr", '[data-field="lpr.enabled"]'), ("wiegand", '[data-field="wiegand_out.format"]'),
+         ("password", "#password-form")]
 
 
 @pytest.mark.parametrize("size", [(390, 844), (1280, 900)], ids=["phone", "desktop"])
@@ -757,48 +758,34 @@ def test_every_page_fits_the_screen(page, sim, size):
         # the header and every page fit the width: a wide table scrolls inside its own box
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name
         under = "#settings" if name in ("verify", "time", "network", "access", "card", "ble", "httpopen", "lpr",
-                                        "password") else "#users" if name == "user" else "#" + name
+                                        "wiegand", "password") else "#users" if name == "user" else "#" + name
         expect(page.locator('#nav a[aria-current="page"]')).to_have_attribute("href", under)
         shot(page, "page-%s-%d" % (name, width))
 
 
-def test_wiegand_output_page_follows_the_config(page, sim):
-    """The Wiegand output section is being merged on boards that declare it: the page shows
-    whatever `wiegand_out` GET /api/v1/config has. Here the device's answers are extended in the
-    browser (the sim board has no such section yet): a link only when present, each field sent
-    back with its type, the device's error shown next to the field it names."""
-    sent = []
-    section = {"enabled": False, "format": "w26", "send": "granted", "pulse_us": 100, "interval_us": 2000}
-
-    def config(route):
-        if route.request.method == "PATCH":
-            body = json.loads(route.request.post_data)
-            sent.append(body)
-            if body["wiegand_out"]["pulse_us"] == 5:
-                return route.fulfill(status=400, content_type="application/json",
-                                     body=json.dumps({"error": "must be between 20 and 500, got 5", "field": "wiegand_out.pulse_us"}))
-            section.update(body["wiegand_out"])
-        resp = route.fetch(method="GET")
-        doc = resp.json()
-        doc["wiegand_out"] = dict(section)
-        route.fulfill(response=resp, body=json.dumps(doc))
-
+def test_wiegand_output_form(page, sim, api):
+    """The sim board declares Wiegand output pins (docs/wiegand-out.md): its settings page is
+    listed, saves through the API, and shows the device's errors next to their fields."""
     sign_in(page, sim, view="settings")
-    expect(page.locator("#wiegand-link")).to_be_hidden()  # the real device has none
-    page.route("**/api/v1/config", config)
-    page.goto(sim.url + "/#status")
-    page.goto(sim.url + "/#settings")
     expect(page.locator("#wiegand-link")).to_be_visible()
     page.locator("#wiegand-link a").click()
+    expect(page.locator('#nav a[aria-current="page"]')).to_have_attribute("href", "#settings")
     form = page.locator("#wiegand-form")
     expect(form.locator('[data-field="wiegand_out.format"]')).to_have_value("w26")
     form.locator('[data-field="wiegand_out.pulse_us"]').fill("5")
     save(page, "#wiegand-form")
-    expect(field_error(page, "#wiegand-form", "wiegand_out.pulse_us")).to_contain_text("between 20 and 500")
+    expect(field_error(page, "#wiegand-form", "wiegand_out.pulse_us")).to_contain_text("between 20 and 200")
+    form.locator('[data-field="wiegand_out.pulse_us"]').fill("150")
+    form.locator('[data-field="wiegand_out.interval_us"]').fill("200")
+    save(page, "#wiegand-form")
+    expect(field_error(page, "#wiegand-form", "wiegand_out.interval_us")).to_contain_text("at least pulse_us + 100")
+    assert api.get("/api/v1/config")[1]["wiegand_out"]["pulse_us"] == 50  # nothing applied
+    form.locator('[data-field="wiegand_out.interval_us"]').fill("3000")
     form.locator('[data-field="wiegand_out.enabled"]').check()
     form.locator('[data-field="wiegand_out.format"]').select_option("w34")
     form.locator('[data-field="wiegand_out.send"]').select_option("all")
-    form.locator('[data-field="wiegand_out.pulse_us"]').fill("80")
     save(page, "#wiegand-form", "Wiegand output saved")
-    assert sent[-1] == {"wiegand_out": {"enabled": True, "format": "w34", "send": "all", "pulse_us": 80, "interval_us": 2000}}
-    page.unroute("**/api/v1/config")
+    assert api.get("/api/v1/config")[1]["wiegand_out"] == {"enabled": True, "format": "w34", "send": "all",
+                                                          "pulse_us": 150, "interval_us": 3000}
+    assert api.patch("/api/v1/config", {"wiegand_out": {"enabled": False, "format": "w26", "send": "granted",
+                                                        "pulse_us": 50, "interval_us": 2000}})[0] == 200

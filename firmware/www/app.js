@@ -1035,13 +1035,17 @@ $('#camera-remove').addEventListener('click', async () => {
   }
 });
 
-// the fields of whatever wiegand_out section the firmware has: known ones labelled
+// the fields of whatever wiegand_out section the firmware has (docs/wiegand-out.md): known ones
+// labelled and first, in this order
 const WIEGAND = {enabled: ['Send cards on the Wiegand output', 'b'], format: ['Format', [['w26', 'Wiegand-26'], ['w34', 'Wiegand-34']]],
   send: ['Send', [['granted', 'granted cards only'], ['all', 'every card read']]],
-  pulse_us: ['Pulse width (\u00b5s)', 'n'], interval_us: ['Pulse interval (\u00b5s)', 'n']};
-const viewWiegand = sectionView('wiegand', 'wiegand_out', cfg => Object.keys(cfg.wiegand_out || {}).map(k => {
-  const v = cfg.wiegand_out[k], w = WIEGAND[k];
-  return [k].concat(w || [k, typeof v === 'boolean' ? 'b' : typeof v === 'number' ? 'n' : 't']);
-}), 'Wiegand output');
+  pulse_us: ['Pulse width (\u00b5s)', 'n', '20-200'], interval_us: ['Pulse interval (\u00b5s)', 'n', '200-20000, at least the pulse width + 100']};
+const viewWiegand = sectionView('wiegand', 'wiegand_out', cfg => {
+  const sec = cfg.wiegand_out || {}, known = Object.keys(WIEGAND);
+  return known.filter(k => k in sec).concat(Object.keys(sec).filter(k => !WIEGAND[k])).map(k => {
+    const v = sec[k];
+    return [k].concat(WIEGAND[k] || [k, typeof v === 'boolean' ? 'b' : typeof v === 'number' ? 'n' : 't']);
+  });
+}, 'Wiegand output');
 
 route();
