@@ -100,7 +100,7 @@ function fieldEl(form, field) {
 }
 
 function errBox(el) {
-  const host = el.closest('label') || el.parentNode;
+  const host = el.tagName === 'FIELDSET' ? el : el.closest('label') || el.parentNode;
   let b = Array.from(host.children).find(c => c.classList.contains('err'));
   if (!b) b = host.appendChild(h('small', {class: 'err'}));
   return b;
@@ -147,6 +147,75 @@ function banner(text, isError) {
   b.hidden = false;
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { b.hidden = true; }, isError ? 8000 : 4000);
+}
+
+
+/* --- settings forms built from a list of fields ----------------------------------------
+   A field is [key, label, type, hint, suggestions]: type 'b' checkbox, 'n' whole number, 't' text,
+   'relay' one of the board's relays, 'relays' several, or a list of [value, label] choices.
+   Each element's data-field is its config path ("time.tz"), the name the API's errors use; a
+   form's PATCH is every such element's value put back at its path. Numbers the page can't read
+   go to the device as typed: its validators answer, naming the field. */
+const at = (obj, path) => path.split('.').reduce((o, k) => (o == null ? o : o[k]), obj);
+
+function put(obj, path, v) {
+  const ks = path.split('.'), last = ks.pop();
+  for (const k of ks) obj = obj[k] = obj[k] || {};
+  obj[last] = v;
+}
+
+function field(prefix, [key, label, type, hint, list], cfg) {
+  const path = prefix + '.' + key, v = at(cfg, path), name = key.split('.').pop();
+  const tip = hint && h('small', {class: 'hint'}, hint);
+  if (type === 'b') {
+    return h('label', {class: 'check'}, h('input', {type: 'checkbox', name, 'data-field': path, 'data-t': 'b', checked: !!v}),
+      label, tip && ' ', tip);
+  }
+  if (type === 'relays') {
+    return h('fieldset', {'data-field': path, 'data-t': 'relays'}, h('legend', {}, label),
+      Object.keys(cfg.relays).map(id => h('label', {class: 'check'},
+        h('input', {type: 'checkbox', value: id, checked: (v || []).indexOf(+id) >= 0}), 'Relay ' + id)), tip);
+  }
+  let inp;
+  if (type === 'relay' || Array.isArray(type)) {
+    const opts = type === 'relay' ? Object.keys(cfg.relays).map(id => [id, 'Relay ' + id]) : type;
+    inp = h('select', {name, 'data-field': path, 'data-t': typeof v === 'number' ? 'n' : 't'},
+      opts.map(([o, text]) => h('option', {value: o, selected: String(v) === o}, text)));
+  } else {
+    inp = h('input', {name, 'data-field': path, 'data-t': type, value: v == null ? '' : String(v),
+      inputmode: type === 'n' ? 'numeric' : null, list, autocomplete: 'off', spellcheck: 'false'});
+  }
+  return h('label', {class: /url$|^tz$/.test(key) ? 'wide' : null}, label, inp, tip);
+}
+
+/* the form's values as a partial config */
+function collect(form) {
+  const out = {};
+  $$('[data-t]', form).forEach(el => {
+    const t = el.dataset.t, raw = el.value;
+    let v = raw;
+    if (t === 'b') v = el.checked;
+    else if (t === 'relays') v = $$('input:checked', el).map(c => +c.value);
+    else if (t === 'n') v = /^\s*-?\d+\s*$/.test(raw) ? +raw : raw.trim();
+    put(out, el.dataset.field, v);
+  });
+  return out;
+}
+
+/* a view that is one form over one config section: fill it, PATCH it, fill it from the answer */
+function sectionView(id, sec, fields, title, after) {
+  const form = $('#' + id + '-form');
+  const fill = cfg => {
+    clearErrors(form);
+    $('.fields', form).replaceChildren(...(typeof fields === 'function' ? fields(cfg) : fields)
+      .map(f => field(sec, f, cfg)));
+    if (after) after(cfg, form);
+  };
+  onSubmit(form, async f => {
+    fill(await api('PATCH', '/api/v1/config', collect(f)));
+    banner(title + ' saved.');
+  });
+  return async () => fill(await api('GET', '/api/v1/config'));
 }
 
 /* --- session --------------------------------------------------------------------------- */
@@ -206,7 +275,14 @@ const VIEWS = {
   },
   status: viewStatus, users: viewUsers, user: viewUser,
   relays: viewRelays, inputs: viewInputs, card: viewCard, ble: viewBle, events: viewEvents,
+  settings: viewSettings, httpopen: viewHttpOpen, lpr: viewLpr,
+  // (section views are made further down: looked up when shown)
+  verify: (a, g) => viewVerify(a, g), time: (a, g) => viewTime(a, g), network: () => viewNetwork(),
+  access: () => viewAccess(), wiegand: () => viewWiegand(),
 };
+// the navigation entry a view is under
+const UNDER = {user: 'users', password: 'settings', card: 'settings', ble: 'settings', verify: 'settings', time: 'settings',
+  network: 'settings', access: 'settings', httpopen: 'settings', lpr: 'settings', wiegand: 'settings'};
 
 async function route() {
   const gen = ++pollGen;
@@ -217,7 +293,7 @@ async function route() {
   else if (!VIEWS[name] || name === 'login') name = 'status';
   $$('main > section').forEach(s => { s.hidden = s.id !== 'v-' + name; });
   $$('#nav a').forEach(a => {
-    if (a.getAttribute('href') === '#' + (name === 'user' ? 'users' : name)) a.setAttribute('aria-current', 'page');
+    if (a.getAttribute('href') === '#' + (UNDER[name] || name)) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   });
   if (name !== 'login' && name !== 'password') $('#top').hidden = false;
@@ -237,31 +313,127 @@ function duration(s) {
 }
 function when(t) { return t ? new Date(t * 1000).toLocaleString() : 'clock not set'; }
 
-function flat(obj, prefix, out) {
-  for (const k in obj) {
-    const v = obj[k], key = prefix + k;
-    if (v && typeof v === 'object' && !Array.isArray(v)) flat(v, key + '.', out);
-    else out.push([key, v]);
+// "3 days 4 hours", "5 minutes": the largest unit and the next one
+function inWords(s) {
+  const U = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  const w = (k, u) => k + ' ' + u + (k === 1 ? '' : 's');
+  s = Math.max(0, Math.floor(s));
+  for (let i = 0; i < 3; i++) {
+    const [n, u] = U[i], [m, v] = U[i + 1];
+    if (s >= n) {
+      const k = Math.floor(s / n), j = Math.floor((s - k * n) / m);
+      return w(k, u) + (j ? ' ' + w(j, v) : '');
+    }
   }
+  return w(s, 'second');
+}
+const bytes = n => n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : Math.round(n / 1024) + ' KB';
+
+const READER = {ok: 'Working', init: 'Starting', starting: 'Starting', error: 'Not answering: trying again',
+  reinit: 'Restarting after errors', stopped: 'Stopped'};
+
+function readerWords(r) {
+  if (!r) return 'No card reader';
+  let t = READER[r.status] || r.status;
+  if (r.firmware && r.firmware.length > 2) t += ' (PN532 firmware ' + r.firmware[1] + '.' + r.firmware[2] + ')';
+  const bits = [r.cards + (r.cards === 1 ? ' card' : ' cards') + ' read'];
+  bits.push(r.errors ? r.errors + (r.errors === 1 ? ' error' : ' errors') : 'no errors');
+  if (r.reinits) bits.push('restarted ' + r.reinits + (r.reinits === 1 ? ' time' : ' times'));
+  if (r.no_heap) bits.push(r.no_heap + ' reads waited for memory');
+  t += '; ' + bits.join(', ') + ' since start';
+  if (r.last_error && r.status !== 'ok') t += '. Last error: ' + r.last_error;
+  return t;
+}
+
+function clockWords(c) {
+  if (!c || !c.set) return 'Not set: schedules and validity dates can\u2019t be checked until NTP or the board\u2019s clock sets it';
+  let t = new Date(c.now * 1000).toLocaleString() + ' (your browser\u2019s time zone); door time zone ' + c.tz;
+  if (c.source === 'ntp' && c.synced_at) t += '; synced by NTP ' + inWords(Math.max(0, c.now - c.synced_at)) + ' ago';
+  else if (c.source) t += '; set from ' + (c.source === 'rtc' ? 'the board\u2019s clock' : c.source);
+  return t;
+}
+
+/* one box per relay: its state, the door sensors watching it, their alarms */
+function doorBoxes(st, rel, cfg) {
+  const inputs = st.inputs || {}, alarms = st.alarms || {}, boxes = {};
+  for (const id of Object.keys(rel).sort((a, b) => a - b)) {
+    const r = rel[id];
+    boxes[id] = h('div', {class: 'box door', id: 'door-' + id},
+      h('h2', {}, 'Relay ' + id + ' ', h('span', {class: r.on ? 'state on' : 'state', 'data-relay': id},
+        r.on ? 'unlocked' + (r.remaining_ms ? ', ' + Math.ceil(r.remaining_ms / 1000) + ' s left' : '') : 'locked')));
+  }
+  const other = h('div', {class: 'box door', id: 'door-other'}, h('h2', {}, 'Other inputs'));
+  for (const name of Object.keys(inputs)) {
+    const i = inputs[name], c = (cfg.inputs || {})[name] || {}, a = alarms[name];
+    const door = i.kind === 'door_sensor';
+    const what = door ? 'Door sensor \u201c' + name + '\u201d: ' : (i.kind === 'exit_button' ? 'Exit button' : 'Input') + ' \u201c' + name + '\u201d: ';
+    const state = c.enabled === false ? 'not used' : door ? (i.active ? 'door open' : 'door closed') : (i.active ? 'pressed' : 'not pressed');
+    const p = h('p', {'data-input': name}, what, h('strong', {class: i.active && door ? 'open' : ''}, state));
+    const box = (door && boxes[c.door_relay]) || (!door && c.relay && boxes[c.relay]) || other;
+    box.append(p);
+    if (a && a.forced) {
+      box.append(h('div', {class: 'alarm', 'data-alarm': name},
+        h('strong', {}, 'Forced door: '), 'the door opened while nobody was let in. The alarm stays on until cleared. ',
+        h('button', {type: 'button', class: 'danger', 'data-clear': name}, 'Clear alarm')));
+    }
+    if (a && a.held_open) {
+      box.append(h('div', {class: 'alarm', 'data-alarm': name},
+        h('strong', {}, 'Held open: '), 'the door has been open longer than ' + inWords(c.door_opened_timeout_s || 0) + '.'));
+    }
+  }
+  const out = Object.values(boxes);
+  if (other.children.length > 1) out.push(other);
   return out;
 }
 
 async function viewStatus(arg, gen) {
+  const cfg = await api('GET', '/api/v1/config');
+  let last = '';
   const show = async () => {
     const st = await api('GET', '/api/v1/status');
+    const rel = await api('GET', '/api/v1/relays');
+    if (gen !== pollGen) return;
     $('#device').textContent = st.device_id || 'doorctl';
-    const rows = flat(st, '', []).map(([k, v]) => {
-      if (k === 'uptime_s') v = duration(v);
-      else if (k === 'clock.now') v = when(v);
-      else if (/^heap_/.test(k)) v = Math.round(v / 1024) + ' KB';
-      else if (Array.isArray(v)) v = v.join(', ');
-      return [h('dt', {}, k), h('dd', {'data-key': k}, String(v))];
-    });
-    $('#status-list').replaceChildren(...rows.flat());
+    const doors = JSON.stringify([rel, st.inputs, st.alarms]);
+    if (doors !== last) {  // built again only when it changed: a button stays put under the finger
+      last = doors;
+      $('#doors').replaceChildren(...doorBoxes(st, rel, cfg));
+    }
+    const note = $('#restart-note');
+    note.hidden = !st.restart_required;
+    note.textContent = 'A saved setting (the card format) is used after the next restart.';
+    const t = st.table || {};
+    const rows = [
+      ['reader', 'Card reader', readerWords(st.reader)],
+      ['clock', 'Clock', clockWords(st.clock)],
+      ['users', 'Users', st.users + (st.users === 1 ? ' user' : ' users') + ' in the table (serial ' + t.serial + ')' +
+        (t.journal ? '; ' + t.journal + (t.journal === 1 ? ' recent edit' : ' recent edits') + ' not merged yet' : '')],
+      ['events', 'Events', st.events.last_seq + ' logged since the log began (it keeps the last ' + st.events.capacity + ')'],
+      ['memory', 'Memory', bytes(st.heap_free) + ' free of ' + bytes(st.heap_free + st.heap_used)],
+      ['uptime', 'Running for', inWords(st.uptime_s)],
+      ['version', 'Firmware', 'doorctl ' + st.version + ' on board ' + st.board + (st.profile ? ' (' + st.profile + ')' : '')],
+      ['card_format', 'Card format', st.card_format],
+    ];
+    $('#status-list').replaceChildren(...rows.map(([k, label, v]) => [h('dt', {}, label), h('dd', {'data-key': k}, v)]).flat());
   };
   await show();
-  poll(show, 5000, gen);
+  poll(show, 3000, gen);
 }
+
+$('#doors').addEventListener('click', async ev => {
+  const name = ev.target.dataset && ev.target.dataset.clear;
+  if (!name) return;
+  ev.target.disabled = true;
+  try {
+    await api('POST', '/api/v1/alarms/clear', {input: name});
+    banner('Alarm of \u201c' + name + '\u201d cleared.');
+    route();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    banner(e.message, true);
+    ev.target.disabled = false;
+  }
+});
 
 /* --- users ---------------------------------------------------------------------------------
    Pages by cursor: the device answers the users with id > after, and `next` (the cursor of the
@@ -459,6 +631,10 @@ $('#user-delete').addEventListener('click', async () => {
   }
 });
 
+const RELAY_FIELDS = [['hold_ms', 'Hold time (ms)', 'n', '100-600000: how long a grant opens it'],
+  ['schedule', 'Held open during schedule', 't', 'a schedule\u2019s name or id from the user table; empty = none'],
+  ['schedule_needs_badge', 'Only after a badge-in that day', 'b', '(a user with Relay Schedule Activation)']];
+
 /* --- relays -------------------------------------------------------------------------------- */
 function relayState(id, r) {
   const s = $('#relay-state-' + id);
@@ -486,18 +662,13 @@ async function viewRelays(arg, gen) {
       banner('Relay ' + id + ' opened.');
       relayState(id, (await api('GET', '/api/v1/relays'))[id]);
     });
-    const hold = h('form', {class: 'inline', method: 'post', novalidate: true, 'data-relay': id},
-      h('label', {}, 'Hold time (ms)',
-        h('input', {name: 'hold_ms', 'data-field': 'relays.' + id + '.hold_ms', inputmode: 'numeric',
-          value: String(cfg.relays[id] ? cfg.relays[id].hold_ms : '')})),
-      h('button', {}, 'Save'),
-      h('p', {class: 'err form-err'}));
+    const hold = h('form', {method: 'post', novalidate: true, 'data-relay': id},
+      h('div', {class: 'grid'}, RELAY_FIELDS.map(f => field('relays.' + id, f, cfg))),
+      h('p', {class: 'err form-err'}), h('button', {}, 'Save'));
     onSubmit(hold, async f => {
-      const v = f.hold_ms.value.trim();
-      const ms = /^\d+$/.test(v) ? +v : v;
-      const doc = await api('PATCH', '/api/v1/config', {relays: {[id]: {hold_ms: ms}}});
-      f.hold_ms.value = doc.relays[id].hold_ms;
-      banner('Relay ' + id + ' hold time saved.');
+      const doc = await api('PATCH', '/api/v1/config', collect(f));
+      for (const k of ['hold_ms', 'schedule']) $('[data-field="relays.' + id + '.' + k + '"]', f).value = doc.relays[id][k];
+      banner('Relay ' + id + ' settings saved.');
     });
     return h('div', {class: 'box', id: 'relay-' + id},
       h('h2', {}, 'Relay ' + id + ' ', h('span', {class: 'state', id: 'relay-state-' + id})),
@@ -510,45 +681,77 @@ async function viewRelays(arg, gen) {
   }, 1000, gen);
 }
 
-/* --- inputs ---------------------------------------------------------------------------------- */
+/* --- inputs, door alarms, web relays ------------------------------------------------------ */
+const INPUT_FIELDS = [
+  ['trigger', 'Active when the level is', [['low', 'low'], ['high', 'high']]],
+  ['debounce_ms', 'Debounce (ms)', 'n', '0-2000'],
+  ['relay', 'Opens relay', 'relay0'],
+  ['http_url', 'HTTP action URL', 't', 'empty = none'],
+  ['action_delay_s', 'Action delay (s)', 'n', '0-3600'],
+  ['delay_mode', 'After the delay', [['unconditional', 'always run the actions'], ['still_triggered', 'only if still triggered']]],
+];
+const DOOR_FIELDS = [
+  ['door_relay', 'Door of relay', 'relay'],
+  ['door_opened_timeout_s', 'Held open longer than (s)', 'n', '1-86400'],
+  ['alarm_door_opened', 'Held-open alarm: the door stays open longer than that', 'b'],
+  ['break_in', 'Break-in alarm: the door opens while nobody was let in (latched until cleared)', 'b'],
+];
+let webIds = [];
+
 async function viewInputs() {
   const cfg = await api('GET', '/api/v1/config');
   fillInputs(cfg);
+  fillWeb(cfg);
 }
 
 function fillInputs(cfg) {
-  const relayIds = Object.keys(cfg.relays);
+  clearErrors($('#inputs-form'));
   $('#input-list').replaceChildren(...Object.keys(cfg.inputs).map(name => {
-    const c = cfg.inputs[name], p = 'inputs.' + name + '.';
-    return h('fieldset', {'data-input': name, 'data-field': 'inputs.' + name},
-      h('legend', {}, name),
-      h('label', {class: 'check'}, h('input', {type: 'checkbox', name: 'enabled', 'data-field': p + 'enabled', checked: c.enabled}), 'Enabled'),
-      h('div', {class: 'grid'},
-        h('label', {}, 'Active when the level is',
-          h('select', {name: 'trigger', 'data-field': p + 'trigger'},
-            ['low', 'high'].map(v => h('option', {value: v, selected: c.trigger === v}, v)))),
-        h('label', {}, 'Debounce (ms)',
-          h('input', {name: 'debounce_ms', 'data-field': p + 'debounce_ms', inputmode: 'numeric', value: String(c.debounce_ms)})),
-        h('label', {}, 'Opens relay',
-          h('select', {name: 'relay', 'data-field': p + 'relay'},
-            ['0'].concat(relayIds).map(v => h('option', {value: v, selected: +v === c.relay}, v === '0' ? 'none' : 'Relay ' + v))))));
+    const c = cfg.inputs[name], p = 'inputs.' + name, door = 'break_in' in c;
+    const f = d => {
+      if (d[2] !== 'relay0') return field(p, d, cfg);
+      return field(p, [d[0], d[1], [['0', 'none']].concat(Object.keys(cfg.relays).map(id => [id, 'Relay ' + id]))], cfg);
+    };
+    return h('fieldset', {'data-input': name, 'data-field': p},
+      h('legend', {}, name + (door ? ' (door sensor)' : '')),
+      field(p, ['enabled', 'Enabled', 'b'], cfg),
+      h('div', {class: 'grid'}, INPUT_FIELDS.map(f)),
+      door ? h('div', {class: 'grid'}, DOOR_FIELDS.map(f)) : null);
   }));
 }
 
 onSubmit($('#inputs-form'), async f => {
-  const inputs = {};
-  $$('[data-input]', f).forEach(fs => {
-    const v = $('[name=debounce_ms]', fs).value.trim();
-    inputs[fs.dataset.input] = {
-      enabled: $('[name=enabled]', fs).checked,
-      trigger: $('[name=trigger]', fs).value,
-      debounce_ms: /^\d+$/.test(v) ? +v : v,
-      relay: +$('[name=relay]', fs).value,
-    };
-  });
-  const cfg = await api('PATCH', '/api/v1/config', {inputs});
-  fillInputs(cfg);
+  fillInputs(await api('PATCH', '/api/v1/config', collect(f)));
   banner('Inputs saved.');
+});
+
+function webRow(id, url) {
+  const row = h('div', {class: 'row'},
+    h('input', {name: 'id', 'aria-label': 'Number', class: 'short', inputmode: 'numeric', value: id, placeholder: '1'}),
+    h('input', {name: 'url', 'aria-label': 'URL', value: url, placeholder: 'http://10.0.0.9/relay/0?turn=on', spellcheck: 'false'}),
+    h('button', {type: 'button', class: 'secondary', onclick: () => row.remove()}, 'Remove'));
+  $('#web-rows').append(row);
+}
+$('#web-add').addEventListener('click', () => webRow('', ''));
+
+function fillWeb(cfg) {
+  clearErrors($('#web-form'));
+  $('#web-rows').replaceChildren();
+  webIds = Object.keys(cfg.web_relays || {});
+  webIds.forEach(id => webRow(id, cfg.web_relays[id].url));
+}
+
+onSubmit($('#web-form'), async f => {
+  const doc = {};
+  $$('#web-rows > .row').forEach(r => {
+    const id = $('[name=id]', r).value.trim(), url = $('[name=url]', r);
+    $('[name=id]', r).dataset.field = 'web_relays.' + id;  // the names the API's errors use
+    url.dataset.field = 'web_relays.' + id + '.url';
+    if (id || url.value.trim()) doc[id] = {url: url.value.trim()};
+  });
+  webIds.forEach(id => { if (!(id in doc)) doc[id] = null; });  // removed
+  fillWeb(await api('PATCH', '/api/v1/config', {web_relays: doc}));
+  banner('Web relays saved.');
 });
 
 /* --- card format ----------------------------------------------------------------------------- */
@@ -672,5 +875,177 @@ $('#events-older').addEventListener('click', async () => {
   evOldest = since + 1;
   $('#events-older').disabled = evOldest <= 1;
 });
+
+/* --- settings ------------------------------------------------------------------------------- */
+async function viewSettings() {
+  $('#wiegand-link').hidden = !('wiegand_out' in await api('GET', '/api/v1/config'));
+}
+
+const SOURCES = [['local', 'local: the door\u2019s own users'], ['remote', 'remote: the server decides'],
+  ['remote_fallback', 'remote, local when the server can\u2019t be reached']];
+const METHOD_DEFAULTS = {general: ['remote', 'local', 'local', 'local'], customize: ['remote', 'remote', 'remote', 'local'],
+  off: ['local', 'local', 'local', 'local']};
+const viewVerify = sectionView('verify', 'verify', [
+  ['mode', 'Mode', [['off', 'Off: the door decides'], ['general', 'General: QR codes go to the server'],
+    ['customize', 'Customize: the methods chosen below go to the server']]],
+  ['url', 'URL template', 't', 'http:// or https://, a host, {Variables} in the path and query (listed below)'],
+  ['device_id', 'Device ID sent as {DeviceID}', 't', 'empty = the door\u2019s ID'],
+  ['auth_mode', 'Authentication (Customize)', [['any', 'Any method: each credential alone'],
+    ['card_pin', 'Card, then PIN (two-factor)'], ['pin_card', 'PIN, then card (two-factor)']]],
+  ['methods.qr', 'QR codes', SOURCES], ['methods.card', 'Cards', SOURCES], ['methods.pin', 'PINs', SOURCES],
+  ['methods.ble', 'BLE', SOURCES],
+  ['relays', 'A server grant opens', 'relays'],
+  ['timeout_ms', 'Timeout (ms)', 'n', '500-10000, the whole request'],
+  ['step_timeout_ms', 'Two-factor: time for the second step (ms)', 'n', '2000-60000'],
+  ['prompt', 'Prompt shown', [['default', 'the door\u2019s own'], ['return_value', 'a field of the server\u2019s answer']]],
+  ['prompt_field', 'Answer field with the prompt', 't'],
+  ['max_redirects', 'Redirects followed', 'n', '0-5'],
+  ['ca_file', 'CA certificate file on the door (https)', 't', 'empty = the server is not authenticated'],
+], 'Verification settings', (cfg, form) => {
+  // a mode comes with its methods: show them, so that a changed mode saves as it can
+  $('[data-field="verify.mode"]', form).addEventListener('change', ev => {
+    METHOD_DEFAULTS[ev.target.value].forEach((v, i) => {
+      $('[data-field="verify.methods.' + ['qr', 'card', 'pin', 'ble'][i] + '"]', form).value = v;
+    });
+  });
+  verifyDevice = cfg.device.id;
+});
+let verifyDevice = '';
+
+// as lib/verifynames.py quote(): UTF-8, all but A-Z a-z 0-9 - . _ ~ as %XX
+const quote = v => encodeURIComponent(v).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+const VARS = ['QRCode', 'Card', 'CardCode', 'Pin', 'PINCode', 'Face', 'FaceData', 'DeviceID', 'Token', 'Type', 'Time'];
+
+/* the URL the door would send for one credential: docs/verify.md */
+function expandUrl(tpl, mode, auth, kind, value, device) {
+  if (!/^https?:\/\/[^/?#\s]+/.test(tpl)) throw new ApiError(0, 'the URL must start with http:// or https:// and a host', 'verify.url');
+  const two = mode === 'customize' && auth !== 'any' && (kind === 'card' || kind === 'pin');
+  const vals = {DeviceID: device, Time: String(Math.floor(Date.now() / 1000)), Token: value,
+    Type: two ? (auth === 'card_pin' ? '1' : '2') : kind === 'fob' ? '3' : kind === 'phone' ? '4' : ''};
+  if (kind === 'qr') vals.QRCode = value;
+  if (kind === 'card') vals.Card = vals.CardCode = value;
+  if (kind === 'pin') vals.Pin = vals.PINCode = value;
+  const allowed = mode === 'general' ? ['QRCode', 'DeviceID', 'Time'] : VARS;
+  return tpl.replace(/\{([^{}]*)\}/g, (m, name) => {
+    if (allowed.indexOf(name) < 0) {
+      const known = VARS.find(v => v.toLowerCase() === name.toLowerCase());
+      throw new ApiError(0, 'unknown variable {' + name + '}' + (known && allowed.indexOf(known) >= 0 ? ', did you mean {' + known + '}?' :
+        mode === 'general' && known ? ' in General mode' : ''), 'verify.url');
+    }
+    return quote(vals[name] || '');
+  });
+}
+
+onSubmit($('#preview-form'), async f => {
+  const vf = $('#verify-form'), v = k => $('[data-field="verify.' + k + '"]', vf).value;
+  const out = $('#verify-preview');
+  out.hidden = true;
+  clearErrors(vf);
+  let url;
+  try {
+    url = expandUrl(v('url').trim(), v('mode'), v('auth_mode'), f.kind.value, f.sample.value, v('device_id') || verifyDevice);
+  } catch (e) {
+    showError(vf, e);
+    throw new ApiError(0, e.message + ' (see the URL field)');
+  }
+  const m = url.match(/^https?:\/\/([^/?#]+)(.*)$/);
+  out.textContent = url + '\n\nGET ' + (m[2] || '/') + ' HTTP/1.1\nHost: ' + m[1] +
+    '\nUser-Agent: doorctl\nAccept: application/json\nConnection: close';
+  out.hidden = false;
+});
+
+async function viewTime(arg, gen) {
+  await timeForm();
+  const show = async () => {
+    const c = (await api('GET', '/api/v1/status')).clock;
+    const n = c.ntp;
+    $('#time-clock').replaceChildren(h('dt', {}, 'Clock'), h('dd', {'data-key': 'clock'}, clockWords(c)),
+      h('dt', {}, 'NTP'), h('dd', {'data-key': 'ntp'}, !n ? 'not running (it needs Wi-Fi and a server)' : (n.server || 'no server') + ': ' + n.syncs +
+        (n.syncs === 1 ? ' sync, ' : ' syncs, ') + n.failures + (n.failures === 1 ? ' failure' : ' failures') +
+        (n.last_error ? ' (last: ' + n.last_error + ')' : '')));
+  };
+  await show();
+  poll(show, 5000, gen);
+}
+const timeForm = sectionView('time', 'time', [
+  ['tz', 'Time zone (POSIX TZ rule)', 't', 'pick one or type a rule, e.g. CET-1CEST,M3.5.0,M10.5.0/3', 'tz-list'],
+  ['ntp', 'NTP server', 't', 'empty = no NTP (the board\u2019s clock only)'],
+  ['ntp_interval_s', 'Synchronise every (s)', 'n', '60-86400'],
+], 'Time settings');
+
+const viewNetwork = sectionView('network', 'network', [
+  ['ssid', 'Wi-Fi network (SSID)', 't', 'empty = no Wi-Fi'],
+  ['hostname', 'Host name', 't', '1-32 characters'],
+], 'Network settings');
+
+const viewAccess = sectionView('access', 'access', [
+  ['interval_same_s', 'Unlock interval, same user (s)', 'n', '0-3600, 0 = none: a user can\u2019t open again sooner'],
+  ['interval_other_s', 'Unlock interval, different users (s)', 'n', '0-3600, 0 = none'],
+  ['interval_kinds', 'The intervals apply to', [['all', 'every credential'], ['ble', 'BLE only']]],
+  ['admin_bypass', 'Administrators skip custom schedules and unlock intervals (never Never)', 'b'],
+], 'Access settings');
+
+async function viewHttpOpen() {
+  const cfg = await api('GET', '/api/v1/config'), f = $('#httpopen-form'), c = cfg.http;
+  clearErrors(f);
+  f.enabled.checked = c.open_relay_via_http;
+  f.username.value = c.open_username;
+  f.password.value = '';
+  $('#httpopen-now').textContent = c.open_relay_via_http ? 'Enabled, for user name \u201c' + c.open_username + '\u201d.' : 'Disabled.';
+}
+
+onSubmit($('#httpopen-form'), async f => {
+  const body = {enabled: f.enabled.checked, username: f.username.value.trim()};
+  if (f.password.value) body.password = f.password.value;
+  await api('POST', '/api/v1/http-open', body);
+  banner('HTTP open route saved.');
+  await viewHttpOpen();
+});
+
+const lprForm = sectionView('lpr', 'lpr', [
+  ['enabled', 'Accept licence plates from cameras', 'b'],
+  ['relay', 'Gate relay', 'relay'],
+], 'LPR settings');
+
+async function viewLpr() {
+  await lprForm();
+  const cfg = await api('GET', '/api/v1/config'), f = $('#camera-form');
+  clearErrors(f);
+  f.username.value = cfg.lpr.username;
+  f.password.value = '';
+  $('#lpr-now').textContent = cfg.lpr.username ? 'Now: \u201c' + cfg.lpr.username + '\u201d.' : 'Now: none.';
+}
+
+onSubmit($('#camera-form'), async f => {
+  await api('POST', '/api/v1/lpr/camera', {username: f.username.value.trim(), password: f.password.value});
+  banner('Camera account saved.');
+  await viewLpr();
+});
+
+$('#camera-remove').addEventListener('click', async () => {
+  const f = $('#camera-form');
+  if (!confirm('Remove the camera account?')) return;
+  clearErrors(f);
+  try {
+    await api('POST', '/api/v1/lpr/camera', {username: ''});
+    banner('Camera account removed.');
+    await viewLpr();
+  } catch (e) {
+    if (e instanceof ApiError) showError(f, e); else throw e;
+  }
+});
+
+// the fields of whatever wiegand_out section the firmware has (docs/wiegand-out.md): known ones
+// labelled and first, in this order
+const WIEGAND = {enabled: ['Send cards on the Wiegand output', 'b'], format: ['Format', [['w26', 'Wiegand-26'], ['w34', 'Wiegand-34']]],
+  send: ['Send', [['granted', 'granted cards only'], ['all', 'every card read']]],
+  pulse_us: ['Pulse width (\u00b5s)', 'n', '20-200'], interval_us: ['Pulse interval (\u00b5s)', 'n', '200-20000, at least the pulse width + 100']};
+const viewWiegand = sectionView('wiegand', 'wiegand_out', cfg => {
+  const sec = cfg.wiegand_out || {}, known = Object.keys(WIEGAND);
+  return known.filter(k => k in sec).concat(Object.keys(sec).filter(k => !WIEGAND[k])).map(k => {
+    const v = sec[k];
+    return [k].concat(WIEGAND[k] || [k, typeof v === 'boolean' ? 'b' : typeof v === 'number' ? 'n' : 't']);
+  });
+}, 'Wiegand output');
 
 route();

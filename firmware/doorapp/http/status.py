@@ -37,6 +37,10 @@ def status_doc(door):
         "reader": door.reader_status(),
         "clock": c,
         "events": {"last_seq": door.log.last_seq, "capacity": door.log.capacity},
+        # the dashboard's doors: each input's kind and whether it is triggered (a door sensor:
+        # the door is open), and the door alarms (as GET /api/v1/alarms)
+        "inputs": {i.name: {"kind": i.kind, "active": i.active} for i in door.inputs},
+        "alarms": door.alarms.state() if door.alarms else {},
     }
 
 
