@@ -157,6 +157,9 @@ def test_config_update_validated_and_atomic(sim, admin):
     assert admin.get("/api/v1/config")[1] == before  # nothing applied
     st, doc = admin.patch("/api/v1/config", {"bogus": 1})
     assert st == 400 and doc["field"] == "bogus"
+    st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"schedule": "Nope"}}})  # no such schedule in the table
+    assert st == 400 and "schedule" in doc["field"], doc
+    assert admin.get("/api/v1/config")[1] == before  # refused whole: nothing stored or live
     st, doc = admin.patch("/api/v1/config", {"relays": {"1": {"hold_ms": 700}}})
     assert st == 200 and doc["relays"]["1"]["hold_ms"] == 700 and doc["relays"]["2"] == before["relays"]["2"]
     assert admin.get("/api/v1/status")[1]["restart_required"] is False

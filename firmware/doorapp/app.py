@@ -104,6 +104,7 @@ class Door:
         finally:
             residency.trim()
         old = self.cfg
+        engine = make_engine(self.table, new)  # (a relay schedule the table lacks: refused before anything is stored)
         verify_changed = new["verify"] != old["verify"] or new["device"]["id"] != old["device"]["id"]
         remote = None
         if verify_changed and new["verify"]["mode"] != "off":
@@ -119,7 +120,7 @@ class Door:
                 remote.close()
             raise
         self.cfg = new
-        self.engine = make_engine(self.table, new)
+        self.engine = engine
         for rid in self.relays:
             self.relays[rid].hold_ms = new["relays"][str(rid)]["hold_ms"]
         self._build_inputs()
