@@ -33,6 +33,10 @@ class CardWatcher:
 
     on_card(uid, atqa, sak) is a plain callable, called from the watcher task: keep it short
     (hand the UID to the app). on_remove(uid), optional, when a card has left the field.
+    read_card, when set, is awaited instead of on_card: a coroutine function
+    (reader, uid, atqa, sak) that talks to the card still selected (MIFARE sectors: the door's
+    doorapp/readers/mifare.py). If it raises PN532Error (the card left mid-read, the link failed)
+    the card is forgotten, so the next poll presents it again.
     """
 
     def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
@@ -40,6 +44,7 @@ class CardWatcher:
         self.reader = reader
         self.on_card = on_card
         self.on_remove = on_remove
+        self.read_card = None
         self.interval_ms = interval_ms
         self.miss_polls = miss_polls
         self.miss_ms = miss_ms
@@ -162,13 +167,21 @@ class CardWatcher:
                             fn = self.on_remove
                     if fn is not None:
                         try:
-                            fn(*card)
+                            if fn == self.on_card and self.read_card is not None:
+                                await self.read_card(self.reader, *card)
+                            else:
+                                fn(*card)
                         except MemoryError:  # decided nothing: the next poll presents the card again
                             self.no_heap += 1
                             gc.collect()
                             if fn == self.on_card:
                                 self.uid = None
                                 self.cards -= 1
+                        except PN532Error as e:  # (read_card) the card left or the link failed mid-read
+                            self.errors += 1
+                            self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                            self.uid = None
+                            self.cards -= 1
                         except Exception as e:  # a broken callback must not kill the reader task
                             print_exception(e)
                 await sleep_ms(self.interval_ms)

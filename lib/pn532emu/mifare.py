@@ -14,7 +14,8 @@ data blocks by their C1 C2 C3 (read/write with key A, key B, both or never; key 
 for data while the trailer lets key B be read), the trailer by its own C1 C2 C3 (key A never
 reads back, key B and the access bits per the table). A trailer WRITE with inconsistent access
 bits (an inverted copy that does not match) is refused here: a real card would take it and lock
-the sector for good. Value-block commands (increment, decrement) are not modelled.
+the sector for good. Value-block commands (increment, decrement) are not modelled. A card placed with a MIFARE SAK
+(bit 0x08: every 4-byte UID by default) but no memory is a blank 1K, made when first used.
 """
 from micropython import const
 
@@ -133,6 +134,8 @@ def exchange(emu, tg, data):
         return
     mem = card.memory
     op = data[0]
+    if mem is None and card.sak & 0x08:  # placed by UID alone: a blank 1K (transport keys)
+        mem = card.memory = classic_memory(card.uid)
     if mem is None:
         emu._respond(code, bytes((_ST_TIMEOUT,)))
         return
