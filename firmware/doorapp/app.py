@@ -147,10 +147,10 @@ class Door:
 
     def follow_mifare(self):
         """card.mifare: card codes read from an encrypted MIFARE Classic sector instead of UIDs
-        (doorapp/readers/mifare.py: loaded only once it is on)."""
+        (doorapp/mifare.py: loaded only once it is on)."""
         w = self.watcher
         if w is not None and (w.read_card is not None or self.cfg["card"]["mifare"]["enabled"]):
-            from doorapp.readers import mifare
+            from doorapp import mifare
 
             mifare.follow(self, w)
 

@@ -35,7 +35,7 @@ class CardWatcher:
     (hand the UID to the app). on_remove(uid), optional, when a card has left the field.
     read_card, when set, is awaited instead of on_card: a coroutine function
     (reader, uid, atqa, sak) that talks to the card still selected (MIFARE sectors: the door's
-    doorapp/readers/mifare.py). If it raises PN532Error (the card left mid-read, the link failed)
+    doorapp/mifare.py). If it raises PN532Error (the card left mid-read, the link failed)
     the card is forgotten, so the next poll presents it again.
     """
 

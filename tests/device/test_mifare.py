@@ -1,5 +1,5 @@
 """MIFARE Classic: the emulator's keys and access bits through our driver, and the door's card
-code reader (doorapp/readers/mifare.py) on the emulated card.
+code reader (doorapp/mifare.py) on the emulated card.
 
 Runs under CPython (pytest) and MicroPython (tests/device/runner.py).
 """

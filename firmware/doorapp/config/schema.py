@@ -174,6 +174,9 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
             if isinstance(given, dict) and given.get(key, off) != off:
                 raise ConfigError(path, sec + "." + key, "%s does not fit a lean board's heap (board %s, profile lean): "
                                   "use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
+        if out["card"]["mifare"]["enabled"]:  # (nested: not in LEAN_OFF; ~2 KB, measured in docs/cards-mifare.md)
+            raise ConfigError(path, "card.mifare.enabled", "MIFARE encryption does not fit a lean board's heap (board %s, "
+                              "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
     given = cfg.get("relays", {})
     if not isinstance(given, dict):
         raise ConfigError(path, "relays", "must be an object keyed by relay id")

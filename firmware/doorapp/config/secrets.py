@@ -46,10 +46,10 @@ def validate(doc, path=SECRETS_FILE):
             out[k] = _hex_key(doc[k], path, k)
     if "mifare_key" in doc:
         out["mifare_key"] = _hex_key(doc["mifare_key"], path, "mifare_key", 6)
-    from doorapp.config.passwords import valid_hash
-
     for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:
+            from doorapp.config.passwords import valid_hash  # (only for a file with hashes: start-up heap)
+
             if not valid_hash(doc[k]):
                 raise ConfigError(path, k, "must be a password hash made by doorctl (pbkdf2-sha256$...)")
             out[k] = doc[k]
