@@ -111,3 +111,14 @@ def test_bad_mifare_key_in_secrets_names_the_field(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "mifare_key" in out and "12 hex digits" in out, out
     assert "a1b2c3" not in out
+
+
+def test_doorctl_sim_tap_with_a_mifare_card(sim):
+    from doorctl import cli
+
+    last = sim.state(0)["last_seq"]
+    assert cli.main(["sim", "tap", UID, "--control", sim.control, "--mifare-key", KEY, "--mifare-code", str(CODE),
+                     "--mifare-sector", "2", "--mifare-block", "1"]) == 0
+    st = sim.wait_for(lambda s: s["last_seq"] > last, timeout=5)
+    ev = [e for e in st["events"] if e["seq"] > last][0]
+    assert (ev["result"], ev["user"], ev["code"]) == ("granted", 7, "0000012345"), ev
