@@ -39,12 +39,13 @@ class CardWatcher:
     the card is forgotten, so the next poll presents it again.
     """
 
+    read_card = None  # (a class default: set on the instance only when used)
+
     def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
                  miss_ms=0, fail_limit=3, backoff_ms=250, max_backoff_ms=8000):
         self.reader = reader
         self.on_card = on_card
         self.on_remove = on_remove
-        self.read_card = None
         self.interval_ms = interval_ms
         self.miss_polls = miss_polls
         self.miss_ms = miss_ms

@@ -30,7 +30,7 @@ def _hex_key(value, path, field, n=32):
 
 def validate(doc, path=SECRETS_FILE):
     """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None, the hashes (str),
-    "mifare_key": bytes|None}."""
+    "mifare_key": bytes (only when given)}."""
     if not isinstance(doc, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in doc:
@@ -39,8 +39,7 @@ def validate(doc, path=SECRETS_FILE):
     pw = doc.get("wifi_password", "")
     if not isinstance(pw, str) or len(pw) > 64:
         raise ConfigError(path, "wifi_password", "must be text of at most 64 characters")
-    out = {"wifi_password": pw, "site_key": None, "qr_key": None, "admin_hash": "", "http_open_hash": "", "lpr_hash": "",
-           "mifare_key": None}
+    out = {"wifi_password": pw, "site_key": None, "qr_key": None, "admin_hash": "", "http_open_hash": "", "lpr_hash": ""}
     for k in ("site_key", "qr_key"):
         if k in doc:
             out[k] = _hex_key(doc[k], path, k)
