@@ -245,6 +245,15 @@ def test_wrover_pin_rules():
     assert pin_findings(spec) == []
 
 
+def test_wiegand_out_pins_are_checked_as_outputs():
+    from doorctl.cmd_doctor import pin_findings
+
+    spec = json.load(open(os.path.join(ROOT, "boards", "esp32-wrover-e.json")))
+    spec["wiegand_out"] = {"d0": 9, "d1": 35}
+    assert pin_findings(spec) == [("error", "wiegand_out d0 on GPIO 9: GPIOs 6-11 are the SPI flash's"),
+                                  ("error", "wiegand_out d1 on GPIO 35: GPIOs 34-39 are input-only")]
+
+
 def test_esp32s3_pin_rules():
     from doorctl.cmd_doctor import pin_findings
 

@@ -33,7 +33,7 @@ def gpios_of(spec):
             out += [x["pin"] for x in val]
         elif key in ("led", "buzzer"):
             out.append(val["pin"])
-        elif key in ("pn532", "qr_scanner", "wiegand"):
+        elif key in ("pn532", "qr_scanner", "wiegand", "wiegand_out"):
             out += [val[k] for k in ("tx", "rx", "sda", "scl", "d0", "d1") if k in val]
         elif key == "keypad":
             out += val["rows"] + val["cols"]
@@ -111,6 +111,9 @@ def test_doc_table_pins_match_the_board_file(name):
             want = spec["led"]["pin"]
         elif fn == "Buzzer":
             want = spec["buzzer"]["pin"]
+        elif fn.startswith("Wiegand output D"):
+            want = spec["wiegand_out"]["d" + fn[-1]]
+            assert "open-drain buffer" in row[-1]  # never straight to a 5 V panel input
         else:
             raise AssertionError("unexpected row %r" % row)
         assert gpio == want, row
@@ -118,7 +121,7 @@ def test_doc_table_pins_match_the_board_file(name):
     assert sorted(seen) == gpios_of(spec)
     if name == "esp32s3-devkitc-n16r8":  # its wires sit on header J1, pins 4-11
         assert head[2] == "header pin"
-        assert sorted(int(r[2].split("-")[1]) for r in rows) == list(range(4, 12))
+        assert sorted(int(r[2].split("-")[1]) for r in rows) == list(range(4, 12)) + [16, 17]  # + Wiegand out
 
 
 def test_every_board_file_on_the_header_j1_map_is_consistent():
@@ -168,7 +171,7 @@ def test_the_diagram_draws_the_lock_on_no_and_nc_with_its_diode():
 def test_wiring_cli(tmp_path, capsys):
     out = tmp_path / "w.svg"
     assert cli.main(["wiring", "--board", "esp32-wrover-e", "-o", str(out)]) == 0
-    assert capsys.readouterr().out == "%s: diagram of esp32-wrover-e (8 GPIOs)\n" % out
+    assert capsys.readouterr().out == "%s: diagram of esp32-wrover-e (10 GPIOs)\n" % out  # 8 + the Wiegand output
     assert svg_gpios(out.read_text()) == gpios_of(raw_board("esp32-wrover-e"))
     assert "boards/esp32-wrover-e.json" in out.read_text()
     assert cli.main(["wiring", "--board", "esp32-devkitc", "--table"]) == 0

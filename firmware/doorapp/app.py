@@ -42,6 +42,8 @@ def has_readers(spec):
 class Door:
     """The running controller; `state()` is what the simulator and (later) the API show."""
 
+    wgout = None  # lib/wiegandout.py's sender, on boards that declare `wiegand_out` (Door.__init__)
+
     def __init__(self, board, cfg, table, log, secrets=None):
         self.board = board
         self.cfg = cfg
@@ -71,6 +73,10 @@ class Door:
             from doorapp.readers.credentials import Readers
 
             self.readers = Readers(self, board)
+        if "wiegand_out" in board.spec:  # Wiegand output to a panel (lib/wiegandout.py)
+            from wiegandout import WiegandOut
+
+            self.wgout = WiegandOut(self)
         self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
         self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
         self.listeners = []  # callables(event_dict), e.g. the simulator's live display
@@ -232,6 +238,8 @@ class Door:
         self.act(d)
         self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
         self.show(d.prompt)
+        if self.wgout is not None and kind == eventlog.KIND_CARD:
+            self.wgout.card(shown, d.granted)  # queued: its task sends the frame
 
     def on_input(self, inp, active):
         if inp.kind == "door_sensor":
@@ -411,6 +419,8 @@ class Door:
         tasks.append(asyncio.create_task(self.run_holds()))
         tasks.append(asyncio.create_task(poll_inputs(self.inputs)))
         tasks.append(asyncio.create_task(self.run_reader()))
+        if self.wgout is not None:
+            tasks.append(asyncio.create_task(self.wgout.run()))
         if self.readers is not None:
             from doorapp.readers import tasks as reader_tasks
 

@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from doorctl import __version__, paths, profiles, simble, simphone, simprep
+from doorctl import __version__, paths, profiles, simble, simphone, simprep, simwgout
 from doorctl.errors import CliError
 from doorctl.simctl import DEFAULT_CONTROL, SimClient, SimError
 
@@ -406,6 +406,7 @@ def build_parser():
     sp.set_defaults(func=cmd_sim_events)
     simble.register(ssub, with_control)  # fob, radio, ble: the simulated radio (doorctl/simble.py)
     simphone.register(ssub, with_control)  # phone: pair a phone, bring it near (doorctl/simphone.py)
+    simwgout.register(ssub, with_control)  # wiegand-out: the Wiegand output's frames (doorctl/simwgout.py)
 
     emu = sub.add_parser("pn532-emu", help="serve the PN532 emulator on a pty or TCP port",
                          description="Run the byte-level PN532 emulator outside the simulator, e.g. "

@@ -141,6 +141,9 @@ def _board_pins(spec):
     for name in ("led", "buzzer"):
         if name in spec:
             yield name, spec[name]["pin"], True, "none"
+    for k in ("d0", "d1"):  # Wiegand output to a panel: driven outputs
+        if k in spec.get("wiegand_out", {}):
+            yield "wiegand_out %s" % k, spec["wiegand_out"][k], True, "none"
     pn = spec.get("pn532", {})
     for k in ("tx", "rx", "sda", "scl"):
         if k in pn:

@@ -179,6 +179,17 @@ def _wiegand(spec):
                  ["D0/D1 idle at 5 V: never straight to a GPIO", "level shifter LV side 3V3, HV side +5V"])
 
 
+def _wiegand_out(spec):
+    w = spec["wiegand_out"]
+    rows = [Row("buffer input A1", w["d0"], role="Wiegand out D0", wire="idle high, low pulses",
+                function="Wiegand output D0", to="panel's D0 through an open-drain buffer (74LVC07)"),
+            Row("buffer input A2", w["d1"], role="Wiegand out D1", wire="idle high, low pulses",
+                function="Wiegand output D1", to="panel's D1 through an open-drain buffer (74LVC07)"),
+            Row("buffer VCC", rail="3V3"), Row("buffer GND, panel GND", rail="GND")]
+    return Group("wiegand_out", "Wiegand output to a panel (74LVC07 open-drain buffer)", rows,
+                 ["the panel's pull-ups make the high level", "docs/wiegand-out.md"])
+
+
 def _keypad(spec):
     k = spec["keypad"]
     rows = [Row("row %d" % (i + 1), p, role="keypad row %d" % (i + 1), wire="row",
@@ -210,6 +221,8 @@ def connections(spec):
         groups.append(_buzzer(spec))
     if "wiegand" in spec:
         groups.append(_wiegand(spec))
+    if "wiegand_out" in spec:
+        groups.append(_wiegand_out(spec))
     if "keypad" in spec:
         groups.append(_keypad(spec))
     if "qr_scanner" in spec and "rx" in spec["qr_scanner"]:
@@ -226,6 +239,8 @@ def board_pins(spec):
     pins += [spec[k]["pin"] for k in ("led", "buzzer") if k in spec]
     if "wiegand" in spec:
         pins += [spec["wiegand"]["d0"], spec["wiegand"]["d1"]]
+    if "wiegand_out" in spec:
+        pins += [spec["wiegand_out"]["d0"], spec["wiegand_out"]["d1"]]
     if "keypad" in spec:
         pins += spec["keypad"]["rows"] + spec["keypad"]["cols"]
     q = spec.get("qr_scanner", {})

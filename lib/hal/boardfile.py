@@ -105,6 +105,10 @@ def validate_board(spec, path="board"):
             claim(_pin(o, "pin", (path, opt + ".")), opt + ".pin")
             o["active"] = _choice(o, "active", (path, opt + "."), LEVELS, "high")
     _readers(spec, path, claim)
+    if "wiegand_out" in spec:  # Wiegand output to a panel (docs/wiegand-out.md): two outputs, idle high
+        w = _need(spec, "wiegand_out", at, dict)
+        for key in ("d0", "d1"):
+            claim(_pin(w, key, (path, "wiegand_out.")), "wiegand_out." + key)
     return spec
 
 

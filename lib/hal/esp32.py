@@ -100,6 +100,14 @@ class Board:
         w = self.spec["wiegand"]
         attach_irq(assembler, machine.Pin(w["d0"], machine.Pin.IN), machine.Pin(w["d1"], machine.Pin.IN))
 
+    def wiegand_output(self, d0, d1):
+        """Wiegand output to a panel on GPIOs d0/d1 (hal/wiegandtx.py: loaded on boards with one)."""
+        from hal.wiegandtx import WiegandTx
+
+        out = machine.Pin.OUT
+        return WiegandTx(machine.Pin(d0, out, value=1), machine.Pin(d1, out, value=1), machine.disable_irq,
+                         machine.enable_irq)
+
     def qr_stream(self):
         """The QR scanner module's UART as a ByteStream."""
         q = self.spec["qr_scanner"]

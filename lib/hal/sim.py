@@ -143,6 +143,12 @@ class Board:
     def wiegand_input(self, assembler):
         self.wiegand = assembler
 
+    def wiegand_output(self, d0, d1):
+        """Wiegand output: its pulses recorded (board.wiegand_out) for the control channel (sim/wgout.py)."""
+        from sim.wgout import Recorder
+
+        return Recorder(self, d0, d1)
+
     def qr_stream(self):
         from sim.linestream import LineStream  # (boards with a QR scanner only)
 

@@ -11,6 +11,19 @@ import socket
 
 pins = {}
 uarts = {}
+watched = ()  # pins whose writes are logged in `changes` as (pin, level, ticks_us, interrupts off)
+changes = []
+irq_off = [False]
+
+
+def disable_irq():
+    irq_off[0] = True
+    return 5  # the state enable_irq must be given back
+
+
+def enable_irq(state):
+    assert state == 5 and irq_off[0]
+    irq_off[0] = False
 
 _POLL = 3  # MP_STREAM_POLL
 _RD = 1
@@ -34,6 +47,10 @@ class Pin:
         if v is None:
             return self.level
         self.level = 1 if v else 0
+        if self.num in watched:
+            from time import ticks_us
+
+            changes.append((self.num, self.level, ticks_us(), irq_off[0]))
 
     def value(self, v=None):
         return self(v)

@@ -14,6 +14,7 @@ sys.modules["network"] = network_double
 sys.modules["ntptime"] = ntptime_double
 
 import asyncio  # noqa: E402
+import time  # noqa: E402
 
 from compat import sleep_ms  # noqa: E402
 from doorapp import fileio, startup
@@ -24,7 +25,8 @@ cards = machine_double.connect_emulator(sys.argv[4])  # the PN532 emulator servi
 # DATA/users.tbl was built on the host (user 7, card 04A1B2C3, relay 2), as a board gets it
 fileio.write_json_atomic(DATA + "/config.json", {"relays": {"2": {"hold_ms": 200}},
                                                  "network": {"ssid": "site-wifi", "hostname": "door-7"},
-                                                 "time": {"ntp": "ntp.example.org"}})
+                                                 "time": {"ntp": "ntp.example.org"},
+                                                 "wiegand_out": {"enabled": True, "format": "w34"}})
 fileio.write_json_atomic(DATA + "/secrets.json", {"wifi_password": "wifi-pass-1"})
 
 # as startup.start() on a board; data_dir: on a board "" (LittleFS at /), here off the host's /
@@ -37,6 +39,8 @@ for _code, _name in ((1, "power_on"), (2, "hard_reset"), (3, "watchdog"), (4, "d
     assert board.reset_cause() == _name, (_code, board.reset_cause())
 machine_double.cause[0] = machine_double.WDT_RESET  # this start follows a watchdog reset
 pins = machine_double.pins
+assert pins[21].mode == pins[22].mode == machine_double.Pin.OUT and pins[21].level == pins[22].level == 1
+machine_double.watched = (21, 22)  # the Wiegand output (board file wiegand_out), idle high
 assert pins[26].mode == machine_double.Pin.OUT and pins[26].level == 0  # active high: idle low
 assert pins[32].pull == machine_double.Pin.PULL_UP  # exit button input with pull-up
 
@@ -68,6 +72,23 @@ async def main():
             break
         await sleep_ms(5)
     assert pins[27].level == 1, "relay 2 not energised"
+    for _ in range(100):  # the granted card goes out as W34 on GPIO 21 (D0) / 22 (D1)
+        if len(machine_double.changes) >= 68:
+            break
+        await sleep_ms(5)
+    ch = machine_double.changes
+    assert len(ch) == 68 and all(c[3] for c in ch), ch  # each pulse with interrupts off
+    import wiegand
+
+    asm = wiegand.WiegandAssembler()
+    for i in range(0, 68, 2):
+        assert (ch[i][1], ch[i + 1][1], ch[i][0]) == (0, 1, ch[i + 1][0])  # a low pulse on one line
+        assert time.ticks_diff(ch[i + 1][2], ch[i][2]) >= 50  # the default 50 us
+        if i:
+            assert time.ticks_diff(ch[i][2], ch[i - 2][2]) >= 1980  # 2 ms apart (or more)
+        asm.pulse(1 if ch[i][0] == 22 else 0, ch[i][2])
+    assert asm.poll(time.ticks_add(ch[-1][2], 30000)) == 34
+    assert wiegand.decode(asm.frame, 34).uid4 == b"\x04\xa1\xb2\xc3"
     assert pins[26].level == 0
     for _ in range(100):
         if pins[27].level == 0:

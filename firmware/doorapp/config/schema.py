@@ -155,7 +155,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if not isinstance(cfg, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in cfg:
-        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays"):
+        if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays", "wiegand_out"):
             raise ConfigError(path, key, "unknown section")
     out = {}
     for name in SECTIONS:
@@ -167,6 +167,10 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
                                   "got %r" % out["device"]["id"])
     if out["time"]["tz"] not in (known_tz, _UTC):  # (a live config's, checked already; the default)
         _check_tz(out["time"]["tz"], path)
+    if "wiegand_out" in board_spec or "wiegand_out" in cfg:  # its own module: boards with the pins
+        from doorapp.config import wgout
+
+        wgout.check(cfg.get("wiegand_out", {}), board_spec, path, out)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     if board_spec.get("profile", "lean") == "lean":
         for sec, key, off, what in LEAN_OFF:
