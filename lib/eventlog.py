@@ -142,6 +142,9 @@ REASON_PAIRED = const(36)  # info (kind ble): a phone paired for the user (value
 REASON_PAIRING_FAILED = const(37)  # kind ble: a pairing attempt failed (its code is spent)
 REASON_ALARM_CLEARED = const(38)  # info (kind door): a held-open door closed, or a forced door's alarm cleared
 REASON_ACTION_FAILED = const(39)  # kind system: an input's or web relay's HTTP action failed (value: which)
+REASON_CARD_KEY_WRONG = const(40)  # card.mifare on: the card refused the key (value: the UID, fmt 0)
+REASON_CARD_BLOCK_EMPTY = const(41)  # card.mifare on: the code block holds no card number (value: the UID)
+REASON_CARD_NOT_MIFARE = const(42)  # card.mifare on: not a MIFARE Classic, and no UID fallback (value: the UID)
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -154,6 +157,7 @@ REASONS = (
     "door_held_open", "door_forced", "failures_alarm", "busy", "wrong_method",
     "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
     "lockout_cleared", "not_moved", "paired", "pairing_failed", "alarm_cleared", "action_failed",
+    "card_key_wrong", "card_block_empty", "card_not_mifare",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

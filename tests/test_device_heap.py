@@ -95,7 +95,7 @@ def test_private_constant_copies_match_the_public_ones():
         assert len(names) == len(table), (prefix, names)
         for name in names:
             assert table[getattr(eventlog, name)] == name[len(prefix):].lower(), name
-    assert len(eventlog.REASONS) == eventlog.REASON_ACTION_FAILED + 1
+    assert len(eventlog.REASONS) == eventlog.REASON_CARD_NOT_MIFARE + 1
     from doorapp import watchdog
     assert eventlog.REASONS[eventlog.REASON_POWER_ON:eventlog.REASON_BROWNOUT + 1] == watchdog.RESET_CAUSES
     assert not [n for n in dir(watchdog) if n.startswith("_REASON")]  # the watchdog logs eventlog's codes

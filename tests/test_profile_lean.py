@@ -54,6 +54,7 @@ def test_lean_core_runs_with_heap_to_spare(tmp_path):
     ("network", {"ssid": "site-wifi"}, "network.ssid", "Wi-Fi with the HTTP API"),
     ("lpr", {"enabled": True}, "lpr.enabled", "licence plates"),
     ("ble", {"enabled": True}, "ble.enabled", "BLE unlock"),
+    ("card", {"mifare": {"enabled": True}}, "card.mifare.enabled", "MIFARE encryption"),
 ])
 def test_what_does_not_fit_is_refused_at_configuration(tmp_path, section, value, field, what):
     cfg = dict(CONFIG)

@@ -135,6 +135,7 @@ class Door:
         if self.watcher:
             self.watcher.interval_ms = new["reader"]["poll_ms"]
             self.watcher.miss_ms = new["reader"]["removal_ms"]
+            self.follow_mifare()
         if new["lpr"]["username"] != old["lpr"]["username"] and self.secrets.get("lpr_hash"):
             self.set_secret("lpr_hash", "")  # a renamed camera account signs in only once given a password
         return new["card"]["format"] != old["card"]["format"]
@@ -150,6 +151,15 @@ class Door:
         finally:
             residency.trim()
         self.secrets = new
+
+    def follow_mifare(self):
+        """card.mifare: card codes read from an encrypted MIFARE Classic sector instead of UIDs
+        (doorapp/mifare.py: loaded only once it is on)."""
+        w = self.watcher
+        if w is not None and (w.read_card is not None or self.cfg["card"]["mifare"]["enabled"]):
+            from doorapp import mifare
+
+            mifare.follow(self, w)
 
     def use_table(self, table):
         """Decide on `table` from now on (a table pushed or its edits merged)."""
@@ -385,6 +395,7 @@ class Door:
         rc = self.cfg["reader"]
         self.watcher = CardWatcher(chip, self.on_card, interval_ms=rc["poll_ms"], miss_polls=2,
                                    miss_ms=rc["removal_ms"])
+        self.follow_mifare()
         await self.watcher.run()
 
     async def run_holds(self):

@@ -3,6 +3,7 @@
 Tests and `doorctl sim ...` inject the outside world (cards, buttons, door, reader faults,
 clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3"}            -> {"ok": true}
+    {"cmd": "tap", "uid": "04A1B2C3", "mifare": {"sectors": {...}, "blocks": {...}}}  (a MIFARE Classic)
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
 benches call often), in sim/ctlmore.py, the rare ones in sim/ctlrare.py (loaded per use) and, on boards with the other readers, sim/readerctl.py
@@ -70,12 +71,19 @@ class Control:
         r = self.door.relays[int(req.get("num", 1))]
         return {"on": r.is_on(), "pulses": r.pulses}
 
+    def _place(self, emu, req):
+        """`mifare`: a MIFARE Classic 1K's sectors and blocks (pn532emu/mifaredesc.py)."""
+        uid = parse_uid(req.get("uid"))
+        if req.get("mifare") is None:
+            emu.place(uid)
+        else:
+            emu.place_mifare(uid, req["mifare"])
+
     def cmd_tap(self, req):
         """Present a card for `ms` (default 300) then take it away."""
         emu = self._emulator()
-        uid = parse_uid(req.get("uid"))
         ms = int(req.get("ms", 300))
-        emu.place(uid)
+        self._place(emu, req)
         self._removal += 1
         asyncio.create_task(self._later(ms, emu.remove, self._removal))
         return {}
@@ -83,7 +91,7 @@ class Control:
     def cmd_place(self, req):
         """Put a card on the reader and leave it there (until `remove`)."""
         self._removal += 1
-        self._emulator().place(parse_uid(req.get("uid")))
+        self._place(self._emulator(), req)
         return {}
 
     def cmd_remove(self, req):

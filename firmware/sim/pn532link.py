@@ -78,6 +78,9 @@ class RemoteEmulator:
     def place(self, uid):
         self._call({"call": "place", "uid": uid.hex()})
 
+    def place_mifare(self, uid, desc):
+        self._call({"call": "place", "uid": uid.hex(), "mifare": desc})
+
     def remove(self):
         self._call({"call": "remove"})
 

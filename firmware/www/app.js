@@ -762,6 +762,12 @@ async function viewCard() {
   const f = $('#card-form');
   f.enabled.checked = cfg.card.enabled;
   f.format.value = cfg.card.format;
+  const m = cfg.card.mifare;
+  f.mifare_enabled.checked = m.enabled;
+  f.mifare_sector.value = m.sector;
+  f.mifare_block.value = m.block;
+  f.mifare_key_type.value = m.key_type;
+  f.mifare_uid_fallback.checked = m.uid_fallback;
   await showRestart();
 }
 
@@ -771,7 +777,9 @@ async function showRestart() {
 }
 
 onSubmit($('#card-form'), async f => {
-  const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value}});
+  const mifare = {enabled: f.mifare_enabled.checked, sector: Number(f.mifare_sector.value),
+    block: Number(f.mifare_block.value), key_type: f.mifare_key_type.value, uid_fallback: f.mifare_uid_fallback.checked};
+  const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare}});
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');

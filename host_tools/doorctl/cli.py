@@ -113,11 +113,32 @@ def _client(args):
     return SimClient(args.control)
 
 
+def _mifare_card(args):
+    """--mifare-*: a MIFARE Classic 1K description for the simulator (docs/cards-mifare.md), or None."""
+    if args.mifare_key is None and args.mifare_code is None:
+        return None
+    key = args.mifare_key or "ff" * 6
+    if len(key) != 12 or any(ch not in "0123456789abcdefABCDEF" for ch in key):
+        raise CliError("--mifare-key must be 12 hex digits")
+    if not 0 <= args.mifare_sector <= 15 or not 0 <= args.mifare_block <= 2:
+        raise CliError("--mifare-sector must be 0-15 and --mifare-block 0-2 (3 is the sector trailer)")
+    desc = {"sectors": {str(args.mifare_sector): {"key_a": key, "key_b": key, "access": "787788"}}}
+    if args.mifare_code is not None:
+        if not 0 <= args.mifare_code <= 0xFFFFFFFF:
+            raise CliError("--mifare-code must be 0-4294967295")
+        desc["blocks"] = {str(args.mifare_sector * 4 + args.mifare_block): "%08x" % args.mifare_code}
+    return desc
+
+
 def cmd_sim_simple(args):
     with _client(args) as c:
         if args.simcmd == "tap":
-            c.call("tap", uid=args.uid, ms=args.ms)
-            print("card %s presented for %d ms" % (args.uid, args.ms))
+            m = _mifare_card(args)
+            if m is None:
+                c.call("tap", uid=args.uid, ms=args.ms)
+            else:
+                c.call("tap", uid=args.uid, ms=args.ms, mifare=m)
+            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (MIFARE Classic)" if m else ""))
         elif args.simcmd == "place":
             c.call("place", uid=args.uid)
             print("card %s on the reader" % args.uid)
@@ -329,6 +350,11 @@ def build_parser():
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
     sp.add_argument("uid")
     sp.add_argument("--ms", type=int, default=300, help="how long the card stays (default %(default)s)")
+    sp.add_argument("--mifare-key", metavar="HEX", help="a MIFARE Classic whose code sector has this key as A and B "
+                                                        "(docs/cards-mifare.md)")
+    sp.add_argument("--mifare-code", type=int, metavar="N", help="the card number in its code block")
+    sp.add_argument("--mifare-sector", type=int, default=1, metavar="N", help="code sector (default %(default)s)")
+    sp.add_argument("--mifare-block", type=int, default=0, metavar="N", help="code block 0-2 (default %(default)s)")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("place", help="put a card on the reader and leave it"))
     sp.add_argument("uid")

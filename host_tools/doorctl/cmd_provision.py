@@ -22,7 +22,7 @@ from doorctl import manifest
 from doorctl.errors import CliError
 
 ENV = {"wifi_password": "DOORCTL_WIFI_PASSWORD", "admin_password": "DOORCTL_ADMIN_PASSWORD",
-       "site_key": "DOORCTL_SITE_KEY", "qr_key": "DOORCTL_QR_KEY"}
+       "site_key": "DOORCTL_SITE_KEY", "qr_key": "DOORCTL_QR_KEY", "mifare_key": "DOORCTL_MIFARE_KEY"}
 # flag -> (config section, key, prompt)
 CONFIG_FIELDS = (
     ("device_id", "device", "id", "Device ID (1-12 characters)"),
@@ -145,6 +145,15 @@ def provision(args, answers):
             summary["secrets"][key] = "kept"
         else:
             set_secret(key, pysecrets.token_hex(32), "generated" if key not in sec else "regenerated")
+    # the MIFARE Classic sector key (docs/cards-mifare.md): kept like the others, but only
+    # --new-mifare-key replaces it (every card encoded with the old one would stop opening)
+    given = getattr(args, "mifare_key", None) or os.environ.get(ENV["mifare_key"])
+    if given is not None:
+        set_secret("mifare_key", given.strip().lower(), "given")
+    elif "mifare_key" in sec and not getattr(args, "new_mifare_key", False):
+        summary["secrets"]["mifare_key"] = "kept"
+    else:
+        set_secret("mifare_key", pysecrets.token_hex(6), "generated" if "mifare_key" not in sec else "regenerated")
 
     try:
         configmod.validate(cfg, spec, cfg_path)
@@ -194,6 +203,9 @@ def register(sub):
     p.add_argument("--admin-password", help="HTTP API admin password (prefer the prompt or DOORCTL_ADMIN_PASSWORD)")
     p.add_argument("--site-key", help="64 hex digits (default: keep, else generate)")
     p.add_argument("--qr-key", help="64 hex digits (default: keep, else generate)")
+    p.add_argument("--mifare-key", help="12 hex digits: the MIFARE Classic sector key (default: keep, else generate)")
+    p.add_argument("--new-mifare-key", action="store_true", help="generate a new MIFARE key (cards encoded with the old "
+                                                                 "one no longer open)")
     p.add_argument("--new-keys", action="store_true", help="generate new site and QR keys (invalidates PIN/QR hashes "
                                                            "in user tables built with the old key)")
     p.add_argument("--no-input", action="store_true", help="never prompt")

@@ -33,7 +33,13 @@ class CardWatcher:
 
     on_card(uid, atqa, sak) is a plain callable, called from the watcher task: keep it short
     (hand the UID to the app). on_remove(uid), optional, when a card has left the field.
+    read_card, when set, is awaited instead of on_card: a coroutine function
+    (reader, uid, atqa, sak) that talks to the card still selected (MIFARE sectors: the door's
+    doorapp/mifare.py). If it raises PN532Error (the card left mid-read, the link failed)
+    the card is forgotten, so the next poll presents it again.
     """
+
+    read_card = None  # (a class default: set on the instance only when used)
 
     def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
                  miss_ms=0, fail_limit=3, backoff_ms=250, max_backoff_ms=8000):
@@ -162,13 +168,21 @@ class CardWatcher:
                             fn = self.on_remove
                     if fn is not None:
                         try:
-                            fn(*card)
+                            if fn == self.on_card and self.read_card is not None:
+                                await self.read_card(self.reader, *card)
+                            else:
+                                fn(*card)
                         except MemoryError:  # decided nothing: the next poll presents the card again
                             self.no_heap += 1
                             gc.collect()
                             if fn == self.on_card:
                                 self.uid = None
                                 self.cards -= 1
+                        except PN532Error as e:  # (read_card) the card left or the link failed mid-read
+                            self.errors += 1
+                            self.last_error = (type(e).__name__ + ": " + str(e))[:_MSG_MAX]
+                            self.uid = None
+                            self.cards -= 1
                         except Exception as e:  # a broken callback must not kill the reader task
                             print_exception(e)
                 await sleep_ms(self.interval_ms)

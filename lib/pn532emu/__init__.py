@@ -15,8 +15,9 @@ Power: the chip starts asleep (HSU: bytes are ignored until a 0x55 arrives) and 
 mode, where every command but SAMConfiguration is ignored (no ACK). PowerDown sends it back
 to sleep. `asleep=False` starts it awake and configured.
 
-MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory) is in
-pn532emu/mifare.py.
+MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory: per-sector
+keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
+card described in JSON terms (pn532emu/mifaredesc.py).
 """
 
 from micropython import const
@@ -101,6 +102,7 @@ class PN532Emulator:
         self._brty = 0
         self._selected = False
         self._auth = None  # trailer block of the authenticated sector
+        self._key = 0  # the key it was authenticated with: 1 = A, 2 = B
 
     # -- host side ---------------------------------------------------------------------------
     def feed(self, data):
@@ -214,6 +216,13 @@ class PN532Emulator:
             self._due = ticks_add(self.clock(), self.select_ms)
             self.poll()
         return self.card
+
+    def place_mifare(self, uid, desc):
+        """Put a MIFARE Classic 1K in the field, its sectors and blocks from a JSON-ready
+        description (pn532emu/mifaredesc.py, e.g. what the simulator's `tap` passes on)."""
+        from .mifaredesc import memory
+
+        return self.place(uid, memory=memory(uid, desc))
 
     def remove(self):
         self.card = None

@@ -6,7 +6,7 @@ from doorapp.config import schema
 
 def check(cfg, partial, board_spec, path):
     """The new config: `cfg` (the running one) with `partial` merged in (sections replaced key
-    by key, relays and inputs item by item, web relays by id with null removing one), checked whole; raises ConfigError naming the field.
+    by key, card.mifare too, relays and inputs item by item, web relays by id with null removing one), checked whole; raises ConfigError naming the field.
     A change of `verify` alone checks that section only: the rest was checked already."""
     merged = {}
     for sec in cfg:
@@ -28,7 +28,14 @@ def check(cfg, partial, board_spec, path):
                 else:
                     merged[sec][key] = val[key]
         elif isinstance(val, dict) and isinstance(merged.get(sec), dict):
-            merged[sec].update(val)
+            for key in val:  # a nested object (card.mifare) merges key by key too
+                old = merged[sec].get(key)
+                if isinstance(val[key], dict) and isinstance(old, dict):
+                    old = dict(old)
+                    old.update(val[key])
+                    merged[sec][key] = old
+                else:
+                    merged[sec][key] = val[key]
         else:
             merged[sec] = val
     if list(partial) == ["verify"]:

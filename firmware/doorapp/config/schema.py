@@ -23,7 +23,9 @@ EXPANDER_LAST = 40
 # field: (kind, default, lo, hi) — kind is int, bool, str (lo/hi = length) or a tuple of choices
 SECTIONS = {
     "device": {"id": (str, "door-1", 1, 12), "name": (str, "doorctl", 1, 63)},
-    "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0)},
+    # mifare: the card code read from an encrypted MIFARE Classic sector instead of the UID
+    # (MIFARE below; docs/cards-mifare.md)
+    "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0), "mifare": None},
     # poll_ms: pause between reader polls (each poll itself waits ~15 ms for a card);
     # removal_ms: a card must be gone this long before the same card counts as a new tap
     "reader": {"poll_ms": (int, 10, 0, 1000), "removal_ms": (int, 300, 50, 5000)},
@@ -57,6 +59,12 @@ SECTIONS = {
             "bkey_range_m": (("1-3", "4-6", "7-9"), "1-3", 0, 0), "movement_detection": (bool, False, 0, 0),
             "rssi_1m": (int, -59, -100, -20), "path_loss_x10": (int, 20, 10, 50)},
 }
+# card.mifare (docs/cards-mifare.md): sector 0-15 and block 0-2 in it (3 is the sector trailer)
+# holding the card code, read with key A or B (the key: secrets.json mifare_key); uid_fallback:
+# cards that are not MIFARE Classic are decided on their UID (off: denied, card_not_mifare)
+MIFARE = {"enabled": (bool, False, 0, 0), "sector": (int, 1, 0, 15), "block": (int, 0, 0, 3),
+          "key_type": (("A", "B"), "A", 0, 0), "uid_fallback": (bool, False, 0, 0)}
+SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
 RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
@@ -88,7 +96,11 @@ _DOOR_ONLY = ("alarm_door_opened", "break_in")
 
 def check_value(value, spec, path, field):
     kind, _default, lo, hi = spec
-    if isinstance(kind, tuple):
+    if isinstance(kind, dict):  # a nested object (card.mifare)
+        value = _section(value, kind, path, field)
+        if kind is MIFARE:
+            _check_mifare(value, path, field)
+    elif isinstance(kind, tuple):
         if value not in kind:
             raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
     elif kind is bool:
@@ -117,8 +129,22 @@ def _section(given, schema, path, prefix, defaults=None):
         default = spec[1]
         if defaults and key in defaults:
             default = defaults[key]
-        out[key] = check_value(given[key], spec, path, prefix + "." + key) if key in given else default
+        if key in given:
+            out[key] = check_value(given[key], spec, path, prefix + "." + key)
+        elif isinstance(spec[0], dict):  # (a nested object's defaults: a dict of its own)
+            out[key] = _section({}, spec[0], path, prefix + "." + key)
+        else:
+            out[key] = default
     return out
+
+
+def _check_mifare(m, path, field):
+    if m["block"] == 3:
+        raise ConfigError(path, field + ".block", "block 3 is the sector trailer (keys and access bits): "
+                          "the card code goes in block 0, 1 or 2")
+    if m["sector"] == 0 and m["block"] == 0:
+        raise ConfigError(path, field + ".block", "sector 0 block 0 is the manufacturer block (UID): "
+                          "use block 1 or 2, or another sector")
 
 
 def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=None):
@@ -152,6 +178,9 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
             if isinstance(given, dict) and given.get(key, off) != off:
                 raise ConfigError(path, sec + "." + key, "%s does not fit a lean board's heap (board %s, profile lean): "
                                   "use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
+        if out["card"]["mifare"]["enabled"]:  # (nested: not in LEAN_OFF; ~2 KB, measured in docs/cards-mifare.md)
+            raise ConfigError(path, "card.mifare.enabled", "MIFARE encryption does not fit a lean board's heap (board %s, "
+                              "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
     given = cfg.get("relays", {})
     if not isinstance(given, dict):
         raise ConfigError(path, "relays", "must be an object keyed by relay id")

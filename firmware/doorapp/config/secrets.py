@@ -12,22 +12,25 @@ an invalid file stops start-up with the file and field named.
                  absent = first boot: the first-boot password may only change itself
   http_open_hash password of the vendor "Open Relay Via HTTP" command (/fcgi/do), same form
   lpr_hash       password of the LPR camera account (config lpr.username), same form
+  mifare_key     12 hex digits (6 bytes): the MIFARE Classic key of the sector holding the card
+                 code (config card.mifare; docs/cards-mifare.md); `doorctl cards encode` writes it
 """
 from configerror import ConfigError
 
 SECRETS_FILE = "secrets.json"
 _HEX = "0123456789abcdefABCDEF"
-FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash")
+FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash", "mifare_key")
 
 
-def _hex_key(value, path, field):
-    if not isinstance(value, str) or len(value) != 64 or any(c not in _HEX for c in value):
-        raise ConfigError(path, field, "must be 64 hex digits (32 bytes)")
-    return bytes(int(value[i:i + 2], 16) for i in range(0, 64, 2))
+def _hex_key(value, path, field, n=32):
+    if not isinstance(value, str) or len(value) != 2 * n or any(c not in _HEX for c in value):
+        raise ConfigError(path, field, "must be %d hex digits (%d bytes)" % (2 * n, n))  # (never the value)
+    return bytes(int(value[i:i + 2], 16) for i in range(0, 2 * n, 2))
 
 
 def validate(doc, path=SECRETS_FILE):
-    """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None}."""
+    """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None, the hashes (str),
+    "mifare_key": bytes (only when given)}."""
     if not isinstance(doc, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in doc:
@@ -40,10 +43,12 @@ def validate(doc, path=SECRETS_FILE):
     for k in ("site_key", "qr_key"):
         if k in doc:
             out[k] = _hex_key(doc[k], path, k)
-    from doorapp.config.passwords import valid_hash
-
+    if "mifare_key" in doc:
+        out["mifare_key"] = _hex_key(doc["mifare_key"], path, "mifare_key", 6)
     for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:
+            from doorapp.config.passwords import valid_hash  # (only for a file with hashes: start-up heap)
+
             if not valid_hash(doc[k]):
                 raise ConfigError(path, k, "must be a password hash made by doorctl (pbkdf2-sha256$...)")
             out[k] = doc[k]

@@ -1,0 +1,172 @@
+"""`doorctl cards read|encode|enrol` (Adafruit's PN532 driver over pyserial) against our PN532
+emulator on a pty (doorctl.pn532_bridge); the encoded card then read as the door reads it."""
+import asyncio
+import csv
+import json
+import threading
+import time
+
+import pytest
+
+from doorctl import cli
+from doorctl.pn532_bridge import PN532Bridge
+from pn532emu.mifare import classic_memory
+
+KEY = "a1b2c3d4e5f6"
+UID = b"\xde\xad\xbe\xef"
+
+
+@pytest.fixture
+def bridge():
+    br = PN532Bridge(select_ms=0)
+    path = br.serve_pty()
+    yield br, path
+    br.close()
+
+
+@pytest.fixture
+def secrets(tmp_path):
+    p = tmp_path / "secrets.json"
+    p.write_text(json.dumps({"site_key": "5a" * 32, "mifare_key": KEY}))
+    return str(p)
+
+
+def doorctl(capsys, *argv):
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert KEY not in (out + err).lower()
+    return rc, out, err
+
+
+def test_encode_a_blank_card_then_read_it(bridge, secrets, capsys):
+    br, port = bridge
+    mem = classic_memory(UID)
+    br.place(UID, memory=mem)
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "12345", "--sector", "2",
+                           "--block", "1", "--secrets", secrets, "--card-format", "10D", "--json")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["uid"] == "DEADBEEF" and doc["was"] == "blank" and doc["card_code"] == "0000012345", doc
+    # on the card: the code in block 9, the site key as key A and B, access bits 78 77 88
+    assert mem[9 * 16:9 * 16 + 16] == (12345).to_bytes(4, "big") + bytes(12)
+    assert mem[11 * 16:12 * 16] == bytes.fromhex(KEY) + b"\x78\x77\x88\x69" + bytes.fromhex(KEY)
+
+    rc, out, err = doorctl(capsys, "cards", "read", "--port", port, "--sector", "2", "--block", "1",
+                           "--secrets", secrets, "--card-format", "10D")
+    assert rc == 0, err
+    assert "card DEADBEEF: MIFARE Classic 1K" in out and "code 12345 = 0000012345 in 10D" in out, out
+    assert "site key" in out
+    # without the key: the sector is locked
+    rc, out, err = doorctl(capsys, "cards", "read", "--port", port, "--sector", "2", "--block", "1", "--json")
+    assert rc == 0 and json.loads(out)["status"] == "key_wrong"
+    # encoding again (the site key opens it) writes a new code
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "777", "--sector", "2", "--block", "1",
+                           "--secrets", secrets)
+    assert rc == 0 and "encoded before" in out and "code 777" in out, out + err
+
+    # and our firmware's reader code takes it as a door does
+    from doorapp import mifare as doormifare
+    from pn532.hsu import PN532_HSU
+    from pn532emu import PN532Emulator, EmulatorStream
+
+    emu = PN532Emulator(asleep=False)
+    emu.place(UID, memory=mem)
+
+    class FakeDoor:
+        cfg = {"card": {"enabled": True, "mifare": {"enabled": True, "sector": 2, "block": 1, "key_type": "B",
+                                                    "uid_fallback": False}}}
+        secrets = {"mifare_key": bytes.fromhex(KEY)}
+        card_format = "10D"
+
+        def decide(self, kind, value, shown, fmt):
+            self.got = (kind, value, shown, fmt)
+
+    async def main():
+        pn = PN532_HSU(EmulatorStream(emu))
+        card = await pn.read_passive_target()
+        door = FakeDoor()
+
+        class W:
+            read_card = None
+
+        doormifare.follow(door, W)
+        await W.read_card(pn, *card)
+        return door.got
+
+    assert asyncio.run(main()) == (1, "0000000777", (777).to_bytes(4, "big"), 3)
+
+
+def test_errors_are_one_line(bridge, secrets, capsys, tmp_path):
+    br, port = bridge
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "5", "--block", "3", "--secrets", secrets)
+    assert rc == 1 and "trailer" in err and "Traceback" not in err
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "5", "--secrets", str(tmp_path / "none"))
+    assert rc == 1 and "--secrets" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mifare_key": "a1b2"}))
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "5", "--secrets", str(bad))
+    assert rc == 1 and "mifare_key" in err and "12 hex digits" in err and "a1b2" not in err, err
+    rc, out, err = doorctl(capsys, "cards", "read", "--port", str(tmp_path / "no-tty"))
+    assert rc == 1 and "--port" in err
+    rc, out, err = doorctl(capsys, "cards", "read", "--port", port, "--timeout", "0.3")
+    assert rc == 1 and "no card" in err
+    br.place(b"\x04\x11\x22\x33\x44\x55\x66")  # an NTAG
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "5", "--secrets", secrets)
+    assert rc == 1 and "not a MIFARE Classic" in err
+    # a sector with someone else's keys
+    br.place(UID, memory=classic_memory(UID, keys={1: (b"\x01" * 6, b"\x02" * 6)}))
+    rc, out, err = doorctl(capsys, "cards", "encode", "--port", port, "--code", "5", "--secrets", secrets)
+    assert rc == 1 and "neither the transport key nor the site key" in err
+
+
+def test_enrol_appends_a_row_per_card(bridge, secrets, capsys, tmp_path):
+    br, port = bridge
+    users = tmp_path / "users.csv"
+    users.write_text("id,name,cards,relays\n41,Existing,0000000001,1\n")
+    cards = [(b"\x01\x02\x03\x04", 1001), (b"\x05\x06\x07\x08", 1002), (b"\x09\x0a\x0b\x0c", None)]
+
+    def present():
+        for uid, code in cards:
+            data = {} if code is None else {4: code.to_bytes(4, "big")}
+            br.place(uid, memory=classic_memory(uid, key_a=bytes.fromhex(KEY), key_b=bytes.fromhex(KEY), data=data))
+            time.sleep(0.6)
+        br.place(b"\x0d\x0e\x0f\x10", memory=classic_memory(b"\x0d\x0e\x0f\x10", data={4: (3).to_bytes(4, "big")}))
+
+    t = threading.Thread(target=present, daemon=True)
+    t.start()
+    rc, out, err = doorctl(capsys, "cards", "enrol", "--port", port, "--csv", str(users), "--secrets", secrets,
+                           "--card-format", "10D", "--count", "3", "--timeout", "5")
+    t.join()
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "card 1: 01020304 -> 0000001001, user 42 appended to %s" % users, out
+    assert lines[1].startswith("card 2: 05060708 -> 0000001002, user 43")
+    assert "card 090A0B0C: skipped (empty)" in out
+    assert lines[-1] == "3 card(s) enrolled into %s" % users
+    rows = list(csv.DictReader(users.open()))
+    assert [(r["id"], r["cards"]) for r in rows] == [("41", "0000000001"), ("42", "0000001001"), ("43", "0000001002"),
+                                                     ("44", "0000000003")]
+    # UIDs without a key; the CSV is created
+    fresh = tmp_path / "new.csv"
+    br.place(b"\x04\xa1\xb2\xc3")
+    rc, out, err = doorctl(capsys, "cards", "enrol", "--port", port, "--csv", str(fresh), "--count", "1", "--json")
+    assert rc == 0 and json.loads(out)["enrolled"] == [{"id": 1, "uid": "04A1B2C3", "card": "04A1B2C3"}]
+    assert fresh.read_text() == "id,name,cards,relays\n1,card 1,04A1B2C3,1\n"
+
+
+def test_help():
+    for sub in ("read", "encode", "enrol"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["cards", sub, "--help"])
+        assert e.value.code == 0
+
+
+def test_the_door_readers_private_codes_match_eventlog():
+    import eventlog
+    from doorapp import mifare as doormifare
+
+    assert doormifare._KEY_WRONG == eventlog.REASON_CARD_KEY_WRONG
+    assert doormifare._BLOCK_EMPTY == eventlog.REASON_CARD_BLOCK_EMPTY
+    assert doormifare._NOT_MIFARE == eventlog.REASON_CARD_NOT_MIFARE
+    assert doormifare._KIND_CARD == eventlog.KIND_CARD
+    assert eventlog.REASONS[40:43] == ("card_key_wrong", "card_block_empty", "card_not_mifare")
