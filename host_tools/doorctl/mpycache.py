@@ -44,7 +44,9 @@ def _compile_tree(src_root, dst_root):
                 continue
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             tmp = dst + ".tmp%d" % os.getpid()
-            r = subprocess.run([mpy_cross(), manifest.MPY_OPT, "-o", tmp, "-s", os.path.relpath(src, src_root), src],
+            # -s: the name the module will have as __file__ (the simulator runs in ROOT with relative
+            # MICROPYPATH entries): the interpreter interns one name per module, not two
+            r = subprocess.run([mpy_cross(), manifest.MPY_OPT, "-o", tmp, "-s", os.path.relpath(dst, paths.ROOT), src],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("mpy-cross failed on %s:\n%s" % (src, r.stderr))
@@ -72,9 +74,10 @@ def compiled_path(relative_to=None):
 def _same_options():
     """A cache compiled with other mpy-cross options (manifest.MPY_OPT) is emptied first."""
     stamp = os.path.join(CACHE, ".options")
+    want = manifest.MPY_OPT + " -s=file"  # (the source names changed once: -s is the file's path)
     try:
         with open(stamp) as f:
-            if f.read() == manifest.MPY_OPT:
+            if f.read() == want:
                 return
     except OSError:
         pass
@@ -82,7 +85,7 @@ def _same_options():
         shutil.rmtree(os.path.join(CACHE, name), ignore_errors=True)
     os.makedirs(CACHE, exist_ok=True)
     with open(stamp, "w") as f:
-        f.write(manifest.MPY_OPT)
+        f.write(want)
 
 
 def _link(src, dst):
