@@ -96,3 +96,12 @@ def rows(r):
            "p50 %.1f / %.1f ms, p99 %.1f / %.1f ms; %d of %d HTTP calls answered, %d failed, %d dropped" % (
                p["p50_ms"], a["p50_ms"], p["p99_ms"], a["p99_ms"], r["http_calls"], 3 * a["cycles"],
                a["sender"]["failed"], a["sender"]["dropped"]))
+
+
+if __name__ == "__main__":
+    import json
+
+    r = run()
+    print(json.dumps(r, indent=2))
+    for row in rows(r):
+        print("%s: %s" % row)
