@@ -74,7 +74,7 @@ def test_rerun_keeps_keys_and_other_settings_new_keys_rotates(tmp_path):
     r = run("--out", str(out), "--ssid", "Lab", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept"}
+    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept", "mifare_key": "kept"}
     second = json.load(open(out / "secrets.json"))
     assert second == first
     cfg2 = json.load(open(out / "config.json"))

@@ -266,8 +266,9 @@ def compile_code(root=None, arch="xtensawin", jobs=None):
         def one(item):
             src, dev, kind = item
             if dev.endswith(".py") and dev not in KEEP_SOURCE:
-                # the name stored for a lib module is its import path (cardfmt.py, hal/esp32.py)
-                name = dev[4:] if dev.startswith("lib/") else dev
+                # the name stored is the module's __file__ on the board (sys.path '' and '/lib':
+                # doorapp/app.mpy, /lib/cardfmt.mpy): MicroPython interns one name per module, not two
+                name = ("/" if dev.startswith("lib/") else "") + device_path(dev)
                 return Staged(device_path(dev), _compile(src, name, arch, tmp, version), kind, src)
             with open(src, "rb") as f:
                 data = f.read()
