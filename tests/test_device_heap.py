@@ -123,6 +123,9 @@ def test_private_constant_copies_match_the_public_ones():
                                                       and "_RESULT_" not in src):
             continue  # (the ESP32 backend imports machine)
         mod = importlib.import_module(name)
+        for attr in set(re.findall(r"(?<![A-Za-z0-9_.])(_(?:KIND|REASON|RESULT)_[A-Z0-9_]+)\b", src)):
+            if attr[1:] in public:  # every copy the code uses is defined (not, say, in a docstring)
+                assert hasattr(mod, attr), (name, attr)
         for attr in dir(mod):
             if attr.startswith("_") and attr[1:] in public:
                 assert getattr(mod, attr) == public[attr[1:]], (name, attr)

@@ -1,15 +1,14 @@
 """The reader tasks of a board's Wiegand reader, matrix keypad and QR scanner (doorapp/readers/credentials.py).
 
+Built once when the door starts running (Door.run), then this module is dropped: the board-file
+lookups and wiring never need to stay in the heap.
+"""
 from micropython import const
 
 # the event log's codes (lib/eventcodes.py names them)
 _KIND_CARD = const(1)
 _KIND_PIN = const(2)
 _KIND_QR = const(3)
-
-Built once when the door starts running (Door.run), then this module is dropped: the board-file
-lookups and wiring never need to stay in the heap.
-"""
 
 
 def tasks(readers):
