@@ -340,7 +340,7 @@ class Server:
         if len(words) != 3 or not words[2].startswith("HTTP/1."):
             raise HTTPError(400, "bad request line")
         req.method = words[0]
-        req.path, req.query = split_target(words[1])
+        req.path = words[1]  # the target as sent: split (and refused if odd) by _serve
         for line in lines[1:]:
             k, sep, v = line.partition(":")
             if not sep or not k or k.strip() != k:
@@ -425,6 +425,10 @@ class Server:
                 if not turn:
                     raise HTTPError(503, "busy")
                 req = self._parse(buf, end, n)
+                # no body announced and none sent: nothing to drain whatever the answer (a 404
+                # would otherwise wait _DRAIN_READ_MS for bytes that never come)
+                complete = req.content_length == 0 and n == end + 4
+                req.path, req.query = split_target(req.path)
                 req.reader = reader
                 req.client = client_address(peer)
                 row, params = self.find(req.method, req.path)
