@@ -19,6 +19,8 @@ import asyncio
 KEY_FILE = "tls_key.der"
 CERT_FILE = "tls_cert.der"
 HTTPS_PORT = 443
+_IPPROTO_TCP = 6  # (the same numbers in lwIP and Linux; MicroPython's socket module names neither)
+_TCP_NODELAY = 1
 _HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.:[]"
 
 
@@ -55,6 +57,7 @@ class Stream(asyncio.StreamReader):
     answer)."""
 
     opened = False
+    tls = None  # the TLS socket (kept here: a stream's own socket attribute is asyncio's business)
 
     async def readinto(self, buf):
         while True:
@@ -65,7 +68,7 @@ class Stream(asyncio.StreamReader):
 
     def end(self):
         try:
-            self.s.close()  # frees mbedTLS's buffers now, not when the collector finds the socket
+            self.tls.close()  # frees mbedTLS's buffers now, not when the collector finds the socket
         except Exception:
             pass
 
@@ -74,7 +77,14 @@ def wrapper(ctx):
     """sock -> Stream, for doorapp.http.server.Server.wrap."""
 
     def wrap(sock):
-        return Stream(ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False))
+        try:  # the handshake's flight goes out in several writes: Nagle would hold the later ones
+            sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)  # until the client's delayed ACK (~40 ms)
+        except (OSError, AttributeError):
+            pass
+        t = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        st = Stream(t)
+        st.tls = t
+        return st
 
     return wrap
 
