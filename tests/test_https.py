@@ -48,11 +48,18 @@ def sim(tmp_path_factory, prov):
     print(s.output[-4000:])
 
 
-def table(prov, path, serial):
-    """The demo users as a table for this site (its key from the provisioned secrets)."""
+def table(prov, path, serial, n=0):
+    """The demo users (or `n` users: a table streamed in many TLS records) as a table for this
+    site (its key from the provisioned secrets)."""
     with open(prov / "secrets.json") as f:
         site_key = bytes.fromhex(json.load(f)["site_key"])
-    simprep.build_table(simprep.DEMO_USERS, str(path), "8HN", "UTC0", [1, 2], site_key, serial)
+    src = simprep.DEMO_USERS
+    if n:
+        src = str(path) + ".json"
+        with open(src, "w") as f:
+            json.dump({"users": [{"id": 1000 + i, "name": "User %d" % i, "cards": ["%08X" % (0x10000000 + i)],
+                                  "relays": [1]} for i in range(n)]}, f)
+    simprep.build_table(src, str(path), "8HN", "UTC0", [1, 2], site_key, serial)
     return path
 
 
@@ -131,10 +138,11 @@ def test_an_unpinned_self_signed_certificate_is_refused_with_advice(sim, prov, t
 
 
 def test_push_over_https_with_the_pin_and_plain_http_is_told_to_use_https(sim, prov, tmp_path):
-    tbl = str(table(prov, tmp_path / "users.tbl", 4242))
+    tbl = str(table(prov, tmp_path / "users.tbl", 4242, n=600))
+    assert os.path.getsize(tbl) > 16384  # (more than the largest TLS record: the body comes in several)
     res = cmd_push.push_one(sim.https_url, tbl, PASSWORD, trust=pinned(prov), timeout=20)
     assert res["ok"], res
-    assert res["serial"] == 4242
+    assert res["serial"] == 4242 and res["users"] == 600
     res = cmd_push.push_one(sim.url, tbl, PASSWORD, retries=0, timeout=10)
     assert not res["ok"] and "serves HTTPS only" in res["error"] and sim.https_url in res["error"]
 

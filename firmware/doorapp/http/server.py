@@ -20,6 +20,8 @@ Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(bod
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
 `@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
 `app.before(req, row)`, if set, runs before the handler (doorapp.http.api: authentication).
+`app.wrap(sock)`, if set, makes each connection's stream (doorapp.http.tls: HTTPS; a connection
+whose handshake fails or doesn't end within the head's timeout is closed without an answer).
 """
 import asyncio
 import gc
@@ -400,7 +402,10 @@ class Server:
             st = asyncio.StreamReader(sock)
             await self._serve(st, st, peer)
             return
-        st = self.wrap(sock)
+        try:
+            st = self.wrap(sock)
+        except OSError:  # (mbedTLS found no memory for the session): closed by tcpserve, no traceback
+            return
         try:
             await self._serve(st, st, peer)
         finally:
