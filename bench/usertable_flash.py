@@ -73,13 +73,14 @@ def base(image, size):
         os.remove(image)
     flash.create_image(image, size)
     mount(image)
+    import eventcodes
     import eventlog
 
     t0 = time.ticks_ms()
     log = eventlog.EventLog("/flash/events.log", EVENTS)
     uid = b"\x04\xa1\xb2\xc3"
     for i in range(EVENTS):
-        log.append(1700000000 + i, eventlog.KIND_CARD, eventlog.RESULT_GRANTED, eventlog.REASON_OK, uid, 1,
+        log.append(1700000000 + i, eventcodes.KIND_CARD, eventcodes.RESULT_GRANTED, eventcodes.REASON_OK, uid, 1,
                    user=100000 + i, relays=1)
     log.close()
     os.mkdir("/flash/app")

@@ -84,67 +84,67 @@ _S_IFDIR = const(0x4000)
 _MAGIC = b"DCEL"
 
 # Credential kinds (u8). New kinds get new numbers; numbers are never reused.
-KIND_SYSTEM = const(0)  # device events: boot, clock set, config/users changed
-KIND_CARD = const(1)  # RF card or Wiegand card: value = UID, fmt = cardfmt id
-KIND_PIN = const(2)  # keypad PIN: the PIN is never stored
-KIND_QR = const(3)  # QR code: value = a non-secret QR id, never the scanned secret
-KIND_BLE = const(4)  # BLE key fob or phone: value = RSSI byte + the id's last bytes, fmt = bleadv.SOURCES
-KIND_PLATE = const(5)  # licence plate (ASCII)
-KIND_EXIT = const(6)  # exit / request-to-exit button
-KIND_API = const(7)  # HTTP API, web UI or vendor /fcgi OpenDoor: value = user name
-KIND_REMOTE = const(8)  # remote open by an intercom call, cloud or server command
-KIND_DOOR = const(9)  # door sensor: relays = door number
+_KIND_SYSTEM = const(0)  # device events: boot, clock set, config/users changed
+_KIND_CARD = const(1)  # RF card or Wiegand card: value = UID, fmt = cardfmt id
+_KIND_PIN = const(2)  # keypad PIN: the PIN is never stored
+_KIND_QR = const(3)  # QR code: value = a non-secret QR id, never the scanned secret
+_KIND_BLE = const(4)  # BLE key fob or phone: value = RSSI byte + the id's last bytes, fmt = bleadv.SOURCES
+_KIND_PLATE = const(5)  # licence plate (ASCII)
+_KIND_EXIT = const(6)  # exit / request-to-exit button
+_KIND_API = const(7)  # HTTP API, web UI or vendor /fcgi OpenDoor: value = user name
+_KIND_REMOTE = const(8)  # remote open by an intercom call, cloud or server command
+_KIND_DOOR = const(9)  # door sensor: relays = door number
 
-RESULT_INFO = const(0)
-RESULT_GRANTED = const(1)
-RESULT_DENIED = const(2)
+_RESULT_INFO = const(0)
+_RESULT_GRANTED = const(1)
+_RESULT_DENIED = const(2)
 
 # Reason codes (u8). New reasons get new numbers; numbers are never reused.
-REASON_OK = const(0)
-REASON_UNKNOWN_CREDENTIAL = const(1)  # no user has this card/PIN/plate/key
-REASON_NO_RELAY_RIGHTS = const(2)  # user exists but may not open this relay/door
-REASON_SCHEDULE = const(3)  # outside the user's schedule
-REASON_EXPIRED = const(4)  # user validity ended
-REASON_NOT_YET_VALID = const(5)  # user validity not started
-REASON_DISABLED = const(6)  # user or credential disabled
-REASON_CLOCK_NOT_SET = const(7)  # a time rule applies but the clock is not set
-REASON_LOCKOUT = const(8)  # too many failures: temporarily locked
-REASON_READER_ERROR = const(9)  # reader/transport failure
-REASON_REMOTE_DENIED = const(10)  # third-party verify server said no
-REASON_REMOTE_TIMEOUT = const(11)  # third-party verify server did not answer in time
-REASON_REMOTE_ERROR = const(12)  # verify server unreachable or answer malformed
-REASON_INTERVAL = const(13)  # unlock interval for the same/different user not elapsed
-REASON_WRONG_PIN = const(14)  # second factor (card+PIN / PIN+card) did not match
-REASON_FACTOR_TIMEOUT = const(15)  # second factor not presented in time
-REASON_AUTH_FAILED = const(16)  # HTTP API credentials wrong
-REASON_BOOT = const(17)  # info: device started (the board can't tell why)
-REASON_CLOCK_SET = const(18)  # info: clock set or stepped
-REASON_CONFIG_CHANGED = const(19)  # info
-REASON_USERS_CHANGED = const(20)  # info: user table replaced or edited
-REASON_DOOR_OPENED = const(21)  # info (kind door)
-REASON_DOOR_CLOSED = const(22)  # info (kind door)
-REASON_DOOR_HELD_OPEN = const(23)  # alarm (kind door)
-REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
-REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
-REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
-REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
+_REASON_OK = const(0)
+_REASON_UNKNOWN_CREDENTIAL = const(1)  # no user has this card/PIN/plate/key
+_REASON_NO_RELAY_RIGHTS = const(2)  # user exists but may not open this relay/door
+_REASON_SCHEDULE = const(3)  # outside the user's schedule
+_REASON_EXPIRED = const(4)  # user validity ended
+_REASON_NOT_YET_VALID = const(5)  # user validity not started
+_REASON_DISABLED = const(6)  # user or credential disabled
+_REASON_CLOCK_NOT_SET = const(7)  # a time rule applies but the clock is not set
+_REASON_LOCKOUT = const(8)  # too many failures: temporarily locked
+_REASON_READER_ERROR = const(9)  # reader/transport failure
+_REASON_REMOTE_DENIED = const(10)  # third-party verify server said no
+_REASON_REMOTE_TIMEOUT = const(11)  # third-party verify server did not answer in time
+_REASON_REMOTE_ERROR = const(12)  # verify server unreachable or answer malformed
+_REASON_INTERVAL = const(13)  # unlock interval for the same/different user not elapsed
+_REASON_WRONG_PIN = const(14)  # second factor (card+PIN / PIN+card) did not match
+_REASON_FACTOR_TIMEOUT = const(15)  # second factor not presented in time
+_REASON_AUTH_FAILED = const(16)  # HTTP API credentials wrong
+_REASON_BOOT = const(17)  # info: device started (the board can't tell why)
+_REASON_CLOCK_SET = const(18)  # info: clock set or stepped
+_REASON_CONFIG_CHANGED = const(19)  # info
+_REASON_USERS_CHANGED = const(20)  # info: user table replaced or edited
+_REASON_DOOR_OPENED = const(21)  # info (kind door)
+_REASON_DOOR_CLOSED = const(22)  # info (kind door)
+_REASON_DOOR_HELD_OPEN = const(23)  # alarm (kind door)
+_REASON_DOOR_FORCED = const(24)  # alarm (kind door): opened without a grant
+_REASON_FAILURES_ALARM = const(25)  # alarm (kind pin): wrong PINs reached the lockout's alarm count
+_REASON_BUSY = const(26)  # a verification request was pending and one more was queued: refused
+_REASON_WRONG_METHOD = const(27)  # two-factor: the wrong method first (a prompt; not logged today)
 # 28-33: why the device started (kind system, result info, one event at each start, in the
 # order of doorapp/watchdog.py RESET_CAUSES)
-REASON_POWER_ON = const(28)
-REASON_HARD_RESET = const(29)
-REASON_WATCHDOG = const(30)
-REASON_DEEP_SLEEP = const(31)
-REASON_SOFT_RESET = const(32)
-REASON_BROWNOUT = const(33)
-REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
-REASON_NOT_MOVED = const(35)  # BLE movement detection on: the phone's message says it did not move
-REASON_PAIRED = const(36)  # info (kind ble): a phone paired for the user (value: its phone id)
-REASON_PAIRING_FAILED = const(37)  # kind ble: a pairing attempt failed (its code is spent)
-REASON_ALARM_CLEARED = const(38)  # info (kind door): a held-open door closed, or a forced door's alarm cleared
-REASON_ACTION_FAILED = const(39)  # kind system: an input's or web relay's HTTP action failed (value: which)
-REASON_CARD_KEY_WRONG = const(40)  # card.mifare on: the card refused the key (value: the UID, fmt 0)
-REASON_CARD_BLOCK_EMPTY = const(41)  # card.mifare on: the code block holds no card number (value: the UID)
-REASON_CARD_NOT_MIFARE = const(42)  # card.mifare on: not a MIFARE Classic, and no UID fallback (value: the UID)
+_REASON_POWER_ON = const(28)
+_REASON_HARD_RESET = const(29)
+_REASON_WATCHDOG = const(30)
+_REASON_DEEP_SLEEP = const(31)
+_REASON_SOFT_RESET = const(32)
+_REASON_BROWNOUT = const(33)
+_REASON_LOCKOUT_CLEARED = const(34)  # info (kind api): the sign-in lockout cleared at the door (exit button held)
+_REASON_NOT_MOVED = const(35)  # BLE movement detection on: the phone's message says it did not move
+_REASON_PAIRED = const(36)  # info (kind ble): a phone paired for the user (value: its phone id)
+_REASON_PAIRING_FAILED = const(37)  # kind ble: a pairing attempt failed (its code is spent)
+_REASON_ALARM_CLEARED = const(38)  # info (kind door): a held-open door closed, or a forced door's alarm cleared
+_REASON_ACTION_FAILED = const(39)  # kind system: an input's or web relay's HTTP action failed (value: which)
+_REASON_CARD_KEY_WRONG = const(40)  # card.mifare on: the card refused the key (value: the UID, fmt 0)
+_REASON_CARD_BLOCK_EMPTY = const(41)  # card.mifare on: the code block holds no card number (value: the UID)
+_REASON_CARD_NOT_MIFARE = const(42)  # card.mifare on: not a MIFARE Classic, and no UID fallback (value: the UID)
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -362,7 +362,7 @@ class EventLog:
         pf = self.per_file
         k = slot // pf
         off = (slot - k * pf) * RECORD_SIZE
-        if kind == KIND_PIN or value is None:
+        if kind == _KIND_PIN or value is None:
             value = b""
         elif isinstance(value, str):
             value = value.encode()
@@ -630,7 +630,7 @@ def code_text(rec):
     value = rec[6]
     if not value:
         return ""
-    if rec[2] == KIND_CARD and rec[4] != REASON_READER_ERROR:
+    if rec[2] == _KIND_CARD and rec[4] != _REASON_READER_ERROR:
         try:
             return cardfmt.format_uid(value, rec[5])
         except ValueError:
@@ -665,10 +665,10 @@ def to_dict(rec):
         "seq": rec[0], "time": rec[1], "kind": kind_name(rec[2]), "result": result_name(rec[3]),
         "reason": reason_name(rec[4]), "code": code_text(rec), "user": rec[7],
     }
-    if rec[2] == KIND_DOOR:
+    if rec[2] == _KIND_DOOR:
         d["door"] = rec[8]
     else:
-        if rec[2] == KIND_BLE and rec[6]:  # (only doors with BLE have these: its module renders them)
+        if rec[2] == _KIND_BLE and rec[6]:  # (only doors with BLE have these: its module renders them)
             from bleadv import event_fields
 
             event_fields(rec, d)

@@ -14,7 +14,7 @@ def read_json(path):
     import json
 
     try:
-        with open(path) as f:
+        with open(path, "rb") as f:  # (bytes: scanning a str would intern each character seen)
             text = f.read()
     except OSError:
         raise ConfigError(path, "(file)", "cannot be read")
@@ -30,12 +30,12 @@ def read_json(path):
 def flaw(b, limit):
     """None if `b` (bytes or str of JSON text) has no trailing comma and nests at most `limit`
     arrays/objects; else what is wrong, in words."""
+    if isinstance(b, str):
+        b = b.encode()  # (iterating a str makes a 1-character string of each: MicroPython interns them)
     depth = 0
     quoted = escaped = False
     comma = False  # the last character outside strings and blanks was a comma
     for c in b:
-        if isinstance(c, str):
-            c = ord(c)
         if quoted:
             if escaped:
                 escaped = False

@@ -162,11 +162,12 @@ def test_help():
 
 
 def test_the_door_readers_private_codes_match_eventlog():
+    import eventcodes
     import eventlog
     from doorapp import mifare as doormifare
 
-    assert doormifare._KEY_WRONG == eventlog.REASON_CARD_KEY_WRONG
-    assert doormifare._BLOCK_EMPTY == eventlog.REASON_CARD_BLOCK_EMPTY
-    assert doormifare._NOT_MIFARE == eventlog.REASON_CARD_NOT_MIFARE
-    assert doormifare._KIND_CARD == eventlog.KIND_CARD
+    assert doormifare._REASON_CARD_KEY_WRONG == eventcodes.REASON_CARD_KEY_WRONG
+    assert doormifare._REASON_CARD_BLOCK_EMPTY == eventcodes.REASON_CARD_BLOCK_EMPTY
+    assert doormifare._REASON_CARD_NOT_MIFARE == eventcodes.REASON_CARD_NOT_MIFARE
+    assert doormifare._KIND_CARD == eventcodes.KIND_CARD
     assert eventlog.REASONS[40:43] == ("card_key_wrong", "card_block_empty", "card_not_mifare")

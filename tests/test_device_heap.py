@@ -6,6 +6,7 @@ The budgets are the measured cost of the whole modules plus ~10-15%, so they cat
 table or a copy added), not noise. Figures are 64-bit (the unix port): about twice the ESP32's.
 """
 import os
+import re
 import subprocess
 
 import pytest
@@ -18,7 +19,7 @@ LIB = os.path.join(ROOT, "lib")
 # imported, not on the heap's history (lib modules never unload; docs/memory.md).
 USE_SCRIPT = r"""
 import sys
-import eventlog, cardfmt, configerror
+import eventcodes, eventlog, cardfmt, configerror
 from pn532.hsu import PN532_HSU
 from pn532.watch import CardWatcher
 from pn532emu import PN532Emulator, EmulatorStream
@@ -27,7 +28,7 @@ before = sorted(sys.modules)
 path = sys.argv[1]
 import os
 log = eventlog.EventLog(path, capacity=20)
-log.append(1, eventlog.KIND_CARD, eventlog.RESULT_GRANTED, eventlog.REASON_OK, b"\x04\xa1\xb2\xc3", 1)
+log.append(1, eventcodes.KIND_CARD, eventcodes.RESULT_GRANTED, eventcodes.REASON_OK, b"\x04\xa1\xb2\xc3", 1)
 cardfmt.format_uid(b"\x04\xa1\xb2\xc3", "10D")
 PN532_HSU(EmulatorStream(PN532Emulator()))
 d = eventlog.to_dict(log.tail(1)[0])
@@ -89,16 +90,46 @@ def test_private_constant_copies_match_the_public_ones():
     assert frames.CMD_INLISTPASSIVETARGET == 0x4A and frames.TFI_HOST == 0xD4
     assert pn532.MIFARE_AUTH_A == 0x60 and pn532.MIFARE_AUTH_B == 0x61
     assert eventlog.RECORD_SIZE == 32
-    # every code constant is named in its table under its own name, and every name has one
+    # every code is named in its table under its own name, and every name has one
+    import eventcodes
+
+    public = {}
     for prefix, table in (("KIND_", eventlog.KINDS), ("RESULT_", eventlog.RESULTS), ("REASON_", eventlog.REASONS)):
-        names = [n for n in dir(eventlog) if n.startswith(prefix)]
+        names = [n for n in dir(eventcodes) if n.startswith(prefix)]
         assert len(names) == len(table), (prefix, names)
         for name in names:
-            assert table[getattr(eventlog, name)] == name[len(prefix):].lower(), name
-    assert len(eventlog.REASONS) == eventlog.REASON_CARD_NOT_MIFARE + 1
+            assert table[getattr(eventcodes, name)] == name[len(prefix):].lower(), name
+            public[name] = getattr(eventcodes, name)
+    assert len(eventlog.REASONS) == eventcodes.REASON_CARD_NOT_MIFARE + 1
+    # device code keeps private copies of the codes it uses (a public name costs the heap):
+    # each copy equals the public code, and no device module reaches for the public names
+    import importlib
+
+    sources = {}  # device module -> its file
+    for base in (os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware")):
+        for root, _dirs, files in os.walk(base):
+            if "pn532emu" in root or os.sep + "sim" in root or "www" in root:
+                continue  # simulator-only code and the web UI
+            for f in files:
+                if f.endswith(".py") and f not in ("main.py", "boot.py", "eventcodes.py"):
+                    rel = os.path.relpath(os.path.join(root, f), base)[:-3].replace(os.sep, ".")
+                    sources[rel[:-9] if rel.endswith(".__init__") else rel] = os.path.join(root, f)
+    checked = 0
+    for name, path in sorted(sources.items()):
+        src = open(path).read()
+        assert "import eventcodes" not in src and "from eventcodes" not in src, name
+        assert not re.search(r"eventlog\.(REASON|KIND|RESULT)_[A-Z]", src), name
+        if name in ("hal.esp32", "hal.wiegandtx") or ("_KIND_" not in src and "_REASON_" not in src
+                                                      and "_RESULT_" not in src):
+            continue  # (the ESP32 backend imports machine)
+        mod = importlib.import_module(name)
+        for attr in dir(mod):
+            if attr.startswith("_") and attr[1:] in public:
+                assert getattr(mod, attr) == public[attr[1:]], (name, attr)
+                checked += 1
+    assert checked > 100, checked
     from doorapp import watchdog
-    assert eventlog.REASONS[eventlog.REASON_POWER_ON:eventlog.REASON_BROWNOUT + 1] == watchdog.RESET_CAUSES
-    assert not [n for n in dir(watchdog) if n.startswith("_REASON")]  # the watchdog logs eventlog's codes
+    assert eventlog.REASONS[eventcodes.REASON_POWER_ON:eventcodes.REASON_BROWNOUT + 1] == watchdog.RESET_CAUSES
     # the API's user edits check the id and fields before the table's checks are loaded
     from doorapp.http import useredit
     from usertable import validate
@@ -111,25 +142,26 @@ def test_private_constant_copies_match_the_public_ones():
     import bleadv
     from doorapp.readers import ble
 
-    assert ble._KIND_BLE == eventlog.KIND_BLE and ble._READER_ERROR == eventlog.REASON_READER_ERROR
-    assert ble._NOT_MOVED == eventlog.REASON_NOT_MOVED and ble.SOURCE_PHONE == bleadv.SOURCES.index("phone")
+    assert ble._KIND_BLE == eventcodes.KIND_BLE and ble._READER_ERROR == eventcodes.REASON_READER_ERROR
+    assert ble._NOT_MOVED == eventcodes.REASON_NOT_MOVED and ble.SOURCE_PHONE == bleadv.SOURCES.index("phone")
     from doorapp.readers import blegatt
 
-    assert blegatt._KIND_BLE == eventlog.KIND_BLE and blegatt._LOCKOUT == eventlog.REASON_LOCKOUT
-    assert blegatt._PAIRED == eventlog.REASON_PAIRED and blegatt._PAIRING_FAILED == eventlog.REASON_PAIRING_FAILED
+    assert blegatt._KIND_BLE == eventcodes.KIND_BLE and blegatt._LOCKOUT == eventcodes.REASON_LOCKOUT
+    assert blegatt._PAIRED == eventcodes.REASON_PAIRED and blegatt._PAIRING_FAILED == eventcodes.REASON_PAIRING_FAILED
     assert blegatt._SOURCE_PHONE == ble.SOURCE_PHONE
     assert ble.SOURCE_ADDRESS == bleadv.SOURCES.index("address")
     assert ble.SOURCE_IBEACON == bleadv.SOURCES.index("ibeacon")
     from doorapp.readers import qr
     from doorapp.readers import credentials
+    import eventcodes
 
     for mod in (credentials, qr):
         for name in dir(mod):
             if name.startswith("_KIND_"):
-                assert getattr(mod, name) == getattr(eventlog, name[1:]), (mod.__name__, name)
+                assert getattr(mod, name) == getattr(eventcodes, name[1:]), (mod.__name__, name)
             elif name[:1] == "_" and name[1:2].isupper():
                 public = "REASON_UNKNOWN_CREDENTIAL" if name == "_UNKNOWN" else "REASON" + name
-                assert getattr(mod, name) == getattr(eventlog, public), (mod.__name__, name)
+                assert getattr(mod, name) == getattr(eventcodes, public), (mod.__name__, name)
 
 
 def _compile_lib(dst):
@@ -162,6 +194,7 @@ ALLOC_SCRIPT = r"""
 import gc
 from pn532.frames import ACK, encode
 from pn532.hsu import PN532_HSU
+import eventcodes
 import eventlog
 
 NO_CARD = bytes(encode(b"\xd5\x4b\x00"))
@@ -216,7 +249,7 @@ t = [1700000000]
 
 def app():
     t[0] += 1
-    log.append(t[0], eventlog.KIND_CARD, eventlog.RESULT_GRANTED, eventlog.REASON_OK,
+    log.append(t[0], eventcodes.KIND_CARD, eventcodes.RESULT_GRANTED, eventcodes.REASON_OK,
                b"\x04\xa1\xb2\xc3", 1, 1001, 1)
 
 

@@ -15,11 +15,14 @@ import asyncio
 
 from micropython import const
 
-import eventlog
 import verifyurl
 from compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from doorapp import clock
 from verifynames import expand
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_SYSTEM = const(0)
+_REASON_ACTION_FAILED = const(39)
 
 _QUEUE = const(4)
 _TIMEOUT_MS = const(3000)
@@ -99,7 +102,7 @@ class Actions:
     def _failed(self, what, why):
         self.failed += 1
         print("action %s failed: %s" % (what, why))
-        self.door.record(eventlog.KIND_SYSTEM, None, eventlog.REASON_ACTION_FAILED, what.encode(), 0, None, ())
+        self.door.record(_KIND_SYSTEM, None, _REASON_ACTION_FAILED, what.encode(), 0, None, ())
 
     def state(self):
         return {"sent": self.sent, "failed": self.failed, "dropped": self.dropped,

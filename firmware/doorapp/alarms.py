@@ -13,9 +13,14 @@ import json
 
 from micropython import const
 
-import eventlog
 from compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 from doorapp import fileio
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_DOOR = const(9)
+_REASON_DOOR_HELD_OPEN = const(23)
+_REASON_DOOR_FORCED = const(24)
+_REASON_ALARM_CLEARED = const(38)
 
 ALARMS_FILE = "alarms.json"  # the latched forced alarms: {"forced": [input names]}
 MARGIN_MS = 3000  # a door opened this long after its relay let go still counts as let in
@@ -78,14 +83,14 @@ class Alarms:
         if not opened:
             st = self._open.pop(inp.name, None)
             if st is not None and st[1]:
-                self._event(eventlog.REASON_ALARM_CLEARED, inp.name, c)
+                self._event(_REASON_ALARM_CLEARED, inp.name, c)
             return
         self._open[inp.name] = [now, False, 0]
         if c["break_in"] and not self._let_in(c["door_relay"], now):
             if inp.name not in self.forced:
                 self.forced.append(inp.name)
                 self._save()
-            self._event(eventlog.REASON_DOOR_FORCED, inp.name, c)
+            self._event(_REASON_DOOR_FORCED, inp.name, c)
             self._open[inp.name][2] = ticks_add(now, _FORCED_SOUND_MS)
             self._sound(FORCED_BEEP)
             self._action(inp.name, "forced")
@@ -98,7 +103,7 @@ class Alarms:
             st = self._open.get(n)
             if st is not None:
                 st[2] = 0  # the buzzer stops too
-            self._event(eventlog.REASON_ALARM_CLEARED, n, self.door.cfg["inputs"].get(n))
+            self._event(_REASON_ALARM_CLEARED, n, self.door.cfg["inputs"].get(n))
         if names:
             self._save()
         return names
@@ -116,7 +121,7 @@ class Alarms:
 
     def _event(self, reason, name, c):
         rid = c["door_relay"] if c else 1
-        self.door.record(eventlog.KIND_DOOR, None, reason, name.encode(), 0, None, (rid,))
+        self.door.record(_KIND_DOOR, None, reason, name.encode(), 0, None, (rid,))
 
     def _sound(self, pattern):
         self.door.buzzer.play(pattern)
@@ -145,7 +150,7 @@ class Alarms:
                     continue
                 if not st[1] and c["alarm_door_opened"] and ticks_diff(now, st[0]) >= c["door_opened_timeout_s"] * 1000:
                     st[1] = True
-                    self._event(eventlog.REASON_DOOR_HELD_OPEN, name, c)
+                    self._event(_REASON_DOOR_HELD_OPEN, name, c)
                     self._sound(HELD_BEEP)
                     self._action(name, "held_open")
                 elif repeat:

@@ -18,6 +18,19 @@ from doorapp.relays import Relay
 from compat import sleep_ms, ticks_diff, ticks_ms
 from doorapp import residency
 
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_CARD = const(1)
+_KIND_PIN = const(2)
+_KIND_EXIT = const(6)
+_KIND_API = const(7)
+_KIND_DOOR = const(9)
+_REASON_OK = const(0)
+_REASON_DOOR_OPENED = const(21)
+_REASON_DOOR_CLOSED = const(22)
+_RESULT_INFO = const(0)
+_RESULT_GRANTED = const(1)
+_RESULT_DENIED = const(2)
+
 
 
 def make_engine(table, cfg):
@@ -218,7 +231,7 @@ class Door:
     # --- credentials and inputs -------------------------------------------------------------
     def on_card(self, uid, atqa=None, sak=None):
         code = cardfmt.format_uid(uid, self.card_format)
-        return self.decide(eventlog.KIND_CARD, code, uid, self._fmt_id)
+        return self.decide(_KIND_CARD, code, uid, self._fmt_id)
 
     def decide(self, kind, value, shown=b"", fmt=0):
         """Credential -> engine decision -> relays in this loop turn -> event (`shown` is what
@@ -239,13 +252,13 @@ class Door:
         self.act(d)
         self.record(kind, d.granted, d.reason, shown, fmt, d.user, d.relays)
         self.show(d.prompt)
-        if self.wgout is not None and kind == eventlog.KIND_CARD:
+        if self.wgout is not None and kind == _KIND_CARD:
             self.wgout.card(shown, d.granted)  # queued: its task sends the frame
 
     def on_input(self, inp, active):
         if inp.kind == "door_sensor":
-            reason = eventlog.REASON_DOOR_OPENED if active else eventlog.REASON_DOOR_CLOSED
-            self.record(eventlog.KIND_DOOR, None, reason, b"", 0, None, ())
+            reason = _REASON_DOOR_OPENED if active else _REASON_DOOR_CLOSED
+            self.record(_KIND_DOOR, None, reason, b"", 0, None, ())
             if self.alarms is not None:
                 self.alarms.door_changed(inp, active)
         elif active and inp.kind == "exit_button" and self.alarms is not None:
@@ -263,7 +276,7 @@ class Door:
         if self.alarms is not None:
             self.alarms.let_in((inp.relay,))
         who = b"" if inp.kind == "exit_button" else inp.name.encode()
-        self.record(eventlog.KIND_EXIT, True, eventlog.REASON_OK, who, 0, None, (inp.relay,))
+        self.record(_KIND_EXIT, True, _REASON_OK, who, 0, None, (inp.relay,))
 
     def act(self, d):
         if d.granted:
@@ -297,10 +310,10 @@ class Door:
 
     def record(self, kind, granted, reason, value, fmt, user, relays):
         """One event (`value`: what the log shows of the credential; never a PIN's digits)."""
-        if kind == eventlog.KIND_PIN:
+        if kind == _KIND_PIN:
             value = b""
-        result = eventlog.RESULT_INFO if granted is None else (
-            eventlog.RESULT_GRANTED if granted else eventlog.RESULT_DENIED)
+        result = _RESULT_INFO if granted is None else (
+            _RESULT_GRANTED if granted else _RESULT_DENIED)
         mask = 0
         for r in relays:
             if r <= 8:
@@ -338,7 +351,7 @@ class Door:
         self.relays[num].pulse(ms)
         if self.alarms is not None:
             self.alarms.let_in((num,))
-        self.record(eventlog.KIND_API, True, eventlog.REASON_OK, who, 0, None, (num,))
+        self.record(_KIND_API, True, _REASON_OK, who, 0, None, (num,))
 
     # --- observation ------------------------------------------------------------------------
     def reader_status(self):

@@ -20,10 +20,10 @@ from micropython import const
 import cardfmt
 from pn532 import PN532Error
 
-_KIND_CARD = const(1)  # eventlog.KIND_CARD
-_KEY_WRONG = const(40)  # eventlog.REASON_CARD_KEY_WRONG
-_BLOCK_EMPTY = const(41)  # eventlog.REASON_CARD_BLOCK_EMPTY
-_NOT_MIFARE = const(42)  # eventlog.REASON_CARD_NOT_MIFARE
+_KIND_CARD = const(1)  # eventcodes.KIND_CARD
+_REASON_CARD_KEY_WRONG = const(40)
+_REASON_CARD_BLOCK_EMPTY = const(41)
+_REASON_CARD_NOT_MIFARE = const(42)  # (eventcodes names them)
 _ST_AUTH = const(0x14)  # PN532 InDataExchange: MIFARE authentication error
 _ST_NAK = const(0x13)  # PN532: the card NAKed (access bits), as the emulator reports it
 _CLASSIC = const(0x08)  # SAK bit of the MIFARE Classic family
@@ -45,7 +45,7 @@ def empty(code):
 def _deny(door, uid, reason):
     door.deny()
     door.record(_KIND_CARD, False, reason, uid, 0, None, ())  # fmt 0: the UID in full hex
-    door.show("Card not encoded" if reason == _BLOCK_EMPTY else "Card not accepted")
+    door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
 
 
 async def read(chip, uid, atqa, sak):
@@ -57,23 +57,23 @@ async def read(chip, uid, atqa, sak):
     if not sak & _CLASSIC:
         if m["uid_fallback"]:
             return door.on_card(uid, atqa, sak)
-        return _deny(door, uid, _NOT_MIFARE)
+        return _deny(door, uid, _REASON_CARD_NOT_MIFARE)
     key = (door.secrets or {}).get("mifare_key")
     if not key:  # (not provisioned: `doorctl provision --mifare-key`)
-        return _deny(door, uid, _KEY_WRONG)
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
     blk = m["sector"] * 4 + m["block"]
     st, _ = await chip.in_data_exchange(bytes((0x61 if m["key_type"] == "B" else 0x60, blk)) + key + uid[-4:])
     if st == _ST_AUTH:
-        return _deny(door, uid, _KEY_WRONG)
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st:
         raise PN532Error("mifare auth status %d" % st)
     st, data = await chip.in_data_exchange(bytes((0x30, blk)))
     if st == _ST_NAK or st == _ST_AUTH:  # the access bits keep this key from the block
-        return _deny(door, uid, _KEY_WRONG)
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st or len(data) < 16:
         raise PN532Error("mifare read status %d" % st)
     code = bytes(data[0:4])
     if empty(code):
-        return _deny(door, uid, _BLOCK_EMPTY)
+        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
     return door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

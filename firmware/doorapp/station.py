@@ -7,8 +7,11 @@ itself, so none of this code takes heap there.
 """
 from micropython import const
 
-import eventlog
 from compat import sleep_ms
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_SYSTEM = const(0)
+_REASON_CLOCK_SET = const(18)
 
 _CHECK_MS = const(10000)  # a lost station is asked to join again this often
 HTTP_PORT = const(80)
@@ -31,7 +34,7 @@ def clock_set(door, source):
 
     def on_set(before, after):
         if not before or abs(after - before) > 2:
-            door.record(eventlog.KIND_SYSTEM, None, eventlog.REASON_CLOCK_SET, source, 0, None, ())
+            door.record(_KIND_SYSTEM, None, _REASON_CLOCK_SET, source, 0, None, ())
 
     return on_set
 

@@ -16,14 +16,18 @@ nothing feeds and the board resets. No timer feeds whatever happens.
 """
 from micropython import const
 
-import eventlog
 from compat import sleep_ms, ticks_diff, ticks_ms
 from doorapp import inputs
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_SYSTEM = const(0)
+_REASON_BOOT = const(17)
+_REASON_POWER_ON = const(28)
 
 _TIMEOUT_MS = const(30000)  # > the reader's 8 s re-init backoff and a table check on the ESP32
 _CHECK_MS = const(1000)
 _GRACE_MS = const(2000)
-# board.reset_cause() names, in the order of their reasons (eventlog.REASON_POWER_ON on)
+# board.reset_cause() names, in the order of their reasons (eventcodes.REASON_POWER_ON on)
 RESET_CAUSES = ("power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout")
 
 
@@ -34,11 +38,11 @@ def run(door):
     watchdog). A log that can't be written is reported and the door starts anyway (start()
     then leaves the log out of the checks)."""
     cause = door.board.reset_cause()
-    reason = eventlog.REASON_BOOT
+    reason = _REASON_BOOT
     if cause in RESET_CAUSES:
-        reason = eventlog.REASON_POWER_ON + RESET_CAUSES.index(cause)
+        reason = _REASON_POWER_ON + RESET_CAUSES.index(cause)
     try:
-        door.record(eventlog.KIND_SYSTEM, None, reason, b"", 0, None, ())
+        door.record(_KIND_SYSTEM, None, reason, b"", 0, None, ())
     except OSError as e:
         print("doorctl: the event log can't be written:", e)
     wdt = door.board.watchdog(_TIMEOUT_MS)

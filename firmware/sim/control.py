@@ -109,7 +109,7 @@ class Control:
             import micropython
 
             micropython.mem_info(1)
-            micropython.qstr_info()
+            micropython.qstr_info(1 if req.get("map") == "names" else 0)  # names: every interned name
         lo, hi = 0, gc.mem_free()  # the largest block that can be had (fragmentation shows here)
         while hi - lo > 64:
             mid = (lo + hi) // 2

@@ -113,14 +113,17 @@ def users_args(source, flash, workdir, config=None, secrets=None, board=None, de
     """The simulator's `--users` arguments: `source` (a list or a table), else the demo users on
     a new flash image (unless `demo` is false), else none. The demo users come with a random
     site key of their own (demo_secrets) unless `secrets` is given, and user 1001's phone
-    paired (demo_phone)."""
+    paired (demo_phone; not on lean boards, which don't run BLE)."""
     extra = []
     if not source and demo and (fresh or not os.path.exists(flash)):
         source = DEMO_USERS
         if not secrets:
             secrets = demo_secrets(workdir)
             extra = ["--secrets", os.path.abspath(secrets)]
-        extra += ["--phones", os.path.abspath(demo_phone(workdir))]
+        from doorctl import profiles
+
+        if not board or profiles.board_profile(board) != "lean":  # (no BLE on lean boards: no phone to pair)
+            extra += ["--phones", os.path.abspath(demo_phone(workdir))]
     if not source:
         return []
     return extra + ["--users", os.path.abspath(users_for_sim(os.path.abspath(source), workdir, config, secrets, board))]

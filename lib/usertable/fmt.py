@@ -30,7 +30,7 @@ MAX_REFS = const(0xFFFFFF)  # records section limit (16 MiB)
 HASH_LEN = const(8)  # keyed-hash key width (64 bits)
 PLATE_LEN = const(8)  # 10 plate characters x 6 bits, packed
 
-# Credential kinds: the numbers of eventlog.KIND_* (also the HMAC kind byte).
+# Credential kinds: the numbers of eventcodes.KIND_* (also the HMAC kind byte).
 K_CARD = const(1)
 K_PIN = const(2)
 K_QR = const(3)

@@ -340,7 +340,7 @@ def test_movement_detection_refuses_a_phone_that_did_not_move():
     r, door, radio, pid, key = paired(movement=True)
     walk(r, radio, pid, key, 1000, 1, 3, -45)
     assert door.decisions == []
-    assert len(door.recorded) == 1 and door.recorded[0][2] == 35  # eventlog.REASON_NOT_MOVED
+    assert len(door.recorded) == 1 and door.recorded[0][2] == 35  # eventcodes.REASON_NOT_MOVED
     r, door, radio, pid, key = paired(movement=True)
     walk(r, radio, pid, key, 1000, 1, 3, -45, flags=bleproto.F_MOVED)
     assert len(door.decisions) == 1

@@ -6,6 +6,7 @@ alarm never opens a relay; action delays, unconditional or only if still trigger
 import asyncio
 import os
 
+import eventcodes
 import eventlog
 from compat import sleep_ms
 from doorapp import alarms as alarms_mod
@@ -101,7 +102,7 @@ def _stop(tasks):
 
 
 def _door_events(log):
-    return [(eventlog.REASONS[e.reason], e.value) for e in log.read(0, 100) if e.kind == eventlog.KIND_DOOR]
+    return [(eventlog.REASONS[e.reason], e.value) for e in log.read(0, 100) if e.kind == eventcodes.KIND_DOOR]
 
 
 def test_a_door_opened_without_a_grant_is_forced_and_stays_latched_across_a_restart():
@@ -163,8 +164,8 @@ def test_a_door_opened_after_a_grant_or_an_exit_press_is_not_forced_but_later_it
         door, board, log = make(path)
         tasks = await _start(door)
         try:
-            door.engine = Decided(Decision(True, User(), (1,), eventlog.REASON_OK, "Welcome"))
-            door.decide(eventlog.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
+            door.engine = Decided(Decision(True, User(), (1,), eventcodes.REASON_OK, "Welcome"))
+            door.decide(eventcodes.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
             await sleep_ms(100)
             board.drive_input(DOOR_PIN, 1)  # opened while the relay is on
             await sleep_ms(100)
@@ -275,7 +276,7 @@ def test_action_delay_unconditional_and_only_if_still_triggered():
                 await sleep_ms(900 - hold_ms)
                 opened_early = door.relays[1].pulses
             await sleep_ms(1400 - max(hold_ms, 900))
-            exits = [e for e in log.read(0, 100) if e.kind == eventlog.KIND_EXIT]
+            exits = [e for e in log.read(0, 100) if e.kind == eventcodes.KIND_EXIT]
             return opened_early, door.relays[1].pulses, len(exits)
         finally:
             _stop(tasks)

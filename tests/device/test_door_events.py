@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 
+import eventcodes
 import eventlog
 from compat import sleep_ms
 from doorapp import app
@@ -87,13 +88,13 @@ def test_decision_to_flash_allocates_nothing():
         try:
             door.led.start()
             door.buzzer.start()
-            door.record(eventlog.KIND_SYSTEM, None, eventlog.REASON_BOOT, b"", 0, None, ())
-            granted = Decision(True, User(), (1,), eventlog.REASON_OK, "Welcome")
-            denied = Decision(False, None, (), eventlog.REASON_UNKNOWN_CREDENTIAL, "Unknown card")
+            door.record(eventcodes.KIND_SYSTEM, None, eventcodes.REASON_BOOT, b"", 0, None, ())
+            granted = Decision(True, User(), (1,), eventcodes.REASON_OK, "Welcome")
+            denied = Decision(False, None, (), eventcodes.REASON_UNKNOWN_CREDENTIAL, "Unknown card")
             for i in range(10):  # over two segment boundaries
                 door.engine = Decided(granted if i % 2 == 0 else denied)
                 try:
-                    door.decide(eventlog.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
+                    door.decide(eventcodes.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
                 finally:
                     if heap_unlock is not None:
                         heap_unlock()
@@ -101,8 +102,8 @@ def test_decision_to_flash_allocates_nothing():
                 await sleep_ms(0)
             assert door.relays[1].is_on()
             evs = log.read(0, 20)
-            assert [e.kind for e in evs] == [eventlog.KIND_SYSTEM] + [eventlog.KIND_CARD] * 10, evs
-            assert [e.result for e in evs[1:]] == [eventlog.RESULT_GRANTED, eventlog.RESULT_DENIED] * 5
+            assert [e.kind for e in evs] == [eventcodes.KIND_SYSTEM] + [eventcodes.KIND_CARD] * 10, evs
+            assert [e.result for e in evs[1:]] == [eventcodes.RESULT_GRANTED, eventcodes.RESULT_DENIED] * 5
             assert [e.seq for e in evs] == list(range(1, 12))
             assert evs[1].user == 1001 and evs[1].value == b"\x04\xa1\xb2\xc3" and evs[1].relays == 1
         finally:
@@ -123,7 +124,7 @@ def test_an_exhausted_heap_still_gets_the_event_written():
         try:
             door.led.start()
             door.buzzer.start()
-            granted = Decision(True, User(), (1,), eventlog.REASON_OK, "Welcome")
+            granted = Decision(True, User(), (1,), eventcodes.REASON_OK, "Welcome")
             door.engine = Decided(granted, lock=False)
             exit_button = door.inputs[0]
             hog = []
@@ -134,12 +135,12 @@ def test_an_exhausted_heap_still_gets_the_event_written():
                     except MemoryError:
                         break
             for i in range(6):
-                door.decide(eventlog.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
+                door.decide(eventcodes.KIND_CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3", 1)
             door.on_input(exit_button, True)
             hog = None
             gc.collect()
             evs = log.read(0, 20)
-            assert [e.kind for e in evs] == [eventlog.KIND_CARD] * 6 + [eventlog.KIND_EXIT], evs
+            assert [e.kind for e in evs] == [eventcodes.KIND_CARD] * 6 + [eventcodes.KIND_EXIT], evs
             assert [e.seq for e in evs] == list(range(1, 8))
             assert door.relays[1].is_on()
         finally:

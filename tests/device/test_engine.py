@@ -5,6 +5,7 @@ Also the config settings the engine needs, the clock module and the NTP sync tas
 import asyncio
 import json
 
+import eventcodes
 import eventlog
 import hal
 import tzrule
@@ -17,10 +18,10 @@ from doorapp.access import schedule
 ROOT = __file__.rsplit("/tests/device/", 1)[0] + "/"
 CET = "CET-1CEST,M3.5.0,M10.5.0/3"
 TZ = tzrule.parse(CET)
-CARD = eventlog.KIND_CARD
-PLATE = eventlog.KIND_PLATE
-BLE = eventlog.KIND_BLE
-OK = eventlog.REASON_OK
+CARD = eventcodes.KIND_CARD
+PLATE = eventcodes.KIND_PLATE
+BLE = eventcodes.KIND_BLE
+OK = eventcodes.REASON_OK
 SCHEDULES = [
     {"id": 2, "name": "Office hours", "weekly": [{"days": "mon-fri", "from": "08:00", "to": "18:00"}],
      "holidays": ["2026-12-25"]},
@@ -150,8 +151,8 @@ def test_grant_and_unknown():
     d = eng.decide(CARD, "01020304")
     assert not d.granted and d.user is None and reason(d) == "unknown_credential" and d.relays == ()
     t.add(Rec(1002), pin="4711", qr="12345678", ble="a1b2", plate=("AB12CDE", 0, 0))
-    for kind, value in ((eventlog.KIND_PIN, "4711"), (eventlog.KIND_QR, "12345678"), (BLE, "a1b2"),
-                        (PLATE, "AB12CDE"), (eventlog.KIND_API, 1002)):
+    for kind, value in ((eventcodes.KIND_PIN, "4711"), (eventcodes.KIND_QR, "12345678"), (BLE, "a1b2"),
+                        (PLATE, "AB12CDE"), (eventcodes.KIND_API, 1002)):
         d = eng.decide(kind, value)
         assert d.granted and d.user.id == 1002, kind
 
@@ -166,9 +167,9 @@ def test_disabled_kinds():
             return None
 
     eng, _, _ = make(table=CardsOnly())
-    assert reason(eng.decide(eventlog.KIND_PIN, "1234")) == "disabled"
+    assert reason(eng.decide(eventcodes.KIND_PIN, "1234")) == "disabled"
     try:
-        eng.decide(eventlog.KIND_EXIT, "")
+        eng.decide(eventcodes.KIND_EXIT, "")
     except ValueError:
         pass
     else:

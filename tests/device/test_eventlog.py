@@ -3,6 +3,7 @@ import os
 import struct
 from binascii import crc32, hexlify
 
+import eventcodes as C
 import eventlog as E
 
 UID4 = b"\x04\xa1\xb2\xc3"
@@ -36,7 +37,7 @@ def _patch(p, off, data):
 
 def _fill(log, n, t0=1700000000):
     for i in range(n):
-        log.append(t0 + i, E.KIND_CARD, E.RESULT_GRANTED, E.REASON_OK, UID4, 1, user=i + 1, relays=1)
+        log.append(t0 + i, C.KIND_CARD, C.RESULT_GRANTED, C.REASON_OK, UID4, 1, user=i + 1, relays=1)
     return log.last_seq
 
 
@@ -79,7 +80,7 @@ def test_record_layout_on_flash():
     assert E.RECORD_SIZE == 32
     assert struct.calcsize("<IIIBBBBBB10sI") == 32
     with _Log("layout") as t:
-        seq = t.log.append(1700000000, E.KIND_CARD, E.RESULT_DENIED, E.REASON_EXPIRED, UID7, 7,
+        seq = t.log.append(1700000000, C.KIND_CARD, C.RESULT_DENIED, C.REASON_EXPIRED, UID7, 7,
                            user=4242, relays=3)
         assert seq == 1
         raw = _read(_seg(t.path, 0))
@@ -96,17 +97,17 @@ def test_append_read_values():
     with _Log("values") as t:
         log = t.log
         assert log.last_seq == 0 and len(log) == 0 and log.first_seq == 0 and log.read() == []
-        log.append(1, E.KIND_CARD, E.RESULT_GRANTED, E.REASON_OK, b"\x01\x02\x03\x00", 2, user=5)
-        log.append(2, E.KIND_PIN, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, "123456")
-        log.append(3, E.KIND_PLATE, E.RESULT_GRANTED, E.REASON_OK, "ABC123XYZ-LONG", user=9, relays=2)
-        log.append(0, E.KIND_EXIT, E.RESULT_GRANTED, E.REASON_OK, relays=1)
-        log.append(5, E.KIND_BLE, E.RESULT_DENIED, E.REASON_SCHEDULE, bytearray(b"\x00\xff\x10"))
+        log.append(1, C.KIND_CARD, C.RESULT_GRANTED, C.REASON_OK, b"\x01\x02\x03\x00", 2, user=5)
+        log.append(2, C.KIND_PIN, C.RESULT_DENIED, C.REASON_UNKNOWN_CREDENTIAL, "123456")
+        log.append(3, C.KIND_PLATE, C.RESULT_GRANTED, C.REASON_OK, "ABC123XYZ-LONG", user=9, relays=2)
+        log.append(0, C.KIND_EXIT, C.RESULT_GRANTED, C.REASON_OK, relays=1)
+        log.append(5, C.KIND_BLE, C.RESULT_DENIED, C.REASON_SCHEDULE, bytearray(b"\x00\xff\x10"))
         ev = log.read()
         assert _seqs(ev) == [1, 2, 3, 4, 5]
         assert ev[0].value == b"\x01\x02\x03\x00" and ev[0].fmt == 2 and ev[0].user == 5
         assert ev[1].value == b""  # a PIN is never stored
         assert ev[2].value == b"ABC123XYZ-" and ev[2].relays == 2  # truncated to 10 bytes
-        assert ev[3].time == 0 and ev[3].kind == E.KIND_EXIT
+        assert ev[3].time == 0 and ev[3].kind == C.KIND_EXIT
         assert ev[4].value == b"\x00\xff\x10"
         assert tuple(ev[0]) == (1, 1, 1, 1, 0, 2, b"\x01\x02\x03\x00", 5, 0)
         assert len(log) == 5 and log.first_seq == 1
@@ -165,7 +166,7 @@ def test_head_found_by_binary_search_at_20000():
         assert _seqs(log.read(0, 3)) == [38, 39, 40]
         assert _seqs(log.read(19995, 10)) == list(range(19996, 20006))  # across the wrap
         assert _seqs(log.tail(2)) == [20036, 20037]
-        assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == 20038
+        assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == 20038
         assert t.reopen().last_seq == 20038
 
 
@@ -185,7 +186,7 @@ def test_torn_last_record_first_lap():
         _write(p, _read(p)[:-12])  # power cut in the middle of writing seq 6 (slot 5)
         log = t.reopen()
         assert log.last_seq == 5 and _all(log) == [1, 2, 3, 4, 5]
-        assert log.append(9, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == 6
+        assert log.append(9, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == 6
         assert _all(log) == [1, 2, 3, 4, 5, 6]
         assert len(_read(p)) == 64
 
@@ -201,7 +202,7 @@ def test_torn_last_record_after_wrap():
             assert log.last_seq == n - 1, (n, log.last_seq)
             # the torn write had already destroyed the oldest event (seq n - 10) in that slot
             assert _all(log) == list(range(n - 9, n)), _all(log)
-            assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == n
+            assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == n
             assert _seqs(log.tail(2)) == [n - 1, n]
             assert t.reopen().last_seq == n
 
@@ -258,15 +259,15 @@ def test_garbage_segments_never_crash():
         assert log.last_seq == 48, log.last_seq
         want = list(range(17, 25)) + list(range(33, 49))
         assert _all(log) == want, _all(log)
-        assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == 49
-        assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == 50
+        assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == 49
+        assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == 50
         assert t.reopen().last_seq == 50
         t.log.close()
         for k in range(5):  # everything garbage: an empty log that starts again at 1
             _write(_seg(t.path, k), os.urandom(8 * 32))
         log = t.reopen()
         assert log.last_seq == 0 and log.read() == []
-        assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == 1
+        assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == 1
         assert _all(log) == [1]
         assert t.reopen().last_seq == 1
 
@@ -333,11 +334,11 @@ def test_names_and_codes():
                  "disabled", "clock_not_set", "lockout", "reader_error", "remote_denied", "remote_timeout"):
         assert E.reason_name(E.reason_code(name)) == name
     assert len(set(E.REASONS)) == len(E.REASONS)
-    assert E.REASONS[E.REASON_DOOR_FORCED] == "door_forced"
-    assert E.KINDS[E.KIND_PLATE] == "plate" and E.RESULTS[E.RESULT_DENIED] == "denied"
+    assert E.REASONS[C.REASON_DOOR_FORCED] == "door_forced"
+    assert E.KINDS[C.KIND_PLATE] == "plate" and E.RESULTS[C.RESULT_DENIED] == "denied"
     assert E.kind_name(200) == "kind_200" and E.reason_name(250) == "reason_250"
     assert E.result_name(9) == "result_9"
-    assert E.kind_code("card") == E.KIND_CARD and E.result_code("granted") == 1 and E.kind_code(3) == 3
+    assert E.kind_code("card") == C.KIND_CARD and E.result_code("granted") == 1 and E.kind_code(3) == 3
     try:
         E.kind_code("face")
         raise AssertionError("unknown kind accepted")
@@ -348,13 +349,13 @@ def test_names_and_codes():
 def test_to_dict():
     with _Log("dict") as t:
         log = t.log
-        log.append(1700000000, E.KIND_CARD, E.RESULT_GRANTED, E.REASON_OK, UID4, 3, user=77, relays=1)
-        log.append(1700000001, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, UID7, 0)
-        log.append(1700000002, E.KIND_CARD, E.RESULT_DENIED, E.REASON_EXPIRED, UID4, 6)
-        log.append(1700000003, E.KIND_PLATE, E.RESULT_GRANTED, E.REASON_OK, "B-AB 123")
-        log.append(1700000004, E.KIND_BLE, E.RESULT_DENIED, E.REASON_SCHEDULE, b"\xc3\xc0\xff\xee\x00\x10\x01", 1)
-        log.append(1700000005, E.KIND_PIN, E.RESULT_DENIED, E.REASON_LOCKOUT, "9999")
-        log.append(0, E.KIND_DOOR, E.RESULT_INFO, 99, relays=2)
+        log.append(1700000000, C.KIND_CARD, C.RESULT_GRANTED, C.REASON_OK, UID4, 3, user=77, relays=1)
+        log.append(1700000001, C.KIND_CARD, C.RESULT_DENIED, C.REASON_UNKNOWN_CREDENTIAL, UID7, 0)
+        log.append(1700000002, C.KIND_CARD, C.RESULT_DENIED, C.REASON_EXPIRED, UID4, 6)
+        log.append(1700000003, C.KIND_PLATE, C.RESULT_GRANTED, C.REASON_OK, "B-AB 123")
+        log.append(1700000004, C.KIND_BLE, C.RESULT_DENIED, C.REASON_SCHEDULE, b"\xc3\xc0\xff\xee\x00\x10\x01", 1)
+        log.append(1700000005, C.KIND_PIN, C.RESULT_DENIED, C.REASON_LOCKOUT, "9999")
+        log.append(0, C.KIND_DOOR, C.RESULT_INFO, 99, relays=2)
         d = [E.to_dict(ev) for ev in log.read()]
         assert d[0] == {"seq": 1, "time": 1700000000, "kind": "card", "result": "granted", "reason": "ok",
                         "code": "0077705923", "user": 77, "relays": [1]}
@@ -392,5 +393,5 @@ def test_random_damage_never_crashes():
             assert got == sorted(got) and len(set(got)) == len(got)
             assert all(log.first_seq <= s <= last for s in got)
             assert log.check()["events"] == len(got)
-            assert log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, E.REASON_BOOT) == last + 1
+            assert log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, C.REASON_BOOT) == last + 1
             assert t.reopen().last_seq == last + 1

@@ -1,6 +1,7 @@
 """doorapp/readers/credentials.py decisions with a fake door and clock: PIN lockout per keypad with the
 alarm event, invalid entries counted, schedule denials not counted, Wiegand frames, and a
 failing callback logged as a reader error instead of taking its task down."""
+import eventcodes
 import eventlog
 from doorapp.readers.credentials import Readers
 
@@ -26,8 +27,8 @@ class Door:
 
     def decide(self, kind, value, shown=b"", fmt=0):
         self.decided.append((kind, value))
-        d = self.pins.get(value, Decision(False, eventlog.REASON_UNKNOWN_CREDENTIAL)) if kind == eventlog.KIND_PIN \
-            else Decision(True, eventlog.REASON_OK, (1,))
+        d = self.pins.get(value, Decision(False, eventcodes.REASON_UNKNOWN_CREDENTIAL)) if kind == eventcodes.KIND_PIN \
+            else Decision(True, eventcodes.REASON_OK, (1,))
         self.records.append((kind, d.granted, d.reason))
         return d
 
@@ -52,7 +53,7 @@ class Clock:
 
 def make():
     clock = Clock()
-    door = Door({"4711": Decision(True, eventlog.REASON_OK, (1,)), "2580": Decision(False, eventlog.REASON_SCHEDULE)})
+    door = Door({"4711": Decision(True, eventcodes.REASON_OK, (1,)), "2580": Decision(False, eventcodes.REASON_SCHEDULE)})
     return Readers(door, Board(), clock=clock), door, clock
 
 
@@ -68,7 +69,7 @@ def reasons(door):
 def test_pin_granted_and_entry_reset():
     r, door, _ = make()
     typed(r, "12*4711#")
-    assert door.decided == [(eventlog.KIND_PIN, "4711")] and reasons(door) == [eventlog.REASON_OK]
+    assert door.decided == [(eventcodes.KIND_PIN, "4711")] and reasons(door) == [eventcodes.REASON_OK]
 
 
 def test_lockout_after_three_and_alarm_at_five():
@@ -77,13 +78,13 @@ def test_lockout_after_three_and_alarm_at_five():
         typed(r, "000%d#" % i)
         clock.t += 100
     typed(r, "4711#")  # locked for 30 s: refused unread
-    assert reasons(door)[-1] == eventlog.REASON_LOCKOUT and len(door.decided) == 4
+    assert reasons(door)[-1] == eventcodes.REASON_LOCKOUT and len(door.decided) == 4
     clock.t += 31000
     typed(r, "9999#")  # 5th failure: alarm
-    assert reasons(door)[-2:] == [eventlog.REASON_UNKNOWN_CREDENTIAL, eventlog.REASON_FAILURES_ALARM]
+    assert reasons(door)[-2:] == [eventcodes.REASON_UNKNOWN_CREDENTIAL, eventcodes.REASON_FAILURES_ALARM]
     clock.t += 61000  # lock of the 5th failure (60 s) over
     typed(r, "4711#", "keypad")
-    assert reasons(door)[-1] == eventlog.REASON_OK  # and the count is cleared
+    assert reasons(door)[-1] == eventcodes.REASON_OK  # and the count is cleared
     assert r.lockout.failures("keypad") == 0
 
 
@@ -93,27 +94,27 @@ def test_other_keypad_is_another_source_and_invalid_entries_count():
         typed(r, "1#")  # too short: "" submit, counted
     assert r.lockout.check("keypad") > 0
     typed(r, "4711#", "wiegand")
-    assert reasons(door)[-1] == eventlog.REASON_OK
+    assert reasons(door)[-1] == eventcodes.REASON_OK
 
 
 def test_pin_denied_later_by_the_verification_server_counts_on_its_keypad():
     """Third-party verification answers after submit_pin returned (pending): the door reports a
     remote denial back (doorapp/verify/door.py), and it counts as a wrong guess on that keypad."""
     r, door, clock = make()
-    door.pins["5555"] = Decision(False, eventlog.REASON_OK)  # pending: the server decides later
+    door.pins["5555"] = Decision(False, eventcodes.REASON_OK)  # pending: the server decides later
     typed(r, "5555#", "wiegand")
     assert r.lockout.failures("wiegand") == 0 and r.pin_source == "wiegand"
     for _ in range(5):
         r.remote_pin_denied()
     assert r.lockout.failures("wiegand") == 5 and r.lockout.failures("keypad") == 0
-    assert reasons(door)[-1] == eventlog.REASON_FAILURES_ALARM
+    assert reasons(door)[-1] == eventcodes.REASON_FAILURES_ALARM
 
 
 def test_schedule_denial_is_not_a_guess():
     r, door, _ = make()
     for _ in range(6):
         typed(r, "2580#")
-    assert r.lockout.failures("keypad") == 0 and reasons(door) == [eventlog.REASON_SCHEDULE] * 6
+    assert r.lockout.failures("keypad") == 0 and reasons(door) == [eventcodes.REASON_SCHEDULE] * 6
 
 
 def test_wiegand_frames():
@@ -122,15 +123,15 @@ def test_wiegand_frames():
 
     r, door, _ = make()
     r.on_wiegand(wiegandbits.decode_str(wiegandbits.encode26(213, 2000)))
-    assert door.decided == [(eventlog.KIND_CARD, "00D507D0")]
+    assert door.decided == [(eventcodes.KIND_CARD, "00D507D0")]
     try:
         wiegandbits.decode_str(wiegandbits.encode26(213, 2000)[:-1] + "0")
     except wiegand.WiegandError as e:
         r.on_wiegand_error(e)
-    assert door.records[-1] == (eventlog.KIND_CARD, False, eventlog.REASON_READER_ERROR)
+    assert door.records[-1] == (eventcodes.KIND_CARD, False, eventcodes.REASON_READER_ERROR)
     for k in "4711#":
         r.on_wiegand(wiegandbits.decode_str(wiegandbits.encode_key(k, 8)))
-    assert door.decided[-1] == (eventlog.KIND_PIN, "4711")
+    assert door.decided[-1] == (eventcodes.KIND_PIN, "4711")
 
 
 def test_failing_callback_is_logged_not_raised():
@@ -139,6 +140,6 @@ def test_failing_callback_is_logged_not_raised():
     def boom(*args):
         raise MemoryError()
 
-    r.guarded(boom, eventlog.KIND_QR)("V1.x")
-    assert door.records[-1] == (eventlog.KIND_QR, False, eventlog.REASON_READER_ERROR)
+    r.guarded(boom, eventcodes.KIND_QR)("V1.x")
+    assert door.records[-1] == (eventcodes.KIND_QR, False, eventcodes.REASON_READER_ERROR)
     assert door.denied == 1 and r.errors == 1

@@ -3,6 +3,7 @@ NTP and HTTP settings, the re-join loop, and which clock changes are logged. The
 the ESP32 backend with these services running is tests/esp32/run_esp32_backend.py."""
 import asyncio
 
+import eventcodes
 import eventlog
 from doorapp import station
 
@@ -116,7 +117,7 @@ def test_clock_set_logged_when_first_set_or_stepped():
     on_set(0, 1800000000)  # first set
     on_set(1800000000, 1800000100)  # stepped
     assert len(door.records) == 2
-    assert door.records[0][:4] == (eventlog.KIND_SYSTEM, None, eventlog.REASON_CLOCK_SET, b"ntp")
+    assert door.records[0][:4] == (eventcodes.KIND_SYSTEM, None, eventcodes.REASON_CLOCK_SET, b"ntp")
 
 
 def test_tls_on_serves_https_and_never_plain_http():

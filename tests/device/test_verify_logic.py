@@ -3,6 +3,7 @@
 timeouts, fallback, pending policy) over a fake client."""
 import asyncio
 
+import eventcodes
 import eventlog
 import verifyclient as vc
 import verifyurl
@@ -154,7 +155,7 @@ class Local:
     def __call__(self, kind, value, pin=None):
         self.calls.append((kind, value, pin))
         ok = value in self.good and (pin is None or pin in self.good)
-        return self.D(ok, eventlog.REASON_OK if ok else eventlog.REASON_UNKNOWN_CREDENTIAL)
+        return self.D(ok, eventcodes.REASON_OK if ok else eventcodes.REASON_UNKNOWN_CREDENTIAL)
 
 
 class FakeClient:
@@ -211,7 +212,7 @@ def test_general_mode_sends_qr_only():
         assert c.urls == ["http://192.168.31.123:8090/api/visitor/scan?codeKey=12345678&deviceId=A08%20%231&t="
                           + str(NOW)]
         assert len(res) == 1 and res[0].final and res[0].granted and res[0].relays == (1,)
-        assert res[0].reason == eventlog.REASON_OK and res[0].detail == "ok" and res[0].status == 200
+        assert res[0].reason == eventcodes.REASON_OK and res[0].detail == "ok" and res[0].status == 200
         r = v.submit(CARD, "04A1B2C3", b"\x04\xa1\xb2\xc3")  # cards stay local in General mode
         assert r.final and r.granted and r.relays == (2,) and loc.calls == [(CARD, "04A1B2C3", None)]
         assert len(c.urls) == 1
@@ -278,12 +279,12 @@ def test_answers_map_to_reasons_and_prompts():
             v.submit(QR, "1")
             await _settle()
         assert [(r.granted, r.reason, r.prompt, r.detail) for r in res] == [
-            (True, eventlog.REASON_OK, "Hi Ann", "ok"),
-            (False, eventlog.REASON_REMOTE_DENIED, "Expired", "denied"),
-            (False, eventlog.REASON_REMOTE_TIMEOUT, "Server timeout", "timeout"),
-            (False, eventlog.REASON_REMOTE_ERROR, "Server unreachable", "refused"),
-            (False, eventlog.REASON_REMOTE_ERROR, "Server error", "not_json"),
-            (False, eventlog.REASON_REMOTE_DENIED, "Access denied", "denied"),
+            (True, eventcodes.REASON_OK, "Hi Ann", "ok"),
+            (False, eventcodes.REASON_REMOTE_DENIED, "Expired", "denied"),
+            (False, eventcodes.REASON_REMOTE_TIMEOUT, "Server timeout", "timeout"),
+            (False, eventcodes.REASON_REMOTE_ERROR, "Server unreachable", "refused"),
+            (False, eventcodes.REASON_REMOTE_ERROR, "Server error", "not_json"),
+            (False, eventcodes.REASON_REMOTE_DENIED, "Access denied", "denied"),
         ]
         assert all(r.final for r in res) and all(not r.relays for r in res[1:])
         c2 = FakeClient((True, vc.OK, "Hi Ann"))
@@ -303,7 +304,7 @@ def test_fallback_policy():
         v, res = _verifier({"mode": "customize", "url": VENDOR_ANY}, c, loc)
         v.submit(CARD, "04A1B2C3")
         await _settle()
-        assert not res[0].granted and res[0].reason == eventlog.REASON_REMOTE_TIMEOUT and not loc.calls
+        assert not res[0].granted and res[0].reason == eventcodes.REASON_REMOTE_TIMEOUT and not loc.calls
         # remote_fallback: unreachable -> local table decides
         fb = {"mode": "customize", "url": VENDOR_ANY, "methods": {"card": "remote_fallback"}}
         for reason in vc.UNREACHABLE:
@@ -324,7 +325,7 @@ def test_fallback_policy():
         v, res = _verifier(fb, c, None)
         v.submit(CARD, "04A1B2C3")
         await _settle()
-        assert not res[0].granted and res[0].reason == eventlog.REASON_REMOTE_ERROR
+        assert not res[0].granted and res[0].reason == eventcodes.REASON_REMOTE_ERROR
         # local method: never sent
         c = FakeClient()
         v, res = _verifier({"mode": "customize", "url": VENDOR_ANY, "methods": {"pin": "local"}}, c, loc)
@@ -438,7 +439,7 @@ def test_two_factor_step_timeout():
         assert v.poll() is None
         tk.t = 10000
         r = v.poll()
-        assert r.final and not r.granted and r.reason == eventlog.REASON_FACTOR_TIMEOUT and r.kind == CARD
+        assert r.final and not r.granted and r.reason == eventcodes.REASON_FACTOR_TIMEOUT and r.kind == CARD
         assert v.poll() is None and v.waiting_for is None
         r = v.submit(PIN, "4711")  # too late: now it is the wrong order
         assert r.prompt == "Present card first" and len(c.urls) == 1
@@ -448,7 +449,7 @@ def test_two_factor_step_timeout():
         tk.t = 30000
         n = len(res)
         r = v.submit(PIN, "4711")
-        assert res[n].reason == eventlog.REASON_FACTOR_TIMEOUT and r.prompt == "Present card first"
+        assert res[n].reason == eventcodes.REASON_FACTOR_TIMEOUT and r.prompt == "Present card first"
 
     asyncio.run(main())
 
@@ -460,7 +461,7 @@ def test_two_factor_first_step_denied_and_second_step_denied():
         v, res = _two_factor("card_pin", tk, c)
         v.submit(CARD, "FFFFFFFF")
         await _settle()
-        assert res[-1].final and res[-1].reason == eventlog.REASON_REMOTE_DENIED and v.waiting_for is None
+        assert res[-1].final and res[-1].reason == eventcodes.REASON_REMOTE_DENIED and v.waiting_for is None
         v.submit(CARD, "04A1B2C3")
         await _settle()
         v.submit(PIN, "0000")

@@ -5,6 +5,7 @@ import asyncio
 import os
 from binascii import hexlify
 
+import eventcodes as C
 import eventlog as E
 from compat import sleep_ms, ticks_add, ticks_ms
 from doorapp import inputs, watchdog
@@ -170,13 +171,13 @@ def test_reset_causes_are_logged_by_their_own_reasons_and_the_watchdog_armed():
         door = Door()
         door.board = Board(cause)
         assert watchdog.run(door) is None  # (this board's watchdog() gave nothing to feed)
-        assert door.records == [(E.KIND_SYSTEM, None, E.reason_code(cause))], (cause, door.records)
+        assert door.records == [(C.KIND_SYSTEM, None, E.reason_code(cause))], (cause, door.records)
         assert E.reason_name(door.records[0][2]) == cause and door.board.armed == 30000
     assert E.reason_code("power_on") == 28 and E.reason_code("watchdog") == 30 and E.reason_code("brownout") == 33
     door = Door()
     door.board = Board("")  # the board can't tell
     watchdog.run(door)
-    assert door.records == [(E.KIND_SYSTEM, None, E.REASON_BOOT)]
+    assert door.records == [(C.KIND_SYSTEM, None, C.REASON_BOOT)]
 
 
 def test_reset_cause_with_a_broken_log_does_not_stop_the_start():
@@ -194,20 +195,20 @@ def test_event_log_counts_failed_appends_until_one_works():
     path = "/tmp/doorctl-test-watchdog-%s" % hexlify(os.urandom(4)).decode()
     log = E.EventLog(path, capacity=256, per_file=128)
     try:
-        log.append(1, E.KIND_SYSTEM, E.RESULT_INFO, 28)
+        log.append(1, C.KIND_SYSTEM, C.RESULT_INFO, 28)
         assert not log.errors
         log.close()
         for name in os.listdir(path):  # (0000, the next segment opened beforehand, meta)
             os.remove(path + "/" + name)
         os.rmdir(path)  # the log's folder is gone: the next append can't open its segment
         try:
-            log.append(2, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
+            log.append(2, C.KIND_CARD, C.RESULT_DENIED, C.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
             raise AssertionError("append into a missing folder worked")
         except OSError:
             pass
         assert log.errors == 1
         os.mkdir(path)
-        log.append(2, E.KIND_CARD, E.RESULT_DENIED, E.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
+        log.append(2, C.KIND_CARD, C.RESULT_DENIED, C.REASON_UNKNOWN_CREDENTIAL, b"\x01\x02\x03\x04", 1)
         assert not log.errors and log.last_seq == 2
     finally:
         log.close()

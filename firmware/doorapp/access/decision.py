@@ -4,7 +4,7 @@ only reads decisions (event log, display, API) doesn't load the engine."""
 
 class Decision:
     """granted (bool), user (record or None), relays (relay numbers to pulse; numbers above 8
-    are I/O expander outputs from the floor map), reason (eventlog.REASON_*), prompt (text for
+    are I/O expander outputs from the floor map), reason (eventcodes.REASON_*), prompt (text for
     a display), floors (floor numbers granted), hold (bit mask of relays whose schedule hold
     this grant activated: a Relay Schedule Activation badge-in)."""
 

@@ -28,6 +28,23 @@ from compat import ticks_diff
 from configerror import ConfigError
 from doorapp.access.decision import Decision
 
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_CARD = const(1)
+_KIND_PIN = const(2)
+_KIND_QR = const(3)
+_KIND_BLE = const(4)
+_KIND_PLATE = const(5)
+_KIND_API = const(7)
+_REASON_OK = const(0)
+_REASON_UNKNOWN_CREDENTIAL = const(1)
+_REASON_NO_RELAY_RIGHTS = const(2)
+_REASON_SCHEDULE = const(3)
+_REASON_EXPIRED = const(4)
+_REASON_NOT_YET_VALID = const(5)
+_REASON_DISABLED = const(6)
+_REASON_CLOCK_NOT_SET = const(7)
+_REASON_INTERVAL = const(13)
+
 # schedule ids as doorapp.access.schedule numbers them; that module (and tzrule) is only loaded when
 # the site has custom schedules or relay holds: most doors need neither, and both cost heap
 _ALWAYS = const(0)
@@ -37,25 +54,25 @@ _RING = const(16)  # grants remembered for the unlock intervals
 _MAX_BOARD_RELAY = const(8)
 
 PROMPTS = {
-    eventlog.REASON_OK: "Welcome",
-    eventlog.REASON_UNKNOWN_CREDENTIAL: "Unknown credential",
-    eventlog.REASON_DISABLED: "Not enabled",
-    eventlog.REASON_NOT_YET_VALID: "Not valid yet",
-    eventlog.REASON_EXPIRED: "Access expired",
-    eventlog.REASON_CLOCK_NOT_SET: "Clock not set",
-    eventlog.REASON_SCHEDULE: "Not allowed now",
-    eventlog.REASON_NO_RELAY_RIGHTS: "No door rights",
-    eventlog.REASON_INTERVAL: "Please wait",
+    _REASON_OK: "Welcome",
+    _REASON_UNKNOWN_CREDENTIAL: "Unknown credential",
+    _REASON_DISABLED: "Not enabled",
+    _REASON_NOT_YET_VALID: "Not valid yet",
+    _REASON_EXPIRED: "Access expired",
+    _REASON_CLOCK_NOT_SET: "Clock not set",
+    _REASON_SCHEDULE: "Not allowed now",
+    _REASON_NO_RELAY_RIGHTS: "No door rights",
+    _REASON_INTERVAL: "Please wait",
 }
 
 # credential kind -> user table lookup method (KIND_API: value is a user id)
 _LOOKUPS = (
-    (eventlog.KIND_CARD, "by_card"),
-    (eventlog.KIND_PIN, "by_pin"),
-    (eventlog.KIND_QR, "by_qr"),
-    (eventlog.KIND_BLE, "by_ble"),
-    (eventlog.KIND_PLATE, "by_plate"),
-    (eventlog.KIND_API, "by_id"),
+    (_KIND_CARD, "by_card"),
+    (_KIND_PIN, "by_pin"),
+    (_KIND_QR, "by_qr"),
+    (_KIND_BLE, "by_ble"),
+    (_KIND_PLATE, "by_plate"),
+    (_KIND_API, "by_id"),
 )
 
 
@@ -202,22 +219,22 @@ class AccessEngine:
 
     # --- the decision -----------------------------------------------------------------------
     def decide(self, kind, value, relay=None):
-        """Decision for a credential of `kind` (eventlog.KIND_*) with its normalised value
+        """Decision for a credential of `kind` (eventcodes.KIND_*) with its normalised value
         (card code in the configured format, plate via plates.normalize, ...). `relay`: the
         relay number(s) this reader/door controls, None = every relay on the board."""
-        if kind == eventlog.KIND_CARD and not self.cards_enabled:
-            return self._deny(None, eventlog.REASON_DISABLED)
+        if kind == _KIND_CARD and not self.cards_enabled:
+            return self._deny(None, _REASON_DISABLED)
         look = self._lookups.get(kind)
         if look is None:
-            if kind in (eventlog.KIND_CARD, eventlog.KIND_PIN, eventlog.KIND_QR, eventlog.KIND_BLE,
-                        eventlog.KIND_PLATE, eventlog.KIND_API):
-                return self._deny(None, eventlog.REASON_DISABLED)
+            if kind in (_KIND_CARD, _KIND_PIN, _KIND_QR, _KIND_BLE,
+                        _KIND_PLATE, _KIND_API):
+                return self._deny(None, _REASON_DISABLED)
             raise ValueError("no access decision for credential kind %r" % (kind,))
-        if kind == eventlog.KIND_BLE and isinstance(value, int):
+        if kind == _KIND_BLE and isinstance(value, int):
             look = self.table.by_id  # a paired phone (doorapp/readers/ble.py): its user's id
         u = look(value)
         if u is None:
-            return self._deny(None, eventlog.REASON_UNKNOWN_CREDENTIAL)
+            return self._deny(None, _REASON_UNKNOWN_CREDENTIAL)
         now = self.clock.now()
         # 3 user valid period
         r = _window(u.valid_from, u.valid_to, now)
@@ -226,13 +243,13 @@ class AccessEngine:
         # 4-6 schedules
         sch = u.schedules
         if _NEVER in sch:
-            return self._deny(u, eventlog.REASON_SCHEDULE)
+            return self._deny(u, _REASON_SCHEDULE)
         admin = self.admin_bypass and u.role == _ROLE_ADMIN
         if not admin and _ALWAYS not in sch:
             if not sch or self.schedules is None:  # no schedule, or one the table doesn't define
-                return self._deny(u, eventlog.REASON_SCHEDULE)
+                return self._deny(u, _REASON_SCHEDULE)
             if not now:
-                return self._deny(u, eventlog.REASON_CLOCK_NOT_SET)
+                return self._deny(u, _REASON_CLOCK_NOT_SET)
             lt = self.local(now)
             ok = False
             admits = self._admits
@@ -241,7 +258,7 @@ class AccessEngine:
                     ok = True
                     break
             if not ok:
-                return self._deny(u, eventlog.REASON_SCHEDULE)
+                return self._deny(u, _REASON_SCHEDULE)
         # 7 relay rights (+ floors)
         rmask = u.relays & self._reader_mask(relay)
         fmask = u.floors & self.floor_mask
@@ -252,17 +269,17 @@ class AccessEngine:
                 if fmask >> (f - 1) & 1:
                     out |= 1 << (fr[f] - 1)
         if not out:
-            return self._deny(u, eventlog.REASON_NO_RELAY_RIGHTS)
+            return self._deny(u, _REASON_NO_RELAY_RIGHTS)
         # 8 credential validity: a plate's own window
-        if kind == eventlog.KIND_PLATE:
+        if kind == _KIND_PLATE:
             r = _window(u.plate_from, u.plate_to, now)
             if r:
                 return self._deny(u, r)
         # 9 unlock intervals
-        if (self.same_ms or self.other_ms) and (kind == eventlog.KIND_BLE or not self.interval_ble_only):
+        if (self.same_ms or self.other_ms) and (kind == _KIND_BLE or not self.interval_ble_only):
             t = self.clock.ticks_ms()
             if not admin and self._interval_blocked(u.id, t):
-                return self._deny(u, eventlog.REASON_INTERVAL)
+                return self._deny(u, _REASON_INTERVAL)
             self._remember(u.id, t)
         hold = 0
         if u.rsa and now and self.holds:
@@ -271,7 +288,7 @@ class AccessEngine:
                 if needs_badge and rmask >> (rid - 1) & 1 and self._badge[rid] != today:
                     self._badge[rid] = today
                     hold |= 1 << (rid - 1)
-        return Decision(True, u, self._tuple(out), eventlog.REASON_OK, PROMPTS[eventlog.REASON_OK],
+        return Decision(True, u, self._tuple(out), _REASON_OK, PROMPTS[_REASON_OK],
                         self._tuple(fmask) if fmask else (), hold)
 
     def _today(self, now):
@@ -311,9 +328,9 @@ def _window(lo, hi, now):
     if not lo and not hi:
         return 0
     if not now:
-        return eventlog.REASON_CLOCK_NOT_SET
+        return _REASON_CLOCK_NOT_SET
     if lo and now < lo:
-        return eventlog.REASON_NOT_YET_VALID
+        return _REASON_NOT_YET_VALID
     if hi and now > hi:
-        return eventlog.REASON_EXPIRED
+        return _REASON_EXPIRED
     return 0

@@ -14,13 +14,18 @@ from binascii import a2b_base64
 from micropython import const
 
 from compat import monotonic_s, ticks_diff, ticks_ms
-from eventlog import KIND_API, REASON_AUTH_FAILED, REASON_LOCKOUT, REASON_LOCKOUT_CLEARED
 from doorapp import residency
 from doorapp.http.tokens import Tokens
 from doorapp.http.server import HTTPError as ApiError
 from doorapp.http.server import Server, serve as _serve
 from doorapp.access.lockout import Lockout
 from keyedhash import Keyed, equal
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_API = const(7)
+_REASON_LOCKOUT = const(8)
+_REASON_AUTH_FAILED = const(16)
+_REASON_LOCKOUT_CLEARED = const(34)
 
 FIRST_BOOT_PASSWORD = "admin"  # only good for changing itself (see docs/http-api.md)
 MIN_PASSWORD = const(8)
@@ -204,8 +209,8 @@ class Api:
 
     def failed(self, who):
         _ms, alarm = self.lock.failure(who)
-        # logged with the client, never the password; REASON_LOCKOUT: this failure locked it
-        self.door.record(KIND_API, False, REASON_LOCKOUT if alarm else REASON_AUTH_FAILED, who, 0, None, ())
+        # logged with the client, never the password; eventcodes.REASON_LOCKOUT: this failure locked it
+        self.door.record(_KIND_API, False, _REASON_LOCKOUT if alarm else _REASON_AUTH_FAILED, who, 0, None, ())
         raise ApiError(401, "wrong credentials")
 
     def on_input(self, inp, active):
@@ -219,7 +224,7 @@ class Api:
         elif self.held is not None:
             if ticks_diff(ticks_ms(), self.held) >= _RECOVER_MS:
                 self.lock.clear()
-                self.door.record(KIND_API, None, REASON_LOCKOUT_CLEARED, inp.name, 0, None, ())
+                self.door.record(_KIND_API, None, _REASON_LOCKOUT_CLEARED, inp.name, 0, None, ())
             self.held = None
 
     async def gate(self, request, row):

@@ -8,6 +8,11 @@ the simulator's `plate` control command calls decide_plate too."""
 import eventlog
 from doorapp.http.api import MIN_PASSWORD, ApiError, json_body
 
+from micropython import const
+
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_PLATE = const(5)
+
 _CAMERA_MAX = 32
 
 
@@ -35,8 +40,8 @@ def decide_plate(door, text, relay=None):
         relay = cfg["relay"]
     elif isinstance(relay, bool) or not isinstance(relay, int) or relay not in door.relays:
         raise ApiError(400, "must be a relay number on this board", "relay")
-    d = door.engine.decide(eventlog.KIND_PLATE, plate, relay)
-    door.conclude(eventlog.KIND_PLATE, d, plate)
+    d = door.engine.decide(_KIND_PLATE, plate, relay)
+    door.conclude(_KIND_PLATE, d, plate)
     return d, plate
 
 

@@ -29,11 +29,12 @@ import bleproto
 from compat import sleep_ms, ticks_diff, ticks_ms
 from phonekeys import PhoneKeys
 
+
 _IRQ_SCAN_RESULT = const(5)
 _IRQ_SCAN_DONE = const(6)
-_KIND_BLE = const(4)  # eventlog.KIND_BLE
-_READER_ERROR = const(9)  # eventlog.REASON_READER_ERROR
-_NOT_MOVED = const(35)  # eventlog.REASON_NOT_MOVED
+_KIND_BLE = const(4)  # eventcodes.KIND_BLE
+_READER_ERROR = const(9)  # eventcodes.REASON_READER_ERROR
+_NOT_MOVED = const(35)  # eventcodes.REASON_NOT_MOVED
 SCAN_INTERVAL_US = const(320000)
 SCAN_WINDOW_US = const(240000)
 ADV_INTERVAL_US = const(250000)

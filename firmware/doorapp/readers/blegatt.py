@@ -17,6 +17,7 @@ from micropython import const
 
 from compat import ticks_diff, ticks_ms
 
+
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
@@ -28,10 +29,10 @@ _FLAG_READ = const(0x0002)
 _FLAG_WRITE = const(0x0008)
 _FLAG_READ_ENCRYPTED = const(0x0200)
 _FLAG_READ_AUTHENTICATED = const(0x0400)
-_KIND_BLE = const(4)  # eventlog.KIND_BLE
-_PAIRED = const(36)  # eventlog.REASON_PAIRED
-_PAIRING_FAILED = const(37)  # eventlog.REASON_PAIRING_FAILED
-_LOCKOUT = const(8)  # eventlog.REASON_LOCKOUT
+_KIND_BLE = const(4)  # eventcodes.KIND_BLE
+_PAIRED = const(36)  # eventcodes.REASON_PAIRED
+_PAIRING_FAILED = const(37)  # eventcodes.REASON_PAIRING_FAILED
+_LOCKOUT = const(8)  # eventcodes.REASON_LOCKOUT
 _SOURCE_PHONE = const(3)
 MAX_CODES = const(8)  # live pairing codes at once
 MIN_VALID_S = const(30)

@@ -23,9 +23,10 @@ from micropython import const
 from doorapp.access.lockout import Lockout
 from keypad import PinEntry
 
-_KIND_CARD = const(1)  # eventlog.KIND_CARD
+
+_KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _KIND_PIN = const(2)
-_UNKNOWN = const(1)  # eventlog.REASON_UNKNOWN_CREDENTIAL
+_UNKNOWN = const(1)  # eventcodes.REASON_UNKNOWN_CREDENTIAL
 _LOCKOUT = const(8)
 _READER_ERROR = const(9)
 _FAILURES_ALARM = const(25)

@@ -7,9 +7,10 @@ reader boards don't hold this code.
 """
 from micropython import const
 
-_KIND_QR = const(3)  # eventlog.KIND_QR
-_OK = const(0)  # eventlog.REASON_OK
-_UNKNOWN = const(1)  # eventlog.REASON_UNKNOWN_CREDENTIAL
+
+_KIND_QR = const(3)  # eventcodes.KIND_QR
+_OK = const(0)  # eventcodes.REASON_OK
+_UNKNOWN = const(1)  # eventcodes.REASON_UNKNOWN_CREDENTIAL
 _EXPIRED = const(4)
 _NOT_YET_VALID = const(5)
 _DISABLED = const(6)

@@ -16,17 +16,24 @@ import gc
 
 from micropython import const
 
-import eventlog
 from compat import sleep_ms, ticks_diff, ticks_ms
 from doorapp.verify import verifier
 from doorapp.access.decision import Decision
 from doorapp import residency
 from verifynames import NETWORK
 
-_TO_VERIFY = {eventlog.KIND_CARD: verifier.CARD, eventlog.KIND_PIN: verifier.PIN, eventlog.KIND_QR: verifier.QR,
-              eventlog.KIND_BLE: verifier.BLE}
-_TO_EVENT = {verifier.CARD: eventlog.KIND_CARD, verifier.PIN: eventlog.KIND_PIN, verifier.QR: eventlog.KIND_QR,
-             verifier.BLE: eventlog.KIND_BLE}
+# the event log's codes (lib/eventcodes.py names them)
+_KIND_CARD = const(1)
+_KIND_PIN = const(2)
+_KIND_QR = const(3)
+_KIND_BLE = const(4)
+_REASON_REMOTE_DENIED = const(10)
+_REASON_WRONG_PIN = const(14)
+
+_TO_VERIFY = {_KIND_CARD: verifier.CARD, _KIND_PIN: verifier.PIN, _KIND_QR: verifier.QR,
+              _KIND_BLE: verifier.BLE}
+_TO_EVENT = {verifier.CARD: _KIND_CARD, verifier.PIN: _KIND_PIN, verifier.QR: _KIND_QR,
+             verifier.BLE: _KIND_BLE}
 _RETRY_MS = const(50)
 _BUF_SIZE = const(2048)  # the answer buffer (verifyclient: header and body of one answer)
 
@@ -130,7 +137,7 @@ class RemoteCheck:
         shown, fmt = r.raw if r.raw else (b"", 0)
         kind = _TO_EVENT[r.kind]
         door.conclude(kind, r, shown, fmt)  # (a PIN: not kept)
-        if kind == eventlog.KIND_PIN and r.reason == eventlog.REASON_REMOTE_DENIED and door.readers:
+        if kind == _KIND_PIN and r.reason == _REASON_REMOTE_DENIED and door.readers:
             door.readers.remote_pin_denied()
 
     def local(self, kind, value, pin=None):
@@ -142,5 +149,5 @@ class RemoteCheck:
             return d
         u = door.table.by_pin(pin)
         if u is None or u.id != d.user.id:
-            return Decision(False, d.user, (), eventlog.REASON_WRONG_PIN, "Wrong PIN")
+            return Decision(False, d.user, (), _REASON_WRONG_PIN, "Wrong PIN")
         return d

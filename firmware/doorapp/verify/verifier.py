@@ -20,9 +20,20 @@ Results are Decision-like (granted, user, relays, reason, prompt) plus:
 """
 import asyncio
 
-import eventlog
 import verifynames as vc  # templates (verifyurl) and the client (verifyclient) load when used
 from compat import print_exception, sleep_ms, ticks_diff, ticks_ms
+
+from micropython import const
+
+# the event log's codes (lib/eventcodes.py names them)
+_REASON_OK = const(0)
+_REASON_UNKNOWN_CREDENTIAL = const(1)
+_REASON_REMOTE_DENIED = const(10)
+_REASON_REMOTE_TIMEOUT = const(11)
+_REASON_REMOTE_ERROR = const(12)
+_REASON_FACTOR_TIMEOUT = const(15)
+_REASON_BUSY = const(26)
+_REASON_WRONG_METHOD = const(27)
 
 QR = "qr"
 CARD = "card"
@@ -32,8 +43,8 @@ KINDS = (QR, CARD, PIN, BLE)
 TYPE_FOB = "3"  # {Type} of a BLE request (1 and 2 are the two-factor modes')
 TYPE_PHONE = "4"
 
-REASON_BUSY = eventlog.REASON_BUSY
-REASON_WRONG_METHOD = eventlog.REASON_WRONG_METHOD
+REASON_BUSY = _REASON_BUSY
+REASON_WRONG_METHOD = _REASON_WRONG_METHOD
 
 P_GRANTED = "Welcome"
 P_DENIED = "Access denied"
@@ -71,12 +82,12 @@ class Result:
 
 def _reason_code(reason):
     if reason == vc.OK:
-        return eventlog.REASON_OK
+        return _REASON_OK
     if reason == vc.DENIED:
-        return eventlog.REASON_REMOTE_DENIED
+        return _REASON_REMOTE_DENIED
     if reason == vc.TIMEOUT:
-        return eventlog.REASON_REMOTE_TIMEOUT
-    return eventlog.REASON_REMOTE_ERROR
+        return _REASON_REMOTE_TIMEOUT
+    return _REASON_REMOTE_ERROR
 
 
 def _default_prompt(reason):
@@ -168,7 +179,7 @@ class Verifier:
         if self._task is not None:
             if self._queued is None:
                 self._queued = (kind, value, raw)
-                return Result(False, (), eventlog.REASON_OK, P_WAIT, False, kind, value, raw,
+                return Result(False, (), _REASON_OK, P_WAIT, False, kind, value, raw,
                               "queued", pending=True)
             return Result(False, (), REASON_BUSY, P_BUSY, True, kind, value, raw, "busy")
         return self._handle(kind, value, raw)
@@ -220,7 +231,7 @@ class Verifier:
         url = self.url_for(kind, value)
         self.requests += 1
         self._task = asyncio.create_task(self._run(url, kind, value, raw, step))
-        return Result(False, (), eventlog.REASON_OK, P_VERIFYING, False, kind, value, raw,
+        return Result(False, (), _REASON_OK, P_VERIFYING, False, kind, value, raw,
                       "requested", pending=True)
 
     async def _run(self, url, kind, value, raw, step):
@@ -255,7 +266,7 @@ class Verifier:
             reason = detail[9:] if detail.startswith("fallback:") else ""
             if reason:
                 return self._remote(False, reason, "", kind, value, raw, 0)
-            return Result(False, (), eventlog.REASON_UNKNOWN_CREDENTIAL, P_DENIED, True, kind,
+            return Result(False, (), _REASON_UNKNOWN_CREDENTIAL, P_DENIED, True, kind,
                           value, raw, "no_local")
         d = self.local(kind, value, pin)
         r = Result(d.granted, d.relays if d.granted else (), d.reason, d.prompt, True, kind,
@@ -306,7 +317,7 @@ class TwoFactor(Verifier):
         if ticks_diff(self.ticks(), f[3]) < self.step_timeout_ms:
             return None
         self._first = None
-        return Result(False, (), eventlog.REASON_FACTOR_TIMEOUT, P_STEP_TIMEOUT, True, f[0], f[1],
+        return Result(False, (), _REASON_FACTOR_TIMEOUT, P_STEP_TIMEOUT, True, f[0], f[1],
                       f[2], "step_timeout")
 
     async def run(self, interval_ms=250):
@@ -328,7 +339,7 @@ class TwoFactor(Verifier):
         f = self._first
         if f is None:
             if kind != self.first_kind:
-                return Result(False, (), eventlog.REASON_WRONG_METHOD, P_FIRST[self.first_kind], False,
+                return Result(False, (), _REASON_WRONG_METHOD, P_FIRST[self.first_kind], False,
                               kind, value, raw, "wrong_method")
             return self._start(kind, value, raw, 1)
         if kind == f[0]:  # a new first factor replaces the one waiting for its second
@@ -344,7 +355,7 @@ class TwoFactor(Verifier):
             if granted or fallback:
                 self._first = [kind, value, raw, self.ticks(), fallback, reason]
                 p = prompt if (granted and self.return_value and prompt) else P_NEXT[PIN if kind == CARD else CARD]
-                return Result(False, (), eventlog.REASON_OK, p, False, kind, value, raw,
+                return Result(False, (), _REASON_OK, p, False, kind, value, raw,
                               "fallback:" + reason if fallback else reason, status=status)
             return self._remote(False, reason, prompt, kind, value, raw, status)
         if step == 2:
