@@ -28,11 +28,14 @@ def raw(hostport, data, read=True, timeout=8, source=None):
 
 
 class Api:
-    def __init__(self, hostport, token=None, timeout=10):
+    """`trust` (doorctl.tlstrust.Trust): talk HTTPS, accepting what it accepts."""
+
+    def __init__(self, hostport, token=None, timeout=10, trust=None):
         self.host, port = hostport.rsplit(":", 1)
         self.port = int(port)
         self.token = token
         self.timeout = timeout
+        self.trust = trust
         self.basic = None
         self.last_headers = {}  # of the last answer
 
@@ -46,7 +49,12 @@ class Api:
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
-        c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self.trust is not None:
+            from doorctl.tlstrust import HTTPSConnection
+
+            c = HTTPSConnection(self.host, self.port, self.timeout, self.trust)
+        else:
+            c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             c.request(method, path, body=data, headers=h)
             r = c.getresponse()

@@ -35,18 +35,23 @@ class Sim:
 
     def __init__(self, tmpdir, config=None, users=None, flash=None, board=None, pn532=None,
                  extra=(), heap=None, demo=True, start=True, http=False, secrets=None, watchdog_ms=None,
-                 expect_resets=False):
+                 expect_resets=False, https=False):
         self.tmpdir = str(tmpdir)
         self.flash = flash or os.path.join(self.tmpdir, "flash.img")
         self.control = "127.0.0.1:%d" % free_port()
         self.http = "127.0.0.1:%d" % free_port() if http else "off"
         self.url = "http://%s" % self.http if http else None
+        # https: the API over TLS (config http.tls on, --tls DIR in extra); --http then redirects
+        self.https = "127.0.0.1:%d" % free_port() if https else None
+        self.https_url = "https://%s" % self.https if https else None
         board = board or os.path.join(paths.BOARDS, "sim.json")
         self.heap = heap or profiles.heap_for_board(board)  # the board's profile (docs/memory.md)
         self.argv = [paths.micropython_binary(), "-X", "heapsize=" + self.heap,
                      os.path.join(paths.FIRMWARE, "sim", "run.py"),
                      "--board", board,
                      "--flash", self.flash, "--control", self.control, "--http", self.http, "--quiet"]
+        if https:
+            self.argv += ["--https", self.https]
         self.emu_proc = None
         if not pn532 and start:  # the emulator in its own process, as `doorctl sim run` does
             self.emu_proc, pn532 = pn532_service.start()
@@ -124,12 +129,15 @@ class Sim:
         raise RuntimeError("simulator did not start:\n" + self.output + rest)
 
     def _new_ports(self):
-        old = (self.control, self.http)
+        old = (self.control, self.http, self.https)
         self.control = "127.0.0.1:%d" % free_port()
         if self.http != "off":
             self.http = "127.0.0.1:%d" % free_port()
             self.url = "http://%s" % self.http
-        self.argv = [{old[0]: self.control, old[1]: self.http}.get(a, a) for a in self.argv]
+        if self.https:
+            self.https = "127.0.0.1:%d" % free_port()
+            self.https_url = "https://%s" % self.https
+        self.argv = [{old[0]: self.control, old[1]: self.http, old[2]: self.https}.get(a, a) for a in self.argv]
 
     def _follow(self, hb, proc):
         """The watchdog of one process; after a reset, the firmware again on the same flash."""

@@ -160,14 +160,21 @@ def test_interactive_prompts_do_not_echo_secrets(tmp_path):
 
 def test_build_takes_the_provision_directory(tmp_path):
     out = tmp_path / "prov"
-    assert run("--out", str(out), "--device-id", "door-5", env={"DOORCTL_WIFI_PASSWORD": WIFI}).returncode == 0
+    assert run("--out", str(out), "--device-id", "door-5", "--tls", "--ip", "10.0.0.5",
+               env={"DOORCTL_WIFI_PASSWORD": WIFI}).returncode == 0
     fw = tmp_path / "fw.bin"
-    fw.write_bytes(fi.synth_firmware(app_bytes=16 * 1024))
+    fw.write_bytes(fi.synth_firmware(app_bytes=16 * 1024, machine="Generic ESP32 module with SPIRAM with ESP32"))
     img = tmp_path / "img" / "door.bin"
-    r = subprocess.run([DOORCTL, "build", "--firmware", str(fw), "--provision", str(out), "-o", str(img)],
+    r = subprocess.run([DOORCTL, "build", "--firmware", str(fw), "--provision", str(out), "-o", str(img),
+                        "--board", "esp32-wrover-e"],  # (a psram board: HTTPS is refused on lean ones)
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert WIFI not in r.stdout + r.stderr
     files = fsimage.read_image(open(str(img)[:-4] + ".fs.img", "rb").read())
     assert files["config.json"] == open(out / "config.json", "rb").read()
     assert files["secrets.json"] == open(out / "secrets.json", "rb").read()
+    # the HTTPS key and certificate (`--tls`) go on the flash as well; the PEM copy stays on the host
+    assert files["tls_key.der"] == open(out / "tls_key.der", "rb").read()
+    assert files["tls_cert.der"] == open(out / "tls_cert.der", "rb").read()
+    assert "tls_cert.pem" not in files
+    assert open(out / "tls_key.der", "rb").read().hex() not in (r.stdout + r.stderr).lower()

@@ -48,6 +48,20 @@ async def serve_http(door, port):
         print("doorctl: HTTP API cannot listen on port %d (%s)" % (port, e))
 
 
+async def serve_https(door, board, port, plain_port):
+    """http.tls on: the API on HTTPS `port`, the plain port redirecting (http.redirect_http) or
+    off. Without the key or certificate: one line naming the file, and no HTTP API at all
+    (never the API in plain text instead); the door works on."""
+    from doorapp.http import tls
+
+    try:
+        await tls.serve(door, board.data_dir, "0.0.0.0", port, plain_port, door.cfg["http"]["redirect_http"])
+    except ValueError as e:
+        print("doorctl: HTTPS off: %s" % e)
+    except OSError as e:
+        print("doorctl: HTTPS cannot listen on port %d or %d (%s)" % (port, plain_port, e))
+
+
 def tasks(door, board, http_port=HTTP_PORT):
     """Coroutines for Door.run(extra=...); [] when the board has no station to join."""
     cfg = door.cfg
@@ -64,6 +78,10 @@ def tasks(door, board, http_port=HTTP_PORT):
         door.timesync = TimeSync(cfg["time"]["ntp"], cfg["time"]["ntp_interval_s"], ntp, wlan.isconnected,
                                  clock_set(door, b"ntp"))
         out.append(door.timesync.run())
-    if http_port:
+    if http_port and cfg["http"]["tls"] == "on":
+        from doorapp.http.tls import HTTPS_PORT
+
+        out.append(serve_https(door, board, HTTPS_PORT, http_port))
+    elif http_port:
         out.append(serve_http(door, http_port))
     return out

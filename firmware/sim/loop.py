@@ -21,17 +21,11 @@ async def amain(opts, board, door):
     except OSError as e:
         print("doorctl sim: cannot listen on %s:%d for the control channel (%s)" % (host, port, e))
         sys.exit(2)
-    http = "off"
-    if opts["http"] != "off":
-        from doorapp.http import api
+    http, https = "off", None
+    if opts["http"] != "off" or door.cfg["http"]["tls"] == "on" or opts["https"] not in ("auto", "off"):
+        from sim import httpd  # (HTTP, or HTTPS: sim/httpd.py)
 
-        hhost, hport = host_port(opts["http"], "http")
-        try:
-            await api.serve(door, hhost, hport)
-        except OSError as e:
-            print("doorctl sim: cannot listen on %s:%d for the HTTP API (%s)" % (hhost, hport, e))
-            sys.exit(2)
-        http = "http://%s:%d/" % (hhost, hport)
+        http, https = await httpd.start(opts, door, board, host_port)
     if not opts["quiet"]:
         from sim.display import Display
 
@@ -41,6 +35,8 @@ async def amain(opts, board, door):
         board.name, board.spec["profile"], opts["flash"], door.table.count, door.card_format))
     print("control channel: %s:%d (JSON lines; try `doorctl sim state`)" % (host, port))
     print("device HTTP: %s" % http)
+    if https:
+        print("device HTTPS: %s" % https)
     print("PN532: %s" % board.transport)
     if not opts["quiet"]:
         print(disp.stamp(), "|", disp.status())

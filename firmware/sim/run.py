@@ -8,6 +8,9 @@ Options:
   --control HOST:PORT control channel (default 127.0.0.1:7700)
   --http HOST:PORT    device HTTP API and web UI ("off" = none; default 127.0.0.1:8080 on psram
                       boards, off on lean ones: it does not fit their heap)
+  --https HOST:PORT   device API over HTTPS when config http.tls is "on" (default 127.0.0.1:8443;
+                      --http then redirects to it, or is off: http.redirect_http)
+  --tls DIR           put DIR's tls_key.der and tls_cert.der (`doorctl provision --tls`) on the flash
   --pn532 T           emulator | tcp:HOST:PORT | serial:/dev/ttyX (overrides the board file)
   --config PATH       validate this config.json and install it on the flash before start
   --secrets PATH      validate this secrets.json and install it on the flash before start

@@ -11,6 +11,8 @@ DEFAULTS = {
     "flash-size": "0x200000",
     "control": "127.0.0.1:7700",
     "http": "auto",  # 127.0.0.1:8080 on psram boards, off on lean ones
+    "https": "auto",  # 127.0.0.1:8443 when config http.tls is on (sim/httpd.py)
+    "tls": "",  # a `doorctl provision --tls` folder: its key and certificate put on the flash
     "pn532": "",
     "config": "",
     "secrets": "",
@@ -55,6 +57,20 @@ def install(board, source, name, check):
         data = f.read()
     check(read_json(source), source)
     fileio.write_atomic(board.data_dir + "/" + name, data)
+
+
+def install_tls(board, folder):
+    """The device key and certificate from a `doorctl provision --tls` folder, onto the flash."""
+    from doorapp import fileio
+    from doorapp.http import tls
+
+    for name in (tls.CERT_FILE, tls.KEY_FILE):
+        try:
+            with open(folder + "/" + name, "rb") as f:
+                data = f.read()
+        except OSError:
+            raise ValueError("--tls: %s/%s not found (made by `doorctl provision --tls`)" % (folder, name))
+        fileio.write_atomic(board.data_dir + "/" + name, data)
 
 
 def install_phones(board, source):
@@ -107,6 +123,8 @@ def prepare(opts):
             from doorapp.config import secrets as secretsmod
 
             install(board, opts["secrets"], fileio.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
+        if opts["tls"]:
+            install_tls(board, opts["tls"])
         cfg = startup.load_config(board)
         secrets = startup.load_secrets(board)
     finally:

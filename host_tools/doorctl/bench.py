@@ -68,7 +68,7 @@ def pct(values, p):
 
 
 TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http", "bench_ble",
-          "bench_actions")  # host_tools/doorctl/bench_<topic>.py
+          "bench_actions", "bench_https")  # host_tools/doorctl/bench_<topic>.py
 
 
 def topic_modules():

@@ -57,6 +57,10 @@ def sim_command(args):
     ]
     if args.flash_size:
         argv += ["--flash-size", args.flash_size]
+    if getattr(args, "https", None):
+        argv += ["--https", args.https]
+    if getattr(args, "tls", None):
+        argv += ["--tls", os.path.abspath(args.tls)]
     for opt in ("config", "secrets"):
         v = getattr(args, opt)
         if v:
@@ -332,6 +336,10 @@ def build_parser():
     run.add_argument("--fresh", action="store_true", help="delete the flash image first")
     run.add_argument("--http", default="auto", help="device HTTP HOST:PORT or off (default: 127.0.0.1:8080 on psram "
                      "boards, off on lean ones: it does not fit their heap)")
+    run.add_argument("--https", default=None, help="with config http.tls \"on\": the API over HTTPS on HOST:PORT "
+                     "(default 127.0.0.1:8443; --http then redirects to it) (docs/https.md)")
+    run.add_argument("--tls", metavar="DIR", help="put DIR's tls_key.der and tls_cert.der (`doorctl provision --tls`) "
+                     "on the flash first")
     run.add_argument("--pn532", default="", help="PN532 link: the emulator in its own process (default), emulator (inside the "
                      "simulator's heap), tcp:HOST:PORT or serial:/dev/tty...")
     run.add_argument("--config", help="validate this config.json and install it on the flash first")

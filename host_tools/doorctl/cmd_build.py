@@ -456,7 +456,8 @@ def register(sub):
     p.add_argument("--config", help="config.json to install (validated against the board)")
     p.add_argument("--secrets", help="secrets.json to install (validated)")
     p.add_argument("--users", help="user list: users.json (validated) or a compiled users.tbl")
-    p.add_argument("--provision", metavar="DIR", help="take config.json/secrets.json from `doorctl provision --out DIR`")
+    p.add_argument("--provision", metavar="DIR", help="take config.json/secrets.json (and the HTTPS key and certificate, if "
+                                                         "made with --tls) from `doorctl provision --out DIR`")
     p.add_argument("-o", "--output", default=os.path.join("build", "door.bin"),
                    help="merged image (default %(default)s)")
     p.add_argument("--fs-output", help="filesystem image alone (default OUTPUT with .fs.img)")

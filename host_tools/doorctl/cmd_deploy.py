@@ -128,7 +128,8 @@ def register(sub):
     p.add_argument("--config", help="also install config.json (validated against --board)")
     p.add_argument("--secrets", help="also install secrets.json (validated)")
     p.add_argument("--users", help="also install users.json (validated) or users.tbl")
-    p.add_argument("--provision", metavar="DIR", help="config.json/secrets.json from `doorctl provision --out DIR`")
+    p.add_argument("--provision", metavar="DIR", help="config.json/secrets.json (and the HTTPS key and certificate, if made "
+                                                         "with --tls) from `doorctl provision --out DIR`")
     p.add_argument("--arch", help="mpy-cross arch (default: what the board reports)")
     p.add_argument("--prune", action="store_true", help="also remove .py/.mpy files in our folders that the app doesn't have")
     p.add_argument("--dry-run", action="store_true", help="only show what would change")

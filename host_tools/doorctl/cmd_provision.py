@@ -11,8 +11,13 @@ PIN/QR hash in the user table) unless --new-keys.
 
 Output goes to a directory (`--out DIR`), which `doorctl build --provision DIR` and
 `doorctl deploy --provision DIR` take.
+
+`--tls` also makes the device's HTTPS key and certificate there (doorctl.devcert: self-signed
+for the host name and `--ip` addresses, or signed by `--ca-cert/--ca-key`) and sets http.tls
+"on"; a rerun keeps them unless --new-tls, a site CA, or other names ask for new ones.
 """
 import getpass
+import ipaddress
 import json
 import os
 import secrets as pysecrets
@@ -49,13 +54,53 @@ def _read_json(path):
 
 
 def _write(path, doc, mode):
+    _write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), mode)
+
+
+def _write_bytes(path, data, mode):
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=2, sort_keys=True)
-        f.write("\n")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def _tls(args, cfg, full, out, summary):
+    """--tls: the device's key and certificate (new, or kept from the folder) -> the files'
+    bytes to write, or None to keep; sets http.tls on in cfg."""
+    from doorctl import devcert
+
+    cfg.setdefault("http", {})["tls"] = "on"
+    summary["config"]["http.tls"] = "on"
+    host = cfg.get("network", {}).get("hostname") or full["network"]["hostname"]
+    cert_path = os.path.join(out, devcert.CERT_FILE)
+    old = None
+    if os.path.exists(cert_path) and os.path.exists(os.path.join(out, devcert.KEY_FILE)):
+        with open(cert_path, "rb") as f:
+            old = f.read()
+    try:
+        ips = [str(ipaddress.ip_address(a)) for a in args.ip] if args.ip is not None else \
+            (devcert.names_of(old)[1] if old else [])
+    except ValueError as e:
+        raise CliError("--ip: %s; nothing written" % e)
+    if old is None:
+        how = "generated"
+    elif args.new_tls:
+        how = "regenerated"
+    elif args.ca_cert or args.ca_key:
+        how = "regenerated (signed by the site CA)"
+    elif devcert.names_of(old) != ([host], ips):
+        how = "regenerated (host name or IP changed)"
+    else:
+        how = None
+    made = None
+    if how is not None:
+        made = devcert.make(host, ips, args.ca_cert, args.ca_key)
+        old = made[1]
+    summary["tls"] = {"key": how or "kept", "names": [host] + ips, "sha256": devcert.fingerprint(old),
+                      "signed_by": devcert.issuer_of(old)}
+    return made
 
 
 class Answers:
@@ -155,6 +200,11 @@ def provision(args, answers):
     else:
         set_secret("mifare_key", pysecrets.token_hex(6), "generated" if "mifare_key" not in sec else "regenerated")
 
+    tls = None
+    if getattr(args, "tls", False):
+        tls = _tls(args, cfg, full, out, summary)  # (in memory: nothing written before the checks)
+    elif getattr(args, "new_tls", False) or getattr(args, "ca_cert", None) or getattr(args, "ip", None):
+        raise CliError("--new-tls, --ip and --ca-cert/--ca-key make the HTTPS certificate: add --tls; nothing written")
     try:
         configmod.validate(cfg, spec, cfg_path)
         secretsmod.validate(sec, sec_path)
@@ -164,6 +214,10 @@ def provision(args, answers):
     _write(cfg_path, cfg, 0o644)
     _write(sec_path, sec, 0o600)
     summary["files"] = [cfg_path, sec_path]
+    if tls is not None:
+        from doorctl import devcert
+
+        summary["files"] += devcert.write(out, tls[0], tls[1], tls[2], _write_bytes)
     return summary
 
 
@@ -173,11 +227,19 @@ def cmd_provision(args):
     if args.json:
         print(json.dumps(s, indent=2, sort_keys=True))
         return 0
-    print("wrote %s and %s (readable by you only)" % tuple(s["files"]))
+    print("wrote %s and %s (readable by you only)" % tuple(s["files"][:2]))
+    if len(s["files"]) > 2:
+        print("wrote %s (the HTTPS key: readable by you only), %s and %s" % tuple(s["files"][2:]))
     for k, v in sorted(s["config"].items()):
         print("  config  %-16s %s" % (k, v))
     for k, v in sorted(s["secrets"].items()):
         print("  secret  %-16s %s" % (k, v))
+    if "tls" in s:
+        t = s["tls"]
+        print("  tls     key and certificate %s, for %s, signed by %s" % (t["key"], ", ".join(t["names"]), t["signed_by"]))
+        print("  tls     certificate SHA-256 %s" % t["sha256"])
+        print("  tls     pin it: doorctl push --device https://%s --pin-cert %s ..." % (
+            t["names"][-1], os.path.join(s["dir"], "tls_cert.pem")))
     print("next: doorctl build --provision %s ...  or  doorctl deploy --provision %s --board ..." % (s["dir"], s["dir"]))
     return 0
 
@@ -208,6 +270,16 @@ def register(sub):
                                                                  "one no longer open)")
     p.add_argument("--new-keys", action="store_true", help="generate new site and QR keys (invalidates PIN/QR hashes "
                                                            "in user tables built with the old key)")
+    p.add_argument("--tls", action="store_true",
+                   help="HTTPS (psram boards): make the device's key and certificate (EC P-256; kept on a rerun) "
+                        "and set http.tls on (docs/https.md)")
+    p.add_argument("--ip", action="append", metavar="ADDR",
+                   help="with --tls: the device's IP address, put in the certificate (repeatable)")
+    p.add_argument("--ca-cert", metavar="FILE", help="with --tls: sign the certificate with this site CA "
+                                                     "(PEM or DER) instead of self-signing")
+    p.add_argument("--ca-key", metavar="FILE", help="with --tls: the site CA's private key (unencrypted; only read)")
+    p.add_argument("--new-tls", action="store_true", help="with --tls: make a new key and certificate (pinned "
+                                                          "clients must pin the new one)")
     p.add_argument("--no-input", action="store_true", help="never prompt")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (never contains secrets)")
     p.set_defaults(func=cmd_provision)

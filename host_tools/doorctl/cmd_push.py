@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 
-from doorctl import __version__, paths
+from doorctl import __version__, paths, tlstrust
 from doorctl.errors import CliError
 
 ROUTE = "/api/v1/users/table"
@@ -107,6 +107,7 @@ class Target:
         self.host = host
         self.port = port
         self.prefix = prefix
+        self.trust = tlstrust.Trust()  # https: what certificate is accepted (doorctl.tlstrust)
 
 
 def parse_url(url):
@@ -156,10 +157,21 @@ def _remaining(deadline, timeout):
 
 
 def _connect(target, deadline, timeout):
-    cls = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
-    conn = cls(target.host, target.port, timeout=_remaining(deadline, timeout))
+    if target.scheme == "https":
+        conn = tlstrust.HTTPSConnection(target.host, target.port, _remaining(deadline, timeout), target.trust)
+    else:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=_remaining(deadline, timeout))
     try:
         conn.connect()
+    except tlstrust.Untrusted as e:
+        conn.close()
+        raise _Failed(str(e))
+    except ssl.SSLCertVerificationError as e:
+        conn.close()
+        raise _Failed(tlstrust.explain(e))
+    except ssl.SSLError as e:
+        conn.close()
+        raise _Failed(tlstrust.explain(e), retry=True)
     except (socket.timeout, TimeoutError):
         conn.close()
         raise _Failed("no answer within %g s (--timeout)" % timeout)
@@ -185,6 +197,9 @@ def _answer(conn, deadline, timeout):
         raise _Failed("no answer within %g s (--timeout)" % timeout)
     except (OSError, http.client.HTTPException) as e:
         raise _Failed("connection lost before the answer (%s)" % (e.__class__.__name__,), retry=True)
+    if resp.status in (301, 302, 307, 308):  # (the device with http.tls on: its plain port)
+        raise _Failed("the device redirects to %s (HTTP %d): it serves HTTPS only; give its https:// URL with "
+                      "--pin-cert or --ca (docs/https.md)" % (resp.getheader("Location") or "?", resp.status))
     retry_after = None
     ra = resp.getheader("Retry-After")
     if ra and ra.strip().isdigit():
@@ -316,13 +331,14 @@ def _scrub(message, password):
     return message
 
 
-def push_table(url, table, password, user="admin", timeout=30, retries=3, progress=None, cancel=None):
+def push_table(url, table, password, user="admin", timeout=30, retries=3, progress=None, cancel=None, trust=None):
     """Push a loaded `Table` to the device at `url` -> result dict (RESULT_KEYS).
 
     Retries on 409 (busy) and 503 (out of memory) and on a dropped connection, waiting
     RETRY_WAIT_S, then twice as long each time (or the device's Retry-After), all within
     `timeout` seconds overall. A rejected token (expired, evicted) gets one fresh login.
     `progress(url, sent, total, note)`: after each chunk (note None) and on a retry (note text).
+    `trust`: the certificates accepted on https (doorctl.tlstrust.Trust; default the system's CAs).
     """
     t0 = time.monotonic()
     deadline = t0 + timeout
@@ -337,6 +353,8 @@ def push_table(url, table, password, user="admin", timeout=30, retries=3, progre
     except ValueError as e:
         target = None
         result["error"] = str(e)
+    if target is not None and trust is not None:
+        target.trust = trust
     while target is not None:
         try:
             if token is None:
@@ -378,12 +396,12 @@ def push_table(url, table, password, user="admin", timeout=30, retries=3, progre
     return result
 
 
-def push_one(url, table_path, password, user="admin", timeout=30, retries=3, progress=None):
+def push_one(url, table_path, password, user="admin", timeout=30, retries=3, progress=None, trust=None):
     """Check the table at `table_path` and push it to the device at `url` -> result dict with
     keys device, ok, serial, users, seconds, error (as `doorctl push --json`). A bad local file
     raises CliError (nothing is sent)."""
     return push_table(url, load_table(table_path), password, user=user, timeout=timeout, retries=retries,
-                      progress=progress)
+                      progress=progress, trust=trust)
 
 
 # --- progress on stderr ---------------------------------------------------------------------
@@ -552,6 +570,11 @@ def cmd_push(args):
         u = normalize_url(u)
         if u not in devices:
             devices.append(u)
+    trust = tlstrust.from_args(args.pin_cert, args.pin_sha256, args.ca)
+    if trust.given:
+        plain = [u for u in devices if not u.startswith("https://")]
+        if plain:
+            parser.error("--pin-cert/--pin-sha256/--ca apply to https:// devices only; %s is not one" % plain[0])
     if args.parallel < 1:
         parser.error("--parallel must be at least 1")
     if args.retries < 0:
@@ -571,7 +594,7 @@ def cmd_push(args):
     def work(url):
         prog.start(url)
         res = push_table(url, table, password, user=args.user, timeout=args.timeout, retries=args.retries,
-                         progress=prog.update, cancel=cancel)
+                         progress=prog.update, cancel=cancel, trust=trust)
         prog.result(res, result_line(res))
         return res
 
@@ -613,8 +636,14 @@ def register(sub):
                     "Exit 0 if every device took the table, 1 if any failed, 2 on a usage error." % ENV_PASSWORD)
     p.add_argument("table", metavar="TABLE", help="the table file (users.tbl from `doorctl users build`)")
     p.add_argument("--device", action="append", metavar="URL",
-                   help="device base URL, e.g. http://10.0.0.21 or http://127.0.0.1:8080 (repeatable)")
+                   help="device base URL, e.g. https://10.0.0.21 or http://127.0.0.1:8080 (repeatable)")
     p.add_argument("--devices", metavar="FILE", help="file with one device URL per line (# comments allowed)")
+    p.add_argument("--pin-cert", action="append", metavar="FILE",
+                   help="https: accept only this device certificate (tls_cert.pem from `doorctl provision --tls`; "
+                        "repeatable: any of them)")
+    p.add_argument("--pin-sha256", action="append", metavar="HEX",
+                   help="https: accept only the certificate with this SHA-256 fingerprint (repeatable)")
+    p.add_argument("--ca", metavar="FILE", help="https: trust certificates signed by this site CA (and no other CA)")
     p.add_argument("--user", default="admin", help="API user name (default %(default)s)")
     p.add_argument("--password-file", metavar="FILE",
                    help="file holding the admin password (first line); default: the %s environment variable"

@@ -428,6 +428,23 @@ def provision_files(directory):
     return found
 
 
+TLS_FILES = (("tls_cert.der", KIND_CONFIG), ("tls_key.der", KIND_SECRETS))  # doorctl.devcert, doorapp/http/tls.py
+
+
+def provision_tls(directory):
+    """[Staged] of the HTTPS certificate and key in a `doorctl provision --tls` folder (both or
+    neither: ManifestError naming the missing one)."""
+    found = [os.path.join(directory, n) for n, _k in TLS_FILES if os.path.exists(os.path.join(directory, n))]
+    if not found:
+        return []
+    if len(found) != len(TLS_FILES):
+        missing = [n for n, _k in TLS_FILES if os.path.join(directory, n) not in found]
+        raise ManifestError("%s: %s is missing beside %s (run `doorctl provision --tls --new-tls --out %s`)"
+                            % (directory, missing[0], os.path.basename(found[0]), directory))
+    return [Staged(n, _read(os.path.join(directory, n), "HTTPS file"), k, os.path.join(directory, n))
+            for n, k in TLS_FILES]
+
+
 def stage(root=None, arch="xtensawin", board=None, config=None, secrets=None, users=None, provision=None):
     """Everything that goes on the device filesystem, validated and compiled: [Staged] sorted.
 
@@ -443,6 +460,8 @@ def stage(root=None, arch="xtensawin", board=None, config=None, secrets=None, us
     elif config or users:
         raise ManifestError("--config/--users need --board (the config is validated against it)")
     settings = stage_settings(spec, data, config, secrets, users)
+    if provision:
+        settings += provision_tls(provision)
     return sorted(compile_code(root, arch) + settings, key=lambda s: s.path)
 
 

@@ -39,9 +39,9 @@ class Board:
 
 
 class Door:
-    def __init__(self, ssid="site", ntp="pool.ntp.org"):
+    def __init__(self, ssid="site", ntp="pool.ntp.org", tls="off"):
         self.cfg = {"network": {"ssid": ssid, "hostname": "door-3"},
-                    "time": {"ntp": ntp, "ntp_interval_s": 600}}
+                    "time": {"ntp": ntp, "ntp_interval_s": 600}, "http": {"tls": tls, "redirect_http": True}}
         self.secrets = {"wifi_password": "pw"}
         self.timesync = None
         self.records = []
@@ -118,3 +118,64 @@ def test_clock_set_logged_when_first_set_or_stepped():
     on_set(1800000000, 1800000100)  # stepped
     assert len(door.records) == 2
     assert door.records[0][:4] == (eventcodes.KIND_SYSTEM, None, eventcodes.REASON_CLOCK_SET, b"ntp")
+
+
+def test_tls_on_serves_https_and_never_plain_http():
+    calls = []
+
+    async def https(door, board, port, plain_port):
+        calls.append(("https", port, plain_port))
+
+    async def http(door, port):
+        calls.append(("http", port))
+
+    orig = station.serve_https, station.serve_http
+    station.serve_https, station.serve_http = https, http
+    try:
+        for tls, want in (("on", ("https", 443, 80)), ("off", ("http", 80))):
+            tasks = station.tasks(Door(tls=tls), Board(Wlan()))
+            assert len(tasks) == 2  # keep joined, HTTP(S)
+            close_all(tasks[:1])
+            asyncio.run(tasks[1])
+            assert calls.pop() == want and not calls
+    finally:
+        station.serve_https, station.serve_http = orig
+
+
+def test_https_without_its_files_names_the_file_and_serves_nothing():
+    import os
+
+    from doorapp.http import tls
+
+    class Flash:
+        data_dir = "tls-test-nowhere"
+
+    try:
+        tls.context(Flash.data_dir)
+        assert False, "no error"
+    except ValueError as e:
+        assert str(e).startswith("tls-test-nowhere/tls_cert.der is missing (http.tls is on)"), str(e)
+    # started as on a board: it returns (the door runs on), listening nowhere
+    asyncio.run(station.serve_https(Door(tls="on"), Flash(), 0, 0))
+    # files that are not a key and certificate: named, never their content
+    d = "tls-test-garbage"
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+    try:
+        for name in (tls.CERT_FILE, tls.KEY_FILE):
+            with open(d + "/" + name, "wb") as f:
+                f.write(b"0123456789secret" * 4)
+        try:
+            tls.context(d)
+            assert False, "no error"
+        except ValueError as e:
+            assert "not a usable certificate and key" in str(e) and "secret" not in str(e), str(e)
+    finally:
+        for name in (tls.CERT_FILE, tls.KEY_FILE):
+            try:
+                os.remove(d + "/" + name)
+            except OSError:
+                pass
+        os.rmdir(d)

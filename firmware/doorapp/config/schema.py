@@ -16,7 +16,8 @@ _UTC = "UTC0"  # the default time.tz: valid without loading the TZ rule parser
 # what a lean board (ESP32-WROOM-32) can't hold next to its core, refused when configured:
 # (section, field, the setting's "off" value, what it is) (docs/memory.md)
 LEAN_OFF = (("network", "ssid", "", "Wi-Fi with the HTTP API"), ("verify", "mode", "off", "third-party verification"),
-            ("lpr", "enabled", False, "licence plates from LPR cameras"), ("ble", "enabled", False, "BLE unlock"))
+            ("lpr", "enabled", False, "licence plates from LPR cameras"), ("ble", "enabled", False, "BLE unlock"),
+            ("http", "tls", "off", "HTTPS"))
 EXPANDER_FIRST = 9  # relay numbers 9..40 are I/O expander outputs (floor map only)
 EXPANDER_LAST = 40
 
@@ -44,7 +45,11 @@ SECTIONS = {
     "network": {"ssid": (str, "", 0, 32), "hostname": (str, "doorctl", 1, 32)},
     # HTTP API: the vendor's "Open Relay Via HTTP" (/fcgi/do) is off until enabled, with its own
     # user name (its password is a hash in secrets.json)
-    "http": {"open_relay_via_http": (bool, False, 0, 0), "open_username": (str, "", 0, 32)},
+    # tls: "on" serves the API over HTTPS (port 443; key and certificate files on flash, made by
+    # `doorctl provision --tls`; docs/https.md), and the plain port 80 then only redirects to it
+    # (redirect_http) or is off; used from the next start
+    "http": {"open_relay_via_http": (bool, False, 0, 0), "open_username": (str, "", 0, 32),
+             "tls": (("off", "on"), "off", 0, 0), "redirect_http": (bool, True, 0, 0)},
     # licence plates from an LPR camera (POST /api/v1/lpr): off until enabled; relay: the gate
     # relay a plate opens unless the request names another; username: the camera's own account,
     # good for nothing but POST /api/v1/lpr ("" = none; its password is a hash in secrets.json,

@@ -271,8 +271,10 @@ def create_app(door):
     return app
 
 
-async def serve(door, host, port):
-    """Listen on host:port (raises OSError if it can't); returns the app."""
+async def serve(door, host, port, wrap=None):
+    """Listen on host:port (raises OSError if it can't); returns the app. `wrap`: HTTPS
+    (doorapp.http.tls)."""
     app = create_app(door)
+    app.wrap = wrap
     app.listener = await _serve(app, host, port)
     return app

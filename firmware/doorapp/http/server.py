@@ -20,6 +20,8 @@ Handlers: `async def h(req, **params)` returning a dict/list (JSON 200), a `(bod
 `(body, status, headers)` tuple, or a `Stream` (file or generator of chunks). Routes:
 `@app.route("GET", "/api/v1/relays/<int:num>/open")`, `@app.route("GET", "/x", head=False)`.
 `app.before(req, row)`, if set, runs before the handler (doorapp.http.api: authentication).
+`app.wrap(sock)`, if set, makes each connection's stream (doorapp.http.tls: HTTPS; a connection
+whose handshake fails or doesn't end within the head's timeout is closed without an answer).
 """
 import asyncio
 import gc
@@ -49,7 +51,7 @@ _RESERVE_SHARE = const(32)
 _RESERVE_MIN = const(6144)
 _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
 
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 308: "Permanent Redirect", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
            415: "Unsupported Media Type",
@@ -232,6 +234,7 @@ class Server:
     def __init__(self):
         self.routes = []  # (method, pattern, handler) or (method, pattern, handler, False)
         self.before = None  # async fn(req, row) -> None or an answer that short-circuits
+        self.wrap = None  # fn(sock) -> stream for each connection: doorapp.http.tls (HTTPS)
         heap = getattr(gc, "mem_alloc", None)
         self.reserve = max(_RESERVE_MIN, (heap() + gc.mem_free()) // _RESERVE_SHARE) if heap else 0
         self.active = 0
@@ -393,9 +396,20 @@ class Server:
         return free() >= self.reserve
 
     async def serve_socket(self, sock, peer):
-        """A connection from tcpserve (MicroPython): served here, closed by tcpserve."""
-        st = asyncio.StreamReader(sock)
-        await self._serve(st, st, peer)
+        """A connection from tcpserve (MicroPython): served here, closed by tcpserve (a TLS
+        stream, `wrap`, is closed here: its buffers go at once)."""
+        if self.wrap is None:
+            st = asyncio.StreamReader(sock)
+            await self._serve(st, st, peer)
+            return
+        try:
+            st = self.wrap(sock)
+        except OSError:  # (mbedTLS found no memory for the session): closed by tcpserve, no traceback
+            return
+        try:
+            await self._serve(st, st, peer)
+        finally:
+            st.end()
 
     async def handle(self, reader, writer):
         """A connection's task where asyncio makes one per connection (CPython's start_server:
@@ -418,7 +432,12 @@ class Server:
         try:
             dl = Deadline()  # the connection's timeouts (no asyncio.wait_for: see deadline.py)
             try:
-                end, n = await dl.run(self._head(reader, buf), _HEAD_TIMEOUT_MS)
+                try:
+                    end, n = await dl.run(self._head(reader, buf), _HEAD_TIMEOUT_MS)
+                except Exception:
+                    if getattr(reader, "opened", True) is False:
+                        return  # a TLS handshake that failed or never ended: nobody to answer
+                    raise
                 # the head waits for its turn as bytes in its buffer: parsed, it would hold ~1 KB
                 # more of the heap while others are answered
                 turn = await self._turn(dl)
@@ -683,4 +702,6 @@ async def serve(server, host, port):
         return await asyncio.start_server(server.handle, host, port)
     import tcpserve
 
-    return tcpserve.listen(host, port, server.serve_socket, _CLIENTS, BUSY, server._admit)
+    # (a TLS client can't read the plain-text 503: a connection refused there is just closed)
+    return tcpserve.listen(host, port, server.serve_socket, _CLIENTS, BUSY if server.wrap is None else b"",
+                           server._admit)
