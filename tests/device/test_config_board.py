@@ -112,3 +112,18 @@ def test_ble_settings_and_the_advertised_device_id():
     b["profile"] = "lean"
     e = err(schema.validate, {"ble": {"enabled": True}}, b, "config.json")
     assert e.field == "ble.enabled" and "lean" in str(e)
+
+
+def test_a_config_change_adds_and_removes_floors_and_web_relays():
+    """PATCH semantics (doorapp/config/changes.py): floors and web relays merge by id, null removes one."""
+    from doorapp.config import changes
+
+    spec = board()
+    spec["profile"] = "psram"
+    cfg = schema.validate({"floors": {"3": 1, "4": 2}}, spec)
+    new = changes.check(cfg, {"floors": {"5": 1, "3": None}}, spec, "config.json")
+    assert new["floors"] == {"4": 2, "5": 1}
+    new = changes.check(new, {"web_relays": {"7": {"url": "http://10.0.0.9/on"}}}, spec, "config.json")
+    assert new["web_relays"] == {"7": {"url": "http://10.0.0.9/on"}}
+    new = changes.check(new, {"web_relays": {"7": None}}, spec, "config.json")
+    assert new["web_relays"] == {} and new["floors"] == {"4": 2, "5": 1}

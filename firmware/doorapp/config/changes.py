@@ -6,15 +6,15 @@ from doorapp.config import schema
 
 def check(cfg, partial, board_spec, path):
     """The new config: `cfg` (the running one) with `partial` merged in (sections replaced key
-    by key, card.mifare too, relays and inputs item by item, web relays by id with null removing one), checked whole; raises ConfigError naming the field.
+    by key, card.mifare too, relays and inputs item by item, web relays and floors by id with null removing one), checked whole; raises ConfigError naming the field.
     A change of `verify` alone checks that section only: the rest was checked already."""
     merged = {}
     for sec in cfg:
         merged[sec] = dict(cfg[sec])
     for sec in partial:
         val = partial[sec]
-        if sec == "web_relays" and isinstance(val, dict) and isinstance(merged.get(sec), dict):
-            for key in val:  # null removes a web relay
+        if sec in ("web_relays", "floors") and isinstance(val, dict) and isinstance(merged.get(sec), dict):
+            for key in val:  # null removes a web relay or a floor
                 if val[key] is None:
                     merged[sec].pop(key, None)
                 else:
