@@ -573,6 +573,18 @@ def test_network_form(page, sim, api):
     assert api.get("/api/v1/config")[1]["network"] == {"ssid": "site-wifi", "hostname": "front-door"}
     assert page.locator("#network-form input[type=password]").count() == 0  # the Wi-Fi password is never shown
     assert api.patch("/api/v1/config", {"network": {"ssid": "", "hostname": "doorctl"}})[0] == 200
+    # HTTPS: refused next to its field while the device has no key and certificate; the redirect setting saves
+    https = page.locator("#https-form")
+    expect(https.locator('[data-field="http.tls"]')).to_have_value("off")
+    https.locator('[data-field="http.tls"]').select_option("on")
+    save(page, "#https-form")
+    expect(field_error(page, "#https-form", "http.tls")).to_contain_text("doorctl provision --tls")
+    assert api.get("/api/v1/config")[1]["http"]["tls"] == "off"
+    https.locator('[data-field="http.tls"]').select_option("off")
+    https.locator('[data-field="http.redirect_http"]').uncheck()
+    save(page, "#https-form", "HTTPS settings saved")
+    assert api.get("/api/v1/config")[1]["http"]["redirect_http"] is False
+    assert api.patch("/api/v1/config", {"http": {"redirect_http": True}})[0] == 200
 
 
 def test_access_form(page, sim, api):

@@ -981,10 +981,15 @@ const timeForm = sectionView('time', 'time', [
   ['ntp_interval_s', 'Synchronise every (s)', 'n', '60-86400'],
 ], 'Time settings');
 
-const viewNetwork = sectionView('network', 'network', [
+const networkForm = sectionView('network', 'network', [
   ['ssid', 'Wi-Fi network (SSID)', 't', 'empty = no Wi-Fi'],
   ['hostname', 'Host name', 't', '1-32 characters'],
 ], 'Network settings');
+const httpsForm = sectionView('https', 'http', [
+  ['tls', 'HTTPS', [['off', 'off: plain HTTP on port 80'], ['on', 'on: HTTPS on port 443']]],
+  ['redirect_http', 'With HTTPS on, port 80 only redirects to it', 'b'],
+], 'HTTPS settings');
+const viewNetwork = async () => { await networkForm(); await httpsForm(); };
 
 const viewAccess = sectionView('access', 'access', [
   ['interval_same_s', 'Unlock interval, same user (s)', 'n', '0-3600, 0 = none: a user can\u2019t open again sooner'],
