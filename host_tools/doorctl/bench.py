@@ -61,6 +61,19 @@ def ms(us):
     return "%.2f ms" % (us / 1000.0)
 
 
+def tap_to_relay(sim, uid="04A1B2C3", relay=1, timeout_s=2.0):
+    """Tap a card in the simulator and poll `relay` every 2 ms (the `relay` control command,
+    lighter than `state`) until it pulses: seconds from the tap, or None if it never did."""
+    before = sim.call("relay", num=relay)["pulses"]
+    t0 = time.monotonic()
+    sim.call("tap", uid=uid, ms=60)
+    while time.monotonic() - t0 < timeout_s:
+        if sim.call("relay", num=relay)["pulses"] > before:
+            return time.monotonic() - t0
+        time.sleep(0.002)
+    return None
+
+
 def pct(values, p):
     """The p-th percentile of a list of numbers (the nearest rank)."""
     v = sorted(values)

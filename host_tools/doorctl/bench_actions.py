@@ -12,7 +12,7 @@ import threading
 import time
 
 from doorctl import paths
-from doorctl.bench import pct
+from doorctl.bench import pct, tap_to_relay
 
 CYCLES = 100
 SERVER_DELAY_S = 0.3
@@ -35,14 +35,9 @@ class _Slow(http.server.BaseHTTPRequestHandler):
 def _cycles(sim, actions):
     lat = []
     for _ in range(CYCLES):
-        before = sim.call("relay", num=1)["pulses"]
-        t0 = time.monotonic()
-        sim.call("tap", uid="04A1B2C3", ms=60)
-        while time.monotonic() - t0 < 2:
-            if sim.call("relay", num=1)["pulses"] > before:
-                lat.append(time.monotonic() - t0)
-                break
-            time.sleep(0.002)
+        t = tap_to_relay(sim)
+        if t is not None:
+            lat.append(t)
         if actions:
             sim.call("press", input="exit", ms=60)
             time.sleep(0.1)

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from doorctl import paths
-from doorctl.bench import pct
+from doorctl.bench import pct, tap_to_relay
 
 RATES = (300, 1000, 2000)
 RATE_S = 5
@@ -54,14 +54,9 @@ def taps(sim, rate=300):
     sim.call("radio", background=rate)
     lat = []
     for i in range(TAPS):
-        before = sim.call("relay", num=1)["pulses"]
-        t0 = time.monotonic()
-        sim.call("tap", uid="04A1B2C3", ms=60)
-        while time.monotonic() - t0 < 2:
-            if sim.call("relay", num=1)["pulses"] > before:
-                lat.append(time.monotonic() - t0)
-                break
-            time.sleep(0.002)
+        t = tap_to_relay(sim)
+        if t is not None:
+            lat.append(t)
         time.sleep(0.45)  # the relay's 100 ms pulse over, the card gone
     sim.call("radio", background=0)
     return {"rate": rate, "taps": TAPS, "opened": len(lat), "p50_ms": round(1000 * pct(lat, 50), 1),
