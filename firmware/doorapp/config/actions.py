@@ -3,7 +3,6 @@ verifyurl.ACTION_VARIABLES, HTTP only on boards that run Wi-Fi. Loaded only when
 them."""
 import verifyurl
 from configerror import ConfigError
-from doorapp.config.schema import _section
 
 MAX_WEB_RELAYS = 16
 
@@ -35,9 +34,17 @@ def web_relays(given, board_spec, path):
         field = "web_relays." + key
         if not key.isdigit() or not 1 <= int(key) <= 255 or str(int(key)) != key:
             raise ConfigError(path, field, "a web relay's id must be a number 1-255")
-        sec = _section(given[key], {"url": (str, "", 1, 255)}, path, field)
-        if "url" not in given[key]:
+        item = given[key]
+        if not isinstance(item, dict):
+            raise ConfigError(path, field, "must be an object")
+        for k in item:
+            if k != "url":
+                raise ConfigError(path, field + "." + k, "unknown setting")
+        url = item.get("url")
+        if url is None:
             raise ConfigError(path, field + ".url", "is required")
-        check_url(sec["url"], board_spec, path, field + ".url")
-        out[key] = sec
+        if not isinstance(url, str) or not 1 <= len(url) <= 255:
+            raise ConfigError(path, field + ".url", "must be text of 1-255 characters")
+        check_url(url, board_spec, path, field + ".url")
+        out[key] = {"url": url}
     return out

@@ -175,7 +175,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
     if "wiegand_out" in board_spec or "wiegand_out" in cfg:  # its own module: boards with the pins
         from doorapp.config import wgout
 
-        wgout.check(cfg.get("wiegand_out", {}), board_spec, path, out)
+        wgout.check(cfg.get("wiegand_out", {}), board_spec, path, out, _section)
     relay_ids = [r["id"] for r in board_spec["relays"]]
     if board_spec.get("profile", "lean") == "lean":
         for sec, key, off, what in LEAN_OFF:

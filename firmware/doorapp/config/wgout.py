@@ -6,7 +6,6 @@ boards the section may only say it is off and is then left out of the config (a 
 heap keeps nothing for a feature it can't have). Cold: loaded for the check, dropped after it.
 """
 from configerror import ConfigError
-from doorapp.config.schema import _section
 
 # field: (kind, default, lo, hi), as schema.SECTIONS
 FIELDS = {
@@ -18,9 +17,10 @@ FIELDS = {
 }
 
 
-def check(given, board_spec, path, out):
-    """Put the checked section into `out` (the config being built); ConfigError names the field."""
-    w = _section(given, FIELDS, path, "wiegand_out")
+def check(given, board_spec, path, out, section):
+    """Put the checked section into `out` (the config being built); ConfigError names the field.
+    `section`: schema's checker of a section's fields (passed in: this module imports no schema)."""
+    w = section(given, FIELDS, path, "wiegand_out")
     if "wiegand_out" not in board_spec:
         if w["enabled"]:
             raise ConfigError(path, "wiegand_out.enabled", "board %s has no Wiegand output pins (board file "
