@@ -608,6 +608,35 @@ def test_access_form(page, sim, api):
                                                    "interval_kinds": "all", "admin_bypass": True}})[0] == 200
 
 
+def test_floors_form_adds_refuses_and_removes(page, sim, api):
+    sign_in(page, sim, view="access")
+    floors = page.locator("#floor-form")
+    for floor, relay in (("3", "2"), ("4", "12")):
+        page.locator("#floor-add").click()
+        row = floors.locator("#floor-rows > .row").last
+        row.locator("[name=id]").fill(floor)
+        row.locator("[name=relay]").fill(relay)
+    save(page, "#floor-form", "Floors saved")
+    assert api.get("/api/v1/config")[1]["floors"] == {"3": 2, "4": 12}
+    page.locator("#floor-add").click()
+    row = floors.locator("#floor-rows > .row").last
+    row.locator("[name=id]").fill("5")
+    row.locator("[name=relay]").fill("7")  # no relay 7 on this board
+    save(page, "#floor-form")
+    expect(row.locator("[name=relay]")).to_have_attribute("aria-invalid", "true")  # next to that row's relay
+    expect(floors.locator(".err").filter(has_text="no relay 7")).to_be_visible()
+    assert api.get("/api/v1/config")[1]["floors"] == {"3": 2, "4": 12}  # nothing stored
+    row.locator("button", has_text="Remove").click()
+    floors.locator("#floor-rows > .row").first.locator("button", has_text="Remove").click()  # floor 3 goes
+    save(page, "#floor-form")
+    for _ in range(50):  # (the banner may still show the first save's text: ask the device)
+        if api.get("/api/v1/config")[1]["floors"] == {"4": 12}:
+            break
+        page.wait_for_timeout(100)
+    assert api.get("/api/v1/config")[1]["floors"] == {"4": 12}
+    assert api.patch("/api/v1/config", {"floors": {"4": None}})[0] == 200
+
+
 def test_http_open_route_form(page, sim, api):
     """The vendor route enabled from the page opens the relay with its own credentials."""
     sign_in(page, sim, view="httpopen")

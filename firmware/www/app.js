@@ -696,8 +696,6 @@ const DOOR_FIELDS = [
   ['alarm_door_opened', 'Held-open alarm: the door stays open longer than that', 'b'],
   ['break_in', 'Break-in alarm: the door opens while nobody was let in (latched until cleared)', 'b'],
 ];
-let webIds = [];
-
 async function viewInputs() {
   const cfg = await api('GET', '/api/v1/config');
   fillInputs(cfg);
@@ -725,34 +723,45 @@ onSubmit($('#inputs-form'), async f => {
   banner('Inputs saved.');
 });
 
-function webRow(id, url) {
-  const row = h('div', {class: 'row'},
-    h('input', {name: 'id', 'aria-label': 'Number', class: 'short', inputmode: 'numeric', value: id, placeholder: '1'}),
-    h('input', {name: 'url', 'aria-label': 'URL', value: url, placeholder: 'http://10.0.0.9/relay/0?turn=on', spellcheck: 'false'}),
-    h('button', {type: 'button', class: 'secondary', onclick: () => row.remove()}, 'Remove'));
-  $('#web-rows').append(row);
-}
-$('#web-add').addEventListener('click', () => webRow('', ''));
-
-function fillWeb(cfg) {
-  clearErrors($('#web-form'));
-  $('#web-rows').replaceChildren();
-  webIds = Object.keys(cfg.web_relays || {});
-  webIds.forEach(id => webRow(id, cfg.web_relays[id].url));
-}
-
-onSubmit($('#web-form'), async f => {
-  const doc = {};
-  $$('#web-rows > .row').forEach(r => {
-    const id = $('[name=id]', r).value.trim(), url = $('[name=url]', r);
-    $('[name=id]', r).dataset.field = 'web_relays.' + id;  // the names the API's errors use
-    url.dataset.field = 'web_relays.' + id + '.url';
-    if (id || url.value.trim()) doc[id] = {url: url.value.trim()};
+/* an id -> value map of the config (web relays, floors) edited as rows; a row taken away is
+   sent as null, which removes it */
+function mapRows(sec, id, valName, valHint, get, put, title) {
+  let ids = [];
+  const form = $('#' + id + '-form'), rows = $('#' + id + '-rows');
+  const row = (key, v) => {
+    const r = h('div', {class: 'row'},
+      h('input', {name: 'id', 'aria-label': 'Number', class: 'short', inputmode: 'numeric', value: key, placeholder: '1'}),
+      h('input', {name: valName, 'aria-label': valHint[0], value: v, placeholder: valHint[1], spellcheck: 'false'}),
+      h('button', {type: 'button', class: 'secondary', onclick: () => r.remove()}, 'Remove'));
+    rows.append(r);
+  };
+  $('#' + id + '-add').addEventListener('click', () => row('', ''));
+  const fill = cfg => {
+    clearErrors(form);
+    rows.replaceChildren();
+    const m = cfg[sec] || {};
+    ids = Object.keys(m);
+    ids.forEach(key => row(key, get(m[key])));
+  };
+  onSubmit(form, async () => {
+    const doc = {};
+    $$('.row', rows).forEach(r => {
+      const key = $('[name=id]', r).value.trim(), v = $('[name=' + valName + ']', r);
+      // the names the API's errors use: a web relay's id and its url; a floor's (number or relay) on the relay
+      if (valName === 'url') $('[name=id]', r).dataset.field = sec + '.' + key;
+      v.dataset.field = sec + '.' + key + (valName === 'url' ? '.url' : '');
+      if (key || v.value.trim()) doc[key] = put(v.value.trim());
+    });
+    ids.forEach(key => { if (!(key in doc)) doc[key] = null; });
+    fill(await api('PATCH', '/api/v1/config', {[sec]: doc}));
+    banner(title + ' saved.');
   });
-  webIds.forEach(id => { if (!(id in doc)) doc[id] = null; });  // removed
-  fillWeb(await api('PATCH', '/api/v1/config', {web_relays: doc}));
-  banner('Web relays saved.');
-});
+  return fill;
+}
+const fillWeb = mapRows('web_relays', 'web', 'url', ['URL', 'http://10.0.0.9/relay/0?turn=on'],
+  w => w.url, url => ({url}), 'Web relays');
+const fillFloors = mapRows('floors', 'floor', 'relay', ['Relay', '9'], r => String(r),
+  r => (/^\d+$/.test(r) ? +r : r), 'Floors');
 
 /* --- card format ----------------------------------------------------------------------------- */
 $('#card-form').format.replaceChildren(...FORMATS.map(([v, text]) => h('option', {value: v}, text)));
@@ -991,12 +1000,13 @@ const httpsForm = sectionView('https', 'http', [
 ], 'HTTPS settings');
 const viewNetwork = async () => { await networkForm(); await httpsForm(); };
 
-const viewAccess = sectionView('access', 'access', [
+const accessForm = sectionView('access', 'access', [
   ['interval_same_s', 'Unlock interval, same user (s)', 'n', '0-3600, 0 = none: a user can\u2019t open again sooner'],
   ['interval_other_s', 'Unlock interval, different users (s)', 'n', '0-3600, 0 = none'],
   ['interval_kinds', 'The intervals apply to', [['all', 'every credential'], ['ble', 'BLE only']]],
   ['admin_bypass', 'Administrators skip custom schedules and unlock intervals (never Never)', 'b'],
 ], 'Access settings');
+const viewAccess = async () => { await accessForm(); fillFloors(await api('GET', '/api/v1/config')); };
 
 async function viewHttpOpen() {
   const cfg = await api('GET', '/api/v1/config'), f = $('#httpopen-form'), c = cfg.http;
