@@ -95,7 +95,7 @@ class Alarms:
             self._sound(FORCED_BEEP)
             self._action(inp.name, "forced")
 
-    def clear(self, name=None, who=b""):
+    def clear(self, name=None):
         """Clear a latched forced alarm (`name`, None = all); returns the names cleared."""
         names = [n for n in self.forced if name is None or n == name]
         for n in names:

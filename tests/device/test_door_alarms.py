@@ -15,6 +15,7 @@ from doorapp.access.decision import Decision
 from doorapp.config import schema
 from hal import boardfile
 from hal.sim import Board
+from test_door_events import _rmtree  # (the same clean-up of a test's folder)
 
 SPEC = {"name": "t", "backend": "sim", "profile": "psram", "pn532": {"bus": "uart", "uart": 2},
         "relays": [{"id": 1, "pin": 26}, {"id": 2, "pin": 27}],
@@ -22,6 +23,7 @@ SPEC = {"name": "t", "backend": "sim", "profile": "psram", "pn532": {"bus": "uar
                    {"id": "door", "kind": "door_sensor", "pin": 33, "pull": "up"}],
         "led": {"pin": 2}, "buzzer": {"pin": 25}}
 EXIT_PIN = 32
+MARGIN_MS = alarms_mod.MARGIN_MS  # restored after the tests that shorten it
 DOOR_PIN = 33
 
 
@@ -43,20 +45,6 @@ class Decided:
 
     def decide(self, kind, value, *a):
         return self.d
-
-
-def _rmtree(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for n in names:
-        p = path + "/" + n
-        try:
-            os.remove(p)
-        except OSError:
-            _rmtree(p)
-    os.rmdir(path)
 
 
 def _dir(name):
@@ -152,7 +140,7 @@ def test_a_door_opened_without_a_grant_is_forced_and_stays_latched_across_a_rest
         asyncio.run(second())
         asyncio.run(third())
     finally:
-        alarms_mod.MARGIN_MS = 3000
+        alarms_mod.MARGIN_MS = MARGIN_MS
         _rmtree(path)
 
 
@@ -191,7 +179,7 @@ def test_a_door_opened_after_a_grant_or_an_exit_press_is_not_forced_but_later_it
     try:
         asyncio.run(main())
     finally:
-        alarms_mod.MARGIN_MS = 3000
+        alarms_mod.MARGIN_MS = MARGIN_MS
         _rmtree(path)
 
 
@@ -251,7 +239,7 @@ def test_break_in_off_raises_nothing_and_clears_a_latched_alarm():
     try:
         asyncio.run(main())
     finally:
-        alarms_mod.MARGIN_MS = 3000
+        alarms_mod.MARGIN_MS = MARGIN_MS
         _rmtree(path)
 
 
