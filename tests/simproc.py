@@ -101,7 +101,7 @@ class Sim:
             if self._stopping:
                 hb.close()
                 return self
-            self.proc = subprocess.Popen(self.argv + hb.args(), env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen(simwatch.options_file(self.argv + hb.args(), self.tmpdir), env=self.env(), cwd=ROOT, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, text=True, pass_fds=hb.fds())
         hb.started()
         self.heartbeat = hb  # the watchdog pipe of the running process (timeout_ms, feeds)

@@ -71,6 +71,12 @@ class Door:
         for r in board.spec["relays"]:
             hold = cfg["relays"][str(r["id"])]["hold_ms"]
             self.relays[r["id"]] = Relay(r["id"], board.output(r["pin"], r["active"] == "high"), hold)
+        # what record() needs: the inputs' alarms may record an event already (a latched alarm
+        # cleared by the config the door starts with)
+        self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
+        self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
+        self.listeners = []  # callables(event_dict), e.g. the simulator's live display
+        self.input_listeners = []  # callables(input, active) after debounce
         self._pins = {}
         self.inputs = []
         self.alarms = None  # doorapp.alarms.Alarms on a board with a door sensor raising alarms
@@ -90,10 +96,6 @@ class Door:
             from wiegandout import WiegandOut
 
             self.wgout = WiegandOut(self)
-        self._spare = bytearray(_SPARE)  # freed for an event's write when the heap is exhausted
-        self.now = clock.now()  # unix time as of the last second (run_holds): events' time on a full heap
-        self.listeners = []  # callables(event_dict), e.g. the simulator's live display
-        self.input_listeners = []  # callables(input, active) after debounce
         self.prompt = ""  # what a display would show now (last decision or verification step)
         self.prompt_at = 0
         self.on_prompt = None  # callable(text), e.g. the simulator's live display

@@ -22,6 +22,8 @@ Options:
                       watchdog when it restarts the firmware after a watchdog reset)
   --watchdog FD[:MS]  write end of the runner's watchdog pipe (doorctl.simwatch; hal/sim.py),
                       and a timeout instead of the firmware's own (tests)
+  @FILE               the options above from FILE, one per line (how `doorctl` passes them:
+                      command-line arguments stay in the heap as interned names)
   --app-from-flash    import the app and libraries from the flash image's .mpy files (a built
                       image, `doorctl sim-image`), board file /flash/board.json unless --board;
                       only simulator-only modules (sim/, hal/sim.py, pn532emu) come from here
@@ -31,13 +33,16 @@ import sys
 
 
 def main(argv):
+    if len(argv) == 1 and argv[0][:1] == "@":
+        with open(argv[0][1:]) as f:
+            argv = f.read().split("\n")[:-1]
     from sim import start  # options, flash, table, boot order: dropped once the door runs
 
     opts, board, door = start.start(argv)
     start = None
     from doorapp import residency  # (after start: --app-from-flash chose where doorapp comes from)
 
-    residency.forget("sim.start")
+    residency.forget("sim.start", "sim.startopt")
     residency.trim()
     from sim import loop
 

@@ -59,40 +59,6 @@ def install(board, source, name, check):
     fileio.write_atomic(board.data_dir + "/" + name, data)
 
 
-def install_tls(board, folder):
-    """The device key and certificate from a `doorctl provision --tls` folder, onto the flash."""
-    from doorapp import fileio
-    from doorapp.http import tls
-
-    for name in (tls.CERT_FILE, tls.KEY_FILE):
-        try:
-            with open(folder + "/" + name, "rb") as f:
-                data = f.read()
-        except OSError:
-            raise ValueError("--tls: %s/%s not found (made by `doorctl provision --tls`)" % (folder, name))
-        fileio.write_atomic(board.data_dir + "/" + name, data)
-
-
-def install_phones(board, source):
-    """Phones paired beforehand, from a wallet {"<user id>": {"phone_id", "key", ...}} (what
-    `doorctl sim phone pair` keeps): stored as if each had paired at this door."""
-    import json
-    from binascii import unhexlify
-
-    from doorapp import fileio
-    from phonekeys import PhoneKeys
-
-    with open(source) as f:
-        wallet = json.load(f)
-    keys = PhoneKeys(fileio.data_path(board, fileio.PHONES_FILE))
-    for uid in wallet:
-        w = wallet[uid]
-        keys.install(int(w["phone_id"]), int(uid), unhexlify(w["key"]))
-    from doorapp import residency
-
-    residency.forget("phonekeys")  # start-up work: BLE loads it again when it is turned on
-
-
 def prepare(opts):
     """Boot in the order that keeps the heap in one piece: first the modules that stay (right
     after the board file), then everything transient (validators, installing the user table),
@@ -124,7 +90,9 @@ def prepare(opts):
 
             install(board, opts["secrets"], fileio.SECRETS_FILE, lambda doc, p: secretsmod.validate(doc, p))
         if opts["tls"]:
-            install_tls(board, opts["tls"])
+            from sim import startopt
+
+            startopt.install_tls(board, opts["tls"])
         cfg = startup.load_config(board)
         secrets = startup.load_secrets(board)
     finally:
@@ -136,7 +104,9 @@ def prepare(opts):
         raise ValueError("--users must be a table built by `doorctl users build` (.tbl), got %s "
                          "(`doorctl sim run --users` builds one from a list)" % users_src)
     if opts["phones"]:  # paired phones from a host wallet (the demo's phone): doorctl.simprep
-        install_phones(board, opts["phones"])
+        from sim import startopt
+
+        startopt.install_phones(board, opts["phones"])
     if users_src:  # copied next to the table, checked (header, checksum, card format), swapped in
         staged = fileio.data_path(board, fileio.STAGED_FILE)
         with open(users_src, "rb") as src, open(staged, "wb") as dst:
@@ -156,62 +126,6 @@ def prepare(opts):
     return board, door, created
 
 
-def app_from_flash(argv):
-    """--app-from-flash: mount the image, then put /flash/lib and /flash first on sys.path so the
-    app and libraries are imported from its .mpy files (what a board runs). Simulator-only
-    modules stay in the checkout; hal/sim is imported from there by hand because a package's
-    modules are only looked up in the package's own folder (on the image). Returns argv."""
-    import json
-    import os
-
-    from sim import flash
-
-    try:
-        opts = parse_args(argv)
-        flash.mount(opts["flash"], "/flash", int(opts["flash-size"], 0))
-        if "--board" not in argv:
-            with open("/flash/board.json") as f:
-                backend = json.load(f).get("backend")
-            if backend != "sim":
-                raise ValueError("the image's /flash/board.json is for the %s backend: add --board "
-                                 "boards/sim.json to run it in the simulator" % backend)
-            argv = argv + ["--board", "/flash/board.json"]
-        checkout = [p for p in sys.path if not p.startswith("/flash")]
-        sys.path[:0] = ["/flash/lib", "/flash"]
-        import hal
-
-        # hal/sim first needs the image's own hal modules loaded, then is imported from the
-        # checkout by pointing the package at the checkout's hal folder for that one import
-        for name in os.listdir("/flash/lib/hal"):
-            mod = name.rsplit(".", 1)[0]
-            if name.endswith((".py", ".mpy")) and mod not in ("__init__", "esp32", "sim"):
-                __import__("hal." + mod)
-        own = hal.__path__
-        for p in checkout:
-            d = (p or ".") + "/hal"
-            try:
-                names = os.listdir(d)
-            except OSError:
-                continue
-            if "sim.py" in names or "sim.mpy" in names:
-                hal.__path__ = d
-                try:
-                    import hal.sim  # noqa: F401
-                finally:
-                    hal.__path__ = own
-                break
-        from doorapp import app
-
-        print("app from flash: %s, %s" % (app.__file__, hal.__file__))
-    except ImportError as e:
-        print("doorctl: cannot start: the flash image has no usable app (%s)" % e)
-        sys.exit(2)
-    except (OSError, ValueError) as e:
-        print("doorctl: cannot start: %s" % e)
-        sys.exit(2)
-    return argv
-
-
 def load_resident(spec, http, display):
     """The simulator's own resident modules, then the app's (doorapp.startup.load_resident):
     each imported after a collection, so all of it lies in one piece."""
@@ -225,7 +139,9 @@ def load_resident(spec, http, display):
 def start(argv):
     """Options -> (opts, board, door); bad input ends the process with a message (exit 2)."""
     if "--app-from-flash" in argv:
-        argv = app_from_flash(argv)
+        from sim import startopt
+
+        argv = startopt.app_from_flash(argv, parse_args)
     from configerror import ConfigError
 
     try:

@@ -111,6 +111,22 @@ def restart_argv(argv, cause="watchdog"):
     return out + [RESET_CAUSE, cause]
 
 
+def options_file(argv, folder):
+    """The simulator's argv with its options moved into a file (`run.py @FILE`, one option per
+    line): each command-line argument becomes an interned name in the MicroPython heap for good,
+    so passing them this way keeps the simulated board's heap what a board's would be, whatever
+    the ports and paths."""
+    at = next(i for i, a in enumerate(argv) if a.endswith("run.py")) + 1
+    path = os.path.join(folder, "run-options.txt")
+    with open(path, "w") as f:
+        f.write("".join(a + "\n" for a in argv[at:]))
+    return argv[:at] + ["@" + path]
+
+
+def _flash_dir(argv):
+    return os.path.dirname(os.path.abspath(argv[argv.index("--flash") + 1]))
+
+
 def reset_line(hb):
     return "doorctl sim: watchdog reset (not fed for %.1f s): restarting on the same flash" % (hb.timeout_ms / 1000)
 
@@ -130,7 +146,8 @@ def run(argv, env=None, say=print, timeout_ms=0, cwd=None):
     try:
         while True:
             hb = Heartbeat(timeout_ms)
-            proc = subprocess.Popen(argv + hb.args(), env=env, pass_fds=hb.fds(), cwd=cwd)
+            proc = subprocess.Popen(options_file(argv + hb.args(), _flash_dir(argv)), env=env, pass_fds=hb.fds(),
+                                    cwd=cwd)
             hb.started()
             try:
                 how = hb.follow(proc)

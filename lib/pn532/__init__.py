@@ -9,10 +9,10 @@ from micropython import const
 from compat import ticks_ms, ticks_diff, ticks_add
 from .frames import ACK, NACK, FrameParser, command as _frame
 
-MIFARE_AUTH_A = const(0x60)
-MIFARE_AUTH_B = const(0x61)
+_MIFARE_AUTH_A = const(0x60)
+_MIFARE_AUTH_B = const(0x61)
 
-# = frames.CMD_* / EV_* / TFI_PN532 (private copies cost no RAM)
+# PN532 command codes, parser event kinds (pn532/frames.py) and TFI (private: no RAM)
 _CMD_GETFIRMWAREVERSION = const(0x02)
 _CMD_SAMCONFIGURATION = const(0x14)
 _CMD_POWERDOWN = const(0x16)
@@ -206,7 +206,7 @@ class PN532:
         Uses the last 4 UID bytes (what a 7-byte-UID Classic expects). After a refusal the card
         is halted: poll it again (read_passive_target) before the next try.
         """
-        cmd = bytes((MIFARE_AUTH_B if key_b else MIFARE_AUTH_A, block))
+        cmd = bytes((_MIFARE_AUTH_B if key_b else _MIFARE_AUTH_A, block))
         st, _ = await self.in_data_exchange(cmd + bytes(key) + bytes(uid[-4:]))
         return st == 0
 

@@ -14,27 +14,14 @@ ACK = b"\x00\x00\xff\x00\xff\x00"
 NACK = b"\x00\x00\xff\xff\x00\x00"
 ERROR_FRAME = b"\x00\x00\xff\x01\xff\x7f\x81\x00"
 
-TFI_HOST = const(0xD4)  # host -> PN532
-TFI_PN532 = const(0xD5)  # PN532 -> host
+# TFI D4 host -> PN532, D5 PN532 -> host. Command codes (user manual, section 7; the response
+# code is the command + 1): modules that send them keep private const() copies (they cost no RAM;
+# tests/test_device_heap.py checks them against the manual).
 
-# Command codes (user manual, section 7; the response code is the command + 1).
-CMD_GETFIRMWAREVERSION = const(0x02)
-CMD_SAMCONFIGURATION = const(0x14)
-CMD_POWERDOWN = const(0x16)
-CMD_RFCONFIGURATION = const(0x32)
-CMD_INDATAEXCHANGE = const(0x40)
-CMD_INDESELECT = const(0x44)
-CMD_INLISTPASSIVETARGET = const(0x4A)
-CMD_INRELEASE = const(0x52)
-
-
-# Parser event kinds (next_event() return values).
-EV_ACK = const(1)
-EV_NACK = const(2)
-EV_ERROR = const(3)  # application-level error frame (data 7F)
-EV_FRAME = const(4)  # information frame: parser.data = TFI + PD
-EV_BADSUM = const(5)  # length was consistent but the data checksum was wrong
-
+# Parser event kinds (next_event() return values): 1 ACK, 2 NACK, 3 application-level error
+# frame (data 7F), 4 information frame (parser.data = TFI + PD), 5 the length was consistent but
+# the data checksum was wrong.
+_TFI_HOST = const(0xD4)
 _EV_ACK = const(1)
 _EV_NACK = const(2)
 _EV_ERROR = const(3)
@@ -76,9 +63,9 @@ def encode_into(buf, data, extended=False, cmd=-1):
         i = 5
     s = 0
     if cmd >= 0:
-        buf[i] = TFI_HOST
+        buf[i] = _TFI_HOST
         buf[i + 1] = cmd
-        s = TFI_HOST + cmd
+        s = _TFI_HOST + cmd
         i += 2
     for b in data:
         buf[i] = b
@@ -106,7 +93,7 @@ class FrameParser:
     frame shows up behind it, so garbage cannot swallow a genuine frame. The buffer is
     preallocated: `size` bounds the longest frame accepted (default fits a full 264-byte frame).
 
-    After EV_FRAME the frame's TFI + PD are in `data` (a copy) and, without copying, in
+    After an information frame (kind 4) the frame's TFI + PD are in `data` (a copy) and, without copying, in
     `buf[start:end]` until the next feed(); copy=False skips the copy (data stays None), so
     a poll allocates nothing here.
     """
@@ -116,7 +103,7 @@ class FrameParser:
         self._head = 0
         self._tail = 0
         self.copy = copy
-        self.data = None  # TFI + PD of the last EV_FRAME (copy=True)
+        self.data = None  # TFI + PD of the last information frame (copy=True)
         self.start = self.end = 0  # where they are in buf
         self.skipped = 0  # non-zero bytes discarded as garbage
         self.badsums = 0
@@ -181,7 +168,7 @@ class FrameParser:
         return ~hdr if s & 0xFF else hdr
 
     def next_event(self):
-        """The next event kind (EV_*) or None when more bytes are needed."""
+        """The next event kind (1-5, above) or None when more bytes are needed."""
         b = self.buf
         i = self._head
         end = self._tail

@@ -29,7 +29,7 @@ from .mifare import DEFAULT_KEY, classic_memory, exchange  # noqa: F401  (DEFAUL
 
 FIRMWARE = b"\x32\x01\x06\x07"  # IC PN532, Ver 1, Rev 6, Support 7 (ISO18092, 14443B, 14443A)
 
-# = pn532.frames.CMD_* / EV_* / TFI_* (private copies cost no RAM)
+# PN532 command codes, parser event kinds (pn532/frames.py) and TFIs
 _CMD_GETFIRMWAREVERSION = const(0x02)
 _CMD_SAMCONFIGURATION = const(0x14)
 _CMD_POWERDOWN = const(0x16)

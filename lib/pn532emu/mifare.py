@@ -19,7 +19,7 @@ the sector for good. Value-block commands (increment, decrement) are not modelle
 """
 from micropython import const
 
-_CMD_INDATAEXCHANGE = const(0x40)  # = pn532.frames.CMD_INDATAEXCHANGE
+_CMD_INDATAEXCHANGE = const(0x40)  # PN532 InDataExchange
 
 # InDataExchange status codes
 _ST_OK = const(0x00)

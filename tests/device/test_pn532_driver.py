@@ -7,7 +7,9 @@ import asyncio
 
 from compat import ticks_ms, ticks_diff, sleep_ms
 from pn532 import PN532Error, PN532Timeout, frames
-from pn532.frames import ACK, NACK, ERROR_FRAME, EV_FRAME, FrameParser
+from pn532.frames import ACK, NACK, ERROR_FRAME, FrameParser
+
+EV_FRAME = 4  # FrameParser.next_event(): an information frame (frames.py)
 from pn532.hsu import PN532_HSU
 from pn532.i2c import PN532_I2C
 from pn532.watch import CardWatcher

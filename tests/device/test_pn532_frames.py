@@ -3,9 +3,10 @@
 Runs under CPython (pytest) and MicroPython (tests/device/runner.py).
 """
 from pn532 import frames
-from pn532.frames import (
-    ACK, NACK, ERROR_FRAME, EV_ACK, EV_NACK, EV_ERROR, EV_FRAME, EV_BADSUM, FrameParser,
-)
+from pn532.frames import ACK, NACK, ERROR_FRAME, FrameParser
+
+# FrameParser.next_event() kinds, as frames.py documents them
+EV_ACK, EV_NACK, EV_ERROR, EV_FRAME, EV_BADSUM = 1, 2, 3, 4, 5
 
 FW_CMD = b"\x00\x00\xff\x02\xfe\xd4\x02\x2a\x00"  # GetFirmwareVersion, from the user manual
 FW_REPLY = frames.encode(b"\xd5\x03\x32\x01\x06\x07")

@@ -96,7 +96,6 @@ DOOR_SENSOR.update({
 })
 # door sensor: reed switch closes to GND while the door is shut, so "high" means open
 INPUT_DEFAULTS = {"exit_button": {"relay": 1, "trigger": "low"}, "door_sensor": {"trigger": "high"}}
-_DOOR_ONLY = ("alarm_door_opened", "break_in")
 
 
 def check_value(value, spec, path, field):
@@ -205,22 +204,14 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         if key not in kinds:
             raise ConfigError(path, "inputs." + key, "no such input on this board")
     out["inputs"] = {}
-    lean = board_spec.get("profile", "lean") == "lean"
     for name in kinds:
         g = given.get(name, {})
         door = kinds[name] == "door_sensor"  # (only door sensors have alarms: an exit button's are unknown settings)
         sec = _section(g, DOOR_SENSOR if door else INPUT, path, "inputs." + name, INPUT_DEFAULTS.get(kinds[name]))
         if sec["relay"] and sec["relay"] not in relay_ids:
             raise ConfigError(path, "inputs.%s.relay" % name, "no relay %d on this board" % sec["relay"])
-        if door:
-            for key in _DOOR_ONLY:
-                if lean and sec[key]:  # (off by default there: docs/memory.md)
-                    if isinstance(g, dict) and g.get(key):
-                        raise ConfigError(path, "inputs.%s.%s" % (name, key), "door alarms do not fit a lean board's heap "
-                                          "(board %s, profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
-                    sec[key] = False
-            if sec["door_relay"] not in relay_ids:
-                raise ConfigError(path, "inputs.%s.door_relay" % name, "no relay %d on this board" % sec["door_relay"])
+        if door and sec["door_relay"] not in relay_ids:
+            raise ConfigError(path, "inputs.%s.door_relay" % name, "no relay %d on this board" % sec["door_relay"])
         if sec["http_url"]:
             from doorapp.config import actions
 
