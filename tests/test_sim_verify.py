@@ -278,6 +278,40 @@ def test_verification_at_start_with_the_http_api_on(tmp_path_factory, server):
         print(s.output[-3000:])
 
 
+def test_two_hundred_verifications_with_the_http_api_on(tmp_path_factory, server):
+    """The memory issue's scenario on the psram board (a lean board refuses verification and the
+    HTTP API at configuration: tests/test_profile_lean.py): verification on with cards remote,
+    the HTTP API on, 200 cards verified one after another, known and unknown in turn. Every
+    decision's event is in the log, in order, the control channel and the API answer throughout,
+    and nothing runs out of memory (once, the fourth verification's event was lost that way)."""
+    from httpclient import admin_session
+
+    s = http_sim(tmp_path_factory, "twohundred", {"mode": "customize", "timeout_ms": 1500, "url": server.url + ANY_URL,
+                                                   "methods": {"card": "remote"}})
+    try:
+        api = admin_session(s.http)
+        n0 = len(server.requests)
+        first = s.state(0)["last_seq"]
+        for i in range(200):
+            last = tap(s, "04A1B2C3" if i % 2 == 0 else "0BADBAD%d" % (i % 10), ms=60)
+            ev = events_after(s, last)[0]
+            assert (ev["kind"], ev["result"]) == ("card", "denied" if i % 2 else "granted"), (i, ev)
+            if i % 25 == 0:
+                st, doc = api.get("/api/v1/status")
+                assert st == 200 and doc["profile"] == "psram", (st, doc)
+        assert len(server.requests) - n0 == 200
+        evs, cur, more = [], first, True
+        while more:  # page by page
+            page = s.call("events", since=cur)
+            evs += [e for e in page["events"] if e["kind"] == "card"]
+            cur, more = page["next"], page["more"]
+        assert len(evs) == 200 and [e["result"] for e in evs] == ["granted", "denied"] * 100
+        assert [e["seq"] for e in evs] == sorted(e["seq"] for e in evs)
+        assert "MemoryError" not in s.output and "out of memory" not in s.output
+    finally:
+        s.stop()
+
+
 def test_verification_switched_on_changed_and_off_through_the_api(tmp_path_factory, server):
     """The config change paths (doorapp/config/changes.py): off -> on, a refused change while on (the
     running setting comes back), a change of mode while on, on -> off."""
