@@ -914,6 +914,10 @@ def test_schedules_add_edit_refused_delete(page, sim, api):
         {"id": 2, "name": "Office", "weekly": [{"days": "mon-fri", "from": "08:00", "to": "18:00"},
                                               {"days": "sat", "from": "22:00", "to": "02:00"}],
          "dates": [{"from": "2026-01-01", "to": "2026-12-31"}], "holidays": ["2026-12-25"]}]
+    # the user page names the schedules a user can be given
+    page.goto(sim.url + "/#users/new")
+    expect(page.locator("#user-schedules")).to_have_text("Always, Never, Office (2) (Settings, Schedules)")
+    page.goto(sim.url + "/#schedules")
     # edit: Friday off, the holiday removed
     box.get_by_role("link", name="Edit").click()
     expect(form).to_be_visible()

@@ -562,6 +562,9 @@ async function fillUser(f, arg) {
     h('label', {class: 'check'}, h('input', {type: 'checkbox', name: 'relay', value: id,
       checked: (u.relays || []).indexOf(+id) >= 0}), 'Relay ' + id)));
   E.schedules.value = (u.schedules || []).join(', ');
+  const own = (await api('GET', '/api/v1/schedules')).schedules;
+  $('#user-schedules').textContent = 'Always, Never' + own.map(s => ', ' + s.name + ' (' + s.id + ')').join('') +
+    ' (Settings, Schedules)';
   E.valid_from.value = u.valid_from || '';
   E.valid_to.value = u.valid_to || '';
   E.floors.value = (u.floors || []).join(', ');
