@@ -100,6 +100,8 @@ def test_a_wider_schedule_opens_at_once_and_holidays_close(sim, admin):
     after = admin.get("/api/v1/status")[1]["table"]
     assert after["serial"] == before["serial"] + 1 and after["journal"] == 0
     assert admin.get("/api/v1/users/9")[1]["schedules"] == [3]
+    assert admin.put("/api/v1/schedules", {"schedules": [wide, NIGHT]}) == (200, doc)  # the same set again:
+    assert admin.get("/api/v1/status")[1]["table"]["serial"] == after["serial"]  # no table written
     # today a holiday of Office: closed all day
     st, doc = admin.put("/api/v1/schedules", {"schedules": [dict(wide, holidays=["2026-11-23"]), NIGHT]})
     assert st == 200 and doc["schedules"][0]["holidays"] == ["2026-11-23"]

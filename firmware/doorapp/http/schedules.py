@@ -62,6 +62,8 @@ async def put_schedules(api, request):
         if ref and compiled.resolve(ref) is None:
             raise ApiError(409, "relay %s is held open during schedule %r (relays.%s.schedule), which this "
                            "change removes or renames: change the relay first" % (key, ref, key), "schedules")
+    if new == t.schedules:
+        return _doc(t)  # nothing changed: no table written
     if t.busy:
         raise ApiError(409, "the user table is being merged: try again in a moment")
     kept = {}
