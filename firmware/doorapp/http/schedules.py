@@ -21,8 +21,8 @@ async def get_schedules(api, request):
 
 
 async def _user_of(t, ids):
-    """Id of a user whose schedules name one of `ids` and that id, or None (every user read,
-    journal edits included, pausing between pages so cards are read meanwhile)."""
+    """(user id, schedule id) of a user whose schedules name one of `ids`, or None (every user
+    read, journal edits included, pausing between pages so cards are read meanwhile)."""
     after = 0
     while after >= 0:
         for r in t.page(after, _PAGE):
