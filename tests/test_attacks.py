@@ -36,6 +36,8 @@ BODIES = {  # a body each acting route would accept from the admin: only credent
     ("post", "/api/v1/lpr"): {"plate": "AB12CDE"},
     ("post", "/api/v1/lpr/camera"): {"username": "cam", "password": "attacker-pass-1"},
     ("post", "/api/v1/login"): {"username": "admin", "password": "wrong-guess"},
+    ("put", "/api/v1/schedules"): {"schedules": [{"id": 9, "name": "Attack"}]},
+    ("put", "/api/v1/network/wifi"): {"ssid": "evil-twin", "password": "attacker-pass-1"},
 }
 
 
@@ -95,6 +97,8 @@ def untouched(sim, before):
         assert admin.get("/api/v1/users/1001")[1]["cards"] == ["04A1B2C3"]
         assert admin.get("/api/v1/users/4242")[0] == 404
         assert admin.get("/api/v1/config")[1]["relays"]["1"]["hold_ms"] == 400
+        assert "Attack" not in json.dumps(admin.get("/api/v1/schedules")[1])
+        assert admin.get("/api/v1/network/wifi")[1] == {"ssid": "", "password_set": False}
 
 
 @pytest.mark.parametrize("first_boot", [True, False], ids=["first-boot", "password-set"])

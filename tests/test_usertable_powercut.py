@@ -1,6 +1,7 @@
 """Power cut at any moment -> the old or the new user table, never a mix.
 
-A MicroPython process edits, compacts and installs tables on a LittleFS image mounted with the
+A MicroPython process edits, compacts, replaces the schedules (PUT /api/v1/schedules: a
+compaction writing the new set) and installs tables on a LittleFS image mounted with the
 simulator's flash (firmware/sim/flash.py: writes go straight to the image file, so SIGKILL is a
 power cut). It is killed at random moments, many times; each time a fresh MicroPython process
 mounts the image, opens the table (checksum verified) and dumps it. The dump must equal the
@@ -31,6 +32,9 @@ def make_ops(n):
             out.append(["compact"])
         elif i % 11 == 10:
             out.append(["install"])
+        elif i % 7 == 3:
+            out.append(["schedules", [{"id": 2 + i % 5, "name": "S%d" % i, "weekly": [[31, 480, 1080 + i]],
+                                       "dates": [[20260101, 20261231]], "holidays": [20261225, 20260101 + i]}]])
         elif x % 10 < 3:
             out.append(["delete", 1000 + (x >> 4) % 150])
         else:
@@ -55,6 +59,8 @@ for i, op in enumerate(make_ops(%d)):
         t.delete(op[1])
     elif op[0] == "compact":
         t.compact()
+    elif op[0] == "schedules":
+        t.compact(0, op[1])
     else:
         with open(alt, "rb") as src:
             data = src.read()
@@ -73,6 +79,7 @@ image, key = sys.argv[1], unhexlify(sys.argv[2])
 flash.mount(image, "/flash")
 print("files " + ",".join(sorted(os.listdir("/flash"))))
 t = UserTable.open("/flash", site_key=key, card_format="8HN", compact_at=1000, verify=True)
+print(json.dumps({"schedules": t.schedules}))
 n = 0
 for u in t.iter_users():
     for c in u["cards"]:
@@ -108,7 +115,7 @@ def _expected_states(tmp_path, base, alt):
     d.mkdir()
     (d / "users.tbl").write_bytes(base.read_bytes())
     t = UserTable.open(str(d), site_key=KEY, card_format="8HN", compact_at=1000)
-    states = [list(t.iter_users())]
+    states = [[{"schedules": t.schedules}] + list(t.iter_users())]
     for op in ns["make_ops"](OPS):
         if op[0] == "put":
             t.add_or_replace(op[1])
@@ -116,10 +123,12 @@ def _expected_states(tmp_path, base, alt):
             t.delete(op[1])
         elif op[0] == "compact":
             t.compact()
+        elif op[0] == "schedules":
+            t.compact(0, op[1])
         else:
             (d / "users.new").write_bytes(alt.read_bytes())
             t.install(str(d / "users.new"))
-        states.append(list(t.iter_users()))
+        states.append([{"schedules": t.schedules}] + list(t.iter_users()))
     t.close()
     return states
 

@@ -568,11 +568,46 @@ def test_network_form(page, sim, api):
     save(page, "#network-form")
     expect(field_error(page, "#network-form", "network.hostname")).to_contain_text("1-32 characters")
     form.locator('[data-field="network.hostname"]').fill("front-door")
-    form.locator('[data-field="network.ssid"]').fill("site-wifi")
     save(page, "#network-form", "Network settings saved")
-    assert api.get("/api/v1/config")[1]["network"] == {"ssid": "site-wifi", "hostname": "front-door"}
-    assert page.locator("#network-form input[type=password]").count() == 0  # the Wi-Fi password is never shown
-    assert api.patch("/api/v1/config", {"network": {"ssid": "", "hostname": "doorctl"}})[0] == 200
+    assert api.get("/api/v1/config")[1]["network"] == {"ssid": "", "hostname": "front-door"}
+    assert api.patch("/api/v1/config", {"network": {"hostname": "doorctl"}})[0] == 200
+
+
+def test_wifi_network_and_write_only_password(page, sim, api):
+    """The Wi-Fi password is set from the page, refused next to its field, and never shown: the
+    page says only whether one is set."""
+    secret = "Hunter2-wifi-pass"
+    sign_in(page, sim, view="network")
+    wifi = page.locator("#wifi-form")
+    expect(page.locator("#wifi-now")).to_have_text("No Wi-Fi network set.")
+    wifi.locator("[name=ssid]").fill("site-wifi")
+    wifi.locator("[name=password]").fill("short")
+    save(page, "#wifi-form")
+    expect(field_error(page, "#wifi-form", "password")).to_contain_text("8-63")
+    assert api.get("/api/v1/network/wifi")[1] == {"ssid": "", "password_set": False}  # nothing stored
+    expect(wifi.locator("[name=password]")).to_have_value("")  # the page keeps no password
+    wifi.locator("[name=password]").fill(secret)
+    save(page, "#wifi-form", "Wi-Fi saved")
+    expect(page.locator("#wifi-now")).to_have_text("Network \u201csite-wifi\u201d, password set.")
+    expect(wifi.locator("[name=password]")).to_have_value("")
+    assert api.get("/api/v1/network/wifi")[1] == {"ssid": "site-wifi", "password_set": True}
+    assert secret not in page.content()
+    shot(page, "16-network-wifi")
+    # another network with the stored password is refused; an open one is said so
+    wifi.locator("[name=ssid]").fill("other-net")
+    save(page, "#wifi-form")
+    expect(field_error(page, "#wifi-form", "password")).to_contain_text("needs its password")
+    wifi.locator("[name=open]").check()
+    save(page, "#wifi-form", "Wi-Fi saved")
+    expect(page.locator("#wifi-now")).to_contain_text("\u201cother-net\u201d, password not set")
+    assert api.get("/api/v1/network/wifi")[1] == {"ssid": "other-net", "password_set": False}
+    assert secret not in json.dumps([api.get(p)[1] for p in ("/api/v1/config", "/api/v1/status", "/api/v1/network/wifi")])
+    assert secret not in sim.output
+    assert api.put("/api/v1/network/wifi", {"ssid": ""})[0] == 200
+
+
+def test_https_form(page, sim, api):
+    sign_in(page, sim, view="network")
     # HTTPS: refused next to its field while the device has no key and certificate; the redirect setting saves
     https = page.locator("#https-form")
     expect(https.locator('[data-field="http.tls"]')).to_have_value("off")
@@ -778,7 +813,7 @@ def test_relay_schedule_hold_error_next_to_its_field(page, sim, api):
 PAGES = [("status", "#doors .box"), ("users", "#user-rows tr"), ("user", "#user-form [name=id]"),
          ("relays", "#relay-1"), ("inputs", "#input-list fieldset"), ("events", "#event-rows tr"),
          ("settings", "#settings-list"), ("verify", '[data-field="verify.url"]'), ("time", "#time-clock dd"),
-         ("network", '[data-field="network.ssid"]'), ("access", '#access-form [data-field="access.interval_same_s"]'),
+         ("network", '#wifi-form [name=ssid]'), ("schedules", "#schedule-add"), ("access", '#access-form [data-field="access.interval_same_s"]'),
          ("card", "#card-form"), ("ble", "#ble-form"), ("httpopen", "#httpopen-now"),
          ("lpr", '[data-field="lpr.enabled"]'), ("wiegand", '[data-field="wiegand_out.format"]'),
          ("password", "#password-form")]
@@ -800,7 +835,7 @@ def test_every_page_fits_the_screen(page, sim, size):
         # the header and every page fit the width: a wide table scrolls inside its own box
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name
         under = "#settings" if name in ("verify", "time", "network", "access", "card", "ble", "httpopen", "lpr",
-                                        "wiegand", "password") else "#users" if name == "user" else "#" + name
+                                        "wiegand", "password", "schedules") else "#users" if name == "user" else "#" + name
         expect(page.locator('#nav a[aria-current="page"]')).to_have_attribute("href", under)
         shot(page, "page-%s-%d" % (name, width))
 
@@ -831,3 +866,82 @@ def test_wiegand_output_form(page, sim, api):
                                                           "pulse_us": 150, "interval_us": 3000}
     assert api.patch("/api/v1/config", {"wiegand_out": {"enabled": False, "format": "w26", "send": "granted",
                                                         "pulse_us": 50, "interval_us": 2000}})[0] == 200
+
+
+def test_schedules_add_edit_refused_delete(page, sim, api):
+    """A schedule with weekly times, a date range and a holiday made on the page; the device's
+    errors next to their fields; deleting one a user has is refused with the device's reason."""
+    sign_in(page, sim, view="settings")
+    page.locator('#settings-list a[href="#schedules"]').click()
+    expect(page.locator("#v-schedules")).to_be_visible()
+    expect(page.locator('#nav a[aria-current="page"]')).to_have_attribute("href", "#settings")
+    page.locator("#schedule-add").click()
+    form = page.locator("#schedule-form")
+    expect(form).to_be_visible()
+    form.locator("[name=name]").fill("Office")
+    row = form.locator("#weekly-rows > .row").first
+    expect(row.locator("[name=from]")).to_have_value("08:00")
+    row.locator("[name=to]").fill("25:00")
+    page.locator("#holiday-add").click()
+    form.locator("#holiday-rows [name=holiday]").last.fill("2026-12-25")
+    page.locator("#date-add").click()
+    dates = form.locator("#date-rows > .row").last
+    dates.locator("[name=from]").fill("2026-01-01")
+    dates.locator("[name=to]").fill("2026-12-31")
+    save(page, "#schedule-form")
+    expect(field_error(page, "#schedule-form", "schedules.0.weekly.0.to")).to_contain_text("HH:MM")
+    assert api.get("/api/v1/schedules")[1] == {"schedules": []}  # nothing stored
+    row.locator("[name=to]").fill("18:00")
+    page.locator("#weekly-add").click()  # a second row with no day ticked
+    second = form.locator("#weekly-rows > .row").nth(1)
+    second.locator("[name=from]").fill("22:00")
+    second.locator("[name=to]").fill("02:00")
+    save(page, "#schedule-form")
+    days = second.locator("fieldset.days")
+    expect(days).to_have_attribute("aria-invalid", "true")
+    expect(days.locator(".err")).to_contain_text("mon-fri")
+    second.locator("input[value=sat]").check()
+    shot(page, "17-schedule-edit")
+    for width, height in ((390, 844), (1280, 900)):  # the editor on a phone and a desktop screen
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        shot(page, "page-schedule-edit-%d" % width)
+    save(page, "#schedule-form", "Schedule \u201cOffice\u201d saved")
+    box = page.locator('#schedule-list .box[data-schedule="2"]')
+    expect(box).to_contain_text("mon-fri 08:00\u201318:00; sat 22:00\u201302:00")
+    expect(box).to_contain_text("1 holiday: 2026-12-25")
+    assert api.get("/api/v1/schedules")[1]["schedules"] == [
+        {"id": 2, "name": "Office", "weekly": [{"days": "mon-fri", "from": "08:00", "to": "18:00"},
+                                              {"days": "sat", "from": "22:00", "to": "02:00"}],
+         "dates": [{"from": "2026-01-01", "to": "2026-12-31"}], "holidays": ["2026-12-25"]}]
+    # the user page names the schedules a user can be given
+    page.goto(sim.url + "/#users/new")
+    expect(page.locator("#user-schedules")).to_have_text("Always, Never, Office (2) (Settings, Schedules)")
+    page.goto(sim.url + "/#schedules")
+    # edit: Friday off, the holiday removed
+    box.get_by_role("link", name="Edit").click()
+    expect(form).to_be_visible()
+    expect(form.locator("[name=name]")).to_have_value("Office")
+    form.locator("#weekly-rows > .row").first.locator("input[value=fri]").uncheck()
+    form.locator("#holiday-rows > .row").first.get_by_role("button", name="Remove").click()
+    save(page, "#schedule-form", "saved")
+    for _ in range(50):
+        s = api.get("/api/v1/schedules")[1]["schedules"][0]
+        if s["holidays"] == []:
+            break
+        page.wait_for_timeout(100)
+    assert s["weekly"][0]["days"] == "mon-thu" and s["holidays"] == []
+    # a user has it: the delete is refused, and the device's reason shown on the schedule
+    assert api.post("/api/v1/users", {"id": 2005, "cards": ["0A0B0C05"], "schedules": ["Office"]})[0] == 201
+    try:
+        page.on("dialog", lambda d: d.accept())
+        box.get_by_role("button", name="Delete").click()
+        expect(box.locator(".err")).to_contain_text("still used by user 2005")
+        shot(page, "18-schedule-in-use")
+        assert len(api.get("/api/v1/schedules")[1]["schedules"]) == 1
+    finally:
+        assert api.delete("/api/v1/users/2005")[0] == 200
+    box.get_by_role("button", name="Delete").click()
+    expect(page.locator("#banner")).to_contain_text("deleted")
+    expect(page.locator("#schedule-list")).to_contain_text("No schedules of your own yet")
+    assert api.get("/api/v1/schedules")[1] == {"schedules": []}

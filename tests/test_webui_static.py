@@ -22,9 +22,10 @@ from doorapp.http import webui  # noqa: E402  (device module; conftest puts firm
 WWW = os.path.join(ROOT, "firmware", "www")
 SHIPPED = ["app.js", "index.html", "style.css"]
 # uncompressed, all files together: streamed from flash, so a download size (~1/3 gzipped), not
-# heap; gzipped: what the flash holds (every setting has a page since issue #19)
+# heap; gzipped: what the flash holds (every setting has a page since issue #19; the schedules
+# editor and the Wi-Fi form took it past 24 KiB)
 SIZE_LIMIT = 96 * 1024
-GZIP_LIMIT = 24 * 1024
+GZIP_LIMIT = 28 * 1024
 
 SERVER = r"""
 import asyncio, sys

@@ -278,11 +278,12 @@ const VIEWS = {
   settings: viewSettings, httpopen: viewHttpOpen, lpr: viewLpr,
   // (section views are made further down: looked up when shown)
   verify: (a, g) => viewVerify(a, g), time: (a, g) => viewTime(a, g), network: () => viewNetwork(),
-  access: () => viewAccess(), wiegand: () => viewWiegand(),
+  access: () => viewAccess(), wiegand: () => viewWiegand(), schedules: viewSchedules,
 };
 // the navigation entry a view is under
 const UNDER = {user: 'users', password: 'settings', card: 'settings', ble: 'settings', verify: 'settings', time: 'settings',
-  network: 'settings', access: 'settings', httpopen: 'settings', lpr: 'settings', wiegand: 'settings'};
+  network: 'settings', access: 'settings', httpopen: 'settings', lpr: 'settings', wiegand: 'settings',
+  schedules: 'settings'};
 
 async function route() {
   const gen = ++pollGen;
@@ -561,6 +562,9 @@ async function fillUser(f, arg) {
     h('label', {class: 'check'}, h('input', {type: 'checkbox', name: 'relay', value: id,
       checked: (u.relays || []).indexOf(+id) >= 0}), 'Relay ' + id)));
   E.schedules.value = (u.schedules || []).join(', ');
+  const own = (await api('GET', '/api/v1/schedules')).schedules;
+  $('#user-schedules').textContent = 'Always, Never' + own.map(s => ', ' + s.name + ' (' + s.id + ')').join('') +
+    ' (Settings, Schedules)';
   E.valid_from.value = u.valid_from || '';
   E.valid_to.value = u.valid_to || '';
   E.floors.value = (u.floors || []).join(', ');
@@ -762,6 +766,175 @@ const fillWeb = mapRows('web_relays', 'web', 'url', ['URL', 'http://10.0.0.9/rel
   w => w.url, url => ({url}), 'Web relays');
 const fillFloors = mapRows('floors', 'floor', 'relay', ['Relay', '9'], r => String(r),
   r => (/^\d+$/.test(r) ? +r : r), 'Floors');
+
+/* --- schedules and holidays ------------------------------------------------------------------
+   The device keeps the whole set (GET/PUT /api/v1/schedules): adding, editing or deleting one
+   sends the set with that change. The device's errors name fields by the set's index
+   ("schedules[1].weekly[0].from"): the form's elements carry those names for the schedule
+   being edited, so an error lands next to its field. */
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const DAY_LABELS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+let schedSet = [], schedEditing = null;  // the set as the device sent it; the schedule being edited (null: adding)
+
+// "mon-fri", "fri-mon", "mon,wed" -> [true, ...] per day (Monday first)
+function daysOf(text) {
+  const on = DAYS.map(() => false);
+  for (const part of String(text || '').toLowerCase().split(',')) {
+    const ends = part.split('-').map(x => DAYS.indexOf(x.trim()));
+    if (ends[0] < 0 || ends[ends.length - 1] < 0) continue;
+    for (let i = ends[0]; ; i = (i + 1) % 7) {
+      on[i] = true;
+      if (i === ends[ends.length - 1]) break;
+    }
+  }
+  return on;
+}
+
+function schedSummary(s) {
+  const parts = (s.weekly || []).map(w => w.days + ' ' + w.from + '\u2013' + w.to);
+  const out = [parts.length ? parts.join('; ') : 'all day, every day'];
+  if ((s.dates || []).length) out.push('only ' + s.dates.map(d => d.from + ' to ' + d.to).join(', '));
+  const n = (s.holidays || []).length;
+  if (n) out.push(n + (n === 1 ? ' holiday' : ' holidays') + ': ' + s.holidays.join(', '));
+  return out;
+}
+
+function showSchedules() {
+  $('#schedule-list').replaceChildren(...(schedSet.length ? schedSet.map(s => h('div', {class: 'box', 'data-schedule': s.id},
+    h('h2', {}, s.name + ' ', h('span', {class: 'hint'}, '(number ' + s.id + ')')),
+    schedSummary(s).map(t => h('p', {class: 'note'}, t)),
+    h('p', {class: 'err'}),
+    h('div', {class: 'bar'},
+      h('a', {class: 'button secondary', href: '#schedules/' + s.id}, 'Edit'),
+      h('button', {type: 'button', class: 'danger', onclick: ev => deleteSchedule(s, ev.target)}, 'Delete')))) :
+    [h('p', {class: 'note'}, 'No schedules of your own yet: every user has Always or Never.')]));
+}
+
+async function viewSchedules(arg) {
+  const f = $('#schedule-form');
+  schedSet = (await api('GET', '/api/v1/schedules')).schedules;
+  showSchedules();
+  schedEditing = arg && arg !== 'new' ? schedSet.find(s => String(s.id) === arg) || null : null;
+  f.hidden = !arg;
+  $('#schedule-add').hidden = !!arg;
+  if (!arg) return;
+  clearErrors(f);
+  const s = schedEditing || {id: nextScheduleId(), name: '', weekly: [{days: 'mon-fri', from: '08:00', to: '18:00'}], dates: [], holidays: []};
+  $('#schedule-title').textContent = schedEditing ? 'Schedule \u201c' + s.name + '\u201d' : 'Add schedule';
+  f.id.value = s.id;
+  f.name.value = s.name;
+  $('#weekly-rows').replaceChildren();
+  $('#date-rows').replaceChildren();
+  $('#holiday-rows').replaceChildren();
+  s.weekly.forEach(weeklyRow);
+  s.dates.forEach(dateRow);
+  s.holidays.forEach(holidayRow);
+  nameSchedFields();
+  f.name.focus();
+}
+
+function nextScheduleId() {
+  for (let i = 2; i <= 255; i++) if (!schedSet.some(s => s.id === i)) return i;
+  return '';
+}
+
+// the index the edited schedule has in the set sent, and its fields' names ("schedules.1.weekly.0.from")
+function schedIndex() {
+  const i = schedEditing ? schedSet.indexOf(schedEditing) : -1;
+  return i >= 0 ? i : schedSet.length;
+}
+
+function nameSchedFields() {
+  const p = 'schedules.' + schedIndex(), f = $('#schedule-form');
+  f.id.dataset.field = p + '.id';
+  f.name.dataset.field = p + '.name';
+  $$('#weekly-rows > .row').forEach((r, j) => {
+    r.dataset.field = p + '.weekly.' + j;
+    $('fieldset', r).dataset.field = p + '.weekly.' + j + '.days';
+    $('[name=from]', r).dataset.field = p + '.weekly.' + j + '.from';
+    $('[name=to]', r).dataset.field = p + '.weekly.' + j + '.to';
+  });
+  $$('#date-rows > .row').forEach((r, j) => {
+    r.dataset.field = p + '.dates.' + j;
+    $('[name=from]', r).dataset.field = p + '.dates.' + j + '.from';
+    $('[name=to]', r).dataset.field = p + '.dates.' + j + '.to';
+  });
+  $$('#holiday-rows > .row').forEach((r, j) => { $('input', r).dataset.field = p + '.holidays.' + j; });
+  $('#weekly-rows').parentNode.dataset.field = p + '.weekly';
+  $('#date-rows').parentNode.dataset.field = p + '.dates';
+  $('#holiday-rows').parentNode.dataset.field = p + '.holidays';
+}
+
+function removeButton(row) {
+  return h('button', {type: 'button', class: 'secondary', onclick: () => { row.remove(); nameSchedFields(); }}, 'Remove');
+}
+
+function weeklyRow(w) {
+  const on = daysOf(w.days), row = h('div', {class: 'row week'});
+  row.append(
+    h('fieldset', {class: 'days'}, h('legend', {}, 'Days'),
+      DAYS.map((d, i) => h('label', {class: 'check'}, h('input', {type: 'checkbox', name: 'day', value: d, checked: on[i]}), DAY_LABELS[i]))),
+    h('label', {}, 'From', h('input', {name: 'from', value: w.from || '', placeholder: '08:00', maxlength: 5, autocomplete: 'off'})),
+    h('label', {}, 'To', h('input', {name: 'to', value: w.to || '', placeholder: '18:00', maxlength: 5, autocomplete: 'off'})),
+    removeButton(row));
+  $('#weekly-rows').append(row);
+}
+
+function dateRow(d) {
+  const row = h('div', {class: 'row'});
+  row.append(h('label', {}, 'From', h('input', {name: 'from', type: 'date', value: d.from || ''})),
+    h('label', {}, 'To', h('input', {name: 'to', type: 'date', value: d.to || ''})), removeButton(row));
+  $('#date-rows').append(row);
+}
+
+function holidayRow(day) {
+  const row = h('div', {class: 'row'});
+  row.append(h('label', {}, 'Date', h('input', {name: 'holiday', type: 'date', value: day || ''})), removeButton(row));
+  $('#holiday-rows').append(row);
+}
+
+$('#weekly-add').addEventListener('click', () => { weeklyRow({days: '', from: '', to: ''}); nameSchedFields(); });
+$('#date-add').addEventListener('click', () => { dateRow({}); nameSchedFields(); });
+$('#holiday-add').addEventListener('click', () => { holidayRow(''); nameSchedFields(); });
+
+/* the form as a schedule document; what the page can't read goes as typed, for the device to name */
+function formSchedule(f) {
+  const id = f.id.value.trim();
+  return {
+    id: /^\d+$/.test(id) ? +id : id,
+    name: f.name.value.trim(),
+    weekly: $$('#weekly-rows > .row').map(r => ({
+      days: $$('[name=day]', r).filter(c => c.checked).map(c => c.value).join(','),
+      from: $('[name=from]', r).value.trim(), to: $('[name=to]', r).value.trim()})),
+    dates: $$('#date-rows > .row').map(r => ({from: $('[name=from]', r).value, to: $('[name=to]', r).value})),
+    holidays: $$('#holiday-rows [name=holiday]').map(i => i.value),
+  };
+}
+
+onSubmit($('#schedule-form'), async f => {
+  const s = formSchedule(f), set = schedSet.slice();
+  set[schedIndex()] = s;
+  nameSchedFields();
+  schedSet = (await api('PUT', '/api/v1/schedules', {schedules: set})).schedules;
+  banner('Schedule \u201c' + s.name + '\u201d saved.');
+  go('#schedules');
+});
+
+async function deleteSchedule(s, btn) {
+  const box = btn.closest('.box'), err = $('.err', box);
+  if (!confirm('Delete schedule \u201c' + s.name + '\u201d?')) return;
+  err.textContent = '';
+  btn.disabled = true;
+  try {
+    schedSet = (await api('PUT', '/api/v1/schedules', {schedules: schedSet.filter(x => x !== s)})).schedules;
+    banner('Schedule \u201c' + s.name + '\u201d deleted.');
+    showSchedules();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    err.textContent = e.message;  // e.g. still used by a user: the device names one
+    btn.disabled = false;
+  }
+}
 
 /* --- card format ----------------------------------------------------------------------------- */
 $('#card-form').format.replaceChildren(...FORMATS.map(([v, text]) => h('option', {value: v}, text)));
@@ -991,14 +1164,39 @@ const timeForm = sectionView('time', 'time', [
 ], 'Time settings');
 
 const networkForm = sectionView('network', 'network', [
-  ['ssid', 'Wi-Fi network (SSID)', 't', 'empty = no Wi-Fi'],
   ['hostname', 'Host name', 't', '1-32 characters'],
 ], 'Network settings');
+
+/* Wi-Fi: the network and its password (PUT /api/v1/network/wifi). The password is write-only:
+   the device tells only whether one is set, and the field is emptied after each save. */
+async function wifiForm() {
+  const f = $('#wifi-form'), w = await api('GET', '/api/v1/network/wifi');
+  clearErrors(f);
+  f.ssid.value = w.ssid;
+  f.password.value = '';
+  f.open.checked = false;
+  $('#wifi-now').textContent = !w.ssid ? 'No Wi-Fi network set.' :
+    'Network \u201c' + w.ssid + '\u201d, password ' + (w.password_set ? 'set' : 'not set (an open network)') + '.';
+}
+
+onSubmit($('#wifi-form'), async f => {
+  const body = {ssid: f.ssid.value.trim()};
+  if (f.open.checked) {
+    if (f.password.value) throw new ApiError(0, 'an open network has no password: leave it empty', 'password');
+    body.password = '';
+  } else if (f.password.value) {
+    body.password = f.password.value;
+  }
+  f.password.value = '';
+  await api('PUT', '/api/v1/network/wifi', body);
+  banner('Wi-Fi saved: the door joins it at its next restart.');
+  await wifiForm();
+});
 const httpsForm = sectionView('https', 'http', [
   ['tls', 'HTTPS', [['off', 'off: plain HTTP on port 80'], ['on', 'on: HTTPS on port 443']]],
   ['redirect_http', 'With HTTPS on, port 80 only redirects to it', 'b'],
 ], 'HTTPS settings');
-const viewNetwork = async () => { await networkForm(); await httpsForm(); };
+const viewNetwork = async () => { await wifiForm(); await networkForm(); await httpsForm(); };
 
 const accessForm = sectionView('access', 'access', [
   ['interval_same_s', 'Unlock interval, same user (s)', 'n', '0-3600, 0 = none: a user can\u2019t open again sooner'],

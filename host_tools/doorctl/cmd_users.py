@@ -434,19 +434,9 @@ def cmd_show(args):
     return 0 if info["checksum_ok"] else 1
 
 
-def _weekly_doc(w):
-    mask, t0, t1 = w
-    days = ",".join(d for i, d in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun")) if mask >> i & 1)
-    return {"days": days, "from": "%02d:%02d" % divmod(t0, 60), "to": "%02d:%02d" % divmod(t1, 60)}
-
-
-def _ymd(v):
-    return "%04d-%02d-%02d" % (v // 10000, v // 100 % 100, v % 100)
-
-
 def export_document(path, tz):
     build, fmt, reader, validate = _lib()
-    from usertable import sitetime
+    from usertable import sitetime, validate_list
 
     try:
         b = reader.Base(path)
@@ -458,9 +448,7 @@ def export_document(path, tz):
         names = {0: "Always", 1: "Never"}
         for s in sched:
             names[s["id"]] = s["name"]
-        doc = {"schedules": [{"id": s["id"], "name": s["name"], "weekly": [_weekly_doc(w) for w in s["weekly"]],
-                              "dates": [{"from": _ymd(a), "to": _ymd(z)} for a, z in s["dates"]],
-                              "holidays": [_ymd(h) for h in s["holidays"]]} for s in sched], "users": []}
+        doc = {"schedules": [validate_list.schedule_doc(s) for s in sched], "users": []}
         secrets = 0
         rec = reader.Record()
         for ref, buf, at, ln, _uid in b.scan():

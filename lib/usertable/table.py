@@ -620,24 +620,26 @@ class UserTable:
             self.compact()
 
     # -- compaction, install ----------------------------------------------------------------
-    def compact(self, created=0):
+    def compact(self, created=0, schedules=None):
         """Merge the journal into a new table (streaming: RAM bounded by the journal size, not
-        the table), verify it, swap it in atomically and reset the journal."""
+        the table), verify it, swap it in atomically and reset the journal. `schedules`: the
+        custom schedule definitions the new table holds instead of the old ones (normalised,
+        validate_list.schedules; the caller checks that no user names a schedule it drops)."""
         self._idle()
-        for _ in self._compact_steps(created):
+        for _ in self._compact_steps(created, schedules):
             pass
 
-    async def compact_async(self, created=0):
+    async def compact_async(self, created=0, schedules=None):
         """compact() for an asyncio task: yields to the loop while it streams, so lookups keep
         working (from the old table until the swap); edits raise UserTableError meanwhile."""
         if self._busy:
             raise UserTableError(self.path, "(busy)", "a compaction is running")
         from compat import sleep_ms
 
-        for _ in self._compact_steps(created):
+        for _ in self._compact_steps(created, schedules):
             await sleep_ms(0)
 
-    def _compact_steps(self, created):
+    def _compact_steps(self, created, schedules=None):
         """compact() as a generator that yields every few hundred records/entries/KiB. The table
         stays readable throughout; the swap at the end is not interrupted."""
         b = self._base
@@ -652,8 +654,9 @@ class UserTable:
         self._busy = True
         try:
             try:
+                data = b.schedules_bytes() if schedules is None else json.dumps(schedules).encode()
                 with open(tmp, "wb") as f:
-                    for _ in self._merge(f, ops, serial, keycheck, created):
+                    for _ in self._merge(f, ops, serial, keycheck, created, data):
                         yield
                 nb = Base(tmp)
                 try:
@@ -668,17 +671,18 @@ class UserTable:
         finally:
             self._busy = False
 
-    def _merge(self, f, ops, serial, keycheck, created):
+    def _merge(self, f, ops, serial, keycheck, created, data):
         """Write the base table with the journal's edits (`ops`: (uid, op, entry offset) in id
-        order) applied to `f`: records in id order, then every index merged in key order, the
-        records' new offsets computed from the size changes before them."""
+        order) applied to `f`, and the schedules' JSON text `data`: records in id order, then
+        every index merged in key order, the records' new offsets computed from the size
+        changes before them."""
         from usertable.writer import Writer, bucket_target
 
         b = self._base
         j = self._j
         fid = self.fid
         w = Writer(f, serial, fid, created, keycheck)
-        w.schedules(b.schedules_bytes())
+        w.schedules(data)
         w.begin_records()
         jbuf = bytearray(JBUF)
         newref = {}  # journal offset -> record offset in the new table

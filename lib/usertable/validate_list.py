@@ -137,6 +137,41 @@ def schedules(items, ctx, at="schedules"):
     return out
 
 
+def _days_text(mask):
+    """Day mask (bit 0 = Monday) -> "mon-fri", "mon,wed,fri-sun" (runs of 3 or more as ranges)."""
+    parts = []
+    i = 0
+    while i < 7:
+        if not mask >> i & 1:
+            i += 1
+            continue
+        j = i
+        while j < 6 and mask >> (j + 1) & 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(DAYS[i] + "-" + DAYS[j])
+        else:
+            for k in range(i, j + 1):
+                parts.append(DAYS[k])
+        i = j + 1
+    return ",".join(parts)
+
+
+def _ymd_text(v):
+    return "%04d-%02d-%02d" % (v // 10000, v // 100 % 100, v % 100)
+
+
+def schedule_doc(s):
+    """A normalised schedule (as schedules() makes it and the table stores it) in the document's
+    form, which schedules() takes back unchanged: weekly {days, from, to}, dates {from, to},
+    holidays as YYYY-MM-DD."""
+    return {"id": s["id"], "name": s["name"],
+            "weekly": [{"days": _days_text(w[0]), "from": "%02d:%02d" % (w[1] // 60, w[1] % 60),
+                        "to": "%02d:%02d" % (w[2] // 60, w[2] % 60)} for w in s["weekly"]],
+            "dates": [{"from": _ymd_text(d[0]), "to": _ymd_text(d[1])} for d in s["dates"]],
+            "holidays": [_ymd_text(h) for h in s["holidays"]]}
+
+
 # --- documents ------------------------------------------------------------------------------
 _OWNED = (("cards", "card"), ("plates", "plate"), ("pin", "PIN"), ("qr", "QR id"), ("ble", "BLE key"))
 

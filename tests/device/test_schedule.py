@@ -219,3 +219,76 @@ def test_normalised_form_from_the_user_table():
         d = {"id": 2, "name": "x"}
         d.update(extra)
         assert field_of(schedule.compile_schedule, d, "users.json", "schedules[0]") == field, extra
+
+
+SET = [{"id": 2, "name": "Office", "weekly": [{"days": "mon-fri", "from": "08:00", "to": "18:00"},
+                                              {"days": "sat", "from": "09:00", "to": "24:00"}],
+        "holidays": ["2026-12-25", "2026-12-24"]},
+       {"id": 7, "name": "Night shift", "weekly": [{"days": "fri-mon", "from": "22:00", "to": "06:00"},
+                                                    {"days": "wed", "from": "00:00", "to": "00:00"}],
+        "dates": [{"from": "2026-12-01", "to": "2026-12-27"}]},
+       {"id": 9, "name": "Weekdays", "weekly": [{"days": "mon,tue,wed,fri", "from": "00:00", "to": "24:00"}]}]
+
+
+def _host_check(defs):
+    from usertable import validate, validate_list
+
+    return validate_list.schedules(defs, validate.Ctx(collect=False, file="schedules", ints_ok=True))
+
+
+def test_the_table_checks_and_the_engine_agree():
+    """The schedules PUT /api/v1/schedules takes: checked by the table's validator (which makes
+    the normalised form the table stores), given back in the document's form (schedule_doc) and
+    taken again unchanged, and decided alike by the engine from either form."""
+    from usertable.validate_list import schedule_doc
+
+    norm = _host_check(SET)
+    back = [schedule_doc(s) for s in norm]
+    assert back[0]["weekly"][0] == {"days": "mon-fri", "from": "08:00", "to": "18:00"}
+    assert back[1]["weekly"][0]["days"] == "mon,fri-sun" and back[2]["weekly"][0]["days"] == "mon-wed,fri"
+    assert back[0]["holidays"] == ["2026-12-25", "2026-12-24"] and back[1]["dates"] == [{"from": "2026-12-01", "to": "2026-12-27"}]
+    assert _host_check(back) == norm
+    a = schedule.compile_all(SET)
+    b = schedule.compile_all(norm)
+    c = schedule.compile_all(back)
+    checked = 0
+    for day in range(20, 32):  # 2026-12-20 .. 31: a date range's end, holidays, weekends
+        for hh in range(0, 24):
+            for mm in (0, 59):
+                t = lt(2026, 12, day, hh, mm)
+                for sid in (2, 7, 9):
+                    want = schedule.admits(a.get(sid), t)
+                    assert schedule.admits(b.get(sid), t) == want == schedule.admits(c.get(sid), t), (sid, t)
+                    checked += want
+    assert checked > 100
+
+
+def _field(fn, *args):
+    try:
+        fn(*args)
+    except ConfigError as e:
+        assert e.file == "schedules"
+        return e.field
+    raise AssertionError("no ConfigError")
+
+
+def test_the_table_checks_and_the_engine_refuse_alike():
+    """A mistake is refused by both, naming the same field."""
+    bad = [
+        ({"weekly": [{"days": "mon", "from": "25:00", "to": "06:00"}]}, "schedules[1].weekly[0].from"),
+        ({"weekly": [{"days": "someday", "from": "08:00", "to": "09:00"}]}, "schedules[1].weekly[0].days"),
+        ({"weekly": [{"days": "mon", "from": "08:00", "to": "24:01"}]}, "schedules[1].weekly[0].to"),
+        ({"id": 1}, "schedules[1].id"),
+        ({"id": 256}, "schedules[1].id"),
+        ({"id": 2}, "schedules[1].id"),
+        ({"name": ""}, "schedules[1].name"),
+        ({"holidays": ["2026-02-29"]}, "schedules[1].holidays[0]"),
+        ({"dates": [{"from": "2026-05-01", "to": "2026-04-30"}]}, "schedules[1].dates[0]"),
+        ({"colour": "red"}, "schedules[1].colour"),
+    ]
+    for extra, field in bad:
+        d = {"id": 3, "name": "Second"}
+        d.update(extra)
+        defs = [SET[0], d]
+        assert _field(_host_check, defs) == field, extra
+        assert _field(schedule.compile_all, defs, "schedules") == field, extra

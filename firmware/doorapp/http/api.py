@@ -66,6 +66,10 @@ ROUTES = (
     ("DELETE", "/api/v1/users/<int:uid>", "users", "delete_user", ADMIN),
     ("POST", "/api/v1/users/<int:uid>/ble-code", "ble", "new_code", ADMIN),
     ("DELETE", "/api/v1/users/<int:uid>/phone", "ble", "unpair", ADMIN),
+    ("GET", "/api/v1/schedules", "schedules", "get_schedules", ADMIN),
+    ("PUT", "/api/v1/schedules", "schedules", "put_schedules", ADMIN),
+    ("GET", "/api/v1/network/wifi", "settings", "get_wifi", ADMIN),
+    ("PUT", "/api/v1/network/wifi", "settings", "put_wifi", ADMIN),
     ("GET", "/fcgi/do", "vendor", "fcgi_do", OWN, False),  # no HEAD: it opens the door
     ("POST", "/api/relay/trig", "vendor", "relay_trig", VENDOR),
     ("POST", "/api/v1/lpr", "lpr", "post_plate", CAMERA),
