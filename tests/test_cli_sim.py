@@ -1,6 +1,7 @@
 """`doorctl sim ...` as a user runs it: start the simulator, tap, press, read state as JSON."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -185,3 +186,19 @@ def test_garbage_counts_are_checked_by_the_simulator_too(running):
         with pytest.raises(Exception) as e:
             c.call("garbage", n=-5)
     assert "n: must be 1-4096 bytes" in str(e.value)
+
+
+def test_sim_help_names_boards_that_have_the_reader():
+    """`doorctl sim --help` says which simulator board has each reader; that board must have it
+    (the QR scanner's line once named a board without one)."""
+    needs = {"keys": "keypad", "wiegand": "wiegand", "qr": "qr_scanner", "wiegand-out": "wiegand_out"}
+    out = subprocess.run([DOORCTL, "sim", "--help"], capture_output=True, text=True, timeout=30).stdout
+    text = " ".join(out.split())
+    seen = 0
+    for cmd, part in needs.items():
+        m = re.search(r"\b%s (?:[^()]*?)\(board ([\w.-]+?)(?:\.json)?\)" % re.escape(cmd), text)
+        assert m, (cmd, text)
+        with open(os.path.join(ROOT, "boards", m.group(1) + ".json")) as f:
+            assert part in json.load(f), (cmd, m.group(1))
+        seen += 1
+    assert seen == 4

@@ -391,7 +391,7 @@ def build_parser():
     sp.add_argument("--facility", type=int, default=0, help="26-bit facility code (0-255)")
     sp.add_argument("--value", type=int, help="34-bit card value (32-bit number)")
     sp.set_defaults(func=cmd_sim_simple)
-    sp = with_control(ssub.add_parser("qr", help="the QR scanner reads a code (board sim-readers)"))
+    sp = with_control(ssub.add_parser("qr", help="the QR scanner reads a code (board sim-qr)"))
     sp.add_argument("text")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("plate", help="an LPR camera reads a licence plate (as POST /api/v1/lpr; "
