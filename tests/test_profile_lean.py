@@ -55,6 +55,7 @@ def test_lean_core_runs_with_heap_to_spare(tmp_path):
     ("lpr", {"enabled": True}, "lpr.enabled", "licence plates"),
     ("ble", {"enabled": True}, "ble.enabled", "BLE unlock"),
     ("card", {"mifare": {"enabled": True}}, "card.mifare.enabled", "MIFARE encryption"),
+    ("card", {"desfire": {"enabled": True}}, "card.desfire.enabled", "DESFire cards"),
 ])
 def test_what_does_not_fit_is_refused_at_configuration(tmp_path, section, value, field, what):
     cfg = dict(CONFIG)
