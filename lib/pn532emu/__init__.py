@@ -17,7 +17,8 @@ to sleep. `asleep=False` starts it awake and configured.
 
 MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory: per-sector
 keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
-card described in JSON terms (pn532emu/mifaredesc.py).
+card described in JSON terms (pn532emu/mifaredesc.py). A MIFARE DESFire (applications, AES and
+3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire().
 """
 
 from micropython import const
