@@ -76,7 +76,8 @@ def test_desfire_end_to_end(tmp_path):
         assert (ev["result"], ev["user"]) == ("granted", 1001), ev
         ev = tap(sim, desfire=card(comm="mac", tamper="mac"))  # a wrong CMAC
         assert (ev["result"], ev["reason"]) == ("denied", "card_integrity"), ev
-        for patch, field, word in ((({"aid": "F5123"}), "card.desfire.aid", "6"),
+        for patch, field, word in (({"aid": "F5123"}, "card.desfire.aid", "6 hex digits"),
+                                   ({"aid": "F5123G"}, "card.desfire.aid", "6 hex digits"),
                                    ({"aid": "000000"}, "card.desfire.aid", "PICC"),
                                    ({"file": 17}, "card.desfire.file", "between"),
                                    ({"key_index": 12}, "card.desfire.key_index", "between"),

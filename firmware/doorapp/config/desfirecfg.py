@@ -15,7 +15,7 @@ or the board is psram: a lean board (where it is refused) never interns its name
 """
 from configerror import ConfigError
 
-DESFIRE = {"enabled": (bool, False, 0, 0), "aid": (str, "000001", 6, 6), "file": (int, 1, 0, 16),
+DESFIRE = {"enabled": (bool, False, 0, 0), "aid": (str, "000001", 0, 64), "file": (int, 1, 0, 16),
            "crypto": (("aes", "3des", "des"), "aes", 0, 0), "key_index": (int, 1, 0, 11),
            "comm": (("plain", "mac", "enc"), "enc", 0, 0), "offset": (int, 0, 0, 1024),
            "length": (int, 4, 4, 10), "diversify": (bool, False, 0, 0), "uid_fallback": (bool, False, 0, 0)}
@@ -26,7 +26,7 @@ def check(given, path, section):
     `section` is schema's checker of one object against a spec."""
     d = section(given, DESFIRE, path, "card.desfire")
     aid = d["aid"]
-    for c in aid.encode():  # (bytes: iterating the str would intern each digit as a name)
+    for c in aid.encode() if len(aid) == 6 else b"x":  # (bytes: iterating the str would intern each digit)
         if not (0x30 <= c <= 0x39 or 0x41 <= c <= 0x46 or 0x61 <= c <= 0x66):
             raise ConfigError(path, "card.desfire.aid", "must be 6 hex digits (3 bytes, e.g. F51230), got %r" % aid)
     if int(aid, 16) == 0:
