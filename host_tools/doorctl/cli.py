@@ -393,7 +393,8 @@ def build_parser():
     sp.add_argument("--desfire", metavar="APP/FILE=HEX", help="a DESFire with application APP (6 hex digits), file "
                                                               "FILE holding HEX (docs/cards-desfire.md)")
     sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros)")
-    sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes", help="the key's kind (default %(default)s)")
+    sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes",
+                    help="the key's kind (default %(default)s)")
     sp.add_argument("--key-index", type=int, default=1, metavar="N", help="the key's number in the application "
                                                                            "(default %(default)s)")
     sp.add_argument("--comm", choices=("plain", "mac", "enc"), default="enc",

@@ -33,8 +33,8 @@ def check(given, path, section):
         raise ConfigError(path, "card.desfire.aid", "000000 is the card itself (PICC level), not an application")
     d["aid"] = aid.upper()
     if d["crypto"] != "aes":
-        raise ConfigError(path, "card.desfire.crypto", "%s cards can't be read by the door: MicroPython's cryptolib has "
-                          "AES only (no DES); use AES-128 applications (docs/cards-desfire.md)" % d["crypto"].upper())
+        raise ConfigError(path, "card.desfire.crypto", "%s cards can't be read by the door: MicroPython's cryptolib "
+                          "has AES only (no DES); use AES-128 applications (docs/cards-desfire.md)" % d["crypto"].upper())
     if d["offset"] + d["length"] > 1024:
         raise ConfigError(path, "card.desfire.offset", "offset + length must stay within 1024 bytes")
     return d
