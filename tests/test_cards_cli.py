@@ -267,3 +267,28 @@ def test_desfire_encode_errors(bridge, tmp_path, capsys):
     br.call("place_desfire", DUID, {"aid": "000001", "file": 1, "data": "00", "key": "11" * 16, "key_index": 0})
     rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "5", "--secrets", str(sec))
     assert rc == 1 and "application 000001 is there with other keys" in err, err
+
+
+def test_enrol_desfire_codes(bridge, tmp_path, capsys):
+    br, port = bridge
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"desfire_key": DKEY}))
+    users = tmp_path / "users.csv"
+    cards = [(DUID, 1001, DKEY), (b"\x04\x11\x22\x33\x44\x55\x67", 1002, "00" * 16),
+             (b"\x04\x11\x22\x33\x44\x55\x68", 1003, DKEY)]
+
+    def present():
+        for uid, code, key in cards:
+            br.call("place_desfire", uid, {"aid": "F51230", "file": 1, "data": "%08x" % code, "key": key})
+            time.sleep(0.6)
+
+    t = threading.Thread(target=present, daemon=True)
+    t.start()
+    rc, out, err = doorctl(capsys, "cards", "enrol", "--desfire", "--aid", "F51230", "--port", port,
+                           "--csv", str(users), "--secrets", str(sec), "--card-format", "10D", "--count", "2",
+                           "--timeout", "5")
+    t.join()
+    assert rc == 0, err
+    assert "card 04112233445567: skipped (key_wrong)" in out, out
+    rows = list(csv.DictReader(users.open()))
+    assert [(r["id"], r["cards"]) for r in rows] == [("1", "0000001001"), ("2", "0000001003")]

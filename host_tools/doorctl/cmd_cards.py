@@ -449,8 +449,13 @@ def cmd_enrol(args):
         fmt = cardfmt.check_format(args.card_format)
     except ValueError as e:
         raise CliError("--card-format: %s" % e)
-    key = load_key(args)
-    blk = check_place(args.sector, args.block) if key is not None else None
+    if args.desfire:
+        _desfire_args(args)
+        key = load_key(args, "desfire_key")
+        blk = None
+    else:
+        key = load_key(args)
+        blk = check_place(args.sector, args.block) if key is not None else None
     header, next_id = _csv_state(args.csv)
     if args.first_id:
         next_id = args.first_id
@@ -464,7 +469,8 @@ def cmd_enrol(args):
             with open(args.csv, "w", newline="") as f:
                 csv.writer(f).writerow(header)
         print("enrolling into %s (card format %s%s): present cards one after another, Ctrl-C to stop"
-              % (args.csv, fmt, ", codes from sector %d block %d" % (args.sector, args.block) if key else ""),
+              % (args.csv, fmt, "" if not key else ", codes from DESFire application %s file %d" % (args.aid, args.file)
+                 if args.desfire else ", codes from sector %d block %d" % (args.sector, args.block)),
               file=sys.stderr, flush=True)
         while args.count is None or len(done) < args.count:
             try:
@@ -476,7 +482,10 @@ def cmd_enrol(args):
             last = card[0]
             uid_hex = card[0].hex().upper()
             if key is not None:
-                info = read_card(rd, card, key, blk, args.key_type == "B")
+                if args.desfire:
+                    info = read_desfire(rd, card, key, args) if card[2] & 0x20 else {"status": "not a DESFire"}
+                else:
+                    info = read_card(rd, card, key, blk, args.key_type == "B")
                 if info.get("status") != "ok":
                     print("card %s: skipped (%s)" % (uid_hex, info.get("status", "not a MIFARE Classic")),
                           file=progress, flush=True)
@@ -560,12 +569,13 @@ def register(sub):
     sp = csub.add_parser("enrol", help="read cards one after another into a users CSV",
                          description="Read cards one after another and append a user row per card to --csv (created "
                                      "with the columns id,name,cards,relays if missing), one progress line each. With "
-                                     "--secrets the MIFARE code is read; else the UID. Stops on Ctrl-C, after --count "
-                                     "cards or when no new card comes within --timeout.")
+                                     "--secrets the MIFARE code (--desfire: the DESFire code) is read; else the UID. "
+                                     "Stops on Ctrl-C, after --count cards or when no new card comes within --timeout.")
     common(sp)
     sp.add_argument("--csv", required=True, help="the users CSV to append to (doorctl users build reads it)")
     sp.add_argument("--count", type=int, help="stop after this many cards")
     sp.add_argument("--card-format", default="8HN", help="the site's card.format (default %(default)s)")
+    desfire(sp)
     sp.add_argument("--first-id", type=int, help="id of the first new user (default: after the highest in the CSV)")
     sp.add_argument("--name", default="card", help="name prefix of new users (default %(default)s)")
     sp.add_argument("--relays", default="1", help="relays of new users (default %(default)s)")
