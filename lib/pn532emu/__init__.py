@@ -354,6 +354,10 @@ class PN532Emulator:
                     self._respond(code, b"\x00" + df.answer(params[1:]))
                     return
                 self.remove()  # it left the field now: the chip's timeout below
+            elif card is not None and card.sak & 0x20 and card.memory is None and params[0] == 1 and self._selected:
+                # ISO 14443-4 but not a DESFire (a phone, a bank card): ISO "class not supported"
+                self._respond(code, b"\x00\x6e\x00")
+                return
             exchange(self, params[0], params[1:])
         elif code == _CMD_INRELEASE or code == _CMD_INDESELECT:
             self._selected = False
