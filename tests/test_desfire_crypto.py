@@ -215,3 +215,39 @@ def test_the_door_against_a_card_built_on_cryptography(comm):
     asyncio.run(w.read_card(chip, UID, 0x0344, 0x20))
     assert door.out == [(1, "00003039", b"\x00\x00\x30\x39", 7)], door.out
     assert [f[0] for f in chip.frames] == [0x5A, 0xAA, 0xAF, 0xBD]
+
+
+def test_crc16_of_each_side():
+    for data in (b"", b"\x00\x00", b"123456789", os.urandom(21)):
+        assert E.crc16(data) == H.crc16(data)
+    assert H.crc16(b"123456789") == (0xBF05).to_bytes(2, "little")  # CRC-16/ISO-IEC-14443-3-A check value
+
+
+@pytest.mark.parametrize("kind, key", [("des", bytes(range(8))), ("3des", bytes(range(16)))])
+@pytest.mark.parametrize("comm", ["plain", "mac", "enc"])
+def test_legacy_authentication_and_d40_messaging(kind, key, comm):
+    """0A: the legacy DES/2K3DES authentication and D40 secure messaging (4-byte MAC, CRC16)."""
+    card = emu_card(crypto=kind, key=key.hex(), comm=comm)
+    s = H.Session(card.answer)
+    s.select(AID)
+    s.authenticate_legacy(1, key)
+    assert s.read(2, 0, 4, comm) == bytes.fromhex("00003039")
+    assert s.read(2, 1, 7, comm) == bytes.fromhex("00303901020304")
+    s.select(AID)
+    with pytest.raises(H.DESFireError) as e:
+        s.authenticate_legacy(1, bytes(len(key)))
+    assert e.value.status == H.AUTH_ERROR
+    if comm != "plain":
+        card = emu_card(crypto=kind, key=key.hex(), comm=comm, tamper=comm)
+        s = H.Session(card.answer)
+        s.select(AID)
+        s.authenticate_legacy(1, key)
+        with pytest.raises(H.DESFireError) as e:
+            s.read(2, 0, 4, comm)
+        assert e.value.status == H.INTEGRITY
+    # an AES application refuses the legacy authentication
+    s = H.Session(emu_card().answer)
+    s.select(AID)
+    with pytest.raises(H.DESFireError) as e:
+        s.authenticate_legacy(1, bytes(8))
+    assert e.value.status == H.AUTH_ERROR

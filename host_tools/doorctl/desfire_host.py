@@ -79,6 +79,16 @@ def crc32(data):
     return (zlib.crc32(bytes(data)) ^ 0xFFFFFFFF).to_bytes(4, "little")
 
 
+def crc16(data):
+    """ISO 14443-3 CRC_A (CRC-16/ISO-IEC-14443-3-A: reflected 1021, preset 6363), little-endian."""
+    c = 0x6363
+    for b in bytes(data):
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
+    return c.to_bytes(2, "little")
+
+
 def session_key(kind, key, rnda, rndb):
     if kind == "aes":
         return rnda[0:4] + rndb[0:4] + rnda[12:16] + rndb[12:16]
@@ -137,12 +147,12 @@ class Session:
         return r[0], r[1:]
 
     def _mac_cmd(self, cmd):
-        if self.skey is not None:
+        if self.skey is not None and self.kind != "legacy":
             self.iv = cmac_iv(self.kind, self.skey, self.iv, cmd)
 
     def _check_mac(self, data, what):
         """data || CMAC8 of (data || 00)."""
-        if self.skey is None:
+        if self.skey is None or self.kind == "legacy":
             return data
         body, mac = data[:-8], data[-8:]
         self.iv = cmac_iv(self.kind, self.skey, self.iv, body + b"\x00")
@@ -197,9 +207,48 @@ class Session:
         self.iv = bytes(bs)
         self.key_no = key_no
 
+    def authenticate_legacy(self, key_no, key, kind="des"):
+        """0A (DESFire D40): the reader deciphers to send (CBC 'send mode'), IV zero each time."""
+        key = bytes(key)
+        if len(key) == 8:
+            key = key * 2
+        self._end()
+        st, c = self._x(bytes((0x0A, key_no)))
+        if st != MORE or len(c) != 8:
+            raise DESFireError(st, "authenticate key %d" % key_no)
+        dec = Cipher(_alg("3des", key), modes.ECB()).decryptor()
+        rndb = dec.update(c)
+        rnda = os.urandom(8)
+        t1 = dec.update(rnda)
+        t2 = dec.update(bytes(a ^ b for a, b in zip(rndb[1:] + rndb[:1], t1)))
+        st, c2 = self._x(b"\xaf" + t1 + t2)
+        if st != OK:
+            raise DESFireError(st, "authenticate key %d" % key_no)
+        if dec.update(c2) != rnda[1:] + rnda[:1]:
+            raise DESFireError(AUTH_ERROR, "authenticate key %d: the card's answer is wrong" % key_no)
+        self.kind = "legacy"
+        self.skey = session_key("3des", key, rnda, rndb)
+        self.iv = bytes(8)
+        self.key_no = key_no
+
     def read(self, fid, offset, length, comm):
         """ReadData: the `length` bytes at `offset` of file `fid` (comm: plain, mac, enc)."""
         cmd = bytes((0xBD, fid)) + offset.to_bytes(3, "little") + length.to_bytes(3, "little")
+        if self.kind == "legacy":
+            data = self.command(cmd, "read file %d" % fid, mac=False)
+            if comm == "mac":
+                body, mac = data[:length], data[length:]
+                want = cbc("3des", self.skey, bytes(8), body + bytes(-len(body) % 8))[-8:][:4]
+                if mac != want:
+                    raise DESFireError(INTEGRITY, "read file %d: the answer's MAC is wrong" % fid)
+                return body
+            if comm == "enc":
+                plain = cbc("3des", self.skey, bytes(8), data, True)
+                body = plain[:length]
+                if plain[length:length + 2] != crc16(body) or any(plain[length + 2:]):
+                    raise DESFireError(INTEGRITY, "read file %d: the CRC is wrong" % fid)
+                return body
+            return data
         if comm != "enc" or self.skey is None:
             return self.command(cmd, "read file %d" % fid, mac=True)
         data = self.command(cmd, "read file %d" % fid, mac=False)

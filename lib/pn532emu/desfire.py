@@ -12,10 +12,11 @@ card's command and answer. The card takes both forms a DESFire takes:
 commands: 5 bytes fewer per command, 1 fewer per answer.)
 
 Commands: GetVersion (60, three frames), GetApplicationIDs (6A), SelectApplication (5A),
-AuthenticateAES (AA), AuthenticateISO (1A: 2K3DES/3K3DES, and DES as 2K3DES with K1 = K2),
+AuthenticateAES (AA), AuthenticateISO (1A: 2K3DES/3K3DES, and DES as 2K3DES with K1 = K2), legacy Authenticate (0A:
+DES/2K3DES, DESFire D40 secure messaging: 4-byte CBC-MAC, CRC16, IV zero),
 AdditionalFrame (AF), ReadData (BD), and for encoding a blank card: CreateApplication (CA),
 ChangeKey (C4), CreateStdDataFile (CD), WriteData (3D), GetFileIDs (6F), DeleteApplication (DA),
-FormatPICC (FC). Legacy DES authentication (0A) is not modelled (answered 1C).
+FormatPICC (FC) (the encoding commands in the EV1 form only).
 
 Secure messaging after AA / 1A (EV1): IV zero after authentication; every command is CMACed
 with the session key (the CMAC is the new IV; a plain or MACed command carries no CMAC); every
@@ -172,6 +173,16 @@ def crc32(data):
     return bytes((c & 0xFF, (c >> 8) & 0xFF, (c >> 16) & 0xFF, c >> 24))
 
 
+def crc16(data):
+    """ISO 14443-3 CRC_A (legacy DESFire enciphered data): preset 6363, little-endian."""
+    c = 0x6363
+    for b in data:
+        b ^= c & 0xFF
+        b = (b ^ (b << 4)) & 0xFF
+        c = (c >> 8) ^ (b << 8) ^ (b << 3) ^ (b >> 4)
+    return bytes((c & 0xFF, c >> 8))
+
+
 def session_key(kind, key, rnda, rndb):
     """The session key after authentication (NXP data sheet): AES RndA[0:4] RndB[0:4]
     RndA[12:16] RndB[12:16]; 3K3DES A0-3 B0-3 A6-9 B6-9 A12-15 B12-15; 2K3DES A0-3 B0-3 A4-7
@@ -232,6 +243,7 @@ class DESFire:
         self.key_no = -1
         self.session = None  # Block of the session key
         self.iv = None
+        self.legacy = False  # authenticated with 0A (DESFire D40 secure messaging)
 
     def _app(self):
         return self.picc if self.aid == 0 else self.apps[self.aid]
@@ -239,12 +251,12 @@ class DESFire:
     # -- secure messaging ---------------------------------------------------------------------
     def _cmd_mac(self, cmd):
         """Every command after authentication goes through the CMAC (the IV follows)."""
-        if self.session is not None:
+        if self.session is not None and not self.legacy:
             self.iv = cmac(self.session, self.iv, cmd)
 
     def _ok(self, data=b"", tamper=False):
-        """Status 00 with `data`, CMACed when authenticated."""
-        if self.session is None:
+        """Status 00 with `data`, CMACed when authenticated (EV1; legacy: as it is)."""
+        if self.session is None or self.legacy:
             return _OK, bytes(data)
         self.iv = cmac(self.session, self.iv, bytes(data) + b"\x00")
         mac = self.iv[:8]
@@ -352,6 +364,37 @@ class DESFire:
     def authenticate_iso(self, cmd):
         return self._authenticate(cmd, ("3des", "des"))
 
+    def authenticate_legacy(self, cmd):
+        """0A (DESFire D40, DES and 2K3DES keys): the card enciphers RndB, the reader sends
+        D(RndA) D(RndB' ^ D(RndA)) (it deciphers to send), the card answers E(RndA'); IV zero
+        every time."""
+        if len(cmd) != 2:
+            return self._fail(_LENGTH)
+        app = self._app()
+        self._deauth()
+        if app.crypto not in ("des", "3des") or cmd[1] < len(app.keys) and len(app.keys[cmd[1]]) == 24:
+            return _AUTH_ERR, b""
+        if cmd[1] >= len(app.keys):
+            return _NO_KEY, b""
+        key = app.keys[cmd[1]]
+        blk = Block(app.crypto, key)
+        rndb = os.urandom(8)
+        self._more = (self._legacy2, (cmd[1], blk, key, rndb))
+        return _MORE, blk.enc(rndb)
+
+    def _legacy2(self, st, data):
+        key_no, blk, key, rndb = st
+        if len(data) != 16:
+            return self._fail(_LENGTH)
+        rnda = blk.enc(data[:8])
+        if _xor(blk.enc(data[8:16]), data[:8]) != rndb[1:] + rndb[:1]:
+            return self._fail(_AUTH_ERR)
+        self.key_no = key_no
+        self.session = Block(self._app().crypto, session_key(self._app().crypto, key, rnda, rndb))
+        self.iv = bytes(8)
+        self.legacy = True
+        return _OK, blk.enc(rnda[1:] + rnda[:1])
+
     def _auth2(self, st, data):
         key_no, blk, key, rndb, iv = st
         n = len(rndb)
@@ -399,6 +442,19 @@ class DESFire:
             return self._fail(_BOUNDARY)
         data = bytes(f.data[off:off + n])
         if how == "free" or self.session is None:
+            return self._chunked(data)
+        if self.legacy:  # D40: a 4-byte CBC-MAC, or CRC16 inside the ciphertext, IV zero
+            if f.comm == 1:
+                mac = cbc_enc(self.session, bytes(8), data + bytes(-len(data) % 8))[-8:][:4]
+                if self.tamper == "mac":
+                    mac = bytes((mac[0] ^ 1,)) + mac[1:]
+                return self._chunked(data + mac)
+            if f.comm == 3:
+                p = data + crc16(data)
+                c = cbc_enc(self.session, bytes(8), p + bytes(-len(p) % 8))
+                if self.tamper == "enc":
+                    c = c[:-1] + bytes((c[-1] ^ 1,))
+                return self._chunked(c)
             return self._chunked(data)
         if f.comm == 3:
             st, out = self._enc(data, self.tamper == "enc")
@@ -551,7 +607,8 @@ class DESFire:
 
 _COMMANDS = {
     0x60: DESFire.get_version, 0x6A: DESFire.get_application_ids, 0x5A: DESFire.select_application,
-    0xAA: DESFire.authenticate_aes, 0x1A: DESFire.authenticate_iso, 0xBD: DESFire.read_data,
+    0xAA: DESFire.authenticate_aes, 0x1A: DESFire.authenticate_iso, 0x0A: DESFire.authenticate_legacy,
+    0xBD: DESFire.read_data,
     0xCA: DESFire.create_application, 0xDA: DESFire.delete_application, 0xFC: DESFire.format_picc,
     0xC4: DESFire.change_key, 0xCD: DESFire.create_std_file, 0x6F: DESFire.get_file_ids,
     0x3D: DESFire.write_data,
