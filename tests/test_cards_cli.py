@@ -171,3 +171,124 @@ def test_the_door_readers_private_codes_match_eventlog():
     assert doormifare._REASON_CARD_NOT_MIFARE == eventcodes.REASON_CARD_NOT_MIFARE
     assert doormifare._KIND_CARD == eventcodes.KIND_CARD
     assert eventlog.REASONS[40:43] == ("card_key_wrong", "card_block_empty", "card_not_mifare")
+
+
+DKEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+DUID = b"\x04\x11\x22\x33\x44\x55\x66"
+
+
+@pytest.mark.parametrize("diversify", [False, True])
+def test_encode_a_blank_desfire_then_the_door_reads_it(bridge, tmp_path, capsys, diversify):
+    """Adafruit's driver over the pty creates the application, its keys and the file on a blank
+    emulated DESFire (DESFire commands through InDataExchange); our reader then reads it as a door."""
+    br, port = bridge
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"site_key": "5a" * 32, "desfire_key": DKEY}))
+    card = br.call("place_desfire", DUID, {})  # blank: no application, PICC key DES zero
+    extra = ["--diversify"] if diversify else []
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "12345", "--aid", "F51230",
+                           "--file", "2", "--secrets", str(sec), "--card-format", "10D", "--json", *extra)
+    assert rc == 0, err
+    assert DKEY not in (out + err).lower()
+    doc = json.loads(out)
+    assert doc["frames"] == 15, doc  # DESFire commands (docs/cards-desfire.md)
+    assert (doc["uid"], doc["was"], doc["card_code"], doc["aid"], doc["file"]) == (
+        "04112233445566", "blank", "0000012345", "F51230", 2), doc
+    app = card.apps[0xF51230]
+    from doorctl import desfire_host
+
+    key = desfire_host.diversify_aes(bytes.fromhex(DKEY), DUID, b"\x30\x12\xf5") if diversify else bytes.fromhex(DKEY)
+    assert app.crypto == "aes" and app.keys[0] == key and app.keys[1] == key
+    f = app.files[2]
+    assert (f.comm, f.read, f.write, bytes(f.data[:4])) == (3, 1, 0, (12345).to_bytes(4, "big"))
+
+    rc, out, err = doorctl(capsys, "cards", "read", "--desfire", "--port", port, "--aid", "F51230", "--file", "2",
+                           "--secrets", str(sec), "--card-format", "10D", *extra)
+    assert rc == 0, err
+    assert "MIFARE DESFire" in out and "applications: F51230" in out and "code 12345 = 0000012345 in 10D" in out, out
+    # encoded again: ours (the site key opens it), a new code
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "777", "--aid", "F51230",
+                           "--file", "2", "--secrets", str(sec), *extra)
+    assert rc == 0 and "encoded before" in out, out + err
+    # without the key: the applications, no code
+    rc, out, err = doorctl(capsys, "cards", "read", "--desfire", "--port", port, "--aid", "F51230", "--json")
+    assert rc == 0 and json.loads(out)["applications"] == ["F51230"] and "code" not in json.loads(out)
+
+    # our firmware's reader takes it as a door does
+    from doorapp import desfire as doordesfire
+    from pn532.hsu import PN532_HSU
+    from pn532emu import PN532Emulator, EmulatorStream
+
+    emu = PN532Emulator(asleep=False)
+    emu.place(DUID, ats=b"\x06\x75\x77\x81\x02\x80", desfire=card)
+
+    class FakeDoor:
+        cfg = {"card": {"enabled": True, "mifare": {"enabled": False},
+                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": "enc",
+                                    "offset": 0, "length": 4, "diversify": diversify, "uid_fallback": False}}}
+        secrets = {"desfire_key": bytes.fromhex(DKEY)}
+        card_format = "10D"
+
+        def decide(self, kind, value, shown, fmt):
+            self.got = (kind, value, shown, fmt)
+
+    async def main():
+        pn = PN532_HSU(EmulatorStream(emu))
+        c = await pn.read_passive_target()
+        door = FakeDoor()
+
+        class W:
+            read_card = None
+
+        doordesfire.follow(door, W)
+        await W.read_card(pn, *c)
+        return door.got
+
+    assert asyncio.run(main()) == (1, "0000000777", (777).to_bytes(4, "big"), 3)
+
+
+def test_desfire_encode_errors(bridge, tmp_path, capsys):
+    br, port = bridge
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"desfire_key": DKEY}))
+    br.place(UID, memory=classic_memory(UID))
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "5", "--secrets", str(sec),
+                           "--timeout", "2")
+    assert rc == 1 and "not a DESFire" in err, err
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "5", "--aid", "000000",
+                           "--secrets", str(sec))
+    assert rc == 1 and "--aid" in err
+    nokey = tmp_path / "nokey.json"
+    nokey.write_text(json.dumps({"mifare_key": KEY}))
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "5",
+                           "--secrets", str(nokey))
+    assert rc == 1 and "desfire_key" in err
+    # someone else's application: their keys, not ours
+    br.call("place_desfire", DUID, {"aid": "000001", "file": 1, "data": "00", "key": "11" * 16, "key_index": 0})
+    rc, out, err = doorctl(capsys, "cards", "encode", "--desfire", "--port", port, "--code", "5", "--secrets", str(sec))
+    assert rc == 1 and "application 000001 is there with other keys" in err, err
+
+
+def test_enrol_desfire_codes(bridge, tmp_path, capsys):
+    br, port = bridge
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"desfire_key": DKEY}))
+    users = tmp_path / "users.csv"
+    cards = [(DUID, 1001, DKEY), (b"\x04\x11\x22\x33\x44\x55\x67", 1002, "00" * 16),
+             (b"\x04\x11\x22\x33\x44\x55\x68", 1003, DKEY)]
+
+    def present():
+        for uid, code, key in cards:
+            br.call("place_desfire", uid, {"aid": "F51230", "file": 1, "data": "%08x" % code, "key": key})
+            time.sleep(0.6)
+
+    t = threading.Thread(target=present, daemon=True)
+    t.start()
+    rc, out, err = doorctl(capsys, "cards", "enrol", "--desfire", "--aid", "F51230", "--port", port,
+                           "--csv", str(users), "--secrets", str(sec), "--card-format", "10D", "--count", "2",
+                           "--timeout", "5")
+    t.join()
+    assert rc == 0, err
+    assert "card 04112233445567: skipped (key_wrong)" in out, out
+    rows = list(csv.DictReader(users.open()))
+    assert [(r["id"], r["cards"]) for r in rows] == [("1", "0000001001"), ("2", "0000001003")]

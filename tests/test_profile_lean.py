@@ -112,6 +112,7 @@ def test_a_forced_door_stays_latched_on_a_lean_board_until_break_in_is_turned_of
     ("lpr", {"enabled": True}, "lpr.enabled", "licence plates"),
     ("ble", {"enabled": True}, "ble.enabled", "BLE unlock"),
     ("card", {"mifare": {"enabled": True}}, "card.mifare.enabled", "MIFARE encryption"),
+    ("card", {"desfire": {"enabled": True}}, "card.desfire.enabled", "DESFire cards"),
 ])
 def test_what_does_not_fit_is_refused_at_configuration(tmp_path, section, value, field, what):
     cfg = dict(CONFIG)

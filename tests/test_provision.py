@@ -74,7 +74,7 @@ def test_rerun_keeps_keys_and_other_settings_new_keys_rotates(tmp_path):
     r = run("--out", str(out), "--ssid", "Lab", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept", "mifare_key": "kept"}
+    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept", "mifare_key": "kept", "desfire_key": "kept"}
     second = json.load(open(out / "secrets.json"))
     assert second == first
     cfg2 = json.load(open(out / "config.json"))
@@ -83,6 +83,23 @@ def test_rerun_keeps_keys_and_other_settings_new_keys_rotates(tmp_path):
     assert run("--out", str(out), "--new-keys").returncode == 0
     third = json.load(open(out / "secrets.json"))
     assert third["site_key"] != first["site_key"] and third["qr_key"] != first["qr_key"]
+
+
+def test_desfire_key_generated_kept_given_and_replaced_only_on_request(tmp_path):
+    out = tmp_path / "prov"
+    assert run("--out", str(out)).returncode == 0
+    first = json.load(open(out / "secrets.json"))["desfire_key"]
+    assert len(bytes.fromhex(first)) == 16
+    assert run("--out", str(out), "--new-keys").returncode == 0
+    assert json.load(open(out / "secrets.json"))["desfire_key"] == first  # (site keys only)
+    r = run("--out", str(out), "--new-desfire-key", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["secrets"]["desfire_key"] == "regenerated"
+    second = json.load(open(out / "secrets.json"))["desfire_key"]
+    assert second != first and second not in r.stdout
+    r = run("--out", str(out), env={"DOORCTL_DESFIRE_KEY": "AB" * 16})
+    assert r.returncode == 0 and json.load(open(out / "secrets.json"))["desfire_key"] == "ab" * 16
+    r = run("--out", str(out), "--desfire-key", "abc")
+    assert r.returncode != 0 and "desfire_key" in r.stderr and "abc" not in r.stderr
 
 
 def test_given_keys_are_used(tmp_path):

@@ -321,6 +321,43 @@ def test_card_format_view(page, sim, api):
     expect(page.locator("#card-restart")).to_be_hidden()
 
 
+def test_card_view_desfire_fields(page, sim, api):
+    """The DESFire settings: shown from the config, saved, and the device's refusals (a bad AID,
+    3DES the door can't read) next to their fields."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=desfire_aid]")).to_have_value("000001")
+        expect(form.locator("[name=desfire_comm]")).to_have_value("enc")
+        form.locator("[name=desfire_aid]").fill("F5123")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.desfire.aid")).to_contain_text("6 hex digits")
+        form.locator("[name=desfire_aid]").fill("f51230")
+        form.locator("[name=desfire_crypto]").select_option("3des")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.desfire.crypto")).to_contain_text("AES only")
+        form.locator("[name=desfire_crypto]").select_option("aes")
+        form.locator("[name=desfire_enabled]").check()
+        form.locator("[name=desfire_file]").fill("3")
+        form.locator("[name=desfire_comm]").select_option("mac")
+        form.locator("[name=desfire_diversify]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        d = config_becomes(api, lambda c: c["card"]["desfire"]["enabled"])["card"]["desfire"]
+        assert (d["aid"], d["file"], d["comm"], d["diversify"], d["crypto"]) == ("F51230", 3, "mac", True, "aes"), d
+        page.goto(sim.url + "/#status")  # the view again, from the device's config
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(page.locator("#v-card")).to_be_visible()
+        expect(form.locator("[name=desfire_aid]")).to_have_value("F51230")
+        expect(form.locator("[name=desfire_file]")).to_have_value("3")
+        expect(form.locator("[name=desfire_diversify]")).to_be_checked()
+        shot(page, "07-card-desfire")
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"desfire": {"enabled": False, "aid": "000001", "file": 1,
+                                                                 "comm": "enc", "diversify": False}}})[0] == 200
+
+
 def test_events_view_lists_and_follows(page, sim):
     sim.call("tap", uid="01020304", ms=100)
     st = sim.wait_for(lambda s: any(e["code"] == "01020304" for e in s["events"]))

@@ -168,13 +168,20 @@ class Door:
         self.secrets = new
 
     def follow_mifare(self):
-        """card.mifare: card codes read from an encrypted MIFARE Classic sector instead of UIDs
-        (doorapp/mifare.py: loaded only once it is on)."""
+        """card.mifare / card.desfire: card codes read from an encrypted MIFARE Classic sector or
+        a DESFire file instead of UIDs (doorapp/mifare.py, doorapp/desfire.py: each loaded only
+        once it is on)."""
         w = self.watcher
-        if w is not None and (w.read_card is not None or self.cfg["card"]["mifare"]["enabled"]):
-            from doorapp import mifare
+        card = self.cfg["card"]
+        if w is not None and (w.read_card is not None or card["mifare"]["enabled"] or card["desfire"]["enabled"]):
+            if card["desfire"]["enabled"]:
+                from doorapp import desfire
 
-            mifare.follow(self, w)
+                desfire.follow(self, w)
+            else:
+                from doorapp import mifare
+
+                mifare.follow(self, w)
 
     def use_table(self, table):
         """Decide on `table` from now on (a table pushed or its edits merged)."""

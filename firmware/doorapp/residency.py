@@ -18,7 +18,7 @@ COLD = (
     "doorapp.startup", "hal", "hal.boardfile",
     # settings files read or changed: validators, password hashing, URL template checks
     "doorapp.config.schema", "doorapp.config.secrets", "doorapp.config.changes", "doorapp.config.passwords",
-    "doorapp.config.actions", "doorapp.config.wgout",
+    "doorapp.config.actions", "doorapp.config.wgout", "doorapp.config.desfirecfg",
     "verifyurl", "urlsplit", "jsoncheck",
     # HTTP routes: one request each
     "doorapp.http.session", "doorapp.http.status", "doorapp.http.settings", "doorapp.http.users",

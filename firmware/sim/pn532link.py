@@ -81,6 +81,9 @@ class RemoteEmulator:
     def place_mifare(self, uid, desc):
         self._call({"call": "place", "uid": uid.hex(), "mifare": desc})
 
+    def place_desfire(self, uid, desc):
+        self._call({"call": "place", "uid": uid.hex(), "desfire": desc})
+
     def remove(self):
         self._call({"call": "remove"})
 

@@ -950,6 +950,17 @@ async function viewCard() {
   f.mifare_block.value = m.block;
   f.mifare_key_type.value = m.key_type;
   f.mifare_uid_fallback.checked = m.uid_fallback;
+  const d = cfg.card.desfire;
+  f.desfire_enabled.checked = d.enabled;
+  f.desfire_aid.value = d.aid;
+  f.desfire_file.value = d.file;
+  f.desfire_crypto.value = d.crypto;
+  f.desfire_key_index.value = d.key_index;
+  f.desfire_comm.value = d.comm;
+  f.desfire_offset.value = d.offset;
+  f.desfire_length.value = d.length;
+  f.desfire_diversify.checked = d.diversify;
+  f.desfire_uid_fallback.checked = d.uid_fallback;
   await showRestart();
 }
 
@@ -961,7 +972,12 @@ async function showRestart() {
 onSubmit($('#card-form'), async f => {
   const mifare = {enabled: f.mifare_enabled.checked, sector: Number(f.mifare_sector.value),
     block: Number(f.mifare_block.value), key_type: f.mifare_key_type.value, uid_fallback: f.mifare_uid_fallback.checked};
-  const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare}});
+  const desfire = {enabled: f.desfire_enabled.checked, aid: f.desfire_aid.value.trim(), file: Number(f.desfire_file.value),
+    crypto: f.desfire_crypto.value, key_index: Number(f.desfire_key_index.value), comm: f.desfire_comm.value,
+    offset: Number(f.desfire_offset.value), length: Number(f.desfire_length.value),
+    diversify: f.desfire_diversify.checked, uid_fallback: f.desfire_uid_fallback.checked};
+  const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare,
+    desfire}});
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');

@@ -81,7 +81,7 @@ def pct(values, p):
 
 
 TOPICS = ("bench_usertable", "bench_useredit", "bench_verify", "bench_image", "bench_http", "bench_ble",
-          "bench_actions", "bench_https")  # host_tools/doorctl/bench_<topic>.py
+          "bench_actions", "bench_https", "bench_cards")  # host_tools/doorctl/bench_<topic>.py
 
 
 def topic_modules():

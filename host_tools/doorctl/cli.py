@@ -134,15 +134,42 @@ def _mifare_card(args):
     return desc
 
 
+def _desfire_card(args):
+    """--desfire APP/FILE=HEX --key HEX --crypto KIND ...: a DESFire description for the simulator
+    (docs/cards-desfire.md), or None."""
+    if args.desfire is None:
+        if args.key is not None:
+            raise CliError("--key goes with --desfire APP/FILE=HEX")
+        return None
+    where, eq, data = args.desfire.partition("=")
+    aid, slash, fid = where.partition("/")
+    if not eq or not slash or len(aid) != 6 or not fid.isdigit():
+        raise CliError("--desfire must be APP/FILE=HEX: 6 hex digits of application, a file number, the file's "
+                       "bytes in hex (e.g. F51230/1=00003039), got %r" % args.desfire)
+    lens = {"aes": (32,), "3des": (32, 48), "des": (16,)}[args.crypto]
+    key = args.key or "00" * (lens[0] // 2)
+    if len(key) not in lens or any(ch not in "0123456789abcdefABCDEF" for ch in key):
+        raise CliError("--key must be %s hex digits for --crypto %s" % (" or ".join(map(str, lens)), args.crypto))
+    desc = {"aid": aid, "file": int(fid), "data": data, "key": key, "crypto": args.crypto, "key_index": args.key_index,
+            "comm": args.comm}
+    if args.tamper:
+        desc["tamper"] = args.tamper
+    return desc
+
+
 def cmd_sim_simple(args):
     with _client(args) as c:
         if args.simcmd == "tap":
             m = _mifare_card(args)
-            if m is None:
+            d = _desfire_card(args)
+            if d is not None:
+                c.call("tap", uid=args.uid, ms=args.ms, desfire=d)
+            elif m is None:
                 c.call("tap", uid=args.uid, ms=args.ms)
             else:
                 c.call("tap", uid=args.uid, ms=args.ms, mifare=m)
-            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (MIFARE Classic)" if m else ""))
+            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (DESFire)" if d else
+                                                        " (MIFARE Classic)" if m else ""))
         elif args.simcmd == "place":
             c.call("place", uid=args.uid)
             print("card %s on the reader" % args.uid)
@@ -363,6 +390,17 @@ def build_parser():
     sp.add_argument("--mifare-code", type=int, metavar="N", help="the card number in its code block")
     sp.add_argument("--mifare-sector", type=int, default=1, metavar="N", help="code sector (default %(default)s)")
     sp.add_argument("--mifare-block", type=int, default=0, metavar="N", help="code block 0-2 (default %(default)s)")
+    sp.add_argument("--desfire", metavar="APP/FILE=HEX", help="a DESFire with application APP (6 hex digits), file "
+                                                              "FILE holding HEX (docs/cards-desfire.md)")
+    sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros)")
+    sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes",
+                    help="the key's kind (default %(default)s)")
+    sp.add_argument("--key-index", type=int, default=1, metavar="N", help="the key's number in the application "
+                                                                           "(default %(default)s)")
+    sp.add_argument("--comm", choices=("plain", "mac", "enc"), default="enc",
+                    help="how the file travels (default %(default)s)")
+    sp.add_argument("--tamper", choices=("mac", "enc"), help="the card answers with a wrong CMAC (mac) or a flipped "
+                                                             "ciphertext byte (enc)")
     sp.set_defaults(func=cmd_sim_simple)
     sp = with_control(ssub.add_parser("place", help="put a card on the reader and leave it"))
     sp.add_argument("uid")

@@ -27,7 +27,8 @@ from doorctl import manifest
 from doorctl.errors import CliError
 
 ENV = {"wifi_password": "DOORCTL_WIFI_PASSWORD", "admin_password": "DOORCTL_ADMIN_PASSWORD",
-       "site_key": "DOORCTL_SITE_KEY", "qr_key": "DOORCTL_QR_KEY", "mifare_key": "DOORCTL_MIFARE_KEY"}
+       "site_key": "DOORCTL_SITE_KEY", "qr_key": "DOORCTL_QR_KEY", "mifare_key": "DOORCTL_MIFARE_KEY",
+       "desfire_key": "DOORCTL_DESFIRE_KEY"}
 # flag -> (config section, key, prompt)
 CONFIG_FIELDS = (
     ("device_id", "device", "id", "Device ID (1-12 characters)"),
@@ -190,15 +191,17 @@ def provision(args, answers):
             summary["secrets"][key] = "kept"
         else:
             set_secret(key, pysecrets.token_hex(32), "generated" if key not in sec else "regenerated")
-    # the MIFARE Classic sector key (docs/cards-mifare.md): kept like the others, but only
-    # --new-mifare-key replaces it (every card encoded with the old one would stop opening)
-    given = getattr(args, "mifare_key", None) or os.environ.get(ENV["mifare_key"])
-    if given is not None:
-        set_secret("mifare_key", given.strip().lower(), "given")
-    elif "mifare_key" in sec and not getattr(args, "new_mifare_key", False):
-        summary["secrets"]["mifare_key"] = "kept"
-    else:
-        set_secret("mifare_key", pysecrets.token_hex(6), "generated" if "mifare_key" not in sec else "regenerated")
+    # the MIFARE Classic sector key (docs/cards-mifare.md) and the DESFire AES key
+    # (docs/cards-desfire.md): kept like the others, but only --new-mifare-key / --new-desfire-key
+    # replaces one (every card encoded with the old one would stop opening)
+    for key, nbytes in (("mifare_key", 6), ("desfire_key", 16)):
+        given = getattr(args, key, None) or os.environ.get(ENV[key])
+        if given is not None:
+            set_secret(key, given.strip().lower(), "given")
+        elif key in sec and not getattr(args, "new_" + key, False):
+            summary["secrets"][key] = "kept"
+        else:
+            set_secret(key, pysecrets.token_hex(nbytes), "generated" if key not in sec else "regenerated")
 
     tls = None
     if getattr(args, "tls", False):
@@ -268,6 +271,10 @@ def register(sub):
     p.add_argument("--mifare-key", help="12 hex digits: the MIFARE Classic sector key (default: keep, else generate)")
     p.add_argument("--new-mifare-key", action="store_true", help="generate a new MIFARE key (cards encoded with the old "
                                                                  "one no longer open)")
+    p.add_argument("--desfire-key", help="32 hex digits: the DESFire AES-128 application key (or the master key of "
+                                         "diversified cards) (default: keep, else generate)")
+    p.add_argument("--new-desfire-key", action="store_true", help="generate a new DESFire key (cards encoded with the "
+                                                                   "old one no longer open)")
     p.add_argument("--new-keys", action="store_true", help="generate new site and QR keys (invalidates PIN/QR hashes "
                                                            "in user tables built with the old key)")
     p.add_argument("--tls", action="store_true",

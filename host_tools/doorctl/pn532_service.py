@@ -6,7 +6,7 @@ firmware is measured in (the simulator runs under the ESP32's 112 KB; the emulat
 prints one line `PN532 emulator uart PORT control PORT` and serves:
 - the PN532's UART as raw bytes on 127.0.0.1:uart (doorctl.pn532_bridge);
 - card commands as JSON lines on 127.0.0.1:control, one answer line each:
-  {"call": "place", "uid": "04a1b2c3"[, "mifare": {...}]} | {"call": "remove"} | {"call": "inject", "hex": "..."}
+  {"call": "place", "uid": "04a1b2c3"[, "mifare": {...} | "desfire": {...}]} | {"call": "remove"} | {"call": "inject", "hex": "..."}
 It exits when its parent process is gone (the simulator, or whatever started it).
 
 `start()` launches it and returns the simulator's `--pn532` transport (`emu:HOST:UART:CONTROL`).
@@ -30,7 +30,9 @@ def _handle(bridge, conn):
             try:
                 req = json.loads(line)
                 call = req.get("call")
-                if call == "place" and req.get("mifare") is not None:
+                if call == "place" and req.get("desfire") is not None:
+                    bridge.call("place_desfire", bytes.fromhex(req["uid"]), req["desfire"])
+                elif call == "place" and req.get("mifare") is not None:
                     bridge.call("place_mifare", bytes.fromhex(req["uid"]), req["mifare"])
                 elif call == "place":
                     bridge.place(bytes.fromhex(req["uid"]))

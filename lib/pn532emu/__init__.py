@@ -17,7 +17,8 @@ to sleep. `asleep=False` starts it awake and configured.
 
 MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory: per-sector
 keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
-card described in JSON terms (pn532emu/mifaredesc.py).
+card described in JSON terms (pn532emu/mifaredesc.py). A MIFARE DESFire (applications, AES and
+3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire().
 """
 
 from micropython import const
@@ -49,13 +50,18 @@ _COMPACT = const(512)
 
 
 class Card:
-    """A card in the field. `memory` (bytearray from classic_memory) makes it a MIFARE Classic."""
+    """A card in the field. `memory` (bytearray from classic_memory) makes it a MIFARE Classic;
+    `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS)."""
 
-    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None):
+    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
         uid = bytes(uid)
         if len(uid) not in (4, 7, 10):
             raise ValueError("uid must be 4, 7 or 10 bytes")
         self.uid = uid
+        self.desfire = desfire
+        if desfire is not None:
+            atqa = 0x0344 if atqa is None else atqa
+            sak = 0x20 if sak is None else sak
         if atqa is None:
             atqa = 0x0004 if len(uid) == 4 else 0x0044
         if sak is None:
@@ -181,6 +187,8 @@ class PN532Emulator:
                 if card is not None and self._brty == 0:
                     self._pending = False
                     self._selected = True
+                    if card.desfire is not None:  # activated again: PICC level, no session
+                        card.desfire.reset()
                     uid = card.uid
                     r = bytearray(6)
                     r[0] = 1
@@ -207,9 +215,9 @@ class PN532Emulator:
         return d if d > 0 else 0
 
     # -- the field ---------------------------------------------------------------------------
-    def place(self, uid, atqa=None, sak=None, memory=None, ats=None):
+    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
         """Put a card in the field (replacing any); a running search finds it."""
-        self.card = Card(uid, atqa, sak, memory, ats)
+        self.card = Card(uid, atqa, sak, memory, ats, desfire)
         self._selected = False
         self._auth = None
         if self._pending:
@@ -223,6 +231,15 @@ class PN532Emulator:
         from .mifaredesc import memory
 
         return self.place(uid, memory=memory(uid, desc))
+
+    def place_desfire(self, uid, desc):
+        """Put a DESFire in the field, described in JSON terms (pn532emu/desfire.py card_from:
+        one application, key and file, or {} for a blank card); returns its DESFire model."""
+        from .desfire import ATS, card_from
+
+        df = card_from(bytes(uid), desc)
+        self.place(uid, ats=ATS, desfire=df)
+        return df
 
     def remove(self):
         self.card = None
@@ -328,6 +345,18 @@ class PN532Emulator:
         elif code == _CMD_INDATAEXCHANGE:
             if len(params) < 2:
                 self._error()
+                return
+            card = self.card
+            if card is not None and card.desfire is not None and params[0] == 1 and self._selected:
+                df = card.desfire
+                df.exchanges += 1
+                if not df.leave_after or df.exchanges <= df.leave_after:
+                    self._respond(code, b"\x00" + df.answer(params[1:]))
+                    return
+                self.remove()  # it left the field now: the chip's timeout below
+            elif card is not None and card.sak & 0x20 and card.memory is None and params[0] == 1 and self._selected:
+                # ISO 14443-4 but not a DESFire (a phone, a bank card): ISO "class not supported"
+                self._respond(code, b"\x00\x6e\x00")
                 return
             exchange(self, params[0], params[1:])
         elif code == _CMD_INRELEASE or code == _CMD_INDESELECT:

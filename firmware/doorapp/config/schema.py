@@ -25,7 +25,8 @@ EXPANDER_LAST = 40
 SECTIONS = {
     "device": {"id": (str, "door-1", 1, 12), "name": (str, "doorctl", 1, 63)},
     # mifare: the card code read from an encrypted MIFARE Classic sector instead of the UID
-    # (MIFARE below; docs/cards-mifare.md)
+    # (MIFARE below; docs/cards-mifare.md); desfire: from a DESFire file (doorapp/config/desfirecfg.py,
+    # docs/cards-desfire.md), not listed here: validate() checks it apart (its names stay off lean boards)
     "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0), "mifare": None},
     # poll_ms: pause between reader polls (each poll itself waits ~15 ms for a card);
     # removal_ms: a card must be gone this long before the same card counts as a new tap
@@ -70,6 +71,7 @@ SECTIONS = {
 MIFARE = {"enabled": (bool, False, 0, 0), "sector": (int, 1, 0, 15), "block": (int, 0, 0, 3),
           "key_type": (("A", "B"), "A", 0, 0), "uid_fallback": (bool, False, 0, 0)}
 SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
+_DESFIRE_OFF = {"enabled": False}  # card.desfire on a lean board (desfirecfg.py: the whole section)
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
 RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
@@ -162,8 +164,22 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         if key not in SECTIONS and key not in ("relays", "inputs", "floors", "verify", "web_relays", "wiegand_out"):
             raise ConfigError(path, key, "unknown section")
     out = {}
+    lean = board_spec.get("profile", "lean") == "lean"
+    desfire = None
     for name in SECTIONS:
-        out[name] = _section(cfg.get(name, {}), SECTIONS[name], path, name)
+        given = cfg.get(name, {})
+        if name == "card" and isinstance(given, dict) and "desfire" in given:
+            given = dict(given)
+            desfire = given.pop("desfire")
+        out[name] = _section(given, SECTIONS[name], path, name)
+    if desfire is None or desfire == _DESFIRE_OFF:
+        desfire = None if lean else {}
+    if desfire is None:  # a lean board with DESFire off: its checker and names not loaded
+        out["card"]["desfire"] = dict(_DESFIRE_OFF)
+    else:
+        from doorapp.config import desfirecfg
+
+        out["card"]["desfire"] = desfirecfg.check(desfire, path, _section)
     if out["ble"]["enabled"]:  # the device ID goes into the door's advert (docs/ble.md)
         for ch in out["device"]["id"]:
             if not " " <= ch <= "~":
@@ -176,7 +192,7 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
 
         wgout.check(cfg.get("wiegand_out", {}), board_spec, path, out, _section)
     relay_ids = [r["id"] for r in board_spec["relays"]]
-    if board_spec.get("profile", "lean") == "lean":
+    if lean:
         for sec, key, off, what in LEAN_OFF:
             given = cfg.get(sec)
             if isinstance(given, dict) and given.get(key, off) != off:
@@ -184,6 +200,9 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
                                   "use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
         if out["card"]["mifare"]["enabled"]:  # (nested: not in LEAN_OFF; ~2 KB, measured in docs/cards-mifare.md)
             raise ConfigError(path, "card.mifare.enabled", "MIFARE encryption does not fit a lean board's heap (board %s, "
+                              "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
+        if out["card"]["desfire"]["enabled"]:  # (docs/cards-desfire.md)
+            raise ConfigError(path, "card.desfire.enabled", "DESFire cards do not fit a lean board's heap (board %s, "
                               "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
     given = cfg.get("relays", {})
     if not isinstance(given, dict):

@@ -14,11 +14,14 @@ an invalid file stops start-up with the file and field named.
   lpr_hash       password of the LPR camera account (config lpr.username), same form
   mifare_key     12 hex digits (6 bytes): the MIFARE Classic key of the sector holding the card
                  code (config card.mifare; docs/cards-mifare.md); `doorctl cards encode` writes it
+  desfire_key    32 hex digits (16 bytes): the AES-128 key of the DESFire application key that
+                 reads the card code (config card.desfire; docs/cards-desfire.md), or the master
+                 key the cards' keys are diversified from (card.desfire.diversify)
 """
 from configerror import ConfigError
 
 SECRETS_FILE = "secrets.json"
-FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash", "mifare_key")
+FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash", "mifare_key", "desfire_key")
 
 
 def _hex_key(value, path, field, n=32):
@@ -34,7 +37,7 @@ def _hex_key(value, path, field, n=32):
 
 def validate(doc, path=SECRETS_FILE):
     """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None, the hashes (str),
-    "mifare_key": bytes (only when given)}."""
+    "mifare_key", "desfire_key": bytes (only when given)}."""
     if not isinstance(doc, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in doc:
@@ -49,6 +52,8 @@ def validate(doc, path=SECRETS_FILE):
             out[k] = _hex_key(doc[k], path, k)
     if "mifare_key" in doc:
         out["mifare_key"] = _hex_key(doc["mifare_key"], path, "mifare_key", 6)
+    if "desfire_key" in doc:
+        out["desfire_key"] = _hex_key(doc["desfire_key"], path, "desfire_key", 16)
     for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:
             from doorapp.config.passwords import valid_hash  # (only for a file with hashes: start-up heap)

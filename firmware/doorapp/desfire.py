@@ -1,0 +1,249 @@
+"""MIFARE DESFire (config card.desfire, docs/cards-desfire.md): the card code is read from a
+file of a DESFire application after AES authentication, not taken from the UID.
+
+Loaded only once card.desfire.enabled is on (Door.follow_mifare): the card watcher then awaits
+`read` with the card still selected in the PN532. Written from the NXP data sheet apart from
+the emulator's card (lib/pn532emu/desfire.py); tests check both against host code built on
+`cryptography` (tests/test_desfire_crypto.py).
+
+Four InDataExchange round trips per card, the protocol's minimum (native commands, status
+byte first):
+  5A AID(3, least significant first)             SelectApplication    -> 00 | A0
+  AA KeyNo                                       AuthenticateAES      -> AF E(K, RndB)
+  AF E(K, RndA || RndB<<<8)  (CBC, IV = E(RndB)) the second step      -> 00 E(K, RndA<<<8)
+  BD File Offset(3) Length(3)                    ReadData             -> 00 DATA CMAC8 | 00 E(DATA CRC32 pad)
+Session key RndA[0:4] RndB[0:4] RndA[12:16] RndB[12:16], IV zero; the ReadData command goes
+through the CMAC (the IV follows), the answer is checked: its 8-byte CMAC over DATA || 00
+("plain" and "mac": after an AES authentication a DESFire MACs plain answers too), or
+deciphered from that IV and its CRC32 over DATA || 00 ("enc"). MAC compared in constant time.
+
+- The key: secrets.json desfire_key (AES-128), or with card.desfire.diversify the card's own key
+  by NXP AN10922 (AES-128 CMAC of 01 || UID || AID || "doorctl", padded to 32 bytes).
+- The code: `length` bytes at `offset` of the file, decided as a card whose "UID" is those bytes
+  (in card.format, like card.mifare). All 00 or all FF: no code (card_block_empty).
+- Denials (the UID in full hex, never a key): card_key_wrong (the card refuses the key, the key
+  can't read the file, no key provisioned, the card's proof is wrong), card_integrity (the
+  answer's CMAC or CRC is wrong), card_app_missing (no such application or file),
+  card_not_desfire (not an ISO 14443-4 card answering DESFire commands, without uid_fallback).
+- A card that is not ISO 14443-4 (SAK bit 0x20): MIFARE Classic to doorapp/mifare.py when
+  card.mifare is on too, else its UID (uid_fallback) or card_not_desfire.
+- The PN532 reporting anything else (the card left mid-exchange: timeout) raises PN532Error:
+  the watcher forgets the card and the next poll presents it again (no event).
+"""
+import binascii
+from os import urandom
+
+from micropython import const
+from cryptolib import aes
+
+import cardfmt
+from keyedhash import equal
+from pn532 import PN532Error
+
+_KIND_CARD = const(1)  # eventcodes.KIND_CARD
+_REASON_CARD_KEY_WRONG = const(40)
+_REASON_CARD_BLOCK_EMPTY = const(41)
+_REASON_CARD_INTEGRITY = const(43)
+_REASON_CARD_APP_MISSING = const(44)
+_REASON_CARD_NOT_DESFIRE = const(45)  # (eventcodes names them)
+_ISO_DEP = const(0x20)  # SAK bit: ISO 14443-4 (DESFire: SAK 20)
+_OK = const(0x00)
+_MORE = const(0xAF)
+_NO_APP = const(0xA0)
+_NO_FILE = const(0xF0)
+_DENIED = const(0x9D)
+_BOUNDARY = const(0xBE)
+_ECB = const(1)
+_CBC = const(2)
+SYSTEM_ID = b"doorctl"  # AN10922's system identifier in doorctl's diversified keys
+
+_door = [None]
+
+
+def follow(door, watcher):
+    """Point the watcher at read() while card.desfire.enabled is on (MIFARE Classic cards go on
+    to doorapp/mifare.py when card.mifare is on too); off: mifare's choice, or UIDs."""
+    _door[0] = door
+    card = door.cfg["card"]
+    if card["mifare"]["enabled"] or watcher.read_card is not None:
+        from doorapp import mifare
+
+        mifare.follow(door, watcher)
+    if card["desfire"]["enabled"]:
+        watcher.read_card = read
+
+
+def aid_bytes(text):
+    """'F51230' (as configured: 6 hex digits, most significant first) -> 30 12 F5 (as sent)."""
+    v = int(text, 16)
+    return bytes((v & 0xFF, (v >> 8) & 0xFF, v >> 16))
+
+
+# -- AES-128 CMAC (NIST SP 800-38B) on cryptolib's ECB ---------------------------------------
+def _dbl(b):
+    """b * x in GF(2^128): shifted left one bit, 0x87 folded in when a bit falls out."""
+    out = bytearray(16)
+    c = 0
+    for i in range(15, -1, -1):
+        v = b[i]
+        out[i] = ((v << 1) | c) & 0xFF
+        c = v >> 7
+    if c:
+        out[15] ^= 0x87
+    return out
+
+
+def subkeys(e):
+    """K1, K2 of the key behind ECB encryptor `e`."""
+    k1 = _dbl(e.encrypt(bytes(16)))
+    return k1, _dbl(k1)
+
+
+def cmac(e, k1, k2, x, msg):
+    """CMAC of `msg` with its CBC started from `x` (bytearray(16), the session IV: zero gives
+    the standard CMAC); the result replaces x in place (the next IV) and is returned."""
+    n = len(msg)
+    full = n and not n % 16
+    last = n - 16 if full else n - n % 16
+    for i in range(0, last, 16):
+        for j in range(16):
+            x[j] ^= msg[i + j]
+        e.encrypt(x, x)
+    k = k1 if full else k2
+    for j in range(16):
+        i = last + j
+        x[j] ^= (msg[i] if i < n else (0x80 if i == n else 0)) ^ k[j]
+    e.encrypt(x, x)
+    return x
+
+
+def diversify(key, uid, aid, system_id=SYSTEM_ID):
+    """NXP AN10922 section 2.2.1, AES-128: the card's key = CMAC(key, 01 || M), M = UID || AID
+    (as sent) || system identifier (M: 1-31 bytes), padded 80 00.. to 32 bytes (K2), or K1
+    when 01 || M fills 32."""
+    e = aes(key, _ECB)
+    k1, k2 = subkeys(e)
+    d = bytearray(32)
+    d[0] = 1
+    n = 1
+    for part in (uid, aid, system_id):
+        d[n:n + len(part)] = part
+        n += len(part)
+    k = k1
+    if n < 32:
+        d[n] = 0x80
+        k = k2
+    x = bytearray(e.encrypt(d[0:16]))
+    for j in range(16):
+        x[j] ^= d[16 + j] ^ k[j]
+    e.encrypt(x, x)
+    return bytes(x)
+
+
+def crc32(data):
+    """DESFire's CRC32: binascii's without the final inversion."""
+    return binascii.crc32(data) ^ 0xFFFFFFFF
+
+
+# -- the door ---------------------------------------------------------------------------------
+def _deny(door, uid, reason):
+    door.deny()
+    door.record(_KIND_CARD, False, reason, uid, 0, None, ())  # fmt 0: the UID in full hex
+    door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
+
+
+async def _x(chip, data):
+    """One InDataExchange: (card status, card data); the PN532's own errors raise."""
+    st, r = await chip.in_data_exchange(data)
+    if st:
+        raise PN532Error("desfire status %d" % st)
+    if not r:
+        return -1, r
+    return r[0], r[1:]
+
+
+async def read(chip, uid, atqa, sak):
+    door = _door[0]
+    card = door.cfg["card"]
+    d = card["desfire"]
+    if not card["enabled"] or not d["enabled"]:  # (cards off: the engine says so)
+        return door.on_card(uid, atqa, sak)
+    if not sak & _ISO_DEP:
+        if card["mifare"]["enabled"]:
+            from doorapp import mifare
+
+            return await mifare.read(chip, uid, atqa, sak)
+        if d["uid_fallback"]:
+            return door.on_card(uid, atqa, sak)
+        return _deny(door, uid, _REASON_CARD_NOT_DESFIRE)
+    key = (door.secrets or {}).get("desfire_key")
+    aid = aid_bytes(d["aid"])
+    st, _ = await _x(chip, b"\x5a" + aid)
+    if st == _NO_APP:
+        return _deny(door, uid, _REASON_CARD_APP_MISSING)
+    if st:  # not a DESFire (a phone, a bank card: an ISO error)
+        if d["uid_fallback"]:
+            return door.on_card(uid, atqa, sak)
+        return _deny(door, uid, _REASON_CARD_NOT_DESFIRE)
+    if not key:  # (not provisioned: `doorctl provision --desfire-key`)
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+    if d["diversify"]:
+        key = diversify(key, uid, aid)
+    st, c = await _x(chip, bytes((0xAA, d["key_index"])))
+    if st != _MORE or len(c) != 16:  # AE (wrong kind of key), 40 (no such key), 9D
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+    rndb = aes(key, _CBC, bytes(16)).decrypt(c)  # (IV zero: the start of the session)
+    rnda = urandom(16)
+    m = bytearray(32)
+    m[0:16] = rnda
+    m[16:31] = rndb[1:16]
+    m[31] = rndb[0]
+    m = aes(key, _CBC, c).encrypt(m)
+    st, c = await _x(chip, b"\xaf" + m)
+    if st != _OK or len(c) != 16:  # AE: the card did not find RndB in it: another key
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+    a = aes(key, _CBC, m[16:32]).decrypt(c)
+    if not equal(a, rnda[1:16] + rnda[0:1]):  # the card does not hold the key either
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+    sk = bytearray(16)
+    sk[0:4] = rnda[0:4]
+    sk[4:8] = rndb[0:4]
+    sk[8:12] = rnda[12:16]
+    sk[12:16] = rndb[12:16]
+    e = aes(sk, _ECB)
+    k1, k2 = subkeys(e)
+    iv = bytearray(16)
+    off = d["offset"]
+    n = d["length"]
+    cmd = bytes((0xBD, d["file"], off & 0xFF, off >> 8, 0, n, 0, 0))
+    cmac(e, k1, k2, iv, cmd)  # (not sent: it moves the IV on)
+    st, r = await _x(chip, cmd)
+    if st == _NO_FILE:
+        return _deny(door, uid, _REASON_CARD_APP_MISSING)
+    if st == _DENIED:  # the key can't read this file
+        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+    if st == _BOUNDARY:  # the file is shorter than offset + length: no code there
+        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+    if st != _OK:
+        return _deny(door, uid, _REASON_CARD_INTEGRITY)
+    if d["comm"] == "enc":
+        if len(r) < n + 4 or len(r) % 16:
+            return _deny(door, uid, _REASON_CARD_INTEGRITY)
+        p = aes(sk, _CBC, iv).decrypt(r)
+        code = p[0:n]
+        crc = crc32(code + b"\x00")
+        ok = p[n] == crc & 0xFF and p[n + 1] == (crc >> 8) & 0xFF and p[n + 2] == (crc >> 16) & 0xFF \
+            and p[n + 3] == crc >> 24
+        for i in range(n + 4, len(p)):
+            if p[i]:
+                ok = False
+    else:
+        code = r[0:n]
+        mac = r[n:]
+        ok = len(mac) == 8 and equal(cmac(e, k1, k2, iv, code + b"\x00")[0:8], mac)
+    if not ok:
+        return _deny(door, uid, _REASON_CARD_INTEGRITY)
+    if code == b"\x00" * n or code == b"\xff" * n:
+        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+    fmt = door.card_format
+    return door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))
