@@ -92,14 +92,10 @@ def frames(kind, card_cfg, uid, desc):
             emu.place(u)
         st.bytes = st.frames = 0
         c = await pn.read_passive_target()
-        if kind == "desfire":
-            from doorapp import desfire
+        if kind != "uid":
+            from doorapp import cardkinds
 
-            desfire.follow(Door(), W)
-        elif kind == "mifare":
-            from doorapp import mifare
-
-            mifare.follow(Door(), W)
+            cardkinds.follow(Door(), W)
         if W.read_card is not None:
             await W.read_card(pn, *c)
         return st.frames, st.bytes
