@@ -1,4 +1,4 @@
-"""Card kinds read beyond the UID (config card.mifare, card.desfire, card.plus, card.nfc): which
+"""Card kinds read beyond the UID (config card.mifare, card.desfire, card.plus): which
 reader module a card goes to, in one table.
 
 Loaded only once one of those kinds is on (Door.follow_cards); a door reading plain UIDs never
@@ -13,7 +13,7 @@ PN532, to them in table order:
   command set, a phone without the site's app), and the next kind is tried;
 - a card no kind took: the last kind that tried it (or, when none could, the first kind on)
   decides: its UID with that kind's uid_fallback, else denied with that kind's reason
-  (card_not_mifare, card_not_desfire, card_not_plus, nfc_app_missing).
+  (card_not_mifare, card_not_desfire, card_not_plus).
 
 A reader is `async read(door, chip, uid, atqa, sak)`; the PN532 failing mid-read (the card left)
 raises PN532Error: the watcher forgets the card and the next poll presents it again.
@@ -22,11 +22,13 @@ from micropython import const
 
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_NOT_MIFARE = const(42)
-_REASON_CARD_NOT_DESFIRE = const(45)  # (eventcodes names them)
+_REASON_CARD_NOT_DESFIRE = const(45)
+_REASON_CARD_NOT_PLUS = const(46)  # (eventcodes names them)
 
 # card.<kind> (the module doorapp.<kind> reads it), the SAK bit of its cards, the reason a card
 # is denied with when this kind is the one that would have had to read it (eventcodes)
-KINDS = (("mifare", 0x08, _REASON_CARD_NOT_MIFARE), ("desfire", 0x20, _REASON_CARD_NOT_DESFIRE))
+KINDS = (("mifare", 0x08, _REASON_CARD_NOT_MIFARE), ("desfire", 0x20, _REASON_CARD_NOT_DESFIRE),
+         ("plus", 0x20, _REASON_CARD_NOT_PLUS))
 
 _door = [None]
 _on = []  # [(kind, SAK bit, reason, its reader)] of the kinds on, in table order

@@ -18,7 +18,8 @@ to sleep. `asleep=False` starts it awake and configured.
 MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory: per-sector
 keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
 card described in JSON terms (pn532emu/mifaredesc.py). A MIFARE DESFire (applications, AES and
-3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire().
+3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire(); a
+MIFARE Plus in SL3 (AES FirstAuthenticate, MACed reads) in pn532emu/plus.py, by place_plus().
 """
 
 from micropython import const
@@ -51,16 +52,21 @@ _COMPACT = const(512)
 
 class Card:
     """A card in the field. `memory` (bytearray from classic_memory) makes it a MIFARE Classic;
-    `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS)."""
+    `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS); `plus`
+    (pn532emu.plus.Plus) a MIFARE Plus in SL3 (the same). `model` is the ISO 14443-4 card's
+    command set (either), which answers InDataExchange."""
 
-    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
+    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None):
         uid = bytes(uid)
         if len(uid) not in (4, 7, 10):
             raise ValueError("uid must be 4, 7 or 10 bytes")
         self.uid = uid
         self.desfire = desfire
-        if desfire is not None:
-            atqa = 0x0344 if atqa is None else atqa
+        self.plus = plus
+        self.model = desfire if desfire is not None else plus
+        if self.model is not None:
+            if atqa is None:
+                atqa = 0x0344 if desfire is not None else 0x0044  # (a MIFARE Plus 2K, 7-byte UID)
             sak = 0x20 if sak is None else sak
         if atqa is None:
             atqa = 0x0004 if len(uid) == 4 else 0x0044
@@ -187,8 +193,8 @@ class PN532Emulator:
                 if card is not None and self._brty == 0:
                     self._pending = False
                     self._selected = True
-                    if card.desfire is not None:  # activated again: PICC level, no session
-                        card.desfire.reset()
+                    if card.model is not None:  # activated again: PICC level, no session
+                        card.model.reset()
                     uid = card.uid
                     r = bytearray(6)
                     r[0] = 1
@@ -215,9 +221,9 @@ class PN532Emulator:
         return d if d > 0 else 0
 
     # -- the field ---------------------------------------------------------------------------
-    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
+    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None):
         """Put a card in the field (replacing any); a running search finds it."""
-        self.card = Card(uid, atqa, sak, memory, ats, desfire)
+        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus)
         self._selected = False
         self._auth = None
         if self._pending:
@@ -240,6 +246,15 @@ class PN532Emulator:
         df = card_from(bytes(uid), desc)
         self.place(uid, ats=ATS, desfire=df)
         return df
+
+    def place_plus(self, uid, desc):
+        """Put a MIFARE Plus SL3 in the field, described in JSON terms (pn532emu/plus.py
+        card_from: blocks, AES keys); returns its model."""
+        from .plus import ATS, card_from
+
+        p = card_from(bytes(uid), desc)
+        self.place(uid, ats=ATS, plus=p)
+        return p
 
     def remove(self):
         self.card = None
@@ -347,8 +362,8 @@ class PN532Emulator:
                 self._error()
                 return
             card = self.card
-            if card is not None and card.desfire is not None and params[0] == 1 and self._selected:
-                df = card.desfire
+            if card is not None and card.model is not None and params[0] == 1 and self._selected:
+                df = card.model
                 df.exchanges += 1
                 if not df.leave_after or df.exchanges <= df.leave_after:
                     self._respond(code, b"\x00" + df.answer(params[1:]))
