@@ -6,6 +6,8 @@ clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3", "mifare": {"sectors": {...}, "blocks": {...}}}  (a MIFARE Classic)
     {"cmd": "tap", "uid": "04112233445566", "desfire": {"aid": "F51230", "file": 1, "data": "00003039",
      "key": "<32 hex>", "crypto": "aes", "key_index": 1, "comm": "enc"}}  (a DESFire; docs/cards-desfire.md)
+    {"cmd": "tap", "uid": "04213243546576", "plus": {"blocks": {"9": "00003039"}, "key": "<32 hex>"}}
+                                                 (a MIFARE Plus SL3; docs/cards-plus.md)
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
 benches call often), in sim/ctlmore.py, the rare ones in sim/ctlrare.py (loaded per use) and, on boards with the other readers, sim/readerctl.py
@@ -75,10 +77,13 @@ class Control:
 
     def _place(self, emu, req):
         """`mifare`: a MIFARE Classic 1K's sectors and blocks (pn532emu/mifaredesc.py);
-        `desfire`: a DESFire's application, key and file (pn532emu/desfire.py card_from)."""
+        `desfire`: a DESFire's application, key and file (pn532emu/desfire.py card_from);
+        `plus`: a MIFARE Plus SL3's blocks and AES keys (pn532emu/plus.py card_from)."""
         uid = parse_uid(req.get("uid"))
         if req.get("desfire") is not None:
             emu.place_desfire(uid, req["desfire"])
+        elif req.get("plus") is not None:
+            emu.place_plus(uid, req["plus"])
         elif req.get("mifare") is None:
             emu.place(uid)
         else:

@@ -84,6 +84,9 @@ class RemoteEmulator:
     def place_desfire(self, uid, desc):
         self._call({"call": "place", "uid": uid.hex(), "desfire": desc})
 
+    def place_plus(self, uid, desc):
+        self._call({"call": "place", "uid": uid.hex(), "plus": desc})
+
     def remove(self):
         self._call({"call": "remove"})
 

@@ -138,8 +138,8 @@ def _desfire_card(args):
     """--desfire APP/FILE=HEX --key HEX --crypto KIND ...: a DESFire description for the simulator
     (docs/cards-desfire.md), or None."""
     if args.desfire is None:
-        if args.key is not None:
-            raise CliError("--key goes with --desfire APP/FILE=HEX")
+        if args.key is not None and args.plus is None:
+            raise CliError("--key goes with --desfire APP/FILE=HEX or --plus BLOCK=HEX")
         return None
     where, eq, data = args.desfire.partition("=")
     aid, slash, fid = where.partition("/")
@@ -157,18 +157,42 @@ def _desfire_card(args):
     return desc
 
 
+def _plus_card(args):
+    """--plus BLOCK=HEX --key HEX: a MIFARE Plus SL3 description for the simulator
+    (docs/cards-plus.md), or None."""
+    if args.plus is None:
+        return None
+    blk, eq, data = args.plus.partition("=")
+    if not eq or not blk.isdigit() or not 0 <= int(blk) <= 255 or not data or len(data) > 32 or len(data) % 2 \
+            or any(ch not in "0123456789abcdefABCDEF" for ch in data):
+        raise CliError("--plus must be BLOCK=HEX: the absolute block number (sector * 4 + block) and up to 16 "
+                       "bytes in hex (e.g. 9=00003039), got %r" % args.plus)
+    key = args.key or "ff" * 16
+    if len(key) != 32 or any(ch not in "0123456789abcdefABCDEF" for ch in key):
+        raise CliError("--key must be 32 hex digits for --plus (the sectors' AES keys A and B)")
+    desc = {"blocks": {blk: data}, "key": key}
+    if args.tamper == "mac":
+        desc["tamper"] = "mac"
+    return desc
+
+
 def cmd_sim_simple(args):
     with _client(args) as c:
         if args.simcmd == "tap":
             m = _mifare_card(args)
             d = _desfire_card(args)
-            if d is not None:
+            p = _plus_card(args)
+            if d is not None and p is not None:
+                raise CliError("--desfire and --plus: one card at a time")
+            if p is not None:
+                c.call("tap", uid=args.uid, ms=args.ms, plus=p)
+            elif d is not None:
                 c.call("tap", uid=args.uid, ms=args.ms, desfire=d)
             elif m is None:
                 c.call("tap", uid=args.uid, ms=args.ms)
             else:
                 c.call("tap", uid=args.uid, ms=args.ms, mifare=m)
-            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (DESFire)" if d else
+            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (DESFire)" if d else " (MIFARE Plus)" if p else
                                                         " (MIFARE Classic)" if m else ""))
         elif args.simcmd == "place":
             c.call("place", uid=args.uid)
@@ -392,7 +416,10 @@ def build_parser():
     sp.add_argument("--mifare-block", type=int, default=0, metavar="N", help="code block 0-2 (default %(default)s)")
     sp.add_argument("--desfire", metavar="APP/FILE=HEX", help="a DESFire with application APP (6 hex digits), file "
                                                               "FILE holding HEX (docs/cards-desfire.md)")
-    sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros)")
+    sp.add_argument("--plus", metavar="BLOCK=HEX", help="a MIFARE Plus SL3 whose block BLOCK (sector * 4 + block) "
+                                                        "holds HEX (docs/cards-plus.md)")
+    sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros), "
+                                                 "or the MIFARE Plus sectors' AES key (default FF..)")
     sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes",
                     help="the key's kind (default %(default)s)")
     sp.add_argument("--key-index", type=int, default=1, metavar="N", help="the key's number in the application "
