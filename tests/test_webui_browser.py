@@ -358,6 +358,38 @@ def test_card_view_desfire_fields(page, sim, api):
                                                                  "comm": "enc", "diversify": False}}})[0] == 200
 
 
+def test_card_view_plus_fields(page, sim, api):
+    """The MIFARE Plus settings: shown from the config, saved, and the device's refusal (the
+    sector trailer as the code block) next to its field."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=plus_sector]")).to_have_value("1")
+        expect(form.locator("[name=plus_keys]")).to_have_value("1")
+        form.locator("[name=plus_block]").fill("3")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.plus.block")).to_contain_text("trailer")
+        form.locator("[name=plus_enabled]").check()
+        form.locator("[name=plus_sector]").fill("33")
+        form.locator("[name=plus_block]").fill("7")
+        form.locator("[name=plus_key_type]").select_option("B")
+        form.locator("[name=plus_keys]").select_option("3")
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        p = config_becomes(api, lambda c: c["card"]["plus"]["enabled"])["card"]["plus"]
+        assert (p["sector"], p["block"], p["key_type"], p["keys"]) == (33, 7, "B", 3), p
+        page.goto(sim.url + "/#status")  # the view again, from the device's config
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(page.locator("#v-card")).to_be_visible()
+        expect(form.locator("[name=plus_sector]")).to_have_value("33")
+        expect(form.locator("[name=plus_keys]")).to_have_value("3")
+        expect(form.locator("[name=plus_enabled]")).to_be_checked()
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"plus": {"enabled": False, "sector": 1, "block": 0,
+                                                              "key_type": "A", "keys": 1}}})[0] == 200
+
+
 def test_events_view_lists_and_follows(page, sim):
     sim.call("tap", uid="01020304", ms=100)
     st = sim.wait_for(lambda s: any(e["code"] == "01020304" for e in s["events"]))
