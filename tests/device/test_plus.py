@@ -163,3 +163,48 @@ def test_a_card_leaving_mid_authentication_is_one_failure_and_the_reader_recover
 def test_block_numbers():
     assert plus.block_number(0, 1) == 1 and plus.block_number(31, 2) == 126
     assert plus.block_number(32, 0) == 128 and plus.block_number(39, 14) == 254
+
+
+class Counting:
+    """The emulator's ByteStream, counting the bytes each way on the UART."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.n = 0
+
+    async def write(self, data):
+        self.n += len(data)
+        await self.inner.write(data)
+
+    async def read(self, n, timeout_ms):
+        d = await self.inner.read(n, timeout_ms)
+        self.n += len(d)
+        return d
+
+    def reset_input(self):
+        self.inner.reset_input()
+
+
+def test_bytes_on_the_uart_per_read():
+    """The 3 command frames, 3 ACKs and 3 answers of a read with the first key (and 2 + 2 + 2
+    more per key refused); at 115200 baud (10 bits a byte) bytes / 11.52 ms
+    (docs/cards-plus.md quotes these figures)."""
+    got = []
+    for desc, door in ((card(), Door()), (card(key=KEY2), Door(plus_keys=(KEY1, KEY2)))):
+        emu = PN532Emulator()
+        st = Counting(EmulatorStream(emu))
+        pn = PN532_HSU(st, ack_timeout_ms=30, timeout_ms=80, poll_timeout_ms=150, attempts=1)
+
+        async def main():
+            await pn.init()
+            emu.place_plus(UID, desc)
+            c = await pn.read_passive_target()
+            w = Watcher()
+            cardkinds.follow(door, w)
+            st.n = 0
+            await w.read_card(pn, *c)
+            return st.n
+
+        got.append(run(main()))
+        assert door.out[0][0] == "code"
+    assert got == [202, 309], got
