@@ -71,3 +71,5 @@ REASON_CARD_INTEGRITY = const(43)  # card.desfire / .plus on: the card's answer 
 REASON_CARD_APP_MISSING = const(44)  # card.desfire on: no such application or file on the card (value: the UID)
 REASON_CARD_NOT_DESFIRE = const(45)  # card.desfire on: not a DESFire, and no UID fallback (value: the UID)
 REASON_CARD_NOT_PLUS = const(46)  # card.plus on: not a MIFARE Plus SL3, and no UID fallback (value: the UID)
+REASON_NFC_APP_MISSING = const(47)  # card.nfc on: no app of the site's AID (6A 82), and no UID fallback (value: the UID)
+REASON_NFC_NO_CODE = const(48)  # card.nfc on: the phone app answered no code of 4-10 bytes, or refused (value: the UID)

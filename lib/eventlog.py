@@ -149,6 +149,8 @@ _REASON_CARD_INTEGRITY = const(43)  # card.desfire / .plus on: the card's answer
 _REASON_CARD_APP_MISSING = const(44)  # card.desfire on: no such application or file on the card (value: the UID)
 _REASON_CARD_NOT_DESFIRE = const(45)  # card.desfire on: not a DESFire, and no UID fallback (value: the UID)
 _REASON_CARD_NOT_PLUS = const(46)  # card.plus on: not a MIFARE Plus SL3, and no UID fallback (value: the UID)
+_REASON_NFC_APP_MISSING = const(47)  # card.nfc on: no app of the site's AID (6A 82), and no UID fallback (value: the UID)
+_REASON_NFC_NO_CODE = const(48)  # card.nfc on: the phone app answered no code of 4-10 bytes, or refused (value: the UID)
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -162,7 +164,7 @@ REASONS = (
     "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
     "lockout_cleared", "not_moved", "paired", "pairing_failed", "alarm_cleared", "action_failed",
     "card_key_wrong", "card_block_empty", "card_not_mifare", "card_integrity", "card_app_missing",
-    "card_not_desfire", "card_not_plus",
+    "card_not_desfire", "card_not_plus", "nfc_app_missing", "nfc_no_code",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

@@ -390,6 +390,31 @@ def test_card_view_plus_fields(page, sim, api):
                                                               "key_type": "A", "keys": 1}}})[0] == 200
 
 
+def test_card_view_nfc_fields(page, sim, api):
+    """The NFC phone settings: shown, saved, and a bad AID refused next to its field."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=nfc_aid]")).to_have_value("F0646F6F7263746C")
+        form.locator("[name=nfc_aid]").fill("F00102")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.nfc.aid")).to_contain_text("5-16 bytes")
+        form.locator("[name=nfc_aid]").fill("a0000001020304")
+        form.locator("[name=nfc_enabled]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        n = config_becomes(api, lambda c: c["card"]["nfc"]["enabled"])["card"]["nfc"]
+        assert n["aid"] == "A0000001020304", n
+        page.goto(sim.url + "/#status")
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(page.locator("#v-card")).to_be_visible()
+        expect(form.locator("[name=nfc_aid]")).to_have_value("A0000001020304")
+        expect(form.locator("[name=nfc_enabled]")).to_be_checked()
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"nfc": {"enabled": False, "aid": "F0646F6F7263746C"}}})[0] == 200
+
+
 def test_events_view_lists_and_follows(page, sim):
     sim.call("tap", uid="01020304", ms=100)
     st = sim.wait_for(lambda s: any(e["code"] == "01020304" for e in s["events"]))

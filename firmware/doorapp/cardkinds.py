@@ -1,4 +1,4 @@
-"""Card kinds read beyond the UID (config card.mifare, card.desfire, card.plus): which
+"""Card kinds read beyond the UID (config card.mifare, card.desfire, card.plus, card.nfc): which
 reader module a card goes to, in one table.
 
 Loaded only once one of those kinds is on (Door.follow_cards); a door reading plain UIDs never
@@ -10,10 +10,11 @@ PN532, to them in table order:
   family; 0x20: ISO 14443-4, which DESFire, MIFARE Plus SL3 and phones all answer with);
 - a reader decides the card (grants or denies it, with its own reasons) or returns False: "not
   my kind" (a DESFire select answered with an ISO error, a Plus that refuses the DESFire
-  command set, a phone without the site's app), and the next kind is tried;
+  command set, a phone without the site's app), and the next kind is tried (phones last: a
+  SELECT by AID is what any ISO 14443-4 target answers);
 - a card no kind took: the last kind that tried it (or, when none could, the first kind on)
   decides: its UID with that kind's uid_fallback, else denied with that kind's reason
-  (card_not_mifare, card_not_desfire, card_not_plus).
+  (card_not_mifare, card_not_desfire, card_not_plus, nfc_app_missing).
 
 A reader is `async read(door, chip, uid, atqa, sak)`; the PN532 failing mid-read (the card left)
 raises PN532Error: the watcher forgets the card and the next poll presents it again.
@@ -23,12 +24,13 @@ from micropython import const
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_NOT_MIFARE = const(42)
 _REASON_CARD_NOT_DESFIRE = const(45)
-_REASON_CARD_NOT_PLUS = const(46)  # (eventcodes names them)
+_REASON_CARD_NOT_PLUS = const(46)
+_REASON_NFC_APP_MISSING = const(47)  # (eventcodes names them)
 
 # card.<kind> (the module doorapp.<kind> reads it), the SAK bit of its cards, the reason a card
 # is denied with when this kind is the one that would have had to read it (eventcodes)
 KINDS = (("mifare", 0x08, _REASON_CARD_NOT_MIFARE), ("desfire", 0x20, _REASON_CARD_NOT_DESFIRE),
-         ("plus", 0x20, _REASON_CARD_NOT_PLUS))
+         ("plus", 0x20, _REASON_CARD_NOT_PLUS), ("nfc", 0x20, _REASON_NFC_APP_MISSING))
 
 _door = [None]
 _on = []  # [(kind, SAK bit, reason, its reader)] of the kinds on, in table order

@@ -87,6 +87,9 @@ class RemoteEmulator:
     def place_plus(self, uid, desc):
         self._call({"call": "place", "uid": uid.hex(), "plus": desc})
 
+    def place_phone(self, desc, uid=None):
+        self._call({"call": "place", "uid": uid.hex() if uid else "", "hce": desc})
+
     def remove(self):
         self._call({"call": "remove"})
 

@@ -968,6 +968,10 @@ async function viewCard() {
   f.plus_key_type.value = p.key_type;
   f.plus_keys.value = String(p.keys);
   f.plus_uid_fallback.checked = p.uid_fallback;
+  const n = cfg.card.nfc;
+  f.nfc_enabled.checked = n.enabled;
+  f.nfc_aid.value = n.aid;
+  f.nfc_uid_fallback.checked = n.uid_fallback;
   await showRestart();
 }
 
@@ -985,8 +989,9 @@ onSubmit($('#card-form'), async f => {
     diversify: f.desfire_diversify.checked, uid_fallback: f.desfire_uid_fallback.checked};
   const plus = {enabled: f.plus_enabled.checked, sector: Number(f.plus_sector.value), block: Number(f.plus_block.value),
     key_type: f.plus_key_type.value, keys: Number(f.plus_keys.value), uid_fallback: f.plus_uid_fallback.checked};
+  const nfc = {enabled: f.nfc_enabled.checked, aid: f.nfc_aid.value.trim(), uid_fallback: f.nfc_uid_fallback.checked};
   const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare,
-    desfire, plus}});
+    desfire, plus, nfc}});
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');

@@ -176,14 +176,35 @@ def _plus_card(args):
     return desc
 
 
+def _hce_phone(args):
+    """--hce AID=HEX: a phone whose app answers HEX to a SELECT of AID (docs/cards-nfc.md), or None."""
+    if args.hce is None:
+        return None
+    aid, eq, data = args.hce.partition("=")
+    hexd = "0123456789abcdefABCDEF"
+    if not eq or not 10 <= len(aid) <= 32 or len(aid) % 2 or len(data) % 2 or len(data) > 64 \
+            or any(ch not in hexd for ch in aid + data):
+        raise CliError("--hce must be AID=HEX: the app's AID (5-16 bytes of hex) and its answer in hex (e.g. "
+                       "F0646F6F7263746C=00003039), got %r" % args.hce)
+    return {"aid": aid, "response": data}
+
+
 def cmd_sim_simple(args):
     with _client(args) as c:
         if args.simcmd == "tap":
             m = _mifare_card(args)
             d = _desfire_card(args)
             p = _plus_card(args)
-            if d is not None and p is not None:
-                raise CliError("--desfire and --plus: one card at a time")
+            ph = _hce_phone(args)
+            if (d is not None) + (p is not None) + (ph is not None) + (m is not None) > 1:
+                raise CliError("--mifare-*, --desfire, --plus, --hce: one card at a time")
+            if args.uid is None and ph is None:
+                raise CliError("the card's UID (hex) is needed (a phone's, with --hce, is random)")
+            if ph is not None:
+                c.call("tap", uid=args.uid or "", ms=args.ms, hce=ph)
+                print("phone%s presented for %d ms (app %s)" % (" " + args.uid if args.uid else "", args.ms,
+                                                                ph["aid"].upper()))
+                return 0
             if p is not None:
                 c.call("tap", uid=args.uid, ms=args.ms, plus=p)
             elif d is not None:
@@ -407,7 +428,7 @@ def build_parser():
     run.set_defaults(func=cmd_sim_run)
 
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
-    sp.add_argument("uid")
+    sp.add_argument("uid", nargs="?", help="the card's UID in hex (a phone's, --hce: random if left out)")
     sp.add_argument("--ms", type=int, default=300, help="how long the card stays (default %(default)s)")
     sp.add_argument("--mifare-key", metavar="HEX", help="a MIFARE Classic whose code sector has this key as A and B "
                                                         "(docs/cards-mifare.md)")
@@ -418,6 +439,8 @@ def build_parser():
                                                               "FILE holding HEX (docs/cards-desfire.md)")
     sp.add_argument("--plus", metavar="BLOCK=HEX", help="a MIFARE Plus SL3 whose block BLOCK (sector * 4 + block) "
                                                         "holds HEX (docs/cards-plus.md)")
+    sp.add_argument("--hce", metavar="AID=HEX", help="a phone whose app (Android host card emulation) answers HEX "
+                                                     "to a SELECT of AID (docs/cards-nfc.md)")
     sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros), "
                                                  "or the MIFARE Plus sectors' AES key (default FF..)")
     sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes",

@@ -19,7 +19,8 @@ MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memor
 keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
 card described in JSON terms (pn532emu/mifaredesc.py). A MIFARE DESFire (applications, AES and
 3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire(); a
-MIFARE Plus in SL3 (AES FirstAuthenticate, MACed reads) in pn532emu/plus.py, by place_plus().
+MIFARE Plus in SL3 (AES FirstAuthenticate, MACed reads) in pn532emu/plus.py, by place_plus(); a
+phone's host card emulation app (SELECT AID) in pn532emu/phone.py, by place_phone().
 """
 
 from micropython import const
@@ -53,18 +54,22 @@ _COMPACT = const(512)
 class Card:
     """A card in the field. `memory` (bytearray from classic_memory) makes it a MIFARE Classic;
     `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS); `plus`
-    (pn532emu.plus.Plus) a MIFARE Plus in SL3 (the same). `model` is the ISO 14443-4 card's
-    command set (either), which answers InDataExchange."""
+    (pn532emu.plus.Plus) a MIFARE Plus in SL3 (the same); `phone` (pn532emu.phone.Phone) a
+    phone's HCE app. `model` is the ISO 14443-4 target's command set (any of them), which
+    answers InDataExchange."""
 
-    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None):
+    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None):
         uid = bytes(uid)
         if len(uid) not in (4, 7, 10):
             raise ValueError("uid must be 4, 7 or 10 bytes")
         self.uid = uid
         self.desfire = desfire
         self.plus = plus
-        self.model = desfire if desfire is not None else plus
-        if self.model is not None:
+        self.model = desfire if desfire is not None else plus if plus is not None else phone
+        if phone is not None:  # (a phone: a random 4-byte UID, ATQA 0004, SAK 20)
+            atqa = 0x0004 if atqa is None else atqa
+            sak = 0x20 if sak is None else sak
+        elif self.model is not None:
             if atqa is None:
                 atqa = 0x0344 if desfire is not None else 0x0044  # (a MIFARE Plus 2K, 7-byte UID)
             sak = 0x20 if sak is None else sak
@@ -221,9 +226,9 @@ class PN532Emulator:
         return d if d > 0 else 0
 
     # -- the field ---------------------------------------------------------------------------
-    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None):
+    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None):
         """Put a card in the field (replacing any); a running search finds it."""
-        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus)
+        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus, phone)
         self._selected = False
         self._auth = None
         if self._pending:
@@ -254,6 +259,15 @@ class PN532Emulator:
 
         p = card_from(bytes(uid), desc)
         self.place(uid, ats=ATS, plus=p)
+        return p
+
+    def place_phone(self, desc, uid=None):
+        """Put a phone with an HCE app in the field, described in JSON terms (pn532emu/phone.py
+        phone_from: its AID and answer); its UID random unless given; returns its model."""
+        from .phone import ATS, phone_from, random_uid
+
+        p = phone_from(desc)
+        self.place(uid or random_uid(), ats=ATS, phone=p)
         return p
 
     def remove(self):

@@ -27,7 +27,7 @@ SECTIONS = {
     # mifare: the card code read from an encrypted MIFARE Classic sector instead of the UID
     # (MIFARE below; docs/cards-mifare.md); desfire: from a DESFire file (doorapp/config/desfirecfg.py,
     # docs/cards-desfire.md), plus: from a MIFARE Plus SL3 block (doorapp/config/pluscfg.py,
-    # docs/cards-plus.md), not listed here: validate() checks them apart (_APART: their names stay
+    # docs/cards-plus.md), nfc: from a phone app (doorapp/config/nfccfg.py, docs/cards-nfc.md), not listed here: validate() checks them apart (_APART: their names stay
     # off lean boards)
     "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0), "mifare": None},
     # poll_ms: pause between reader polls (each poll itself waits ~15 ms for a card);
@@ -76,7 +76,8 @@ SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
 _OFF = {"enabled": False}  # card.desfire, card.plus on a lean board (their own checkers: the whole section)
 # card sections checked by a module of their own: (field, its checker doorapp.config.<module>,
 # what the lean refusal calls it)
-_APART = (("desfire", "desfirecfg", "DESFire cards"), ("plus", "pluscfg", "MIFARE Plus cards"))
+_APART = (("desfire", "desfirecfg", "DESFire cards"), ("plus", "pluscfg", "MIFARE Plus cards"),
+          ("nfc", "nfccfg", "NFC phones"))
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
 RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
