@@ -49,7 +49,7 @@ def test_nfc_phones_end_to_end(tmp_path):
         sim.wait_for(lambda s: not s["relays"]["1"]["on"], timeout=5)
         time.sleep(0.5)
         assert cli.main(["sim", "tap", "--control", sim.control, "--hce", "F0=00"]) == 1
-        assert cli.main(["sim", "tap", "--control", sim.control]) == 1  # no UID, no phone
+        assert cli.main(["sim", "tap", "--control", sim.control]) == 2  # no UID, no phone: a usage error
 
         admin = admin_session(sim.http)
         for patch, word in (({"aid": "F00102"}, "5-16 bytes"), ({"aid": "F0646F6F7263746"}, "5-16 bytes"),

@@ -190,6 +190,10 @@ def _hce_phone(args):
 
 
 def cmd_sim_simple(args):
+    if args.simcmd == "tap" and args.uid is None and args.hce is None:  # (a usage error, as argparse's)
+        sys.stderr.write("doorctl sim tap: error: the card's UID (hex) is needed (only a phone's, --hce, may be "
+                         "left out: it is random)\n")
+        return 2
     with _client(args) as c:
         if args.simcmd == "tap":
             m = _mifare_card(args)
@@ -198,8 +202,6 @@ def cmd_sim_simple(args):
             ph = _hce_phone(args)
             if (d is not None) + (p is not None) + (ph is not None) + (m is not None) > 1:
                 raise CliError("--mifare-*, --desfire, --plus, --hce: one card at a time")
-            if args.uid is None and ph is None:
-                raise CliError("the card's UID (hex) is needed (a phone's, with --hce, is random)")
             if ph is not None:
                 c.call("tap", uid=args.uid or "", ms=args.ms, hce=ph)
                 print("phone%s presented for %d ms (app %s)" % (" " + args.uid if args.uid else "", args.ms,
