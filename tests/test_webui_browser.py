@@ -391,7 +391,8 @@ def test_card_view_plus_fields(page, sim, api):
 
 
 def test_card_view_nfc_fields(page, sim, api):
-    """The NFC phone settings: shown, saved, and a bad AID refused next to its field."""
+    """The NFC phone settings: shown, saved, and a bad AID refused next to its field; FeliCa's
+    switch."""
     sign_in(page, sim, view="card")
     form = page.locator("#card-form")
     try:
@@ -411,8 +412,15 @@ def test_card_view_nfc_fields(page, sim, api):
         expect(page.locator("#v-card")).to_be_visible()
         expect(form.locator("[name=nfc_aid]")).to_have_value("A0000001020304")
         expect(form.locator("[name=nfc_enabled]")).to_be_checked()
+        # FeliCa: one switch
+        expect(form.locator("[name=felica_enabled]")).not_to_be_checked()
+        form.locator("[name=felica_enabled]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        assert config_becomes(api, lambda c: c["card"]["felica"]["enabled"])["card"]["felica"] == {"enabled": True}
     finally:
-        assert api.patch("/api/v1/config", {"card": {"nfc": {"enabled": False, "aid": "F0646F6F7263746C"}}})[0] == 200
+        assert api.patch("/api/v1/config", {"card": {"nfc": {"enabled": False, "aid": "F0646F6F7263746C"},
+                                                     "felica": {"enabled": False}}})[0] == 200
 
 
 def test_events_view_lists_and_follows(page, sim):

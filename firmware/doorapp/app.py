@@ -168,13 +168,13 @@ class Door:
         self.secrets = new
 
     def follow_cards(self):
-        """Card codes read from the card instead of its UID (card.mifare, card.desfire, ...):
-        doorapp/cardkinds.py routes each card to the reader of its kind; loaded only once a
-        kind is on (or to turn the last one off)."""
+        """Card codes read from the card instead of its UID (card.mifare, card.desfire, ...) and
+        FeliCa polls (card.felica): doorapp/cardkinds.py routes each card to the reader of its
+        kind; loaded only once a kind is on (or to turn the last one off)."""
         w = self.watcher
         if w is None:
             return
-        on = w.read_card is not None
+        on = w.read_card is not None or w.felica
         for v in self.cfg["card"].values():  # (card.<kind>: the only objects in card)
             if isinstance(v, dict) and v["enabled"]:
                 on = True

@@ -1,5 +1,5 @@
-"""Card kinds read beyond the UID (config card.mifare, card.desfire, card.plus, card.nfc): which
-reader module a card goes to, in one table.
+"""Card kinds beyond the ISO 14443-A UID (config card.mifare, card.desfire, card.plus, card.nfc,
+card.felica): which reader module a card goes to, in one table.
 
 Loaded only once one of those kinds is on (Door.follow_cards); a door reading plain UIDs never
 loads it. follow() looks the readers of the kinds that are on up once (no per-tap lookup or
@@ -15,6 +15,9 @@ PN532, to them in table order:
 - a card no kind took: the last kind that tried it (or, when none could, the first kind on)
   decides: its UID with that kind's uid_fallback, else denied with that kind's reason
   (card_not_mifare, card_not_desfire, card_not_plus, nfc_app_missing).
+
+FeliCa cards (card.felica): follow() switches the watcher's FeliCa polls on; a FeliCa card
+(atqa and sak None) is decided on its IDm like a UID.
 
 A reader is `async read(door, chip, uid, atqa, sak)`; the PN532 failing mid-read (the card left)
 raises PN532Error: the watcher forgets the card and the next poll presents it again.
@@ -45,13 +48,15 @@ def follow(door, watcher):
         c = card.get(kind)
         if c is not None and c["enabled"]:
             _on.append((kind, bit, reason, __import__("doorapp." + kind, None, None, ("read",)).read))
+    f = card.get("felica")
+    watcher.felica = (watcher.felica or 1) if f is not None and f["enabled"] else 0  # (pn532/watch.py)
     watcher.read_card = read if _on else None
 
 
 async def read(chip, uid, atqa, sak):
     door = _door[0]
     card = door.cfg["card"]
-    if not card["enabled"] or not _on:  # (cards off: the engine says so)
+    if not card["enabled"] or not _on or sak is None:  # (cards off: the engine says so; FeliCa: its IDm)
         return door.on_card(uid, atqa, sak)
     last = _on[0]
     for k in _on:

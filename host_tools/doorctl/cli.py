@@ -190,9 +190,9 @@ def _hce_phone(args):
 
 
 def cmd_sim_simple(args):
-    if args.simcmd == "tap" and args.uid is None and args.hce is None:  # (a usage error, as argparse's)
+    if args.simcmd == "tap" and args.uid is None and args.hce is None and args.felica is None:  # (a usage error)
         sys.stderr.write("doorctl sim tap: error: the card's UID (hex) is needed (only a phone's, --hce, may be "
-                         "left out: it is random)\n")
+                         "left out: it is random; a FeliCa card's IDm goes with --felica)\n")
         return 2
     with _client(args) as c:
         if args.simcmd == "tap":
@@ -200,8 +200,16 @@ def cmd_sim_simple(args):
             d = _desfire_card(args)
             p = _plus_card(args)
             ph = _hce_phone(args)
-            if (d is not None) + (p is not None) + (ph is not None) + (m is not None) > 1:
-                raise CliError("--mifare-*, --desfire, --plus, --hce: one card at a time")
+            if (d is not None) + (p is not None) + (ph is not None) + (m is not None) + (args.felica is not None) > 1:
+                raise CliError("--mifare-*, --desfire, --plus, --hce, --felica: one card at a time")
+            if args.felica is not None:
+                idm = args.felica.replace(":", "")
+                if len(idm) != 16 or any(ch not in "0123456789abcdefABCDEF" for ch in idm):
+                    raise CliError("--felica must be the card's IDm, 8 bytes as 16 hex digits (e.g. 012E4CD8A5B6C7D8), "
+                                   "got %r" % args.felica)
+                c.call("tap", ms=args.ms, felica=idm)
+                print("FeliCa card %s presented for %d ms" % (idm.upper(), args.ms))
+                return 0
             if ph is not None:
                 c.call("tap", uid=args.uid or "", ms=args.ms, hce=ph)
                 print("phone%s presented for %d ms (app %s)" % (" " + args.uid if args.uid else "", args.ms,
@@ -441,6 +449,8 @@ def build_parser():
                                                               "FILE holding HEX (docs/cards-desfire.md)")
     sp.add_argument("--plus", metavar="BLOCK=HEX", help="a MIFARE Plus SL3 whose block BLOCK (sector * 4 + block) "
                                                         "holds HEX (docs/cards-plus.md)")
+    sp.add_argument("--felica", metavar="IDM", help="a FeliCa card with this IDm (16 hex digits; "
+                                                     "docs/cards-felica.md)")
     sp.add_argument("--hce", metavar="AID=HEX", help="a phone whose app (Android host card emulation) answers HEX "
                                                      "to a SELECT of AID (docs/cards-nfc.md)")
     sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros), "

@@ -58,10 +58,12 @@ class Card:
     phone's HCE app. `model` is the ISO 14443-4 target's command set (any of them), which
     answers InDataExchange."""
 
-    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None):
+    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None,
+                 felica=None):
         uid = bytes(uid)
-        if len(uid) not in (4, 7, 10):
-            raise ValueError("uid must be 4, 7 or 10 bytes")
+        self.felica = felica  # a FeliCa card (uid: its IDm): (PMm, system code), answers 212 kbit/s polls only
+        if len(uid) not in ((8,) if felica is not None else (4, 7, 10)):
+            raise ValueError("uid must be 4, 7 or 10 bytes" if felica is None else "a FeliCa IDm is 8 bytes")
         self.uid = uid
         self.desfire = desfire
         self.plus = plus
@@ -117,6 +119,8 @@ class PN532Emulator:
         self._due = None
         self._giveup = None
         self._brty = 0
+        self._rc = 0  # the FeliCa poll's request code (01: the system code asked for)
+        self._sc = b"\xff\xff"  # and the system code it polls for
         self._selected = False
         self._auth = None  # trailer block of the authenticated sector
         self._key = 0  # the key it was authenticated with: 1 = A, 2 = B
@@ -195,7 +199,16 @@ class PN532Emulator:
             now = self.clock()
             if ticks_diff(now, self._due) >= 0:
                 card = self.card
-                if card is not None and self._brty == 0:
+                if not self._answers(card):
+                    card = None
+                if card is not None and card.felica is not None:
+                    # NbTg Tg POL_RES-length 01 IDm PMm [system code]: the request code asked for it
+                    self._pending = False
+                    self._selected = True
+                    pmm, sysc = card.felica
+                    r = bytes((1, 1, 18 + (2 if self._rc == 1 else 0), 1)) + card.uid + pmm
+                    self._respond(_CMD_INLISTPASSIVETARGET, r + sysc if self._rc == 1 else r)
+                elif card is not None:
                     self._pending = False
                     self._selected = True
                     if card.model is not None:  # activated again: PICC level, no session
@@ -218,6 +231,14 @@ class PN532Emulator:
                 else:
                     self._due = self._giveup
 
+    def _answers(self, card):
+        """Does `card` answer the running search (its kind, and a FeliCa card its system code)?"""
+        if card is None:
+            return False
+        if self._brty == 0:
+            return card.felica is None
+        return card.felica is not None and self._sc in (b"\xff\xff", card.felica[1])
+
     def due_in(self):
         """ms until poll() has something to do, or None (nothing timed is pending)."""
         if not self._pending or self._due is None:
@@ -226,9 +247,10 @@ class PN532Emulator:
         return d if d > 0 else 0
 
     # -- the field ---------------------------------------------------------------------------
-    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None):
+    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None,
+              felica=None):
         """Put a card in the field (replacing any); a running search finds it."""
-        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus, phone)
+        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus, phone, felica)
         self._selected = False
         self._auth = None
         if self._pending:
@@ -269,6 +291,11 @@ class PN532Emulator:
         p = phone_from(desc)
         self.place(uid or random_uid(), ats=ATS, phone=p)
         return p
+
+    def place_felica(self, idm, pmm=b"\x10\x0b\x4b\x42\x84\x85\xd0\xff", system_code=b"\x88\xb4"):
+        """Put a FeliCa card in the field: it answers FeliCa polls (InListPassiveTarget BrTy 01/02)
+        with its IDm (8 bytes), PMm and, when asked, its system code (default 88B4, FeliCa Lite-S)."""
+        return self.place(idm, felica=(bytes(pmm), bytes(system_code)))
 
     def remove(self):
         self.card = None
@@ -356,17 +383,24 @@ class PN532Emulator:
             if len(params) < 2 or params[0] not in (1, 2):
                 self._error()
                 return
+            brty = params[1]
+            if brty in (1, 2):  # FeliCa 212/424 kbit/s: the polling payload 00 SC(2) RC TSN
+                if len(params) != 7 or params[2] != 0:
+                    self._error()
+                    return
+                self._rc = params[5]
+                self._sc = bytes(params[3:5])
             # a card search: answered by poll() when the clock says so
             now = self.clock()
             self._pending = True
-            self._brty = brty = params[1]
+            self._brty = brty
             self._selected = False
             self._auth = None
             if self.retries == 0xFF:
                 self._giveup = None
             else:
                 self._giveup = ticks_add(now, (self.retries + 1) * self.attempt_ms)
-            if self.card is not None and brty == 0:
+            if self._answers(self.card):
                 self._due = ticks_add(now, self.select_ms)
             else:
                 self._due = self._giveup

@@ -73,6 +73,8 @@ SECTIONS = {
 MIFARE = {"enabled": (bool, False, 0, 0), "sector": (int, 1, 0, 15), "block": (int, 0, 0, 3),
           "key_type": (("A", "B"), "A", 0, 0), "uid_fallback": (bool, False, 0, 0)}
 SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
+# card.felica (docs/cards-felica.md): the reader polls FeliCa cards too (IDm as the card number)
+SECTIONS["card"]["felica"] = ({"enabled": (bool, False, 0, 0)}, None, 0, 0)
 _OFF = {"enabled": False}  # card.desfire, card.plus on a lean board (their own checkers: the whole section)
 # card sections checked by a module of their own: (field, its checker doorapp.config.<module>,
 # what the lean refusal calls it)
@@ -209,6 +211,9 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
                                   "use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
         if out["card"]["mifare"]["enabled"]:  # (nested: not in LEAN_OFF; ~2 KB, measured in docs/cards-mifare.md)
             raise ConfigError(path, "card.mifare.enabled", "MIFARE encryption does not fit a lean board's heap (board %s, "
+                              "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
+        if out["card"]["felica"]["enabled"]:
+            raise ConfigError(path, "card.felica.enabled", "FeliCa cards do not fit a lean board's heap (board %s, "
                               "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
         for field, _m, what in _APART:  # (docs/cards-desfire.md, docs/cards-plus.md)
             if out["card"][field]["enabled"]:
