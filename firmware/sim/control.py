@@ -133,6 +133,8 @@ class Control:
             return fn(req)
         fn = getattr(ctlmore, name, None)
         if fn is None and name in _BLE:
+            if self.board.spec["profile"] == "lean":  # (loading the radio would fill its heap)
+                raise ValueError("a lean board has no BLE (docs/memory.md)")
             from sim import blectl
 
             fn = getattr(blectl, name)
