@@ -240,11 +240,12 @@ def needed_build(board, chip=None):
 
 
 def cmd_build(args):
-    if not args.firmware:
+    if not args.firmware or not os.path.isfile(args.firmware):
         name, build_id = needed_build(args.board, args.chip)
-        raise CliError("--firmware PATH is required: the stock MicroPython firmware, for board %s: %s "
+        what = ("firmware file %s not found" % args.firmware if args.firmware else "--firmware PATH is required")
+        raise CliError("%s: the stock MicroPython firmware, for board %s: %s "
                        "(or `doorctl firmware download --board %s --version VERSION`)"
-                       % (name, stockfw.where_to_get(build_id), args.board))
+                       % (what, name, stockfw.where_to_get(build_id), args.board))
     progress = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     r = build(args.firmware, args.output, args.board, args.flash_size, args.config, args.secrets, args.users,
               args.provision, args.fs_output, args.chip, progress=None if args.quiet else progress)
