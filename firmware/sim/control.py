@@ -155,7 +155,8 @@ class Control:
             if reader:
                 if req.get("via") == "wiegand":
                     reader = "wiegand"
-                raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % reader)
+                raise ValueError("this board has no %s (try --board boards/%s.json)"
+                                 % (reader, "sim-qr" if reader == "qr_scanner" else "sim-readers"))
             raise ValueError("unknown command %r" % req.get("cmd"))
         return fn(self, req)
 
