@@ -101,5 +101,6 @@ def test_phone_without_bluetooth_on_the_pc_is_one_clear_error(monkeypatch, capsy
     monkeypatch.setattr(bleak.BleakScanner, "discover", no_bluez)
     assert cli.main(["phone", "scan", "--seconds", "0.1"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("doorctl: error: no Bluetooth adapter to use on this PC (No such file or directory)"), err
+    assert err.startswith("doorctl: error: Bluetooth on this PC failed: No such file or directory (it needs an "
+                          "adapter and, on Linux, BlueZ running)"), err
     assert "--sim HOST:PORT" in err and "Traceback" not in err

@@ -246,9 +246,9 @@ def _run(args, coro):
     try:
         return asyncio.run(coro)
     except (OSError, bleak.exc.BleakBluetoothNotAvailableError) as e:
-        raise CliError("no Bluetooth adapter to use on this PC (%s): on Linux BlueZ must be running; against "
-                       "the simulator give --sim HOST:PORT" % (e.strerror if isinstance(e, OSError) and e.strerror
-                                                               else e))
+        raise CliError("Bluetooth on this PC failed: %s (it needs an adapter and, on Linux, BlueZ running); "
+                       "against the simulator give --sim HOST:PORT"
+                       % (e.strerror if isinstance(e, OSError) and e.strerror else e))
 
 
 def cmd_scan(args):
