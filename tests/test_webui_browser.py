@@ -38,25 +38,51 @@ def shot(page, name):
 
 
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory):
-    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data dir
+def playwright():
     with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1100, "height": 800})
-        ctx.set_default_timeout(TIMEOUT_MS)
-        yield ctx
-        ctx.close()
+        yield p
+
+
+def launch(playwright, profile):
+    ctx = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=ARGS,
+        viewport={"width": 1100, "height": 800})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright, tmp_path_factory):
+    ctx = launch(playwright, tmp_path_factory.mktemp("chromium-profile"))  # a fresh user-data dir
+    yield ctx
+    ctx.close()
+
+
+def new_page(ctx):
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    return pg, errors
 
 
 @pytest.fixture
 def page(browser_context):
-    pg = browser_context.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
+    pg, errors = new_page(browser_context)
     yield pg
     pg.close()
+    assert not errors, "JavaScript errors on the page: %s" % errors
+
+
+@pytest.fixture
+def clock_page(playwright, tmp_path):
+    """A page whose clock the test can move on (next_poll), in a browser of its own: a clock
+    installed stays with its browser context, and the other tests' pages run on real time."""
+    ctx = launch(playwright, tmp_path / "chromium-profile")
+    pg, errors = new_page(ctx)
+    pg.clock.install()
+    yield pg
+    ctx.close()
     assert not errors, "JavaScript errors on the page: %s" % errors
 
 
@@ -213,14 +239,15 @@ def test_status_view(page, sim, api):
 def next_poll(page, ms):
     """Bring the page's next poll (every `ms` on its view) forward: the page's clock jumps ahead,
     so a change the device already shows need not wait up to `ms` of real time to reach the
-    page. The page still learns it only by polling (page.clock installed before it loaded)."""
+    page. The page still learns it only by polling (clock_page: its clock installed before it
+    loaded)."""
     page.clock.fast_forward(ms)
 
 
-def test_dashboard_doors_forced_alarm_and_clear(page, sim, api):
+def test_dashboard_doors_forced_alarm_and_clear(clock_page, sim, api):
     """Relays with the time left, the door sensor open/closed, a forced door (opened with nobody
     let in: break-in is on by default on the psram sim board) latched with a Clear button."""
-    page.clock.install()
+    page = clock_page
     sign_in(page, sim)
     door1 = page.locator("#door-1")
     expect(door1.locator('[data-input="door"]')).to_contain_text("door closed")
@@ -371,11 +398,11 @@ def test_card_view_desfire_fields(page, sim, api):
                                                                  "comm": "enc", "diversify": False}}})[0] == 200
 
 
-def test_events_view_lists_and_follows(page, sim):
+def test_events_view_lists_and_follows(clock_page, sim):
+    page = clock_page
     sim.call("tap", uid="01020304", ms=100)
     st = sim.wait_for(lambda s: any(e["code"] == "01020304" for e in s["events"]))
     first = max(e["seq"] for e in st["events"] if e["code"] == "01020304")
-    page.clock.install()
     sign_in(page, sim, view="events")
     row = page.locator('#event-rows tr[data-seq="%d"]' % first)
     expect(row).to_contain_text("unknown_credential")
@@ -591,8 +618,8 @@ def test_verification_form_and_url_test(page, sim, api):
                                                    "methods": {"card": "local", "pin": "local", "qr": "local"}}})[0] == 200
 
 
-def test_time_form_and_clock(page, sim, api):
-    page.clock.install()
+def test_time_form_and_clock(clock_page, sim, api):
+    page = clock_page
     sign_in(page, sim, view="time")
     expect(page.locator('#time-clock dd[data-key="clock"]')).to_contain_text("door time zone UTC0")
     form = page.locator("#time-form")
