@@ -6,13 +6,17 @@ import socket
 import urllib.parse
 
 
-def raw(hostport, data, read=True, timeout=8, source=None):
+def raw(hostport, data, read=True, timeout=8, source=None, half_close=False):
     """Send bytes exactly as given (no client normalisation) from address `source` if given;
-    returns everything the device answers until it closes (or, read=False, the open socket)."""
+    returns everything the device answers until it closes (or, read=False, the open socket).
+    half_close: then say that is all (shutdown for writing), so a device that drains what a
+    refused request still sends sees the end at once instead of waiting for more."""
     host, port = hostport.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=timeout, source_address=(source, 0) if source else None)
     try:
         s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
         if not read:
             return s
         out = b""

@@ -84,8 +84,15 @@ def test_slow_flood_while_tapping(tmp_path):
         reader = st["reader"]
         assert reader["no_heap"] == reader_before["no_heap"] and reader["reinits"] == reader_before["reinits"], reader
         assert stats["connections"] > 200, stats  # the flood reached the device all along
-        time.sleep(6)  # the last slow heads time out
-        heap_after = sim.call("heap")
+        # the last slow heads time out (5 s after their last byte): the heap is back by then
+        deadline = time.time() + 8
+        while True:
+            heap_after = sim.call("heap")
+            back = (heap_after["largest"] >= 0.8 * heap_before["largest"]
+                    and heap_after["free"] >= 0.8 * heap_before["free"])
+            if back or time.time() > deadline:
+                break
+            time.sleep(0.25)
         assert heap_after["largest"] >= 0.8 * heap_before["largest"], (heap_before, heap_after)
         assert heap_after["free"] >= 0.8 * heap_before["free"], (heap_before, heap_after)
         assert "MemoryError" not in sim.output and "Traceback" not in sim.output, sim.output[-3000:]
@@ -107,8 +114,9 @@ def test_control_channel_survives_a_burst_of_its_own(tmp_path):
         for _ in range(50):
             socks.append(socket.create_connection((host, int(port)), timeout=5))
         busy = 0
+        deadline = time.time() + 2  # "busy" is sent on accept: 2 s for all (the ones let in say nothing)
         for s in socks:
-            s.settimeout(1)
+            s.settimeout(max(0.05, deadline - time.time()))
             try:
                 if b"busy" in s.recv(200):
                     busy += 1

@@ -253,3 +253,17 @@ def test_download_of_an_unknown_board(tmp_path):
     r = subprocess.run([DOORCTL, "firmware", "download", "--version", "v1.26.1", "--board", "my-board"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "--board my-board is neither a board file" in r.stderr
+
+
+def test_a_firmware_file_that_is_not_there_names_the_boards_build(tmp_path, capsys):
+    """`make image` without the firmware (FIRMWARE defaults to build/firmware/ESP32_GENERIC.bin):
+    the error says which file to get and where, as when --firmware is not given at all."""
+    from doorctl import cli
+
+    missing = str(tmp_path / "ESP32_GENERIC.bin")
+    assert cli.main(["build", "--board", "esp32-devkitc", "--firmware", missing, "-o", str(tmp_path / "d.bin")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("doorctl: error: firmware file %s not found: " % missing), err
+    assert ("for board esp32-devkitc: ESP32_GENERIC-*.bin from https://micropython.org/download/ESP32_GENERIC/ "
+            "(or `doorctl firmware download --board esp32-devkitc") in err, err
+    assert not os.path.exists(tmp_path / "d.bin")

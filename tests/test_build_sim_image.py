@@ -138,3 +138,47 @@ def test_doorctl_sim_image_uses_the_images_board_file(images, tmp_path):
         proc.terminate()
         proc.wait(5)
         proc.stdout.close()
+
+
+def test_doorctl_sim_image_of_a_lean_image_runs_with_the_emulator_outside_its_heap(images, tmp_path):
+    """`doorctl sim-image door.bin --board sim-lean`: the PN532 emulator runs in its own process, as
+    with `doorctl sim run` (inside the simulator it took the lean heap: a MemoryError traceback at
+    the first poll), and a tap opens relay 1."""
+    control = "127.0.0.1:%d" % free_port()
+    proc = subprocess.Popen([DOORCTL, "sim-image", images["esp32-devkitc"], "--board", "sim-lean",
+                             "--work", str(tmp_path / "work.img"), "--control", control, "--http", "off"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "host_tools")))  # (this checkout's)
+    out = ""
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+            if line.startswith("PN532:"):
+                break
+        assert "board sim-lean (lean profile)" in out, out
+        assert "PN532: emu:127.0.0.1:" in out, out  # the emulator's own process, not "emulator"
+        with SimClient(control) as c:
+            deadline = time.time() + 10
+            while c.call("state")["state"]["reader"]["status"] != "ok" and time.time() < deadline:
+                time.sleep(0.05)
+            c.call("tap", uid="04A1B2C3", ms=200)
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                st = c.call("state")["state"]
+                if st["relays"]["1"]["on"]:
+                    break
+                time.sleep(0.02)
+            assert st["relays"]["1"]["on"] and st["version"] == VERSION and st["profile"] == "lean"
+            assert st["reader"]["errors"] == 0
+    finally:
+        proc.terminate()
+        try:
+            rest = proc.communicate(timeout=5)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest = proc.communicate()[0]
+    assert "Traceback" not in out + rest and "MemoryError" not in out + rest, out + rest

@@ -154,11 +154,17 @@ def test_enrol_appends_a_row_per_card(bridge, secrets, capsys, tmp_path):
     assert fresh.read_text() == "id,name,cards,relays\n1,card 1,04A1B2C3,1\n"
 
 
-def test_help():
+def test_help(capsys):
     for sub in ("read", "encode", "enrol"):
         with pytest.raises(SystemExit) as e:
             cli.main(["cards", sub, "--help"])
         assert e.value.code == 0
+        assert "--desfire" in capsys.readouterr().out, sub
+    # the overview names both kinds of card the commands handle (README: `doorctl cards` row)
+    with pytest.raises(SystemExit):
+        cli.main(["cards", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "docs/cards-mifare.md" in out and "docs/cards-desfire.md" in out and "--desfire" in out, out
 
 
 def test_the_door_readers_private_codes_match_eventlog():

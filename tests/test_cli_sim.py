@@ -202,3 +202,24 @@ def test_sim_help_names_boards_that_have_the_reader():
             assert part in json.load(f), (cmd, m.group(1))
         seen += 1
     assert seen == 4
+
+
+def test_secrets_without_a_site_key_and_the_demo_users_is_one_clear_error(tmp_path):
+    """`doorctl sim run --secrets s.json` on a new flash: the demo users' key fob needs the site
+    key; a secrets file without one is named with what to do (the table builder's message named
+    the demo file and `--site-key-file`, an option `sim run` doesn't have)."""
+    from doorctl import simprep
+    from doorctl.errors import CliError
+
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"qr_key": "11" * 32}))
+    flash = str(tmp_path / "f.img")
+    with pytest.raises(CliError) as e:
+        simprep.users_args(None, flash, str(tmp_path), secrets=str(sec))
+    msg = str(e.value)
+    assert msg.startswith("--secrets %s has no site_key" % sec) and "--no-demo" in msg, msg
+    assert "demo_users.json" not in msg and "--site-key-file" not in msg, msg
+    assert simprep.users_args(None, flash, str(tmp_path), secrets=str(sec), demo=False) == []
+    sec.write_text(json.dumps({"qr_key": "11" * 32, "site_key": "22" * 32}))
+    args = simprep.users_args(None, flash, str(tmp_path), secrets=str(sec))
+    assert args[-2] == "--users" and os.path.isfile(args[-1]) and "--secrets" not in args

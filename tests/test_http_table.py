@@ -20,13 +20,15 @@ PASSWORD = "s3cret-door"
 N = 3000
 
 
-def build(tmp_path, name, n, serial, fmt="8HN", first=0x10000000):
+def build(tmp_path, name, n, serial, fmt="8HN", first=0x10000000, site_key=None):
     src = tmp_path / (name + ".json")
     code = "%010d" if fmt == "10D" else "%08X"
-    src.write_text(json.dumps({"users": [{"id": i, "cards": [code % (first + i)], "relays": [1]}
-                                         for i in range(1, n + 1)]}))
+    users = [{"id": i, "cards": [code % (first + i)], "relays": [1]} for i in range(1, n + 1)]
+    if site_key:
+        users[0]["pin"] = "2468"
+    src.write_text(json.dumps({"users": users}))
     out = str(tmp_path / (name + ".tbl"))
-    simprep.build_table(str(src), out, card_format=fmt, serial=serial)
+    simprep.build_table(str(src), out, card_format=fmt, serial=serial, site_key=site_key)
     return out
 
 
@@ -106,6 +108,12 @@ def test_bad_tables_are_refused_and_the_old_one_stays(sim, tmp_path):
     assert st == 400 and doc["field"] == "card_format", doc
     st, doc = admin.request("PUT", "/api/v1/users/table", raw=b"")
     assert st == 400
+    # PINs hashed with another site's key would never match here: refused, not half-working
+    other_key = open(build(tmp_path, "key", 20, 9005, site_key=b"\x11" * 32), "rb").read()
+    st, doc = admin.request("PUT", "/api/v1/users/table", raw=other_key)
+    assert st == 400 and doc["field"] == "site_key" and "another site key" in doc["error"], doc
+    r = push(sim, str(tmp_path / "key.tbl"))
+    assert r.returncode != 0 and "another site key" in r.stdout + r.stderr, r.stdout + r.stderr
     assert sim.state(0)["table"]["serial"] == before
 
 

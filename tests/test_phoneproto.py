@@ -86,3 +86,21 @@ def test_pairing_values():
                 b"\x01\x40\x00\x00\x00" + KEY):
         with pytest.raises(ValueError):
             pp.parse_pair_result(bad)
+
+
+def test_phone_without_bluetooth_on_the_pc_is_one_clear_error(monkeypatch, capsys):
+    """`doorctl phone scan` on a PC where bleak can't reach BlueZ (its D-Bus socket missing):
+    one line saying so and naming --sim, not "[Errno 2] No such file or directory"."""
+    import bleak
+
+    from doorctl import cli
+
+    async def no_bluez(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", no_bluez)
+    assert cli.main(["phone", "scan", "--seconds", "0.1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("doorctl: error: Bluetooth on this PC failed: No such file or directory (it needs an "
+                          "adapter and, on Linux, BlueZ running)"), err
+    assert "--sim HOST:PORT" in err and "Traceback" not in err

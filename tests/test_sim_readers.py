@@ -139,15 +139,22 @@ def test_wrong_pins_lock_the_keypad(sim):
 def test_reader_commands_need_a_board_with_the_reader(tmp_path):
     s = Sim(tmp_path, demo=True)
     try:
-        with pytest.raises(Exception, match="no keypad"):
+        # each names the simulator board that has the reader (the QR scanner's once named one without)
+        with pytest.raises(Exception, match=r"no keypad \(try --board boards/sim-readers\.json\)"):
             s.call("keys", keys="1#", via="keypad")
-        with pytest.raises(Exception, match="no qr_scanner"):
+        with pytest.raises(Exception, match=r"no qr_scanner \(try --board boards/sim-qr\.json\)"):
             s.call("qr", text="x")
-        with pytest.raises(Exception, match="no wiegand"):
+        with pytest.raises(Exception, match=r"no wiegand \(try --board boards/sim-readers\.json\)"):
             s.call("wiegand", bits="0101")
         assert s.call("ping")["ok"]  # a refused command leaves the simulator running
     finally:
         s.stop()
+
+
+def test_a_board_with_other_readers_names_the_board_with_the_missing_one(sim):
+    with pytest.raises(Exception, match=r"no qr_scanner \(try --board boards/sim-qr\.json\)"):
+        sim.call("qr", text="x")
+    assert sim.call("ping")["ok"]
 
 
 def test_back_to_back_wiegand_commands_stay_separate_frames(sim):

@@ -149,6 +149,8 @@ class Control:
             return fn(req)
         fn = getattr(ctlmore, name, None)
         if fn is None and name in _BLE:
+            if self.board.spec["profile"] == "lean":  # (loading the radio would fill its heap)
+                raise ValueError("a lean board has no BLE (docs/memory.md)")
             from sim import blectl
 
             fn = getattr(blectl, name)
@@ -169,7 +171,8 @@ class Control:
             if reader:
                 if req.get("via") == "wiegand":
                     reader = "wiegand"
-                raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % reader)
+                raise ValueError("this board has no %s (try --board boards/%s.json)"
+                                 % (reader, "sim-qr" if reader == "qr_scanner" else "sim-readers"))
             raise ValueError("unknown command %r" % req.get("cmd"))
         return fn(self, req)
 

@@ -65,7 +65,8 @@ def keypad_press(board, key, down=True):
 
 def _reader(ctl, name):
     if ctl.door.readers is None or name not in ctl.board.spec:
-        raise ValueError("this board has no %s (try --board boards/sim-readers.json or sim-qr.json)" % name)
+        raise ValueError("this board has no %s (try --board boards/%s.json)"
+                         % (name, "sim-qr" if name == "qr_scanner" else "sim-readers"))
 
 
 def cmd_keys(ctl, req):

@@ -411,7 +411,9 @@ def build_parser():
         return sp
 
     run = with_control(ssub.add_parser("run", help="start the simulator (what `make sim` does)"))
-    run.add_argument("--board", default=os.path.join(paths.BOARDS, "sim.json"), help="board file")
+    run.add_argument("--board", default=os.path.join(paths.BOARDS, "sim.json"),
+                     help="board file (default boards/sim.json; boards/sim-lean.json: the lean profile, "
+                          "sim-readers.json: keypad and Wiegand, sim-qr.json: QR scanner)")
     run.add_argument("--flash", default=os.path.join(paths.ROOT, "build", "sim", "flash.img"),
                      help="LittleFS image standing in for flash (created if missing; default %(default)s)")
     run.add_argument("--flash-size", default="", help="size of a new image in bytes (default 0x200000)")

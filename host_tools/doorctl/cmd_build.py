@@ -240,11 +240,12 @@ def needed_build(board, chip=None):
 
 
 def cmd_build(args):
-    if not args.firmware:
+    if not args.firmware or not os.path.isfile(args.firmware):
         name, build_id = needed_build(args.board, args.chip)
-        raise CliError("--firmware PATH is required: the stock MicroPython firmware, for board %s: %s "
+        what = ("firmware file %s not found" % args.firmware if args.firmware else "--firmware PATH is required")
+        raise CliError("%s: the stock MicroPython firmware, for board %s: %s "
                        "(or `doorctl firmware download --board %s --version VERSION`)"
-                       % (name, stockfw.where_to_get(build_id), args.board))
+                       % (what, name, stockfw.where_to_get(build_id), args.board))
     progress = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     r = build(args.firmware, args.output, args.board, args.flash_size, args.config, args.secrets, args.users,
               args.provision, args.fs_output, args.chip, progress=None if args.quiet else progress)
@@ -405,6 +406,21 @@ def _image_heap(args, fs):
     return profiles.HEAPS.get(spec.get("profile"), profiles.HEAPS["lean"])
 
 
+def _image_transport(args, fs):
+    """The PN532 transport of the board the image runs as (--board's file, else the image's
+    board.json): "emulator" on the simulator's boards; "" if it can't be read (the simulator
+    reports that itself)."""
+    try:
+        if args.board:
+            with open(manifest.resolve_board(args.board)) as f:
+                spec = json.load(f)
+        else:
+            spec = json.loads(fsimage.read_image(fs).get("board.json", b"{}"))
+        return spec["pn532"].get("transport", "emulator") if spec.get("backend") == "sim" else ""
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, fsimage.FsImageError):
+        return ""
+
+
 def sim_image_argv(args, flash):
     argv = [paths.micropython_binary(), "-X", "heapsize=" + args.heap,
             os.path.join(paths.FIRMWARE, "sim", "run.py"), "--app-from-flash",
@@ -432,6 +448,13 @@ def cmd_sim_image(args):
     with open(work, "wb") as f:  # a copy: the simulator writes to its flash, never to the build output
         f.write(fs)
     print("simulator flash: %s (%s)" % (work, note), flush=True)
+    if not args.pn532 and _image_transport(args, fs) == "emulator":
+        # the emulator in its own process, as `doorctl sim run` has it: test equipment stays out
+        # of the heap the image runs in (inside it, a lean board's heap has no room for it). It
+        # watches this process, which the simulator replaces below (same pid): it ends with it
+        from doorctl import pn532_service
+
+        _proc, args.pn532 = pn532_service.start()
     argv = sim_image_argv(args, work)
     env = dict(os.environ, MICROPYPATH=paths.micropython_path())
     sys.stdout.flush()
@@ -496,7 +519,8 @@ def register(sub):
     si.add_argument("--control", default=os.environ.get("DOORCTL_SIM_CONTROL", DEFAULT_CONTROL),
                     help="control channel HOST:PORT (default %(default)s)")
     si.add_argument("--http", default="127.0.0.1:8080", help="device HTTP HOST:PORT or off (default %(default)s)")
-    si.add_argument("--pn532", default="", help="PN532 link: emulator (default), tcp:HOST:PORT or serial:/dev/tty...")
+    si.add_argument("--pn532", default="", help="PN532 link: the emulator in its own process (default), emulator "
+                                                "(inside the simulator's heap), tcp:HOST:PORT or serial:/dev/tty...")
     si.add_argument("--quiet", action="store_true", help="no live display")
     si.add_argument("--heap", default=None, help="MicroPython heap (default: the board's memory profile's, "
                     "docs/memory.md)")

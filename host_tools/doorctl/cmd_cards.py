@@ -515,7 +515,8 @@ def cmd_enrol(args):
 def register(sub):
     p = sub.add_parser("cards", help="read, encode and enrol cards on a PN532 on a serial port",
                        description="Cards on a PN532 wired to a USB-UART adapter (HSU, 115200 baud), through Adafruit's "
-                                   "PN532 driver. MIFARE Classic codes: docs/cards-mifare.md. Keys are never printed.")
+                                   "PN532 driver. MIFARE Classic codes: docs/cards-mifare.md; MIFARE DESFire (--desfire on each "
+                                   "command): docs/cards-desfire.md. Keys are never printed.")
     csub = p.add_subparsers(dest="cardscmd", metavar="COMMAND", required=True)
 
     def common(sp, place=True):
@@ -545,7 +546,7 @@ def register(sub):
         sp.add_argument("--diversify", action="store_true", help="DESFire keys diversified per card (NXP AN10922; "
                                                                  "config card.desfire.diversify)")
 
-    sp = csub.add_parser("read", help="show what is on a card: UID, type, the MIFARE code block",
+    sp = csub.add_parser("read", help="show what is on a card: UID, type, the MIFARE or DESFire code",
                          description="Wait for a card and show its UID, ATQA, SAK and type; for a MIFARE Classic, "
                                      "the code in --sector/--block, read with the transport key or the site key; "
                                      "with --desfire, its applications and the code in --aid/--file.")
@@ -554,7 +555,8 @@ def register(sub):
     sp.add_argument("--card-format", help="also show the code as the door matches it (e.g. 10D, 8HN)")
     sp.set_defaults(func=cmd_read)
 
-    sp = csub.add_parser("encode", help="write a card number into a MIFARE Classic and lock its sector with the site key",
+    sp = csub.add_parser("encode", help="write a card number into a MIFARE Classic (its sector locked with the site "
+                                        "key) or a DESFire (an application with the site's keys)",
                          description="Write --code into the code block of a blank (transport keys) or already "
                                      "encoded MIFARE Classic, set the sector's key A and key B to the site's mifare_key "
                                      "and its access bits to 78 77 88, then read it back as a door does. With "

@@ -236,8 +236,23 @@ def _transport(args):
     return BleakTransport()
 
 
+def _run(args, coro):
+    """asyncio.run(coro); without --sim, a PC with no usable Bluetooth (no adapter, BlueZ not
+    running: bleak can't reach its D-Bus socket) is one clear error, not a bare errno."""
+    if args.sim:
+        return asyncio.run(coro)
+    import bleak.exc
+
+    try:
+        return asyncio.run(coro)
+    except (OSError, bleak.exc.BleakBluetoothNotAvailableError) as e:
+        raise CliError("Bluetooth on this PC failed: %s (it needs an adapter and, on Linux, BlueZ running); "
+                       "against the simulator give --sim HOST:PORT"
+                       % (e.strerror if isinstance(e, OSError) and e.strerror else e))
+
+
 def cmd_scan(args):
-    found = asyncio.run(doors(_transport(args), args.seconds))
+    found = _run(args, doors(_transport(args), args.seconds))
     if args.json:
         print(json.dumps([{"address": a, "device_id": d.device_id, "name": d.name, "pairing_open": d.pairing_open,
                            "rssi": r} for a, d, r in found]))
@@ -250,7 +265,7 @@ def cmd_scan(args):
 
 def cmd_pair(args):
     uid = user_id(args.user)
-    device_id, pid, key = asyncio.run(pair(_transport(args), args.door, uid))
+    device_id, pid, key = _run(args, pair(_transport(args), args.door, uid))
     wallet = load_wallet(args.wallet)
     wallet["%s/%d" % (device_id, uid)] = {"phone_id": pid, "key": key.hex(), "counter": 0}
     save_wallet(args.wallet, wallet)
@@ -269,7 +284,7 @@ def cmd_open(args):
         raise CliError("no phone of user %d paired with door %s in %s (doorctl phone pair)" % (uid, args.door, args.wallet))
     phone = phoneproto.Phone(entry["phone_id"], bytes.fromhex(entry["key"]), entry.get("counter", 0))
     try:
-        sent = asyncio.run(open_door(_transport(args), args.door, phone, args.seconds, args.moved, args.wave))
+        sent = _run(args, open_door(_transport(args), args.door, phone, args.seconds, args.moved, args.wave))
     finally:
         entry["counter"] = phone.counter  # never reuse a counter, even after an error
         save_wallet(args.wallet, wallet)

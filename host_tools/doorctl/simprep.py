@@ -120,6 +120,12 @@ def users_args(source, flash, workdir, config=None, secrets=None, board=None, de
         if not secrets:
             secrets = demo_secrets(workdir)
             extra = ["--secrets", os.path.abspath(secrets)]
+        elif site_settings(secrets=secrets)[3] is None:
+            # the demo's key fob is stored as a keyed hash: without a site key the table can't
+            # be built (the builder's own message would name the demo file and a host option)
+            raise CliError("--secrets %s has no site_key, which the demo users need (their key fob is stored "
+                           "keyed with it): add \"site_key\" (64 hex digits, `doorctl provision` makes one) or "
+                           "start with --no-demo or --users" % secrets)
         from doorctl import profiles
 
         if not board or profiles.board_profile(board) != "lean":  # (no BLE on lean boards: no phone to pair)

@@ -751,8 +751,9 @@ class UserTable:
 
     def install(self, path):
         """Replace the whole table with the table file at `path` (same filesystem), after
-        checking its header and checksum and its card format against the config; on any error
-        the old table stays live. Needs none of the edit code: a whole-table push must not need
+        checking its header and checksum, its card format against the config and, when it
+        holds PINs, QR codes or BLE keys, that it was built with this door's site key; on any
+        error the old table stays live. Needs none of the edit code: a whole-table push must not need
         heap for it."""
         self._idle()
         # the live table stays open while the new one is checked, and lends it its lookup buffer
@@ -766,6 +767,8 @@ class UserTable:
         try:
             nb.verify()
             fid = nb.fid
+            kc = nb.keycheck
+            secret = nb.ix_n[fmt.K_PIN] or nb.ix_n[fmt.K_QR] or nb.ix_n[fmt.K_BLE]
         except ValueError as e:
             raise UserTableError(path, "(file)", "damaged user table: %s" % e)
         finally:
@@ -773,6 +776,13 @@ class UserTable:
         nb = None
         if self.want_fid and fid != self.want_fid:
             raise self._format_error(path, fid)
+        if secret and self._keyed is None:
+            raise UserTableError(path, "site_key", "the table holds PINs, QR codes or BLE keys, but this door has no "
+                                 "site key (secrets.json site_key) to check them with: provision it first")
+        if secret and kc is not None and kc != fmt.key_check(self._keyed):
+            raise UserTableError(path, "site_key", "the table was built with another site key than this door's: its "
+                                 "PINs, QR codes and BLE keys would never match (build it with the door's secrets.json: "
+                                 "doorctl users build --site-key-file)")
         self._swap(path)
 
     def _swap(self, path):

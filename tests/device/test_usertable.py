@@ -313,6 +313,20 @@ def test_install_checks_then_swaps_and_resets_journal():
                 assert "10D" in str(e)
             else:
                 raise AssertionError("installed a table of another card format")
+            _make(d2, 3, key=OTHER_KEY, serial=98)  # (its users have PINs, QR codes, BLE keys)
+            os.rename(d2 + "/users.tbl", new)
+            for key in (KEY, None):  # the door's key: its own, none
+                t.close()
+                t = UserTable.open(d, site_key=key, card_format="8HN")
+                try:
+                    t.install(new)
+                except UserTableError as e:
+                    assert e.field == "site_key" and ("another site key" if key else "no site key") in str(e), str(e)
+                else:
+                    raise AssertionError("installed a table whose PINs can't match (key %r)" % (key,))
+                assert t.by_id(77) and t.count == 6
+            t.close()
+            t = UserTable.open(d, site_key=KEY, card_format="8HN")
             _make(d2, 3, serial=99)
             os.rename(d2 + "/users.tbl", new)
         finally:
