@@ -142,12 +142,15 @@ _REASON_PAIRED = const(36)  # info (kind ble): a phone paired for the user (valu
 _REASON_PAIRING_FAILED = const(37)  # kind ble: a pairing attempt failed (its code is spent)
 _REASON_ALARM_CLEARED = const(38)  # info (kind door): a held-open door closed, or a forced door's alarm cleared
 _REASON_ACTION_FAILED = const(39)  # kind system: an input's or web relay's HTTP action failed (value: which)
-_REASON_CARD_KEY_WRONG = const(40)  # card.mifare / card.desfire on: the card refused the key (value: the UID, fmt 0)
-_REASON_CARD_BLOCK_EMPTY = const(41)  # card.mifare / .desfire on: the code block or file holds no card number (value: the UID)
+_REASON_CARD_KEY_WRONG = const(40)  # card.mifare / .desfire / .plus on: the card refused the key (value: the UID, fmt 0)
+_REASON_CARD_BLOCK_EMPTY = const(41)  # card.mifare / .desfire / .plus on: the code block or file holds no card number (value: the UID)
 _REASON_CARD_NOT_MIFARE = const(42)  # card.mifare on: not a MIFARE Classic, and no UID fallback (value: the UID)
-_REASON_CARD_INTEGRITY = const(43)  # card.desfire on: the card's answer failed its CMAC or CRC (value: the UID)
+_REASON_CARD_INTEGRITY = const(43)  # card.desfire / .plus on: the card's answer failed its CMAC, MAC or CRC (value: the UID)
 _REASON_CARD_APP_MISSING = const(44)  # card.desfire on: no such application or file on the card (value: the UID)
 _REASON_CARD_NOT_DESFIRE = const(45)  # card.desfire on: not a DESFire, and no UID fallback (value: the UID)
+_REASON_CARD_NOT_PLUS = const(46)  # card.plus on: not a MIFARE Plus SL3, and no UID fallback (value: the UID)
+_REASON_NFC_APP_MISSING = const(47)  # card.nfc on: no app of the site's AID (6A 82), and no UID fallback (value: the UID)
+_REASON_NFC_NO_CODE = const(48)  # card.nfc on: the phone app answered no code of 4-10 bytes, or refused (value: the UID)
 
 # The names, index = code.
 KINDS = ("system", "card", "pin", "qr", "ble", "plate", "exit", "api", "remote", "door")
@@ -161,7 +164,7 @@ REASONS = (
     "power_on", "hard_reset", "watchdog", "deep_sleep", "soft_reset", "brownout",
     "lockout_cleared", "not_moved", "paired", "pairing_failed", "alarm_cleared", "action_failed",
     "card_key_wrong", "card_block_empty", "card_not_mifare", "card_integrity", "card_app_missing",
-    "card_not_desfire",
+    "card_not_desfire", "card_not_plus", "nfc_app_missing", "nfc_no_code",
 )
 
 # One record as read back. `value` is bytes (vlen bytes of the raw value).

@@ -65,7 +65,7 @@ def test_encode_a_blank_card_then_read_it(bridge, secrets, capsys):
     assert rc == 0 and "encoded before" in out and "code 777" in out, out + err
 
     # and our firmware's reader code takes it as a door does
-    from doorapp import mifare as doormifare
+    from doorapp import cardkinds
     from pn532.hsu import PN532_HSU
     from pn532emu import PN532Emulator, EmulatorStream
 
@@ -89,7 +89,7 @@ def test_encode_a_blank_card_then_read_it(bridge, secrets, capsys):
         class W:
             read_card = None
 
-        doormifare.follow(door, W)
+        cardkinds.follow(door, W)
         await W.read_card(pn, *card)
         return door.got
 
@@ -174,7 +174,9 @@ def test_the_door_readers_private_codes_match_eventlog():
 
     assert doormifare._REASON_CARD_KEY_WRONG == eventcodes.REASON_CARD_KEY_WRONG
     assert doormifare._REASON_CARD_BLOCK_EMPTY == eventcodes.REASON_CARD_BLOCK_EMPTY
-    assert doormifare._REASON_CARD_NOT_MIFARE == eventcodes.REASON_CARD_NOT_MIFARE
+    from doorapp import cardkinds
+
+    assert cardkinds._REASON_CARD_NOT_MIFARE == eventcodes.REASON_CARD_NOT_MIFARE
     assert doormifare._KIND_CARD == eventcodes.KIND_CARD
     assert eventlog.REASONS[40:43] == ("card_key_wrong", "card_block_empty", "card_not_mifare")
 
@@ -221,7 +223,7 @@ def test_encode_a_blank_desfire_then_the_door_reads_it(bridge, tmp_path, capsys,
     assert rc == 0 and json.loads(out)["applications"] == ["F51230"] and "code" not in json.loads(out)
 
     # our firmware's reader takes it as a door does
-    from doorapp import desfire as doordesfire
+    from doorapp import cardkinds
     from pn532.hsu import PN532_HSU
     from pn532emu import PN532Emulator, EmulatorStream
 
@@ -246,7 +248,7 @@ def test_encode_a_blank_desfire_then_the_door_reads_it(bridge, tmp_path, capsys,
         class W:
             read_card = None
 
-        doordesfire.follow(door, W)
+        cardkinds.follow(door, W)
         await W.read_card(pn, *c)
         return door.got
 

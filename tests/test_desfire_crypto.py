@@ -208,9 +208,11 @@ def test_the_door_against_a_card_built_on_cryptography(comm):
     class W:
         read_card = None
 
+    from doorapp import cardkinds
+
     door = Door()
     w = W()
-    D.follow(door, w)
+    cardkinds.follow(door, w)
     chip = HostCard(H.diversify_aes(KEY, UID, AID), b"\xff\x00\x00\x30\x39\xee", comm)
     asyncio.run(w.read_card(chip, UID, 0x0344, 0x20))
     assert door.out == [(1, "00003039", b"\x00\x00\x30\x39", 7)], door.out

@@ -111,7 +111,7 @@ def test_private_constant_copies_match_the_public_ones():
         for name in names:
             assert table[getattr(eventcodes, name)] == name[len(prefix):].lower(), name
             public[name] = getattr(eventcodes, name)
-    assert len(eventlog.REASONS) == eventcodes.REASON_CARD_NOT_DESFIRE + 1
+    assert len(eventlog.REASONS) == eventcodes.REASON_NFC_NO_CODE + 1
     # device code keeps private copies of the codes it uses (a public name costs the heap):
     # each copy equals the public code, and no device module reaches for the public names
     import importlib

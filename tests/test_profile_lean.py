@@ -113,6 +113,9 @@ def test_a_forced_door_stays_latched_on_a_lean_board_until_break_in_is_turned_of
     ("ble", {"enabled": True}, "ble.enabled", "BLE unlock"),
     ("card", {"mifare": {"enabled": True}}, "card.mifare.enabled", "MIFARE encryption"),
     ("card", {"desfire": {"enabled": True}}, "card.desfire.enabled", "DESFire cards"),
+    ("card", {"plus": {"enabled": True}}, "card.plus.enabled", "MIFARE Plus cards"),
+    ("card", {"nfc": {"enabled": True}}, "card.nfc.enabled", "NFC phones"),
+    ("card", {"felica": {"enabled": True}}, "card.felica.enabled", "FeliCa cards"),
 ])
 def test_what_does_not_fit_is_refused_at_configuration(tmp_path, section, value, field, what):
     cfg = dict(CONFIG)

@@ -74,7 +74,8 @@ def test_rerun_keeps_keys_and_other_settings_new_keys_rotates(tmp_path):
     r = run("--out", str(out), "--ssid", "Lab", "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept", "mifare_key": "kept", "desfire_key": "kept"}
+    assert summary["secrets"] == {"site_key": "kept", "qr_key": "kept", "mifare_key": "kept", "desfire_key": "kept",
+                                  "plus_keys": "kept"}
     second = json.load(open(out / "secrets.json"))
     assert second == first
     cfg2 = json.load(open(out / "config.json"))
@@ -100,6 +101,29 @@ def test_desfire_key_generated_kept_given_and_replaced_only_on_request(tmp_path)
     assert r.returncode == 0 and json.load(open(out / "secrets.json"))["desfire_key"] == "ab" * 16
     r = run("--out", str(out), "--desfire-key", "abc")
     assert r.returncode != 0 and "desfire_key" in r.stderr and "abc" not in r.stderr
+
+
+def test_plus_keys_generated_kept_rotated_and_given(tmp_path):
+    out = tmp_path / "prov"
+    assert run("--out", str(out)).returncode == 0
+    first = json.load(open(out / "secrets.json"))["plus_keys"]
+    assert len(first) == 1 and len(bytes.fromhex(first[0])) == 16
+    assert run("--out", str(out), "--new-keys").returncode == 0
+    assert json.load(open(out / "secrets.json"))["plus_keys"] == first
+    for n in (2, 3, 3):  # a new key first, the older ones kept as the next choices, at most three
+        r = run("--out", str(out), "--new-plus-key", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["secrets"]["plus_keys"].startswith("regenerated")
+        keys = json.load(open(out / "secrets.json"))["plus_keys"]
+        assert len(keys) == n and keys[1] == first[0] if n == 2 else len(keys) == 3
+        assert keys[0] not in r.stdout
+    r = run("--out", str(out), "--plus-key", "ab" * 16, "--plus-key", "CD" * 16)
+    assert r.returncode == 0 and json.load(open(out / "secrets.json"))["plus_keys"] == ["ab" * 16, "cd" * 16]
+    r = run("--out", str(out), env={"DOORCTL_PLUS_KEYS": "11" * 16 + "," + "22" * 16})
+    assert r.returncode == 0 and json.load(open(out / "secrets.json"))["plus_keys"] == ["11" * 16, "22" * 16]
+    r = run("--out", str(out), "--plus-key", "abc")
+    assert r.returncode != 0 and "plus_keys" in r.stderr and "abc" not in r.stderr
+    r = run("--out", str(out), *["--plus-key", "ab" * 16] * 4)
+    assert r.returncode != 0 and "plus_keys" in r.stderr and "1-3" in r.stderr
 
 
 def test_given_keys_are_used(tmp_path):

@@ -398,6 +398,71 @@ def test_card_view_desfire_fields(page, sim, api):
                                                                  "comm": "enc", "diversify": False}}})[0] == 200
 
 
+def test_card_view_plus_fields(page, sim, api):
+    """The MIFARE Plus settings: shown from the config, saved, and the device's refusal (the
+    sector trailer as the code block) next to its field."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=plus_sector]")).to_have_value("1")
+        expect(form.locator("[name=plus_keys]")).to_have_value("1")
+        form.locator("[name=plus_block]").fill("3")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.plus.block")).to_contain_text("trailer")
+        form.locator("[name=plus_enabled]").check()
+        form.locator("[name=plus_sector]").fill("33")
+        form.locator("[name=plus_block]").fill("7")
+        form.locator("[name=plus_key_type]").select_option("B")
+        form.locator("[name=plus_keys]").select_option("3")
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        p = config_becomes(api, lambda c: c["card"]["plus"]["enabled"])["card"]["plus"]
+        assert (p["sector"], p["block"], p["key_type"], p["keys"]) == (33, 7, "B", 3), p
+        page.goto(sim.url + "/#status")  # the view again, from the device's config
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(page.locator("#v-card")).to_be_visible()
+        expect(form.locator("[name=plus_sector]")).to_have_value("33")
+        expect(form.locator("[name=plus_keys]")).to_have_value("3")
+        expect(form.locator("[name=plus_enabled]")).to_be_checked()
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"plus": {"enabled": False, "sector": 1, "block": 0,
+                                                              "key_type": "A", "keys": 1}}})[0] == 200
+
+
+def test_card_view_nfc_fields(page, sim, api):
+    """The NFC phone settings: shown, saved, and a bad AID refused next to its field; FeliCa's
+    switch."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=nfc_aid]")).to_have_value("F0646F6F7263746C")
+        form.locator("[name=nfc_aid]").fill("F00102")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.nfc.aid")).to_contain_text("5-16 bytes")
+        form.locator("[name=nfc_aid]").fill("a0000001020304")
+        form.locator("[name=nfc_enabled]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        n = config_becomes(api, lambda c: c["card"]["nfc"]["enabled"])["card"]["nfc"]
+        assert n["aid"] == "A0000001020304", n
+        page.goto(sim.url + "/#status")
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(page.locator("#v-card")).to_be_visible()
+        expect(form.locator("[name=nfc_aid]")).to_have_value("A0000001020304")
+        expect(form.locator("[name=nfc_enabled]")).to_be_checked()
+        # FeliCa: one switch
+        expect(form.locator("[name=felica_enabled]")).not_to_be_checked()
+        form.locator("[name=felica_enabled]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        assert config_becomes(api, lambda c: c["card"]["felica"]["enabled"])["card"]["felica"] == {"enabled": True}
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"nfc": {"enabled": False, "aid": "F0646F6F7263746C"},
+                                                     "felica": {"enabled": False}}})[0] == 200
+
+
 def test_events_view_lists_and_follows(clock_page, sim):
     page = clock_page
     sim.call("tap", uid="01020304", ms=100)

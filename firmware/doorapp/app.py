@@ -150,7 +150,7 @@ class Door:
         if self.watcher:
             self.watcher.interval_ms = new["reader"]["poll_ms"]
             self.watcher.miss_ms = new["reader"]["removal_ms"]
-            self.follow_mifare()
+            self.follow_cards()
         if new["lpr"]["username"] != old["lpr"]["username"] and self.secrets.get("lpr_hash"):
             self.set_secret("lpr_hash", "")  # a renamed camera account signs in only once given a password
         return new["card"]["format"] != old["card"]["format"]
@@ -167,21 +167,21 @@ class Door:
             residency.trim()
         self.secrets = new
 
-    def follow_mifare(self):
-        """card.mifare / card.desfire: card codes read from an encrypted MIFARE Classic sector or
-        a DESFire file instead of UIDs (doorapp/mifare.py, doorapp/desfire.py: each loaded only
-        once it is on)."""
+    def follow_cards(self):
+        """Card codes read from the card instead of its UID (card.mifare, card.desfire, ...) and
+        FeliCa polls (card.felica): doorapp/cardkinds.py routes each card to the reader of its
+        kind; loaded only once a kind is on (or to turn the last one off)."""
         w = self.watcher
-        card = self.cfg["card"]
-        if w is not None and (w.read_card is not None or card["mifare"]["enabled"] or card["desfire"]["enabled"]):
-            if card["desfire"]["enabled"]:
-                from doorapp import desfire
+        if w is None:
+            return
+        on = w.read_card is not None or w.felica
+        for v in self.cfg["card"].values():  # (card.<kind>: the only objects in card)
+            if isinstance(v, dict) and v["enabled"]:
+                on = True
+        if on:
+            from doorapp import cardkinds
 
-                desfire.follow(self, w)
-            else:
-                from doorapp import mifare
-
-                mifare.follow(self, w)
+            cardkinds.follow(self, w)
 
     def use_table(self, table):
         """Decide on `table` from now on (a table pushed or its edits merged)."""
@@ -417,7 +417,7 @@ class Door:
         rc = self.cfg["reader"]
         self.watcher = CardWatcher(chip, self.on_card, interval_ms=rc["poll_ms"], miss_polls=2,
                                    miss_ms=rc["removal_ms"])
-        self.follow_mifare()
+        self.follow_cards()
         await self.watcher.run()
 
     async def run_holds(self):

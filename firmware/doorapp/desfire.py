@@ -1,8 +1,8 @@
 """MIFARE DESFire (config card.desfire, docs/cards-desfire.md): the card code is read from a
 file of a DESFire application after AES authentication, not taken from the UID.
 
-Loaded only once card.desfire.enabled is on (Door.follow_mifare): the card watcher then awaits
-`read` with the card still selected in the PN532. Written from the NXP data sheet apart from
+Loaded only once card.desfire.enabled is on (doorapp/cardkinds.py hands it the ISO 14443-4
+cards, still selected in the PN532). Written from the NXP data sheet apart from
 the emulator's card (lib/pn532emu/desfire.py); tests check both against host code built on
 `cryptography` (tests/test_desfire_crypto.py).
 
@@ -24,9 +24,10 @@ deciphered from that IV and its CRC32 over DATA || 00 ("enc"). MAC compared in c
 - Denials (the UID in full hex, never a key): card_key_wrong (the card refuses the key, the key
   can't read the file, no key provisioned, the card's proof is wrong), card_integrity (the
   answer's CMAC or CRC is wrong), card_app_missing (no such application or file),
-  card_not_desfire (not an ISO 14443-4 card answering DESFire commands, without uid_fallback).
-- A card that is not ISO 14443-4 (SAK bit 0x20): MIFARE Classic to doorapp/mifare.py when
-  card.mifare is on too, else its UID (uid_fallback) or card_not_desfire.
+  and, from cardkinds.py, card_not_desfire (not an ISO 14443-4 card answering DESFire
+  commands, no other kind on took it, and no uid_fallback).
+- An ISO 14443-4 card answering the select with anything but 00 / A0 (an ISO error from a phone
+  or a bank card, a MIFARE Plus): not read here (False), cardkinds.py tries the next kind.
 - The PN532 reporting anything else (the card left mid-exchange: timeout) raises PN532Error:
   the watcher forgets the card and the next poll presents it again (no event).
 """
@@ -44,8 +45,7 @@ _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_KEY_WRONG = const(40)
 _REASON_CARD_BLOCK_EMPTY = const(41)
 _REASON_CARD_INTEGRITY = const(43)
-_REASON_CARD_APP_MISSING = const(44)
-_REASON_CARD_NOT_DESFIRE = const(45)  # (eventcodes names them)
+_REASON_CARD_APP_MISSING = const(44)  # (eventcodes names them)
 _ISO_DEP = const(0x20)  # SAK bit: ISO 14443-4 (DESFire: SAK 20)
 _OK = const(0x00)
 _MORE = const(0xAF)
@@ -56,21 +56,6 @@ _BOUNDARY = const(0xBE)
 _ECB = const(1)
 _CBC = const(2)
 SYSTEM_ID = b"doorctl"  # AN10922's system identifier in doorctl's diversified keys
-
-_door = [None]
-
-
-def follow(door, watcher):
-    """Point the watcher at read() while card.desfire.enabled is on (MIFARE Classic cards go on
-    to doorapp/mifare.py when card.mifare is on too); off: mifare's choice, or UIDs."""
-    _door[0] = door
-    card = door.cfg["card"]
-    if card["mifare"]["enabled"] or watcher.read_card is not None:
-        from doorapp import mifare
-
-        mifare.follow(door, watcher)
-    if card["desfire"]["enabled"]:
-        watcher.read_card = read
 
 
 def aid_bytes(text):
@@ -162,29 +147,18 @@ async def _x(chip, data):
     return r[0], r[1:]
 
 
-async def read(chip, uid, atqa, sak):
-    door = _door[0]
-    card = door.cfg["card"]
-    d = card["desfire"]
-    if not card["enabled"] or not d["enabled"]:  # (cards off: the engine says so)
-        return door.on_card(uid, atqa, sak)
+async def read(door, chip, uid, atqa, sak):
+    """The card's code read and decided, or False: not a DESFire (cardkinds.py)."""
+    d = door.cfg["card"]["desfire"]
     if not sak & _ISO_DEP:
-        if card["mifare"]["enabled"]:
-            from doorapp import mifare
-
-            return await mifare.read(chip, uid, atqa, sak)
-        if d["uid_fallback"]:
-            return door.on_card(uid, atqa, sak)
-        return _deny(door, uid, _REASON_CARD_NOT_DESFIRE)
+        return False
     key = (door.secrets or {}).get("desfire_key")
     aid = aid_bytes(d["aid"])
     st, _ = await _x(chip, b"\x5a" + aid)
     if st == _NO_APP:
         return _deny(door, uid, _REASON_CARD_APP_MISSING)
     if st:  # not a DESFire (a phone, a bank card: an ISO error)
-        if d["uid_fallback"]:
-            return door.on_card(uid, atqa, sak)
-        return _deny(door, uid, _REASON_CARD_NOT_DESFIRE)
+        return False
     if not key:  # (not provisioned: `doorctl provision --desfire-key`)
         return _deny(door, uid, _REASON_CARD_KEY_WRONG)
     if d["diversify"]:
@@ -246,4 +220,4 @@ async def read(chip, uid, atqa, sak):
     if code == b"\x00" * n or code == b"\xff" * n:
         return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
-    return door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))
+    door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

@@ -1,8 +1,8 @@
 """MIFARE Classic encryption (config card.mifare, docs/cards-mifare.md): the card code is read
 from an encrypted sector, not taken from the UID.
 
-Loaded only once card.mifare.enabled is on (Door.follow_mifare): the card watcher then awaits
-`read` instead of calling Door.on_card, with the card still selected in the PN532.
+Loaded only once card.mifare.enabled is on (doorapp/cardkinds.py hands it the cards whose SAK
+says MIFARE Classic, still selected in the PN532).
 
 - A MIFARE Classic (SAK bit 0x08: 0x08 1K, 0x18 4K, 0x88, 0x28/0x38 SmartMX emulating one,
   0x09 Mini): authenticate block sector*4+block with the site key (secrets.json mifare_key) as
@@ -11,7 +11,8 @@ Loaded only once card.mifare.enabled is on (Door.follow_mifare): the card watche
   number in decimal). All 00 or all FF: no code (card_block_empty). The key refused (status
   0x14), the read refused by the access bits (the card NAKs) or no key provisioned:
   card_key_wrong. Those two denials log the card's UID in full hex, never the key.
-- Any other card: decided on its UID if card.mifare.uid_fallback, else denied card_not_mifare.
+- Any other card is not read here (cardkinds: its UID if card.mifare.uid_fallback, else denied
+  card_not_mifare).
 - The PN532 reporting anything else (the card left mid-read: timeout) raises PN532Error: the
   watcher forgets the card and the next poll presents it again (no event).
 """
@@ -23,18 +24,10 @@ from pn532 import PN532Error
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_KEY_WRONG = const(40)
 _REASON_CARD_BLOCK_EMPTY = const(41)
-_REASON_CARD_NOT_MIFARE = const(42)  # (eventcodes names them)
+  # (eventcodes names them; card_not_mifare is cardkinds.py's)
 _ST_AUTH = const(0x14)  # PN532 InDataExchange: MIFARE authentication error
 _ST_NAK = const(0x13)  # PN532: the card NAKed (access bits), as the emulator reports it
 _CLASSIC = const(0x08)  # SAK bit of the MIFARE Classic family
-
-_door = [None]  # (a module function and a list: lighter than an instance and a bound method)
-
-
-def follow(door, watcher):
-    """Point the watcher at read() while card.mifare.enabled is on; off: back to UIDs."""
-    _door[0] = door
-    watcher.read_card = read if door.cfg["card"]["mifare"]["enabled"] else None
 
 
 def empty(code):
@@ -48,16 +41,11 @@ def _deny(door, uid, reason):
     door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
 
 
-async def read(chip, uid, atqa, sak):
-    door = _door[0]
-    card = door.cfg["card"]
-    m = card["mifare"]
-    if not card["enabled"] or not m["enabled"]:  # (cards off: the engine says so)
-        return door.on_card(uid, atqa, sak)
+async def read(door, chip, uid, atqa, sak):
+    """The card's code read and decided, or False: not a MIFARE Classic (cardkinds.py)."""
+    m = door.cfg["card"]["mifare"]
     if not sak & _CLASSIC:
-        if m["uid_fallback"]:
-            return door.on_card(uid, atqa, sak)
-        return _deny(door, uid, _REASON_CARD_NOT_MIFARE)
+        return False
     key = (door.secrets or {}).get("mifare_key")
     if not key:  # (not provisioned: `doorctl provision --mifare-key`)
         return _deny(door, uid, _REASON_CARD_KEY_WRONG)
@@ -76,4 +64,4 @@ async def read(chip, uid, atqa, sak):
     if empty(code):
         return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
-    return door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))
+    door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

@@ -19,6 +19,7 @@ COLD = (
     # settings files read or changed: validators, password hashing, URL template checks
     "doorapp.config.schema", "doorapp.config.secrets", "doorapp.config.changes", "doorapp.config.passwords",
     "doorapp.config.actions", "doorapp.config.wgout", "doorapp.config.desfirecfg",
+    "doorapp.config.pluscfg", "doorapp.config.nfccfg",
     "verifyurl", "urlsplit", "jsoncheck",
     # HTTP routes: one request each
     "doorapp.http.session", "doorapp.http.status", "doorapp.http.settings", "doorapp.http.users",

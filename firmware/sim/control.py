@@ -6,6 +6,10 @@ clock) and read the outputs. One request per line, one JSON answer per line:
     {"cmd": "tap", "uid": "04A1B2C3", "mifare": {"sectors": {...}, "blocks": {...}}}  (a MIFARE Classic)
     {"cmd": "tap", "uid": "04112233445566", "desfire": {"aid": "F51230", "file": 1, "data": "00003039",
      "key": "<32 hex>", "crypto": "aes", "key_index": 1, "comm": "enc"}}  (a DESFire; docs/cards-desfire.md)
+    {"cmd": "tap", "uid": "04213243546576", "plus": {"blocks": {"9": "00003039"}, "key": "<32 hex>"}}
+                                                 (a MIFARE Plus SL3; docs/cards-plus.md)
+    {"cmd": "tap", "hce": {"aid": "F0646F6F7263746C", "response": "00003039"}}  (a phone; docs/cards-nfc.md)
+    {"cmd": "tap", "felica": "012E4CD8A5B6C7D8"}   (a FeliCa card, its IDm; docs/cards-felica.md)
     {"cmd": "state", "events": 10}               -> {"ok": true, "state": {...}}
 Errors: {"ok": false, "error": "..."}. Commands: the cmd_* methods here (the ones tests and
 benches call often), in sim/ctlmore.py, the rare ones in sim/ctlrare.py (loaded per use) and, on boards with the other readers, sim/readerctl.py
@@ -75,10 +79,22 @@ class Control:
 
     def _place(self, emu, req):
         """`mifare`: a MIFARE Classic 1K's sectors and blocks (pn532emu/mifaredesc.py);
-        `desfire`: a DESFire's application, key and file (pn532emu/desfire.py card_from)."""
+        `desfire`: a DESFire's application, key and file (pn532emu/desfire.py card_from);
+        `plus`: a MIFARE Plus SL3's blocks and AES keys (pn532emu/plus.py card_from); `hce`: a
+        phone's app, its AID and answer (pn532emu/phone.py phone_from; no uid: a random one);
+        `felica`: a FeliCa card's IDm (16 hex digits)."""
+        if req.get("felica"):  # a FeliCa card: its IDm, 8 bytes of hex
+            h = str(req["felica"])
+            if len(h) != 16:
+                raise ValueError("felica must be the card's IDm, 8 bytes of hex, got %r" % h)
+            return emu.place_felica(bytes(int(h[i:i + 2], 16) for i in range(0, 16, 2)))
+        if req.get("hce") is not None:  # a phone: its UID random unless given
+            return emu.place_phone(req["hce"], parse_uid(req["uid"]) if req.get("uid") else None)
         uid = parse_uid(req.get("uid"))
         if req.get("desfire") is not None:
             emu.place_desfire(uid, req["desfire"])
+        elif req.get("plus") is not None:
+            emu.place_plus(uid, req["plus"])
         elif req.get("mifare") is None:
             emu.place(uid)
         else:

@@ -84,6 +84,15 @@ class RemoteEmulator:
     def place_desfire(self, uid, desc):
         self._call({"call": "place", "uid": uid.hex(), "desfire": desc})
 
+    def place_plus(self, uid, desc):
+        self._call({"call": "place", "uid": uid.hex(), "plus": desc})
+
+    def place_phone(self, desc, uid=None):
+        self._call({"call": "place", "uid": uid.hex() if uid else "", "hce": desc})
+
+    def place_felica(self, idm):
+        self._call({"call": "place", "uid": idm.hex(), "felica": True})
+
     def remove(self):
         self._call({"call": "remove"})
 

@@ -961,6 +961,18 @@ async function viewCard() {
   f.desfire_length.value = d.length;
   f.desfire_diversify.checked = d.diversify;
   f.desfire_uid_fallback.checked = d.uid_fallback;
+  const p = cfg.card.plus;
+  f.plus_enabled.checked = p.enabled;
+  f.plus_sector.value = p.sector;
+  f.plus_block.value = p.block;
+  f.plus_key_type.value = p.key_type;
+  f.plus_keys.value = String(p.keys);
+  f.plus_uid_fallback.checked = p.uid_fallback;
+  const n = cfg.card.nfc;
+  f.nfc_enabled.checked = n.enabled;
+  f.nfc_aid.value = n.aid;
+  f.nfc_uid_fallback.checked = n.uid_fallback;
+  f.felica_enabled.checked = cfg.card.felica.enabled;
   await showRestart();
 }
 
@@ -976,8 +988,11 @@ onSubmit($('#card-form'), async f => {
     crypto: f.desfire_crypto.value, key_index: Number(f.desfire_key_index.value), comm: f.desfire_comm.value,
     offset: Number(f.desfire_offset.value), length: Number(f.desfire_length.value),
     diversify: f.desfire_diversify.checked, uid_fallback: f.desfire_uid_fallback.checked};
+  const plus = {enabled: f.plus_enabled.checked, sector: Number(f.plus_sector.value), block: Number(f.plus_block.value),
+    key_type: f.plus_key_type.value, keys: Number(f.plus_keys.value), uid_fallback: f.plus_uid_fallback.checked};
+  const nfc = {enabled: f.nfc_enabled.checked, aid: f.nfc_aid.value.trim(), uid_fallback: f.nfc_uid_fallback.checked};
   const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare,
-    desfire}});
+    desfire, plus, nfc, felica: {enabled: f.felica_enabled.checked}}});
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');

@@ -131,24 +131,80 @@ def update_readme(text):
     return replace_between(os.path.join(paths.ROOT, "docs", "benchmarks.md"), README_START, README_END, text)
 
 
+def update_topic_rows(res, names):
+    """docs/benchmarks.md after a run of some topics: their rows replaced where their labels are
+    there already, new ones after the topic's last row (the end of the table if none); every other
+    line as it was (re-rendering it from results.json could reorder what a topic printed in the
+    order of its own run). True when the file changed."""
+    path = os.path.join(paths.ROOT, "docs", "benchmarks.md")
+    with open(path) as f:
+        lines = f.read().splitlines(True)
+    for name, mod in topic_modules():
+        if name not in names:
+            continue
+        rows = ["| %s | %s |\n" % r for r in mod.rows(res[name])]
+        labels = [r.split(" | ")[0] for r in rows]
+        at = [i for i, l in enumerate(lines) if l.split(" | ")[0] in labels]
+        last = at[-1] if at else max(i for i, l in enumerate(lines) if l.startswith("| "))
+        done = set()
+        for i in at:
+            for r in rows:
+                if r.split(" | ")[0] == lines[i].split(" | ")[0]:
+                    lines[i] = r
+                    done.add(r)
+        lines[last + 1:last + 1] = [r for r in rows if r not in done]
+    text = "".join(lines)
+    with open(path) as f:
+        if f.read() == text:
+            return False
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
 def micropython_version():
     r = subprocess.run([paths.micropython_binary(), "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
                        capture_output=True, text=True)
     return r.stdout.strip()
 
 
-def main():
-    print("tap-to-relay latency, 1,000 taps ...", flush=True)
-    res = {"date": time.strftime("%Y-%m-%d"), "micropython": micropython_version(), "heap": HEAP}
-    res["tap_latency"] = tap_latency(1000)
-    print("simulator heap at steady state ...", flush=True)
-    res["simulator_heap"] = simulator_heap()
-    for name, mod in topic_modules():
-        print("%s ..." % name, flush=True)
-        res[name] = mod.run()
+def main(argv=None):
+    import argparse
+
+    names = [n[len("bench_"):] for n in TOPICS]
+    ap = argparse.ArgumentParser(prog="python -m doorctl.bench", description="Run the benchmarks (all of them: "
+                                 "`make bench`), or only the topics named, whose figures then replace theirs in "
+                                 "bench/results.json (the others kept) and docs/benchmarks.md's table.")
+    ap.add_argument("topics", nargs="*", metavar="TOPIC", help="one of: %s (bench_TOPIC.py in host_tools/doorctl); "
+                    "none: everything, the tap latency and the simulator heap included" % ", ".join(names))
+    args = ap.parse_args(argv)
+    for t in args.topics:
+        if t not in names:
+            ap.error("unknown topic %r (topics: %s)" % (t, ", ".join(names)))
+    path = os.path.join(paths.ROOT, "bench", "results.json")
+    if args.topics:
+        with open(path) as f:
+            res = json.load(f)
+        for name, mod in topic_modules():
+            if name[len("bench_"):] in args.topics:
+                print("%s ..." % name, flush=True)
+                res[name] = mod.run()
+    else:
+        print("tap-to-relay latency, 1,000 taps ...", flush=True)
+        res = {"date": time.strftime("%Y-%m-%d"), "micropython": micropython_version(), "heap": HEAP}
+        res["tap_latency"] = tap_latency(1000)
+        print("simulator heap at steady state ...", flush=True)
+        res["simulator_heap"] = simulator_heap()
+        for name, mod in topic_modules():
+            print("%s ..." % name, flush=True)
+            res[name] = mod.run()
     os.makedirs(os.path.join(paths.ROOT, "bench"), exist_ok=True)
-    with open(os.path.join(paths.ROOT, "bench", "results.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(res, f, indent=2, sort_keys=True)
+    if args.topics:
+        if update_topic_rows(res, ["bench_" + t for t in args.topics]):
+            print("docs/benchmarks.md updated (the rows of %s)" % ", ".join(args.topics))
+        return 0
     text = table(res)
     print(text)
     if update_readme(text):

@@ -1,9 +1,11 @@
-"""`make bench`, cards part: tap -> relay for a card identified by its UID, by a MIFARE Classic
-sector (docs/cards-mifare.md) and by a DESFire AES file (docs/cards-desfire.md), in the psram
+"""`make bench`, cards part (`python -m doorctl.bench cards`): tap -> relay for a card identified
+by its UID, by a MIFARE Classic sector (docs/cards-mifare.md), by a DESFire AES file
+(docs/cards-desfire.md), by a MIFARE Plus SL3 block (docs/cards-plus.md) and for an NFC phone's
+app (docs/cards-nfc.md), in the psram
 simulator (the emulator in its own process), with the PN532 frames and UART bytes each read
 takes (counted on the in-process emulator with the firmware's driver and reader code) and the
 time those bytes take at 115200 baud: the physical floor of the link, next to the measured time.
-Heap: the psram simulator after the taps; a lean board refuses both encrypted kinds."""
+Heap: the psram simulator after the taps; a lean board refuses every kind but the UID."""
 import asyncio
 import os
 import sys
@@ -17,6 +19,8 @@ TAPS = 100
 BAUD = 115200
 KEY6 = "a1b2c3d4e5f6"
 KEY16 = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+PLUS_KEY = "a0b1c2d3e4f5061728394a5b6c7d8e9f"
+AID = "F0646F6F7263746C"
 CODE = 12345
 USERS = [{"id": 1001, "name": "Ann", "cards": ["0000012345", "0068231731"], "relays": [1]}]
 KINDS = (
@@ -25,6 +29,9 @@ KINDS = (
      {"mifare": {"sectors": {"1": {"key_a": KEY6, "key_b": KEY6, "access": "787788"}}, "blocks": {"4": "%08x" % CODE}}}),
     ("desfire", {"desfire": {"enabled": True, "aid": "F51230", "file": 1}}, "04112233445566",
      {"desfire": {"aid": "F51230", "file": 1, "data": "%08x" % CODE, "key": KEY16, "comm": "enc"}}),
+    ("plus", {"plus": {"enabled": True, "sector": 2, "block": 1}}, "04213243546576",
+     {"plus": {"blocks": {"9": "%08x" % CODE}, "key": PLUS_KEY}}),
+    ("nfc", {"nfc": {"enabled": True, "aid": AID}}, "", {"hce": {"aid": AID, "response": "%08x" % CODE}}),
 )
 
 
@@ -68,8 +75,12 @@ def frames(kind, card_cfg, uid, desc):
                                        **card_cfg.get("mifare", {})),
                         "desfire": dict({"enabled": False, "aid": "000001", "file": 1, "crypto": "aes", "key_index": 1,
                                          "comm": "enc", "offset": 0, "length": 4, "diversify": False,
-                                         "uid_fallback": False}, **card_cfg.get("desfire", {}))}}
-        secrets = {"mifare_key": bytes.fromhex(KEY6), "desfire_key": bytes.fromhex(KEY16)}
+                                         "uid_fallback": False}, **card_cfg.get("desfire", {})),
+                        "plus": dict({"enabled": False, "sector": 1, "block": 0, "key_type": "A", "keys": 1,
+                                      "uid_fallback": False}, **card_cfg.get("plus", {})),
+                        "nfc": dict({"enabled": False, "aid": AID, "uid_fallback": False}, **card_cfg.get("nfc", {}))}}
+        secrets = {"mifare_key": bytes.fromhex(KEY6), "desfire_key": bytes.fromhex(KEY16),
+                   "plus_keys": [bytes.fromhex(PLUS_KEY)]}
         card_format = "10D"
 
         def decide(self, *a):
@@ -84,7 +95,11 @@ def frames(kind, card_cfg, uid, desc):
     async def main():
         await pn.init()
         u = bytes.fromhex(uid)
-        if "desfire" in desc:
+        if "plus" in desc:
+            emu.place_plus(u, desc["plus"])
+        elif "hce" in desc:
+            emu.place_phone(desc["hce"])
+        elif "desfire" in desc:
             emu.place_desfire(u, desc["desfire"])
         elif "mifare" in desc:
             emu.place_mifare(u, desc["mifare"])
@@ -92,14 +107,10 @@ def frames(kind, card_cfg, uid, desc):
             emu.place(u)
         st.bytes = st.frames = 0
         c = await pn.read_passive_target()
-        if kind == "desfire":
-            from doorapp import desfire
+        if kind != "uid":
+            from doorapp import cardkinds
 
-            desfire.follow(Door(), W)
-        elif kind == "mifare":
-            from doorapp import mifare
-
-            mifare.follow(Door(), W)
+            cardkinds.follow(Door(), W)
         if W.read_card is not None:
             await W.read_card(pn, *c)
         return st.frames, st.bytes
@@ -134,7 +145,7 @@ def run():
             cfg = {"relays": {"1": {"hold_ms": 100}}, "reader": {"removal_ms": 100},
                    "card": dict({"format": "10D"}, **card_cfg)}
             sim = Sim(d, config=cfg, users=USERS, secrets={"site_key": "5a" * 32, "mifare_key": KEY6,
-                                                           "desfire_key": KEY16})
+                                                           "desfire_key": KEY16, "plus_keys": [PLUS_KEY]})
             try:
                 sim.wait_for(lambda s: s["reader"]["status"] == "ok", timeout=10)
                 lat = []
@@ -155,7 +166,11 @@ def run():
 
 def rows(r):
     for kind, what in (("uid", "UID only"), ("mifare", "MIFARE Classic sector (auth + read)"),
-                       ("desfire", "DESFire AES, enciphered file (select, 2-step auth, read)")):
+                       ("desfire", "DESFire AES, enciphered file (select, 2-step auth, read)"),
+                       ("plus", "MIFARE Plus SL3, the first key choice (2-pass AES auth, MACed read)"),
+                       ("nfc", "NFC phone, HCE app (SELECT AID)")):
+        if kind not in r:  # (results from before the kind was benched)
+            continue
         k = r[kind]
         yield ("Cards: tap -> relay, %s (%d taps, psram simulator, emulator in its own process)" % (what, k["taps"]),
                "p50 %.1f ms, p99 %.1f ms (%d of %d opened); %d PN532 commands, %d UART bytes = %.1f ms at 115200 "

@@ -138,8 +138,8 @@ def _desfire_card(args):
     """--desfire APP/FILE=HEX --key HEX --crypto KIND ...: a DESFire description for the simulator
     (docs/cards-desfire.md), or None."""
     if args.desfire is None:
-        if args.key is not None:
-            raise CliError("--key goes with --desfire APP/FILE=HEX")
+        if args.key is not None and args.plus is None:
+            raise CliError("--key goes with --desfire APP/FILE=HEX or --plus BLOCK=HEX")
         return None
     where, eq, data = args.desfire.partition("=")
     aid, slash, fid = where.partition("/")
@@ -157,18 +157,73 @@ def _desfire_card(args):
     return desc
 
 
+def _plus_card(args):
+    """--plus BLOCK=HEX --key HEX: a MIFARE Plus SL3 description for the simulator
+    (docs/cards-plus.md), or None."""
+    if args.plus is None:
+        return None
+    blk, eq, data = args.plus.partition("=")
+    if not eq or not blk.isdigit() or not 0 <= int(blk) <= 255 or not data or len(data) > 32 or len(data) % 2 \
+            or any(ch not in "0123456789abcdefABCDEF" for ch in data):
+        raise CliError("--plus must be BLOCK=HEX: the absolute block number (sector * 4 + block) and up to 16 "
+                       "bytes in hex (e.g. 9=00003039), got %r" % args.plus)
+    key = args.key or "ff" * 16
+    if len(key) != 32 or any(ch not in "0123456789abcdefABCDEF" for ch in key):
+        raise CliError("--key must be 32 hex digits for --plus (the sectors' AES keys A and B)")
+    desc = {"blocks": {blk: data}, "key": key}
+    if args.tamper == "mac":
+        desc["tamper"] = "mac"
+    return desc
+
+
+def _hce_phone(args):
+    """--hce AID=HEX: a phone whose app answers HEX to a SELECT of AID (docs/cards-nfc.md), or None."""
+    if args.hce is None:
+        return None
+    aid, eq, data = args.hce.partition("=")
+    hexd = "0123456789abcdefABCDEF"
+    if not eq or not 10 <= len(aid) <= 32 or len(aid) % 2 or len(data) % 2 or len(data) > 64 \
+            or any(ch not in hexd for ch in aid + data):
+        raise CliError("--hce must be AID=HEX: the app's AID (5-16 bytes of hex) and its answer in hex (e.g. "
+                       "F0646F6F7263746C=00003039), got %r" % args.hce)
+    return {"aid": aid, "response": data}
+
+
 def cmd_sim_simple(args):
+    if args.simcmd == "tap" and args.uid is None and args.hce is None and args.felica is None:  # (a usage error)
+        sys.stderr.write("doorctl sim tap: error: the card's UID (hex) is needed (only a phone's, --hce, may be "
+                         "left out: it is random; a FeliCa card's IDm goes with --felica)\n")
+        return 2
     with _client(args) as c:
         if args.simcmd == "tap":
             m = _mifare_card(args)
             d = _desfire_card(args)
-            if d is not None:
+            p = _plus_card(args)
+            ph = _hce_phone(args)
+            if (d is not None) + (p is not None) + (ph is not None) + (m is not None) + (args.felica is not None) > 1:
+                raise CliError("--mifare-*, --desfire, --plus, --hce, --felica: one card at a time")
+            if args.felica is not None:
+                idm = args.felica.replace(":", "")
+                if len(idm) != 16 or any(ch not in "0123456789abcdefABCDEF" for ch in idm):
+                    raise CliError("--felica must be the card's IDm, 8 bytes as 16 hex digits (e.g. 012E4CD8A5B6C7D8), "
+                                   "got %r" % args.felica)
+                c.call("tap", ms=args.ms, felica=idm)
+                print("FeliCa card %s presented for %d ms" % (idm.upper(), args.ms))
+                return 0
+            if ph is not None:
+                c.call("tap", uid=args.uid or "", ms=args.ms, hce=ph)
+                print("phone%s presented for %d ms (app %s)" % (" " + args.uid if args.uid else "", args.ms,
+                                                                ph["aid"].upper()))
+                return 0
+            if p is not None:
+                c.call("tap", uid=args.uid, ms=args.ms, plus=p)
+            elif d is not None:
                 c.call("tap", uid=args.uid, ms=args.ms, desfire=d)
             elif m is None:
                 c.call("tap", uid=args.uid, ms=args.ms)
             else:
                 c.call("tap", uid=args.uid, ms=args.ms, mifare=m)
-            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (DESFire)" if d else
+            print("card %s presented for %d ms%s" % (args.uid, args.ms, " (DESFire)" if d else " (MIFARE Plus)" if p else
                                                         " (MIFARE Classic)" if m else ""))
         elif args.simcmd == "place":
             c.call("place", uid=args.uid)
@@ -385,7 +440,7 @@ def build_parser():
     run.set_defaults(func=cmd_sim_run)
 
     sp = with_control(ssub.add_parser("tap", help="present a card briefly (UID in hex)"))
-    sp.add_argument("uid")
+    sp.add_argument("uid", nargs="?", help="the card's UID in hex (a phone's, --hce: random if left out)")
     sp.add_argument("--ms", type=int, default=300, help="how long the card stays (default %(default)s)")
     sp.add_argument("--mifare-key", metavar="HEX", help="a MIFARE Classic whose code sector has this key as A and B "
                                                         "(docs/cards-mifare.md)")
@@ -394,7 +449,14 @@ def build_parser():
     sp.add_argument("--mifare-block", type=int, default=0, metavar="N", help="code block 0-2 (default %(default)s)")
     sp.add_argument("--desfire", metavar="APP/FILE=HEX", help="a DESFire with application APP (6 hex digits), file "
                                                               "FILE holding HEX (docs/cards-desfire.md)")
-    sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros)")
+    sp.add_argument("--plus", metavar="BLOCK=HEX", help="a MIFARE Plus SL3 whose block BLOCK (sector * 4 + block) "
+                                                        "holds HEX (docs/cards-plus.md)")
+    sp.add_argument("--felica", metavar="IDM", help="a FeliCa card with this IDm (16 hex digits; "
+                                                     "docs/cards-felica.md)")
+    sp.add_argument("--hce", metavar="AID=HEX", help="a phone whose app (Android host card emulation) answers HEX "
+                                                     "to a SELECT of AID (docs/cards-nfc.md)")
+    sp.add_argument("--key", metavar="HEX", help="the DESFire application key that reads the file (default zeros), "
+                                                 "or the MIFARE Plus sectors' AES key (default FF..)")
     sp.add_argument("--crypto", choices=("aes", "3des", "des"), default="aes",
                     help="the key's kind (default %(default)s)")
     sp.add_argument("--key-index", type=int, default=1, metavar="N", help="the key's number in the application "

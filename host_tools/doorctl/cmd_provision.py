@@ -28,7 +28,7 @@ from doorctl.errors import CliError
 
 ENV = {"wifi_password": "DOORCTL_WIFI_PASSWORD", "admin_password": "DOORCTL_ADMIN_PASSWORD",
        "site_key": "DOORCTL_SITE_KEY", "qr_key": "DOORCTL_QR_KEY", "mifare_key": "DOORCTL_MIFARE_KEY",
-       "desfire_key": "DOORCTL_DESFIRE_KEY"}
+       "desfire_key": "DOORCTL_DESFIRE_KEY", "plus_keys": "DOORCTL_PLUS_KEYS"}
 # flag -> (config section, key, prompt)
 CONFIG_FIELDS = (
     ("device_id", "device", "id", "Device ID (1-12 characters)"),
@@ -202,6 +202,19 @@ def provision(args, answers):
             summary["secrets"][key] = "kept"
         else:
             set_secret(key, pysecrets.token_hex(nbytes), "generated" if key not in sec else "regenerated")
+    # the MIFARE Plus SL3 AES keys (docs/cards-plus.md): 1-3 choices, kept; --new-plus-key puts a
+    # new one first and keeps the older ones as the next choices (cards encoded with them still
+    # open while they are re-encoded)
+    given = getattr(args, "plus_key", None) or (os.environ.get(ENV["plus_keys"]) or "").replace(",", " ").split()
+    if given:
+        set_secret("plus_keys", [k.strip().lower() for k in given], "given")
+    elif "plus_keys" in sec and not getattr(args, "new_plus_key", False):
+        summary["secrets"]["plus_keys"] = "kept"
+    elif "plus_keys" in sec:
+        old = sec["plus_keys"] if isinstance(sec["plus_keys"], list) else []
+        set_secret("plus_keys", [pysecrets.token_hex(16)] + old[:2], "regenerated (older keys kept as the next choices)")
+    else:
+        set_secret("plus_keys", [pysecrets.token_hex(16)], "generated")
 
     tls = None
     if getattr(args, "tls", False):
@@ -275,6 +288,10 @@ def register(sub):
                                          "diversified cards) (default: keep, else generate)")
     p.add_argument("--new-desfire-key", action="store_true", help="generate a new DESFire key (cards encoded with the "
                                                                    "old one no longer open)")
+    p.add_argument("--plus-key", action="append", metavar="HEX", help="32 hex digits: a MIFARE Plus SL3 AES key; up to "
+                                                                      "three, tried in order (default: keep, else generate)")
+    p.add_argument("--new-plus-key", action="store_true", help="generate a new MIFARE Plus key as the first choice "
+                                                               "(the older ones stay as the next choices, at most 3)")
     p.add_argument("--new-keys", action="store_true", help="generate new site and QR keys (invalidates PIN/QR hashes "
                                                            "in user tables built with the old key)")
     p.add_argument("--tls", action="store_true",

@@ -6,7 +6,7 @@ firmware is measured in (the simulator runs under the ESP32's 112 KB; the emulat
 prints one line `PN532 emulator uart PORT control PORT` and serves:
 - the PN532's UART as raw bytes on 127.0.0.1:uart (doorctl.pn532_bridge);
 - card commands as JSON lines on 127.0.0.1:control, one answer line each:
-  {"call": "place", "uid": "04a1b2c3"[, "mifare": {...} | "desfire": {...}]} | {"call": "remove"} | {"call": "inject", "hex": "..."}
+  {"call": "place", "uid": "04a1b2c3"[, "mifare": {...} | "desfire": {...} | "plus": {...} | "hce": {...} | "felica": true]} | {"call": "remove"} | {"call": "inject", "hex": "..."}
 It exits when its parent process is gone (the simulator, or whatever started it).
 
 `start()` launches it and returns the simulator's `--pn532` transport (`emu:HOST:UART:CONTROL`).
@@ -32,6 +32,12 @@ def _handle(bridge, conn):
                 call = req.get("call")
                 if call == "place" and req.get("desfire") is not None:
                     bridge.call("place_desfire", bytes.fromhex(req["uid"]), req["desfire"])
+                elif call == "place" and req.get("felica"):
+                    bridge.call("place_felica", bytes.fromhex(req["uid"]))
+                elif call == "place" and req.get("hce") is not None:
+                    bridge.call("place_phone", req["hce"], bytes.fromhex(req["uid"]) if req.get("uid") else None)
+                elif call == "place" and req.get("plus") is not None:
+                    bridge.call("place_plus", bytes.fromhex(req["uid"]), req["plus"])
                 elif call == "place" and req.get("mifare") is not None:
                     bridge.call("place_mifare", bytes.fromhex(req["uid"]), req["mifare"])
                 elif call == "place":

@@ -63,6 +63,7 @@ class PN532:
         self._parser = FrameParser(copy=False)  # replies are read in place: polls allocate nothing
         # The poll loop sends this exact frame every time: build it once.
         self._poll_frame = _frame(_CMD_INLISTPASSIVETARGET, b"\x01\x00")
+        self._felica_frame = None  # (read_felica_target's, built at its first use)
 
     # -- transport hooks -------------------------------------------------------------------
     async def _wakeup(self):
@@ -137,6 +138,10 @@ class PN532:
             left = p.end - n
             if not left or b[n] == 0:
                 return None
+            if target == 2:  # FeliCa: NbTg Tg POL_RES-length 01 IDm(8) PMm(8) [system code(2)]
+                if left < 12 or b[n + 3] != 1:
+                    raise PN532Error("short target data")
+                return bytes(b[n + 4 : n + 12]), None, None
             if left < 6 or left < 6 + b[n + 5]:
                 raise PN532Error("short target data")
             return bytes(b[n + 6 : n + 6 + b[n + 5]]), (b[n + 2] << 8) | b[n + 3], b[n + 4]
@@ -223,6 +228,15 @@ class PN532:
             raise ValueError("16 bytes")
         st, _ = await self.in_data_exchange(bytes((0xA0, block)) + bytes(data))  # MIFARE WRITE
         return st == 0
+
+    def read_felica_target(self, timeout_ms=None):
+        """One FeliCa poll at 212 kbit/s (BrTy 01; payload 00 FF FF 01 00: polling, any system
+        code, the system code requested, one time slot): (IDm, None, None) or None when no card
+        answered. A coroutine; allocates nothing when no card answers (its frame is built once)."""
+        if self._felica_frame is None:
+            self._felica_frame = _frame(_CMD_INLISTPASSIVETARGET, b"\x01\x01\x00\xff\xff\x01\x00")
+        return self._exchange(_CMD_INLISTPASSIVETARGET, self._felica_frame,
+                              timeout_ms or self.poll_timeout_ms, 64, 2)
 
     def read_passive_target(self, timeout_ms=None):
         """One ISO14443A (106 kbps) poll: (uid, atqa, sak) or None when no card answered.

@@ -40,6 +40,10 @@ class CardWatcher:
     """
 
     read_card = None  # (a class default: set on the instance only when used)
+    # FeliCa polls (the door's card.felica): 0 off (type A polls only, nothing else sent), else the
+    # kind of the next poll: 1 type A, 2 FeliCa; they alternate while no card is in the field, and
+    # stay on the kind that found the card while it is there (its removal counts on that kind)
+    felica = 0
 
     def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
                  miss_ms=0, fail_limit=3, backoff_ms=250, max_backoff_ms=8000):
@@ -129,7 +133,10 @@ class CardWatcher:
                         self._fails = 0
                         init = False
                         continue
-                    card = await self.reader.read_passive_target()
+                    if self.felica == 2:
+                        card = await self.reader.read_felica_target()
+                    else:
+                        card = await self.reader.read_passive_target()
                 except MemoryError:  # (no text built: there is no heap for it)
                     self.last_error = _NO_HEAP
                     self.no_heap += 1
@@ -166,6 +173,8 @@ class CardWatcher:
                             card = (self.uid,)
                             self.uid = None
                             fn = self.on_remove
+                    elif self.felica:  # the field empty: the other kind next
+                        self.felica = 3 - self.felica
                     if fn is not None:
                         try:
                             if fn == self.on_card and self.read_card is not None:

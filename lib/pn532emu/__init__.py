@@ -18,7 +18,9 @@ to sleep. `asleep=False` starts it awake and configured.
 MIFARE Classic (classic_memory, DEFAULT_KEY, InDataExchange on a card with memory: per-sector
 keys, access bits, the chip's error statuses) is in pn532emu/mifare.py; place_mifare() takes a
 card described in JSON terms (pn532emu/mifaredesc.py). A MIFARE DESFire (applications, AES and
-3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire().
+3DES authentication, secure messaging) is in pn532emu/desfire.py, loaded by place_desfire(); a
+MIFARE Plus in SL3 (AES FirstAuthenticate, MACed reads) in pn532emu/plus.py, by place_plus(); a
+phone's host card emulation app (SELECT AID) in pn532emu/phone.py, by place_phone().
 """
 
 from micropython import const
@@ -51,16 +53,27 @@ _COMPACT = const(512)
 
 class Card:
     """A card in the field. `memory` (bytearray from classic_memory) makes it a MIFARE Classic;
-    `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS)."""
+    `desfire` (pn532emu.desfire.DESFire) a DESFire (SAK 20, ATQA 0344, an ATS); `plus`
+    (pn532emu.plus.Plus) a MIFARE Plus in SL3 (the same); `phone` (pn532emu.phone.Phone) a
+    phone's HCE app. `model` is the ISO 14443-4 target's command set (any of them), which
+    answers InDataExchange."""
 
-    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
+    def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None,
+                 felica=None):
         uid = bytes(uid)
-        if len(uid) not in (4, 7, 10):
-            raise ValueError("uid must be 4, 7 or 10 bytes")
+        self.felica = felica  # a FeliCa card (uid: its IDm): (PMm, system code), answers 212 kbit/s polls only
+        if len(uid) not in ((8,) if felica is not None else (4, 7, 10)):
+            raise ValueError("uid must be 4, 7 or 10 bytes" if felica is None else "a FeliCa IDm is 8 bytes")
         self.uid = uid
         self.desfire = desfire
-        if desfire is not None:
-            atqa = 0x0344 if atqa is None else atqa
+        self.plus = plus
+        self.model = desfire if desfire is not None else plus if plus is not None else phone
+        if phone is not None:  # (a phone: a random 4-byte UID, ATQA 0004, SAK 20)
+            atqa = 0x0004 if atqa is None else atqa
+            sak = 0x20 if sak is None else sak
+        elif self.model is not None:
+            if atqa is None:
+                atqa = 0x0344 if desfire is not None else 0x0044  # (a MIFARE Plus 2K, 7-byte UID)
             sak = 0x20 if sak is None else sak
         if atqa is None:
             atqa = 0x0004 if len(uid) == 4 else 0x0044
@@ -106,6 +119,8 @@ class PN532Emulator:
         self._due = None
         self._giveup = None
         self._brty = 0
+        self._rc = 0  # the FeliCa poll's request code (01: the system code asked for)
+        self._sc = b"\xff\xff"  # and the system code it polls for
         self._selected = False
         self._auth = None  # trailer block of the authenticated sector
         self._key = 0  # the key it was authenticated with: 1 = A, 2 = B
@@ -184,11 +199,20 @@ class PN532Emulator:
             now = self.clock()
             if ticks_diff(now, self._due) >= 0:
                 card = self.card
-                if card is not None and self._brty == 0:
+                if not self._answers(card):
+                    card = None
+                if card is not None and card.felica is not None:
+                    # NbTg Tg POL_RES-length 01 IDm PMm [system code]: the request code asked for it
                     self._pending = False
                     self._selected = True
-                    if card.desfire is not None:  # activated again: PICC level, no session
-                        card.desfire.reset()
+                    pmm, sysc = card.felica
+                    r = bytes((1, 1, 18 + (2 if self._rc == 1 else 0), 1)) + card.uid + pmm
+                    self._respond(_CMD_INLISTPASSIVETARGET, r + sysc if self._rc == 1 else r)
+                elif card is not None:
+                    self._pending = False
+                    self._selected = True
+                    if card.model is not None:  # activated again: PICC level, no session
+                        card.model.reset()
                     uid = card.uid
                     r = bytearray(6)
                     r[0] = 1
@@ -207,6 +231,14 @@ class PN532Emulator:
                 else:
                     self._due = self._giveup
 
+    def _answers(self, card):
+        """Does `card` answer the running search (its kind, and a FeliCa card its system code)?"""
+        if card is None:
+            return False
+        if self._brty == 0:
+            return card.felica is None
+        return card.felica is not None and self._sc in (b"\xff\xff", card.felica[1])
+
     def due_in(self):
         """ms until poll() has something to do, or None (nothing timed is pending)."""
         if not self._pending or self._due is None:
@@ -215,9 +247,10 @@ class PN532Emulator:
         return d if d > 0 else 0
 
     # -- the field ---------------------------------------------------------------------------
-    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None):
+    def place(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None,
+              felica=None):
         """Put a card in the field (replacing any); a running search finds it."""
-        self.card = Card(uid, atqa, sak, memory, ats, desfire)
+        self.card = Card(uid, atqa, sak, memory, ats, desfire, plus, phone, felica)
         self._selected = False
         self._auth = None
         if self._pending:
@@ -240,6 +273,29 @@ class PN532Emulator:
         df = card_from(bytes(uid), desc)
         self.place(uid, ats=ATS, desfire=df)
         return df
+
+    def place_plus(self, uid, desc):
+        """Put a MIFARE Plus SL3 in the field, described in JSON terms (pn532emu/plus.py
+        card_from: blocks, AES keys); returns its model."""
+        from .plus import ATS, card_from
+
+        p = card_from(bytes(uid), desc)
+        self.place(uid, ats=ATS, plus=p)
+        return p
+
+    def place_phone(self, desc, uid=None):
+        """Put a phone with an HCE app in the field, described in JSON terms (pn532emu/phone.py
+        phone_from: its AID and answer); its UID random unless given; returns its model."""
+        from .phone import ATS, phone_from, random_uid
+
+        p = phone_from(desc)
+        self.place(uid or random_uid(), ats=ATS, phone=p)
+        return p
+
+    def place_felica(self, idm, pmm=b"\x10\x0b\x4b\x42\x84\x85\xd0\xff", system_code=b"\x88\xb4"):
+        """Put a FeliCa card in the field: it answers FeliCa polls (InListPassiveTarget BrTy 01/02)
+        with its IDm (8 bytes), PMm and, when asked, its system code (default 88B4, FeliCa Lite-S)."""
+        return self.place(idm, felica=(bytes(pmm), bytes(system_code)))
 
     def remove(self):
         self.card = None
@@ -327,17 +383,24 @@ class PN532Emulator:
             if len(params) < 2 or params[0] not in (1, 2):
                 self._error()
                 return
+            brty = params[1]
+            if brty in (1, 2):  # FeliCa 212/424 kbit/s: the polling payload 00 SC(2) RC TSN
+                if len(params) != 7 or params[2] != 0:
+                    self._error()
+                    return
+                self._rc = params[5]
+                self._sc = bytes(params[3:5])
             # a card search: answered by poll() when the clock says so
             now = self.clock()
             self._pending = True
-            self._brty = brty = params[1]
+            self._brty = brty
             self._selected = False
             self._auth = None
             if self.retries == 0xFF:
                 self._giveup = None
             else:
                 self._giveup = ticks_add(now, (self.retries + 1) * self.attempt_ms)
-            if self.card is not None and brty == 0:
+            if self._answers(self.card):
                 self._due = ticks_add(now, self.select_ms)
             else:
                 self._due = self._giveup
@@ -347,8 +410,8 @@ class PN532Emulator:
                 self._error()
                 return
             card = self.card
-            if card is not None and card.desfire is not None and params[0] == 1 and self._selected:
-                df = card.desfire
+            if card is not None and card.model is not None and params[0] == 1 and self._selected:
+                df = card.model
                 df.exchanges += 1
                 if not df.leave_after or df.exchanges <= df.leave_after:
                     self._respond(code, b"\x00" + df.answer(params[1:]))

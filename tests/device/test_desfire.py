@@ -11,7 +11,7 @@ from pn532 import PN532Error
 from pn532.hsu import PN532_HSU
 from pn532emu import PN532Emulator
 from pn532emu.stream import EmulatorStream
-from doorapp import desfire
+from doorapp import cardkinds, desfire
 from cryptolib import aes
 
 UID = b"\x04\x11\x22\x33\x44\x55\x66"
@@ -73,7 +73,7 @@ def tap(emu, pn, door, desc, uid=UID):
             emu.place_desfire(uid, desc)
         card = await pn.read_passive_target()
         w = Watcher()
-        desfire.follow(door, w)
+        cardkinds.follow(door, w)
         door.out = []
         try:
             await w.read_card(pn, *card)
@@ -142,7 +142,7 @@ def test_four_exchanges_per_read():
         emu.place_desfire(UID, card())
         c = await pn.read_passive_target()
         w = Watcher()
-        desfire.follow(door, w)
+        cardkinds.follow(door, w)
         before = emu.counters["frames_in"]
         await w.read_card(pn, *c)
         return emu.counters["frames_in"] - before
@@ -186,7 +186,7 @@ def test_bytes_on_the_uart_per_read():
             emu.place_desfire(UID, card(comm=comm))
             c = await pn.read_passive_target()
             w = Watcher()
-            desfire.follow(door, w)
+            cardkinds.follow(door, w)
             st.tx = st.rx = 0
             await w.read_card(pn, *c)
             return st.tx + st.rx
@@ -235,7 +235,7 @@ def test_cards_that_are_not_desfire():
         emu, pn = rig()
         await pn.init()
         w = Watcher()
-        desfire.follow(door, w)
+        cardkinds.follow(door, w)
         emu.place_mifare(b"\xde\xad\xbe\xef", classic)
         await w.read_card(pn, *(await pn.read_passive_target()))
         emu.place_desfire(UID, card())
@@ -255,7 +255,7 @@ def test_cards_that_are_not_desfire():
         c = await pn.read_passive_target()
         w = Watcher()
         d = Door()
-        desfire.follow(d, w)
+        cardkinds.follow(d, w)
         try:
             await w.read_card(pn, *c)
         except PN532Error as e:
@@ -275,7 +275,7 @@ def test_a_card_leaving_mid_authentication_is_one_failure_and_the_reader_recover
             c = await pn.read_passive_target()
             w = Watcher()
             d = Door()
-            desfire.follow(d, w)
+            cardkinds.follow(d, w)
             try:
                 await w.read_card(pn, *c)
             except PN532Error:

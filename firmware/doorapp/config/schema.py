@@ -26,7 +26,9 @@ SECTIONS = {
     "device": {"id": (str, "door-1", 1, 12), "name": (str, "doorctl", 1, 63)},
     # mifare: the card code read from an encrypted MIFARE Classic sector instead of the UID
     # (MIFARE below; docs/cards-mifare.md); desfire: from a DESFire file (doorapp/config/desfirecfg.py,
-    # docs/cards-desfire.md), not listed here: validate() checks it apart (its names stay off lean boards)
+    # docs/cards-desfire.md), plus: from a MIFARE Plus SL3 block (doorapp/config/pluscfg.py,
+    # docs/cards-plus.md), nfc: from a phone app (doorapp/config/nfccfg.py, docs/cards-nfc.md), not listed here: validate() checks them apart (_APART: their names stay
+    # off lean boards)
     "card": {"enabled": (bool, True, 0, 0), "format": (cardfmt.FORMATS, cardfmt.DEFAULT, 0, 0), "mifare": None},
     # poll_ms: pause between reader polls (each poll itself waits ~15 ms for a card);
     # removal_ms: a card must be gone this long before the same card counts as a new tap
@@ -71,7 +73,13 @@ SECTIONS = {
 MIFARE = {"enabled": (bool, False, 0, 0), "sector": (int, 1, 0, 15), "block": (int, 0, 0, 3),
           "key_type": (("A", "B"), "A", 0, 0), "uid_fallback": (bool, False, 0, 0)}
 SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
-_DESFIRE_OFF = {"enabled": False}  # card.desfire on a lean board (desfirecfg.py: the whole section)
+# card.felica (docs/cards-felica.md): the reader polls FeliCa cards too (IDm as the card number)
+SECTIONS["card"]["felica"] = ({"enabled": (bool, False, 0, 0)}, None, 0, 0)
+_OFF = {"enabled": False}  # card.desfire, card.plus on a lean board (their own checkers: the whole section)
+# card sections checked by a module of their own: (field, its checker doorapp.config.<module>,
+# what the lean refusal calls it)
+_APART = (("desfire", "desfirecfg", "DESFire cards"), ("plus", "pluscfg", "MIFARE Plus cards"),
+          ("nfc", "nfccfg", "NFC phones"))
 # schedule: name or id of a schedule during which the relay is held open ("" = none);
 # schedule_needs_badge: only once a user with Relay Schedule Activation has been granted it today
 RELAY = {"hold_ms": (int, 5000, 100, 600000), "schedule": (str, "", 0, 63),
@@ -165,21 +173,24 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
             raise ConfigError(path, key, "unknown section")
     out = {}
     lean = board_spec.get("profile", "lean") == "lean"
-    desfire = None
+    apart = {}
     for name in SECTIONS:
         given = cfg.get(name, {})
-        if name == "card" and isinstance(given, dict) and "desfire" in given:
+        if name == "card" and isinstance(given, dict):
             given = dict(given)
-            desfire = given.pop("desfire")
+            for field, _m, _w in _APART:
+                if field in given:
+                    apart[field] = given.pop(field)
         out[name] = _section(given, SECTIONS[name], path, name)
-    if desfire is None or desfire == _DESFIRE_OFF:
-        desfire = None if lean else {}
-    if desfire is None:  # a lean board with DESFire off: its checker and names not loaded
-        out["card"]["desfire"] = dict(_DESFIRE_OFF)
-    else:
-        from doorapp.config import desfirecfg
-
-        out["card"]["desfire"] = desfirecfg.check(desfire, path, _section)
+    for field, module, _w in _APART:
+        given = apart.get(field)
+        if given is None or given == _OFF:
+            given = None if lean else {}
+        if given is None:  # a lean board with it off: its checker and names not loaded
+            out["card"][field] = dict(_OFF)
+        else:
+            out["card"][field] = __import__("doorapp.config." + module, None, None, ("check",)).check(
+                given, path, _section)
     if out["ble"]["enabled"]:  # the device ID goes into the door's advert (docs/ble.md)
         for ch in out["device"]["id"]:
             if not " " <= ch <= "~":
@@ -201,9 +212,13 @@ def validate(cfg, board_spec, path="config.json", known_tz=None, known_verify=No
         if out["card"]["mifare"]["enabled"]:  # (nested: not in LEAN_OFF; ~2 KB, measured in docs/cards-mifare.md)
             raise ConfigError(path, "card.mifare.enabled", "MIFARE encryption does not fit a lean board's heap (board %s, "
                               "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
-        if out["card"]["desfire"]["enabled"]:  # (docs/cards-desfire.md)
-            raise ConfigError(path, "card.desfire.enabled", "DESFire cards do not fit a lean board's heap (board %s, "
+        if out["card"]["felica"]["enabled"]:
+            raise ConfigError(path, "card.felica.enabled", "FeliCa cards do not fit a lean board's heap (board %s, "
                               "profile lean): use a psram board (docs/memory.md)" % board_spec.get("name", "?"))
+        for field, _m, what in _APART:  # (docs/cards-desfire.md, docs/cards-plus.md)
+            if out["card"][field]["enabled"]:
+                raise ConfigError(path, "card.%s.enabled" % field, "%s do not fit a lean board's heap (board %s, "
+                                  "profile lean): use a psram board (docs/memory.md)" % (what, board_spec.get("name", "?")))
     given = cfg.get("relays", {})
     if not isinstance(given, dict):
         raise ConfigError(path, "relays", "must be an object keyed by relay id")

@@ -17,11 +17,15 @@ an invalid file stops start-up with the file and field named.
   desfire_key    32 hex digits (16 bytes): the AES-128 key of the DESFire application key that
                  reads the card code (config card.desfire; docs/cards-desfire.md), or the master
                  key the cards' keys are diversified from (card.desfire.diversify)
+  plus_keys      a list of 1-3 keys of 32 hex digits: the AES-128 keys a MIFARE Plus SL3 sector
+                 holding the card code may have, tried in order (config card.plus;
+                 docs/cards-plus.md)
 """
 from configerror import ConfigError
 
 SECRETS_FILE = "secrets.json"
-FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash", "mifare_key", "desfire_key")
+FIELDS = ("wifi_password", "site_key", "qr_key", "admin_hash", "http_open_hash", "lpr_hash", "mifare_key", "desfire_key",
+          "plus_keys")
 
 
 def _hex_key(value, path, field, n=32):
@@ -37,7 +41,7 @@ def _hex_key(value, path, field, n=32):
 
 def validate(doc, path=SECRETS_FILE):
     """Return {"wifi_password": str, "site_key": bytes|None, "qr_key": bytes|None, the hashes (str),
-    "mifare_key", "desfire_key": bytes (only when given)}."""
+    "mifare_key", "desfire_key": bytes, "plus_keys": [bytes] (only when given)}."""
     if not isinstance(doc, dict):
         raise ConfigError(path, "(top)", "must be a JSON object")
     for key in doc:
@@ -54,6 +58,11 @@ def validate(doc, path=SECRETS_FILE):
         out["mifare_key"] = _hex_key(doc["mifare_key"], path, "mifare_key", 6)
     if "desfire_key" in doc:
         out["desfire_key"] = _hex_key(doc["desfire_key"], path, "desfire_key", 16)
+    if "plus_keys" in doc:
+        keys = doc["plus_keys"]
+        if not isinstance(keys, list) or not 1 <= len(keys) <= 3:
+            raise ConfigError(path, "plus_keys", "must be a list of 1-3 keys of 32 hex digits (16 bytes)")
+        out["plus_keys"] = [_hex_key(k, path, "plus_keys", 16) for k in keys]
     for k in ("admin_hash", "http_open_hash", "lpr_hash"):
         if k in doc:
             from doorapp.config.passwords import valid_hash  # (only for a file with hashes: start-up heap)
@@ -69,6 +78,8 @@ def to_file(sec):
     out = {}
     for k in FIELDS:
         v = sec.get(k)
+        if isinstance(v, list):
+            v = [x.hex() for x in v]
         if v:
             out[k] = v.hex() if isinstance(v, (bytes, bytearray)) else v
     return out
