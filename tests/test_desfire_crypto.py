@@ -196,7 +196,7 @@ def test_the_door_against_a_card_built_on_cryptography(comm):
 
     class Door:
         cfg = {"card": {"enabled": True, "mifare": {"enabled": False},
-                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": comm,
+                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": comm, "crypto": "aes",
                                     "offset": 1, "length": 4, "diversify": True, "uid_fallback": False}}}
         secrets = {"desfire_key": KEY}
         card_format = "FULLH"
