@@ -44,3 +44,16 @@ def test_equal_halves_are_single_des():
         out = bytearray(8)
         des.Key(key).encrypt(blk, out)
         assert bytes(out) == Cipher(_ref(key if len(key) == 24 else key + key[:8]), modes.ECB()).encryptor().update(blk)
+
+
+def test_bench_des_runs_under_micropython(capsys):
+    """`python -m doorctl.bench_des` (the figures in docs/cards-desfire.md) runs the door's 2K3DES
+    and 3K3DES reads under the unix port to the end (figures only: no time is asserted)."""
+    import json
+
+    from doorctl import bench_des
+
+    assert bench_des.main([]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for k in ("des_block_us", "2k3des_block_us", "3k3des_block_us", "2k3des_read_door_ms", "3k3des_read_door_ms"):
+        assert r[k] > 0, k

@@ -153,6 +153,9 @@ async def _x(chip, data):
     return r[0], r[1:]
 
 
+_site = None  # (desfire_key, its des.Key) once a 3DES/DES card was read
+
+
 async def _auth_des(chip, key_no, key, kind):
     """AuthenticateISO (1A) with a DES-family key; the session's des.Key, or None (the card
     refused the key or its proof is wrong). Keys: 16 bytes 2K3DES (K1 K2 K1; "des" with
@@ -169,7 +172,10 @@ async def _auth_des(chip, key_no, key, kind):
     st, c = await _x(chip, bytes((0x1A, key_no)))
     if st != _MORE or len(c) != r:  # AE (an AES key, or another size), 40, 9D
         return None
-    k = des.Key(key)
+    global _site
+    if _site is None or _site[0] != key:  # (the site key's schedule: computed once, not per tap)
+        _site = (key, des.Key(key))
+    k = _site[1]
     rndb = des.cbc_decrypt(k, bytes(8), c)
     rnda = urandom(r)
     m = bytearray(2 * r)
