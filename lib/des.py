@@ -82,6 +82,7 @@ def _pc2():
 
 _SPH, _SPL = _sp()
 _T2 = _pc2()
+del _sp, _pc2, _S, _P, _PC2  # (needed only to build the tables: their heap back)
 
 
 def _schedule(key, o):
