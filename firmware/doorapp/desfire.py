@@ -1,5 +1,6 @@
 """MIFARE DESFire (config card.desfire, docs/cards-desfire.md): the card code is read from a
-file of a DESFire application after AES authentication, not taken from the UID.
+file of a DESFire application after AES authentication (or AuthenticateISO with a 2K3DES,
+3K3DES or DES key: _auth_des, on lib/des.py), not taken from the UID.
 
 Loaded only once card.desfire.enabled is on (doorapp/cardkinds.py hands it the ISO 14443-4
 cards, still selected in the PN532). Written from the NXP data sheet apart from
@@ -16,8 +17,11 @@ Session key RndA[0:4] RndB[0:4] RndA[12:16] RndB[12:16], IV zero; the ReadData c
 through the CMAC (the IV follows), the answer is checked: its 8-byte CMAC over DATA || 00
 ("plain" and "mac": after an AES authentication a DESFire MACs plain answers too), or
 deciphered from that IV and its CRC32 over DATA || 00 ("enc"). MAC compared in constant time.
+card.desfire.crypto "3des"/"des": 1A instead of AA, 8-byte blocks (CMAC Rb 1B, MAC 8 bytes,
+3DES-CBC), session keys as _auth_des says; the same four exchanges and denials.
 
-- The key: secrets.json desfire_key (AES-128), or with card.desfire.diversify the card's own key
+- The key: secrets.json desfire_key (AES-128; 2K3DES 16 bytes, 3K3DES 24, DES 8 or 16), or with
+  card.desfire.diversify (AES only) the card's own key
   by NXP AN10922 (AES-128 CMAC of 01 || UID || AID || "doorctl", padded to 32 bytes).
 - The code: `length` bytes at `offset` of the file, decided as a card whose "UID" is those bytes
   (in card.format, like card.mifare). All 00 or all FF: no code (card_block_empty).
