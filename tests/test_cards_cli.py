@@ -232,7 +232,7 @@ def test_encode_a_blank_desfire_then_the_door_reads_it(bridge, tmp_path, capsys,
 
     class FakeDoor:
         cfg = {"card": {"enabled": True, "mifare": {"enabled": False},
-                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": "enc",
+                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "crypto": "aes", "key_index": 1, "comm": "enc",
                                     "offset": 0, "length": 4, "diversify": diversify, "uid_fallback": False}}}
         secrets = {"desfire_key": bytes.fromhex(DKEY)}
         card_format = "10D"

@@ -196,7 +196,7 @@ def test_the_door_against_a_card_built_on_cryptography(comm):
 
     class Door:
         cfg = {"card": {"enabled": True, "mifare": {"enabled": False},
-                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": comm,
+                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": comm, "crypto": "aes",
                                     "offset": 1, "length": 4, "diversify": True, "uid_fallback": False}}}
         secrets = {"desfire_key": KEY}
         card_format = "FULLH"
@@ -253,3 +253,104 @@ def test_legacy_authentication_and_d40_messaging(kind, key, comm):
     with pytest.raises(H.DESFireError) as e:
         s.authenticate_legacy(1, bytes(8))
     assert e.value.status == H.AUTH_ERROR
+
+
+class HostCard3DES:
+    """A 3DES/DES application built on the host's code (cryptography): AuthenticateISO (1A),
+    its session key (host session_key), 8-byte CMAC and CRC32 enciphered reads. The door's
+    reader (lib/des.py underneath) must agree with it on every step to read the code."""
+
+    def __init__(self, key, data, comm, tamper=None):
+        self.key = key if len(key) != 8 else key * 2  # (the host takes DES as 2K3DES K1 = K2)
+        self.data, self.comm, self.tamper = data, comm, tamper
+        self.frames = []
+        self.sk = None
+
+    async def in_data_exchange(self, cmd):
+        cmd = bytes(cmd)
+        self.frames.append(cmd)
+        n = 16 if len(self.key) == 24 else 8
+        if cmd[0] == 0x5A:
+            return 0, b"\x00"
+        if cmd[0] == 0x1A:
+            self.rndb = os.urandom(n)
+            self.c = H.cbc("3des", self.key, bytes(8), self.rndb)
+            return 0, b"\xaf" + self.c
+        if cmd[0] == 0xAF:
+            p = H.cbc("3des", self.key, self.c[-8:], cmd[1:], True)
+            if p[n:] != self.rndb[1:] + self.rndb[:1]:
+                return 0, b"\xae"
+            rnda = p[:n]
+            self.sk = H.session_key("3des", self.key, rnda, self.rndb)
+            self.iv = bytes(8)
+            return 0, b"\x00" + H.cbc("3des", self.key, cmd[-8:], rnda[1:] + rnda[:1])
+        if cmd[0] == 0xBD:
+            self.iv = H.cmac_iv("3des", self.sk, self.iv, cmd)
+            off, ln = int.from_bytes(cmd[2:5], "little"), int.from_bytes(cmd[5:8], "little")
+            d = self.data[off:off + ln]
+            if self.comm == "enc":
+                p = d + H.crc32(d + b"\x00")
+                p += bytes(-len(p) % 8)
+                r = bytearray(H.cbc("3des", self.sk, self.iv, p))
+            else:
+                r = bytearray(d + H.cmac_iv("3des", self.sk, self.iv, d + b"\x00")[:8])
+            if self.tamper:
+                r[-1] ^= 1
+            return 0, b"\x00" + bytes(r)
+        return 0, b"\x1c"
+
+
+def _door3(kind, key, comm):
+    class Door:
+        cfg = {"card": {"enabled": True, "mifare": {"enabled": False},
+                        "desfire": {"enabled": True, "aid": "F51230", "file": 2, "key_index": 1, "comm": comm,
+                                    "crypto": kind, "offset": 1, "length": 4, "diversify": False,
+                                    "uid_fallback": False}}}
+        secrets = {"desfire_key": key}
+        card_format = "FULLH"
+        out = []
+
+        def decide(self, *a):
+            self.out.append(a)
+
+        def deny(self):
+            pass
+
+        def show(self, text):
+            pass
+
+        def record(self, kind, granted, reason, *a):
+            self.out.append(("denied", reason))
+
+    return Door()
+
+
+@pytest.mark.parametrize("kind, n", [("3des", 16), ("3des", 24), ("des", 8), ("des", 16)])
+@pytest.mark.parametrize("comm", ["plain", "mac", "enc"])
+def test_the_doors_3des_session_against_the_hosts(kind, n, comm):
+    from doorapp import cardkinds
+
+    key = os.urandom(n) if not (kind == "des" and n == 16) else os.urandom(8) * 2
+    for tamper, want in ((None, [(1, "00003039", b"\x00\x00\x30\x39", 7)]), (True, [("denied", 43)])):
+        door = _door3(kind, key, comm)
+
+        class W:
+            read_card = None
+
+        w = W()
+        cardkinds.follow(door, w)
+        chip = HostCard3DES(key, b"\xff\x00\x00\x30\x39\xee", comm, tamper)
+        asyncio.run(w.read_card(chip, UID, 0x0344, 0x20))
+        assert door.out == want, (tamper, door.out)
+        assert [f[0] for f in chip.frames] == [0x5A, 0x1A, 0xAF, 0xBD]
+        assert len(chip.frames[2]) == 1 + (32 if n == 24 else 16)  # RndA || RndB', 16 or 32 bytes
+    # another key than the card's: the card refuses the door's answer (AE): card_key_wrong
+    door = _door3(kind, bytes(n), comm)
+
+    class W:
+        read_card = None
+
+    w = W()
+    cardkinds.follow(door, w)
+    asyncio.run(w.read_card(HostCard3DES(key, b"\xff\x00\x00\x30\x39\xee", comm), UID, 0x0344, 0x20))
+    assert door.out == [("denied", 40)], door.out  # another key: card_key_wrong

@@ -81,7 +81,7 @@ def test_desfire_end_to_end(tmp_path):
                                    ({"aid": "000000"}, "card.desfire.aid", "PICC"),
                                    ({"file": 17}, "card.desfire.file", "between"),
                                    ({"key_index": 12}, "card.desfire.key_index", "between"),
-                                   ({"crypto": "3des"}, "card.desfire.crypto", "AES"),
+                                   ({"crypto": "3des", "diversify": True}, "card.desfire.diversify", "AES-128 only"),
                                    ({"comm": "clear"}, "card.desfire.comm", "plain"),
                                    ({"colour": 1}, "card.desfire.colour", "unknown")):
             st, doc = admin.patch("/api/v1/config", {"card": {"desfire": patch}})
@@ -144,3 +144,58 @@ def test_bad_desfire_key_in_secrets_names_the_field(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "desfire_key" in out and "32 hex digits" in out, out
     assert "a1b2c3" not in out
+
+
+K3 = "0123456789abcdef" "fedcba9876543210" "00112233445566aa"  # 3K3DES
+K2 = "13579bdf02468ace" "2468ace013579bdf"  # 2K3DES
+K1 = "0f1e2d3c4b5a6978"  # DES
+
+
+def test_3des_and_des_end_to_end(tmp_path):
+    """2K3DES, 3K3DES and DES applications read by the door itself (lib/des.py under MicroPython):
+    the code opens, a wrong key is card_key_wrong, a tampered MAC or CRC card_integrity."""
+    for kind, key, ck in (("3des", K3, K3), ("3des", K2, K2), ("des", K1, K1), ("des", K1 + K1, K1)):
+        cfg = dict(FAST_CONFIG, card={"format": "10D", "desfire": {"enabled": True, "aid": "F51230", "file": 1,
+                                                                   "crypto": kind, "comm": "mac"}})
+        d = tmp_path / (kind + str(len(key)))
+        d.mkdir()
+        sim = Sim(d, config=cfg, users=USERS, http=(key == K3),
+                  secrets={"site_key": SITE_KEY, "desfire_key": key})
+        try:
+            ev = tap(sim, desfire=card(key=ck, crypto=kind, comm="mac"))
+            assert (ev["result"], ev["reason"], ev["user"]) == ("granted", "ok", 1001), (kind, ev)
+            ev = tap(sim, desfire=card(key=ck[::-1], crypto=kind, comm="mac"))
+            assert (ev["result"], ev["reason"], ev["code"]) == ("denied", "card_key_wrong", UID), (kind, ev)
+            ev = tap(sim, desfire=card(key=ck, crypto=kind, comm="mac", tamper="mac"))
+            assert (ev["result"], ev["reason"], ev["code"]) == ("denied", "card_integrity", UID), (kind, ev)
+            if key == K3:
+                ev = tap(sim, desfire=card(key=KEY, crypto="aes", comm="mac"))  # an AES card: refused
+                assert ev["reason"] == "card_key_wrong", ev
+                admin = admin_session(sim.http)
+                st, doc = admin.patch("/api/v1/config", {"card": {"desfire": {"comm": "enc"}}})
+                assert st == 200, doc
+                ev = tap(sim, desfire=card(key=ck, crypto=kind))
+                assert (ev["result"], ev["user"]) == ("granted", 1001), ev
+                ev = tap(sim, desfire=card(key=ck, crypto=kind, tamper="enc"))
+                assert (ev["result"], ev["reason"]) == ("denied", "card_integrity"), ev
+                # the provisioned key must fit the crypto: a 24-byte key is not AES-128
+                st, doc = admin.patch("/api/v1/config", {"card": {"desfire": {"crypto": "aes"}}})
+                assert st == 400 and doc["field"] == "card.desfire.crypto" and "32 hex digits" in doc["error"], doc
+                assert K3 not in json.dumps(doc).lower()
+                st, doc = admin.get("/api/v1/config")
+                assert doc["card"]["desfire"]["crypto"] == "3des" and K3 not in json.dumps(doc).lower()
+            assert "Traceback" not in sim.output
+        finally:
+            sim.stop()
+
+
+def test_desfire_key_that_does_not_fit_the_crypto_stops_start_up(tmp_path):
+    for kind, key in (("aes", K3), ("des", K3), ("3des", K1)):
+        cfg = dict(CFG, card={"format": "10D", "desfire": {"enabled": True, "aid": "F51230", "crypto": kind}})
+        (tmp_path / kind).mkdir()
+        s = Sim(tmp_path / kind, config=cfg, users=USERS, secrets={"site_key": SITE_KEY, "desfire_key": key},
+                start=False)
+        r = subprocess.run(s.argv, env=s.env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and "secrets.json: desfire_key: must be" in out and kind in out, out
+        assert key not in out.lower()

@@ -363,7 +363,7 @@ def test_card_format_view(page, sim, api):
 
 def test_card_view_desfire_fields(page, sim, api):
     """The DESFire settings: shown from the config, saved, and the device's refusals (a bad AID,
-    3DES the door can't read) next to their fields."""
+    diversified 3DES keys) next to their fields."""
     sign_in(page, sim, view="card")
     form = page.locator("#card-form")
     try:
@@ -374,8 +374,9 @@ def test_card_view_desfire_fields(page, sim, api):
         expect(field_error(page, "#card-form", "card.desfire.aid")).to_contain_text("6 hex digits")
         form.locator("[name=desfire_aid]").fill("f51230")
         form.locator("[name=desfire_crypto]").select_option("3des")
+        form.locator("[name=desfire_diversify]").check()
         form.locator("button").click()
-        expect(field_error(page, "#card-form", "card.desfire.crypto")).to_contain_text("AES only")
+        expect(field_error(page, "#card-form", "card.desfire.diversify")).to_contain_text("AES-128 only")
         form.locator("[name=desfire_crypto]").select_option("aes")
         form.locator("[name=desfire_enabled]").check()
         form.locator("[name=desfire_file]").fill("3")

@@ -119,6 +119,15 @@ class Door:
         finally:
             residency.trim()
         old = self.cfg
+        d = new["card"]["desfire"]
+        if d["enabled"] and self.secrets.get("desfire_key"):  # the key provisioned must fit the crypto
+            from doorapp.config.desfirecfg import key_error
+
+            err = key_error(d["crypto"], self.secrets["desfire_key"])
+            if err:
+                from configerror import ConfigError
+
+                raise ConfigError(path, "card.desfire.crypto", "secrets.json desfire_key " + err)
         engine = make_engine(self.table, new)  # (a relay schedule the table lacks: refused before anything is stored)
         verify_changed = new["verify"] != old["verify"] or new["device"]["id"] != old["device"]["id"]
         remote = None

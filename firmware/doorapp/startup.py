@@ -72,6 +72,12 @@ def open_door(board, cfg=None, secrets=None):
             secrets = load_secrets(board)
     finally:
         residency.trim()
+    if cfg["card"]["desfire"]["enabled"] and secrets.get("desfire_key"):  # its size by card.desfire.crypto
+        from doorapp.config.desfirecfg import key_error
+
+        err = key_error(cfg["card"]["desfire"]["crypto"], secrets["desfire_key"])
+        if err:
+            raise ConfigError(data_path(board, SECRETS_FILE), "desfire_key", err)
     for name in (STAGED_FILE, CONFIG_FILE + ".tmp", SECRETS_FILE + ".tmp"):  # writes a power cut left
         fileio.remove(data_path(board, name))
     table = open_table(board, cfg, secrets)

@@ -284,8 +284,9 @@ def register(sub):
     p.add_argument("--mifare-key", help="12 hex digits: the MIFARE Classic sector key (default: keep, else generate)")
     p.add_argument("--new-mifare-key", action="store_true", help="generate a new MIFARE key (cards encoded with the old "
                                                                  "one no longer open)")
-    p.add_argument("--desfire-key", help="32 hex digits: the DESFire AES-128 application key (or the master key of "
-                                         "diversified cards) (default: keep, else generate)")
+    p.add_argument("--desfire-key", help="32 hex digits: the DESFire AES-128 (or 2K3DES) application key; 48 for "
+                                         "3K3DES, 16 for DES (or the master key of diversified cards) (default: keep, "
+                                         "else generate)")
     p.add_argument("--new-desfire-key", action="store_true", help="generate a new DESFire key (cards encoded with the "
                                                                    "old one no longer open)")
     p.add_argument("--plus-key", action="append", metavar="HEX", help="32 hex digits: a MIFARE Plus SL3 AES key; up to "

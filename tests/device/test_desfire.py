@@ -304,3 +304,109 @@ def test_diversified_keys():
     other = b"\x04\x11\x22\x33\x44\x55\x67"
     emu, pn = rig()  # one card's key opens for that card only
     assert tap(emu, pn, Door(diversify=True), card(key=own.hex()), other) == ("deny", 40, other)
+
+
+def _emulator_has_des():
+    """The emulator's card ciphers with `cryptography` (CPython); inside MicroPython it has AES
+    only, and the door's 3DES is checked against it under CPython (and end to end in
+    tests/test_sim_desfire.py, the door under MicroPython, the card in CPython)."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+K2 = bytes(range(0x20, 0x30))  # 2K3DES
+K3 = bytes(range(0x30, 0x48))  # 3K3DES
+K1 = bytes(range(0x48, 0x50))  # DES
+
+
+def test_3des_and_des_keys_read_the_code_in_each_mode():
+    if not _emulator_has_des():
+        return
+    for kind, key in (("3des", K2), ("3des", K3), ("des", K1), ("des", K1 + K1)):
+        ck = key[0:8] if kind == "des" else key  # (the door takes DES as 8 bytes or as 2K3DES K1 = K2)
+        for comm in ("plain", "mac", "enc"):
+            emu, pn = rig()
+            door = Door(comm=comm, crypto=kind)
+            door.secrets = {"desfire_key": key}
+            out = tap(emu, pn, door, card(comm=comm, crypto=kind, key=ck.hex()))
+            assert out == ("code", "0000012345", CODE), (kind, len(key), comm, out)
+            door.cfg["card"]["desfire"]["length"] = 6  # the enciphered answer: two 8-byte blocks with its CRC
+            emu, pn = rig()
+            out = tap(emu, pn, door, card(comm=comm, crypto=kind, key=ck.hex()))
+            assert out == ("code", "0000012345", b"\x00\x00\x30\x39\x01\x02"), (kind, len(key), comm, out)
+
+
+def test_3des_denials():
+    if not _emulator_has_des():
+        return
+    wrong = ("deny", 40, UID)  # card_key_wrong
+    bad = ("deny", 43, UID)  # card_integrity
+    for kind, key, other in (("3des", K2, K2[::-1]), ("3des", K3, K3[::-1]), ("des", K1, K1[::-1])):
+        door = Door(comm="enc", crypto=kind)
+        door.secrets = {"desfire_key": key}
+        emu, pn = rig()
+        assert tap(emu, pn, door, card(crypto=kind, key=other.hex())) == wrong, kind
+        for comm in ("mac", "enc"):
+            door.cfg["card"]["desfire"]["comm"] = comm
+            emu, pn = rig()
+            assert tap(emu, pn, door, card(crypto=kind, key=key.hex(), comm=comm, tamper=comm)) == bad, (kind, comm)
+        emu, pn = rig()  # an AES application: the card refuses the 3DES authentication
+        assert tap(emu, pn, door, card(comm="mac")) == wrong, kind
+    # a key of the wrong size for the crypto (start-up refuses it; the reader too)
+    door = Door(crypto="des")
+    door.secrets = {"desfire_key": K3}
+    emu, pn = rig()
+    assert tap(emu, pn, door, card(crypto="3des", key=K3.hex())) == wrong
+    door = Door(crypto="aes")
+    door.secrets = {"desfire_key": K3}
+    emu, pn = rig()
+    assert tap(emu, pn, door, card(crypto="3des", key=K3.hex())) == wrong
+    # an AES key on a 3DES application (AA refused) and the 3DES key of an AES one
+    door = Door(crypto="aes")
+    emu, pn = rig()
+    assert tap(emu, pn, door, card(crypto="3des", key=K2.hex())) == wrong
+
+
+def test_3des_four_exchanges_and_the_session_frames():
+    if not _emulator_has_des():
+        return
+    emu, pn = rig()
+    door = Door(crypto="3des", comm="mac")
+    door.secrets = {"desfire_key": K3}
+    df = emu.place_desfire(UID, card(crypto="3des", key=K3.hex(), comm="mac"))
+    seen = []
+    answer = df.answer
+
+    def spy(cmd):
+        seen.append(bytes(cmd)[0])
+        return answer(cmd)
+
+    df.answer = spy
+
+    async def main():
+        await pn.init()
+        c = await pn.read_passive_target()
+        w = Watcher()
+        cardkinds.follow(door, w)
+        await w.read_card(pn, *c)
+
+    run(main())
+    assert door.out == [("code", "0000012345", CODE)], door.out
+    assert seen == [0x5A, 0x1A, 0xAF, 0xBD], seen
+
+
+def test_3des_cmac_sp800_38b_vector():
+    """NIST SP 800-38B appendix D.4 (three-key TDEA, messages of 0, 64, 160 and 256 bits): the
+    device's 8-byte-block CMAC (Rb 1B; K2 used for the empty and the 20-byte message, K1 for
+    the whole blocks)."""
+    import des
+
+    k = des.Key(bytes.fromhex("8aa83bf8cbda10620bc1bf19fbb6cd58bc313d4a371ca8b5"))
+    k1, k2 = desfire.subkeys(k, 8)
+    m = bytes.fromhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
+    for n, want in ((0, "b7a688e122ffaf95"), (8, "8e8f293136283797"), (20, "743ddbe0ce2dc2ed"),
+                    (32, "33e6b1092400eae5")):
+        assert bytes(desfire.cmac(k, k1, k2, bytearray(8), m[:n])).hex() == want, n

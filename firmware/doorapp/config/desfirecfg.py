@@ -5,12 +5,12 @@ or the board is psram: a lean board (where it is refused) never interns its name
   aid          the application, 6 hex digits as written (most significant first; not 000000,
                the card level)
   file         file number 0-16 holding the code
-  crypto       "aes" (the only kind the device reads: cryptolib has no DES); "3des"/"des" are
-               refused with the reason (host tools and the emulator know them)
+  crypto       "aes" (AES-128, the one to choose), "3des" (2K3DES or 3K3DES by the key's size)
+               or "des" (AuthenticateISO; lib/des.py, loaded only for these)
   key_index    the application key 0-11 that reads the file (the key: secrets.json desfire_key)
   comm         how the file travels: "plain", "mac" (CMAC) or "enc" (enciphered)
   offset, length  where the code lies in the file (length 4-10 bytes, read as a card "UID")
-  diversify    the card's key is the site key diversified by NXP AN10922 (UID, AID)
+  diversify    the card's key is the site key diversified by NXP AN10922 (UID, AID); AES only
   uid_fallback cards that are not DESFire are decided on their UID (off: card_not_desfire)
 """
 from configerror import ConfigError
@@ -32,9 +32,22 @@ def check(given, path, section):
     if int(aid, 16) == 0:
         raise ConfigError(path, "card.desfire.aid", "000000 is the card itself (PICC level), not an application")
     d["aid"] = aid.upper()
-    if d["crypto"] != "aes":
-        raise ConfigError(path, "card.desfire.crypto", "%s cards can't be read by the door: MicroPython's cryptolib "
-                          "has AES only (no DES); use AES-128 applications (docs/cards-desfire.md)" % d["crypto"].upper())
+    if d["crypto"] != "aes" and d["diversify"]:
+        raise ConfigError(path, "card.desfire.diversify", "diversified keys are AES-128 only (AN10922 with AES "
+                          "CMAC); %s applications use the site key itself (docs/cards-desfire.md)" % d["crypto"].upper())
     if d["offset"] + d["length"] > 1024:
         raise ConfigError(path, "card.desfire.offset", "offset + length must stay within 1024 bytes")
     return d
+
+
+KEY_SIZES = {"aes": (16,), "3des": (16, 24), "des": (8, 16)}
+KEY_WHAT = {"aes": "32 hex digits (16 bytes, AES-128)", "3des": "32 or 48 hex digits (16 bytes 2K3DES, 24 bytes 3K3DES)",
+            "des": "16 or 32 hex digits (8 bytes DES, or 16 as 2K3DES with equal halves)"}
+
+
+def key_error(crypto, key):
+    """None if secrets.json's desfire_key (bytes or None) fits card.desfire.crypto, else what
+    it must be (the message of a ConfigError; never the key)."""
+    if key is None or len(key) in KEY_SIZES[crypto]:
+        return None
+    return "must be %s for card.desfire.crypto %s" % (KEY_WHAT[crypto], crypto)

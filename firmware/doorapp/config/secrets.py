@@ -16,7 +16,9 @@ an invalid file stops start-up with the file and field named.
                  code (config card.mifare; docs/cards-mifare.md); `doorctl cards encode` writes it
   desfire_key    32 hex digits (16 bytes): the AES-128 key of the DESFire application key that
                  reads the card code (config card.desfire; docs/cards-desfire.md), or the master
-                 key the cards' keys are diversified from (card.desfire.diversify)
+                 key the cards' keys are diversified from (card.desfire.diversify); for
+                 card.desfire.crypto 3des 32 (2K3DES) or 48 (3K3DES), for des 16 or 32 hex digits
+                 (startup.open_door and Door.apply_config check it against the crypto)
   plus_keys      a list of 1-3 keys of 32 hex digits: the AES-128 keys a MIFARE Plus SL3 sector
                  holding the card code may have, tried in order (config card.plus;
                  docs/cards-plus.md)
@@ -57,7 +59,9 @@ def validate(doc, path=SECRETS_FILE):
     if "mifare_key" in doc:
         out["mifare_key"] = _hex_key(doc["mifare_key"], path, "mifare_key", 6)
     if "desfire_key" in doc:
-        out["desfire_key"] = _hex_key(doc["desfire_key"], path, "desfire_key", 16)
+        v = doc["desfire_key"]  # AES-128 / 2K3DES 16 bytes, DES 8, 3K3DES 24 (which: card.desfire.crypto)
+        n = len(v) // 2 if isinstance(v, str) and len(v) in (16, 48) else 16
+        out["desfire_key"] = _hex_key(v, path, "desfire_key", n)
     if "plus_keys" in doc:
         keys = doc["plus_keys"]
         if not isinstance(keys, list) or not 1 <= len(keys) <= 3:
