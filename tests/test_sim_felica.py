@@ -43,8 +43,19 @@ def test_felica_end_to_end(tmp_path):
         admin = admin_session(sim.http)
         st, doc = admin.patch("/api/v1/config", {"card": {"felica": {"enabled": "yes"}}})
         assert st == 400 and doc["field"] == "card.felica.enabled", doc
-        st, doc = admin.patch("/api/v1/config", {"card": {"felica": {"enabled": False}}})
-        assert st == 200 and doc["card"]["felica"] == {"enabled": False}
+        st, doc = admin.patch("/api/v1/config", {"card": {"felica": {"kbps": 848}}})
+        assert st == 400 and doc["field"] == "card.felica.kbps" and "212/424" in doc["error"], doc
+        # 424 kbit/s polls: a card that answers them opens; an older 212-only card isn't found
+        st, doc = admin.patch("/api/v1/config", {"card": {"felica": {"kbps": 424}}})
+        assert st == 200 and doc["card"]["felica"] == {"enabled": True, "kbps": 424}, doc
+        ev = tap(sim, felica=IDM)
+        assert (ev["result"], ev["user"]) == ("granted", 1001), ev
+        last = sim.state(0)["last_seq"]
+        sim.call("tap", felica=IDM, kbps=[212], ms=400)
+        time.sleep(1.0)
+        assert sim.state(0)["last_seq"] == last
+        st, doc = admin.patch("/api/v1/config", {"card": {"felica": {"enabled": False, "kbps": 212}}})
+        assert st == 200 and doc["card"]["felica"] == {"enabled": False, "kbps": 212}
         time.sleep(0.2)  # (a FeliCa poll sent just before the change may still be running in the emulator)
         last = sim.state(0)["last_seq"]
         sim.call("tap", felica=IDM, ms=400)  # off: no FeliCa poll finds it

@@ -453,15 +453,18 @@ def test_card_view_nfc_fields(page, sim, api):
         expect(page.locator("#v-card")).to_be_visible()
         expect(form.locator("[name=nfc_aid]")).to_have_value("A0000001020304")
         expect(form.locator("[name=nfc_enabled]")).to_be_checked()
-        # FeliCa: one switch
+        # FeliCa: a switch and the polling rate
         expect(form.locator("[name=felica_enabled]")).not_to_be_checked()
+        expect(form.locator("[name=felica_kbps]")).to_have_value("212")
         form.locator("[name=felica_enabled]").check()
+        form.locator("[name=felica_kbps]").select_option("424")
         form.locator("button").click()
         expect(page.locator("#banner")).to_contain_text("Card settings saved")
-        assert config_becomes(api, lambda c: c["card"]["felica"]["enabled"])["card"]["felica"] == {"enabled": True}
+        got = config_becomes(api, lambda c: c["card"]["felica"]["enabled"])["card"]["felica"]
+        assert got == {"enabled": True, "kbps": 424}, got
     finally:
         assert api.patch("/api/v1/config", {"card": {"nfc": {"enabled": False, "aid": "F0646F6F7263746C"},
-                                                     "felica": {"enabled": False}}})[0] == 200
+                                                     "felica": {"enabled": False, "kbps": 212}}})[0] == 200
 
 
 def test_events_view_lists_and_follows(clock_page, sim):

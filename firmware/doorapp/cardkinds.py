@@ -50,6 +50,8 @@ def follow(door, watcher):
             _on.append((kind, bit, reason, __import__("doorapp." + kind, None, None, ("read",)).read))
     f = card.get("felica")
     watcher.felica = (watcher.felica or 1) if f is not None and f["enabled"] else 0  # (pn532/watch.py)
+    if f is not None:
+        watcher.felica_brty = 2 if f.get("kbps") == 424 else 1
     watcher.read_card = read if _on else None
 
 

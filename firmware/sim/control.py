@@ -82,12 +82,13 @@ class Control:
         `desfire`: a DESFire's application, key and file (pn532emu/desfire.py card_from);
         `plus`: a MIFARE Plus SL3's blocks and AES keys (pn532emu/plus.py card_from); `hce`: a
         phone's app, its AID and answer (pn532emu/phone.py phone_from; no uid: a random one);
-        `felica`: a FeliCa card's IDm (16 hex digits)."""
+        `felica`: a FeliCa card's IDm (16 hex digits), `kbps`: the rates it answers ([212, 424]
+        unless given; an older card: [212])."""
         if req.get("felica"):  # a FeliCa card: its IDm, 8 bytes of hex
             h = str(req["felica"])
             if len(h) != 16:
                 raise ValueError("felica must be the card's IDm, 8 bytes of hex, got %r" % h)
-            return emu.place_felica(bytes(int(h[i:i + 2], 16) for i in range(0, 16, 2)))
+            return emu.place_felica(bytes(int(h[i:i + 2], 16) for i in range(0, 16, 2)), kbps=req.get("kbps") or (212, 424))
         if req.get("hce") is not None:  # a phone: its UID random unless given
             return emu.place_phone(req["hce"], parse_uid(req["uid"]) if req.get("uid") else None)
         uid = parse_uid(req.get("uid"))

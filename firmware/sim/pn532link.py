@@ -90,8 +90,8 @@ class RemoteEmulator:
     def place_phone(self, desc, uid=None):
         self._call({"call": "place", "uid": uid.hex() if uid else "", "hce": desc})
 
-    def place_felica(self, idm):
-        self._call({"call": "place", "uid": idm.hex(), "felica": True})
+    def place_felica(self, idm, kbps=(212, 424)):
+        self._call({"call": "place", "uid": idm.hex(), "felica": True, "kbps": list(kbps)})
 
     def remove(self):
         self._call({"call": "remove"})

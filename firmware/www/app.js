@@ -973,6 +973,7 @@ async function viewCard() {
   f.nfc_aid.value = n.aid;
   f.nfc_uid_fallback.checked = n.uid_fallback;
   f.felica_enabled.checked = cfg.card.felica.enabled;
+  f.felica_kbps.value = String(cfg.card.felica.kbps);
   await showRestart();
 }
 
@@ -992,7 +993,7 @@ onSubmit($('#card-form'), async f => {
     key_type: f.plus_key_type.value, keys: Number(f.plus_keys.value), uid_fallback: f.plus_uid_fallback.checked};
   const nfc = {enabled: f.nfc_enabled.checked, aid: f.nfc_aid.value.trim(), uid_fallback: f.nfc_uid_fallback.checked};
   const cfg = await api('PATCH', '/api/v1/config', {card: {enabled: f.enabled.checked, format: f.format.value, mifare,
-    desfire, plus, nfc, felica: {enabled: f.felica_enabled.checked}}});
+    desfire, plus, nfc, felica: {enabled: f.felica_enabled.checked, kbps: Number(f.felica_kbps.value)}}});
   f.format.value = cfg.card.format;
   await showRestart();
   banner('Card settings saved.');

@@ -33,7 +33,7 @@ def _handle(bridge, conn):
                 if call == "place" and req.get("desfire") is not None:
                     bridge.call("place_desfire", bytes.fromhex(req["uid"]), req["desfire"])
                 elif call == "place" and req.get("felica"):
-                    bridge.call("place_felica", bytes.fromhex(req["uid"]))
+                    bridge.call("place_felica", bytes.fromhex(req["uid"]), kbps=tuple(req.get("kbps") or (212, 424)))
                 elif call == "place" and req.get("hce") is not None:
                     bridge.call("place_phone", req["hce"], bytes.fromhex(req["uid"]) if req.get("uid") else None)
                 elif call == "place" and req.get("plus") is not None:

@@ -229,12 +229,14 @@ class PN532:
         st, _ = await self.in_data_exchange(bytes((0xA0, block)) + bytes(data))  # MIFARE WRITE
         return st == 0
 
-    def read_felica_target(self, timeout_ms=None):
-        """One FeliCa poll at 212 kbit/s (BrTy 01; payload 00 FF FF 01 00: polling, any system
-        code, the system code requested, one time slot): (IDm, None, None) or None when no card
-        answered. A coroutine; allocates nothing when no card answers (its frame is built once)."""
-        if self._felica_frame is None:
-            self._felica_frame = _frame(_CMD_INLISTPASSIVETARGET, b"\x01\x01\x00\xff\xff\x01\x00")
+    def read_felica_target(self, brty=1, timeout_ms=None):
+        """One FeliCa poll at 212 kbit/s (BrTy 01) or 424 kbit/s (BrTy 02), payload 00 FF FF 01 00
+        (polling, any system code, the system code requested, one time slot): (IDm, None, None) or
+        None when no card answered. A coroutine; allocates nothing when no card answers (its frame
+        is built once per rate)."""
+        f = self._felica_frame
+        if f is None or f[8] != brty:  # (00 00 FF LEN LCS D4 4A 01 BrTy ...)
+            self._felica_frame = _frame(_CMD_INLISTPASSIVETARGET, bytes((1, brty, 0, 0xFF, 0xFF, 1, 0)))
         return self._exchange(_CMD_INLISTPASSIVETARGET, self._felica_frame,
                               timeout_ms or self.poll_timeout_ms, 64, 2)
 

@@ -44,6 +44,7 @@ class CardWatcher:
     # kind of the next poll: 1 type A, 2 FeliCa; they alternate while no card is in the field, and
     # stay on the kind that found the card while it is there (its removal counts on that kind)
     felica = 0
+    felica_brty = 1  # the FeliCa polls' rate: 1 = 212 kbit/s, 2 = 424 kbit/s (card.felica.kbps)
 
     def __init__(self, reader, on_card, on_remove=None, interval_ms=100, miss_polls=3,
                  miss_ms=0, fail_limit=3, backoff_ms=250, max_backoff_ms=8000):
@@ -134,7 +135,7 @@ class CardWatcher:
                         init = False
                         continue
                     if self.felica == 2:
-                        card = await self.reader.read_felica_target()
+                        card = await self.reader.read_felica_target(self.felica_brty)
                     else:
                         card = await self.reader.read_passive_target()
                 except MemoryError:  # (no text built: there is no heap for it)

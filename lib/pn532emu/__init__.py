@@ -61,7 +61,7 @@ class Card:
     def __init__(self, uid, atqa=None, sak=None, memory=None, ats=None, desfire=None, plus=None, phone=None,
                  felica=None):
         uid = bytes(uid)
-        self.felica = felica  # a FeliCa card (uid: its IDm): (PMm, system code), answers 212 kbit/s polls only
+        self.felica = felica  # a FeliCa card (uid: its IDm): (PMm, system code, the rates it answers: 212, 424)
         if len(uid) not in ((8,) if felica is not None else (4, 7, 10)):
             raise ValueError("uid must be 4, 7 or 10 bytes" if felica is None else "a FeliCa IDm is 8 bytes")
         self.uid = uid
@@ -205,7 +205,7 @@ class PN532Emulator:
                     # NbTg Tg POL_RES-length 01 IDm PMm [system code]: the request code asked for it
                     self._pending = False
                     self._selected = True
-                    pmm, sysc = card.felica
+                    pmm, sysc = card.felica[0], card.felica[1]
                     r = bytes((1, 1, 18 + (2 if self._rc == 1 else 0), 1)) + card.uid + pmm
                     self._respond(_CMD_INLISTPASSIVETARGET, r + sysc if self._rc == 1 else r)
                 elif card is not None:
@@ -237,7 +237,8 @@ class PN532Emulator:
             return False
         if self._brty == 0:
             return card.felica is None
-        return card.felica is not None and self._sc in (b"\xff\xff", card.felica[1])
+        return (card.felica is not None and self._sc in (b"\xff\xff", card.felica[1])
+                and (212 if self._brty == 1 else 424) in card.felica[2])
 
     def due_in(self):
         """ms until poll() has something to do, or None (nothing timed is pending)."""
@@ -292,10 +293,11 @@ class PN532Emulator:
         self.place(uid or random_uid(), ats=ATS, phone=p)
         return p
 
-    def place_felica(self, idm, pmm=b"\x10\x0b\x4b\x42\x84\x85\xd0\xff", system_code=b"\x88\xb4"):
-        """Put a FeliCa card in the field: it answers FeliCa polls (InListPassiveTarget BrTy 01/02)
-        with its IDm (8 bytes), PMm and, when asked, its system code (default 88B4, FeliCa Lite-S)."""
-        return self.place(idm, felica=(bytes(pmm), bytes(system_code)))
+    def place_felica(self, idm, pmm=b"\x10\x0b\x4b\x42\x84\x85\xd0\xff", system_code=b"\x88\xb4", kbps=(212, 424)):
+        """Put a FeliCa card in the field: it answers FeliCa polls (InListPassiveTarget BrTy 01 at
+        212 kbit/s, 02 at 424 kbit/s: the rates in `kbps`; older cards answer 212 only) with its
+        IDm (8 bytes), PMm and, when asked, its system code (default 88B4, FeliCa Lite-S)."""
+        return self.place(idm, felica=(bytes(pmm), bytes(system_code), tuple(kbps)))
 
     def remove(self):
         self.card = None

@@ -85,6 +85,29 @@ def test_the_felica_poll_and_the_pn532_answer():
     assert answer(emu, b"\x01\x00") == b"\x00"  # a type A poll
 
 
+def test_the_424_kbps_poll_finds_the_cards_that_answer_it():
+    """card.felica.kbps 424: the polls go at 424 kbit/s (BrTy 02); a card that answers only
+    212 kbit/s (older FeliCa) is not found then, and is at 212."""
+    emu, st, pn = rig()
+
+    async def main():
+        await pn.init()
+        emu.place_felica(IDM)
+        assert await pn.read_felica_target(2) == (IDM, None, None)
+        assert polls()[-1] == b"\xd4\x4a\x01\x02\x00\xff\xff\x01\x00", polls()
+        emu.place_felica(IDM, kbps=(212,))
+        assert await pn.read_felica_target(2) is None
+        assert await pn.read_felica_target(1) == (IDM, None, None)
+        assert polls()[-1] == b"\xd4\x4a\x01\x01\x00\xff\xff\x01\x00", polls()
+
+    def polls():  # the InListPassiveTarget frames sent (TFI, command, params)
+        return [bytes(f[5:14]) for f in st.sent if len(f) > 6 and f[6] == 0x4A]
+
+    run(main())
+    seen, kinds, w = watch(1, lambda emu: emu.place_felica(IDM), brty=2)
+    assert seen == [(IDM, None, None)] and kinds[2] > 30 and 1 not in kinds, (seen, kinds)
+
+
 def answer(emu, params):
     """The emulator's InListPassiveTarget answer data (after D5 4B) to `params`."""
     emu.clear_output()
@@ -102,13 +125,14 @@ def answer(emu, params):
     raise AssertionError("no answer")
 
 
-def watch(felica, place, polls=40):
+def watch(felica, place, polls=40, brty=1):
     """A watcher polling for `polls` polls with `place(emu)` done first: (the cards it saw, the
     InListPassiveTarget frames by BrTy)."""
     emu, st, pn = rig()
     seen = []
     w = CardWatcher(pn, lambda uid, atqa, sak: seen.append((uid, atqa, sak)), interval_ms=2, miss_polls=3)
     w.felica = felica
+    w.felica_brty = brty
 
     async def main():
         task = asyncio.create_task(w.run())

@@ -74,7 +74,7 @@ MIFARE = {"enabled": (bool, False, 0, 0), "sector": (int, 1, 0, 15), "block": (i
           "key_type": (("A", "B"), "A", 0, 0), "uid_fallback": (bool, False, 0, 0)}
 SECTIONS["card"]["mifare"] = (MIFARE, None, 0, 0)
 # card.felica (docs/cards-felica.md): the reader polls FeliCa cards too (IDm as the card number)
-SECTIONS["card"]["felica"] = ({"enabled": (bool, False, 0, 0)}, None, 0, 0)
+SECTIONS["card"]["felica"] = ({"enabled": (bool, False, 0, 0), "kbps": ((212, 424), 212, 0, 0)}, None, 0, 0)
 _OFF = {"enabled": False}  # card.desfire, card.plus on a lean board (their own checkers: the whole section)
 # card sections checked by a module of their own: (field, its checker doorapp.config.<module>,
 # what the lean refusal calls it)
@@ -116,7 +116,7 @@ def check_value(value, spec, path, field):
             _check_mifare(value, path, field)
     elif isinstance(kind, tuple):
         if value not in kind:
-            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join(kind), value))
+            raise ConfigError(path, field, "must be one of %s, got %r" % ("/".join([str(k) for k in kind]), value))
     elif kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, field, "must be true or false, got %r" % (value,))
