@@ -431,6 +431,37 @@ def test_card_view_plus_fields(page, sim, api):
                                                               "key_type": "A", "keys": 1}}})[0] == 200
 
 
+def test_card_view_mifare_fields(page, sim, api):
+    """The MIFARE Classic encryption settings: the manufacturer block refused next to its field,
+    then sector, block, key B and the UID fallback saved and shown again."""
+    sign_in(page, sim, view="card")
+    form = page.locator("#card-form")
+    try:
+        expect(form.locator("[name=mifare_enabled]")).not_to_be_checked()
+        form.locator("[name=mifare_enabled]").check()
+        form.locator("[name=mifare_sector]").fill("0")
+        form.locator("[name=mifare_block]").fill("0")
+        form.locator("button").click()
+        expect(field_error(page, "#card-form", "card.mifare.block")).to_contain_text("manufacturer block")
+        assert not api.get("/api/v1/config")[1]["card"]["mifare"]["enabled"]  # nothing stored
+        form.locator("[name=mifare_sector]").fill("5")
+        form.locator("[name=mifare_block]").fill("2")
+        form.locator("[name=mifare_key_type]").select_option("B")
+        form.locator("[name=mifare_uid_fallback]").check()
+        form.locator("button").click()
+        expect(page.locator("#banner")).to_contain_text("Card settings saved")
+        m = config_becomes(api, lambda c: c["card"]["mifare"]["enabled"])["card"]["mifare"]
+        assert m == {"enabled": True, "sector": 5, "block": 2, "key_type": "B", "uid_fallback": True}, m
+        page.goto(sim.url + "/#status")
+        expect(page.locator("#v-status")).to_be_visible()
+        page.goto(sim.url + "/#card")
+        expect(form.locator("[name=mifare_sector]")).to_have_value("5")
+        expect(form.locator("[name=mifare_key_type]")).to_have_value("B")
+    finally:
+        assert api.patch("/api/v1/config", {"card": {"mifare": {"enabled": False, "sector": 1, "block": 0,
+                                                                "key_type": "A", "uid_fallback": False}}})[0] == 200
+
+
 def test_card_view_nfc_fields(page, sim, api):
     """The NFC phone settings: shown, saved, and a bad AID refused next to its field; FeliCa's
     switch."""
