@@ -233,3 +233,16 @@ def run_to_exit(argv, timeout=20):
     env = dict(os.environ)
     env["MICROPYPATH"] = mpycache.compiled_path(relative_to=ROOT)
     return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def tap_decided(sim, uid, ms=200, **card):
+    """Tap a card (`card`: how the control channel describes it, e.g. desfire={...}) and return
+    the event it was decided with, once relay 1 is off again and the card has been gone long
+    enough (removal_ms) for the same UID to be a new tap."""
+    last = sim.state(0)["last_seq"]
+    sim.call("tap", uid=uid, ms=ms, **card)
+    st = sim.wait_for(lambda s: s["last_seq"] > last, timeout=5)
+    ev = [e for e in st["events"] if e["seq"] > last]
+    sim.wait_for(lambda s: not s["relays"]["1"]["on"], timeout=5)
+    time.sleep(0.5)
+    return ev[0]

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from httpclient import admin_session
-from simproc import FAST_CONFIG, ROOT, Sim
+from simproc import FAST_CONFIG, ROOT, Sim, tap_decided
 
 KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 SITE_KEY = "5a" * 32
@@ -23,17 +23,8 @@ def card(code=CODE, key=KEY, **over):
     return d
 
 
-def tap(sim, uid=UID, desfire=None):
-    last = sim.state(0)["last_seq"]
-    args = {"uid": uid, "ms": 200}
-    if desfire is not None:
-        args["desfire"] = desfire
-    sim.call("tap", **args)
-    st = sim.wait_for(lambda s: s["last_seq"] > last, timeout=5)
-    ev = [e for e in st["events"] if e["seq"] > last]
-    sim.wait_for(lambda s: not s["relays"]["1"]["on"], timeout=5)
-    time.sleep(0.5)  # the card gone for removal_ms: the same UID is a new tap again
-    return ev[0]
+def tap(sim, uid=UID, **card):
+    return tap_decided(sim, uid, **card)
 
 
 def _sim(tmp, **kw):

@@ -3,13 +3,12 @@ reads the card code from an encrypted sector of a card on the emulated PN532 (it
 decides on it, and never shows the key (docs/cards-mifare.md)."""
 import json
 import subprocess
-import time
 
 import pytest
 
 from httpclient import admin_session
 from pn532emu.mifare import access_bits
-from simproc import FAST_CONFIG, ROOT, Sim
+from simproc import FAST_CONFIG, ROOT, Sim, tap_decided
 
 KEY = "a1b2c3d4e5f6"
 SITE_KEY = "5a" * 32
@@ -25,17 +24,8 @@ def card(code=CODE, key=KEY, sector=2, block=1, access="787788"):
     return {"sectors": {str(sector): {"key_a": key, "key_b": key, "access": access}}, "blocks": blocks}
 
 
-def tap(sim, uid=UID, mifare=None):
-    last = sim.state(0)["last_seq"]
-    args = {"uid": uid, "ms": 200}
-    if mifare is not None:
-        args["mifare"] = mifare
-    sim.call("tap", **args)
-    st = sim.wait_for(lambda s: s["last_seq"] > last, timeout=5)
-    ev = [e for e in st["events"] if e["seq"] > last]
-    sim.wait_for(lambda s: not s["relays"]["1"]["on"], timeout=5)
-    time.sleep(0.5)  # the card gone for removal_ms: the same UID is a new tap again
-    return ev[0]
+def tap(sim, uid=UID, **card):
+    return tap_decided(sim, uid, **card)
 
 
 @pytest.fixture(scope="module")

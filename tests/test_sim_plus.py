@@ -6,7 +6,7 @@ import json
 import time
 
 from httpclient import admin_session
-from simproc import FAST_CONFIG, Sim
+from simproc import FAST_CONFIG, Sim, tap_decided
 
 KEY1 = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 KEY2 = "a0b1c2d3e4f5061728394a5b6c7d8e9f"
@@ -23,17 +23,8 @@ def card(code=12345, key=KEY1, block=9, **over):
     return d
 
 
-def tap(sim, uid=UID, plus=None):
-    last = sim.state(0)["last_seq"]
-    args = {"uid": uid, "ms": 200}
-    if plus is not None:
-        args["plus"] = plus
-    sim.call("tap", **args)
-    st = sim.wait_for(lambda s: s["last_seq"] > last, timeout=5)
-    ev = [e for e in st["events"] if e["seq"] > last]
-    sim.wait_for(lambda s: not s["relays"]["1"]["on"], timeout=5)
-    time.sleep(0.5)  # the card gone for removal_ms: the same UID is a new tap again
-    return ev[0]
+def tap(sim, uid=UID, **card):
+    return tap_decided(sim, uid, **card)
 
 
 def test_plus_end_to_end(tmp_path):

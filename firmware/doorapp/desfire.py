@@ -43,7 +43,7 @@ from cryptolib import aes
 
 import cardfmt
 from keyedhash import equal
-from pn532 import PN532Error
+from doorapp.cardread import deny, exchange
 
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_KEY_WRONG = const(40)
@@ -141,22 +141,6 @@ def crc32(data):
 
 
 # -- the door ---------------------------------------------------------------------------------
-def _deny(door, uid, reason):
-    door.deny()
-    door.record(_KIND_CARD, False, reason, uid, 0, None, ())  # fmt 0: the UID in full hex
-    door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
-
-
-async def _x(chip, data):
-    """One InDataExchange: (card status, card data); the PN532's own errors raise."""
-    st, r = await chip.in_data_exchange(data)
-    if st:
-        raise PN532Error("desfire status %d" % st)
-    if not r:
-        return -1, r
-    return r[0], r[1:]
-
-
 _site = None  # (desfire_key, its des.Key) once a 3DES/DES card was read
 
 
@@ -173,7 +157,7 @@ async def _auth_des(chip, key_no, key, kind):
     if not (n == 24 and kind == "3des" or n == 16 or n == 8 and kind == "des"):
         return None
     r = 16 if n == 24 else 8  # RndA, RndB
-    st, c = await _x(chip, bytes((0x1A, key_no)))
+    st, c = await exchange(chip, "desfire", bytes((0x1A, key_no)))
     if st != _MORE or len(c) != r:  # AE (an AES key, or another size), 40, 9D
         return None
     global _site
@@ -187,7 +171,7 @@ async def _auth_des(chip, key_no, key, kind):
     m[r:2 * r - 1] = rndb[1:r]
     m[2 * r - 1] = rndb[0]
     m = des.cbc_encrypt(k, c[r - 8:r], m)
-    st, c = await _x(chip, b"\xaf" + m)
+    st, c = await exchange(chip, "desfire", b"\xaf" + m)
     if st != _OK or len(c) != r:  # AE: the card did not find RndB: another key
         return None
     a = des.cbc_decrypt(k, m[2 * r - 8:2 * r], c)
@@ -216,22 +200,22 @@ async def read(door, chip, uid, atqa, sak):
         return False
     key = (door.secrets or {}).get("desfire_key")
     aid = aid_bytes(d["aid"])
-    st, _ = await _x(chip, b"\x5a" + aid)
+    st, _ = await exchange(chip, "desfire", b"\x5a" + aid)
     if st == _NO_APP:
-        return _deny(door, uid, _REASON_CARD_APP_MISSING)
+        return deny(door, uid, _REASON_CARD_APP_MISSING)
     if st:  # not a DESFire (a phone, a bank card: an ISO error)
         return False
     if not key:  # (not provisioned: `doorctl provision --desfire-key`)
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     kind = d["crypto"]
     if kind == "aes":
         if len(key) != 16:  # (a 3DES key left in secrets.json)
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         if d["diversify"]:
             key = diversify(key, uid, aid)
-        st, c = await _x(chip, bytes((0xAA, d["key_index"])))
+        st, c = await exchange(chip, "desfire", bytes((0xAA, d["key_index"])))
         if st != _MORE or len(c) != 16:  # AE (wrong kind of key), 40 (no such key), 9D
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         rndb = aes(key, _CBC, bytes(16)).decrypt(c)  # (IV zero: the start of the session)
         rnda = urandom(16)
         m = bytearray(32)
@@ -239,12 +223,12 @@ async def read(door, chip, uid, atqa, sak):
         m[16:31] = rndb[1:16]
         m[31] = rndb[0]
         m = aes(key, _CBC, c).encrypt(m)
-        st, c = await _x(chip, b"\xaf" + m)
+        st, c = await exchange(chip, "desfire", b"\xaf" + m)
         if st != _OK or len(c) != 16:  # AE: the card did not find RndB in it: another key
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         a = aes(key, _CBC, m[16:32]).decrypt(c)
         if not equal(a, rnda[1:16] + rnda[0:1]):  # the card does not hold the key either
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         sk = bytearray(16)
         sk[0:4] = rnda[0:4]
         sk[4:8] = rndb[0:4]
@@ -255,7 +239,7 @@ async def read(door, chip, uid, atqa, sak):
     else:
         e = await _auth_des(chip, d["key_index"], key, kind)
         if e is None:
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         bs = 8
     k1, k2 = subkeys(e, bs)
     iv = bytearray(bs)
@@ -263,18 +247,18 @@ async def read(door, chip, uid, atqa, sak):
     n = d["length"]
     cmd = bytes((0xBD, d["file"], off & 0xFF, off >> 8, 0, n, 0, 0))
     cmac(e, k1, k2, iv, cmd)  # (not sent: it moves the IV on)
-    st, r = await _x(chip, cmd)
+    st, r = await exchange(chip, "desfire", cmd)
     if st == _NO_FILE:
-        return _deny(door, uid, _REASON_CARD_APP_MISSING)
+        return deny(door, uid, _REASON_CARD_APP_MISSING)
     if st == _DENIED:  # the key can't read this file
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st == _BOUNDARY:  # the file is shorter than offset + length: no code there
-        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+        return deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     if st != _OK:
-        return _deny(door, uid, _REASON_CARD_INTEGRITY)
+        return deny(door, uid, _REASON_CARD_INTEGRITY)
     if d["comm"] == "enc":
         if len(r) < n + 4 or len(r) % bs:
-            return _deny(door, uid, _REASON_CARD_INTEGRITY)
+            return deny(door, uid, _REASON_CARD_INTEGRITY)
         if bs == 16:
             p = aes(sk, _CBC, iv).decrypt(r)
         else:
@@ -293,8 +277,8 @@ async def read(door, chip, uid, atqa, sak):
         mac = r[n:]
         ok = len(mac) == 8 and equal(cmac(e, k1, k2, iv, code + b"\x00")[0:8], mac)
     if not ok:
-        return _deny(door, uid, _REASON_CARD_INTEGRITY)
+        return deny(door, uid, _REASON_CARD_INTEGRITY)
     if code == b"\x00" * n or code == b"\xff" * n:
-        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+        return deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
     door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

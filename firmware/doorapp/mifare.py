@@ -20,6 +20,7 @@ from micropython import const
 
 import cardfmt
 from pn532 import PN532Error
+from doorapp.cardread import deny
 
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
 _REASON_CARD_KEY_WRONG = const(40)
@@ -35,12 +36,6 @@ def empty(code):
     return code == b"\x00\x00\x00\x00" or code == b"\xff\xff\xff\xff"
 
 
-def _deny(door, uid, reason):
-    door.deny()
-    door.record(_KIND_CARD, False, reason, uid, 0, None, ())  # fmt 0: the UID in full hex
-    door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
-
-
 async def read(door, chip, uid, atqa, sak):
     """The card's code read and decided, or False: not a MIFARE Classic (cardkinds.py)."""
     m = door.cfg["card"]["mifare"]
@@ -48,20 +43,20 @@ async def read(door, chip, uid, atqa, sak):
         return False
     key = (door.secrets or {}).get("mifare_key")
     if not key:  # (not provisioned: `doorctl provision --mifare-key`)
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     blk = m["sector"] * 4 + m["block"]
     st, _ = await chip.in_data_exchange(bytes((0x61 if m["key_type"] == "B" else 0x60, blk)) + key + uid[-4:])
     if st == _ST_AUTH:
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st:
         raise PN532Error("mifare auth status %d" % st)
     st, data = await chip.in_data_exchange(bytes((0x30, blk)))
     if st == _ST_NAK or st == _ST_AUTH:  # the access bits keep this key from the block
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st or len(data) < 16:
         raise PN532Error("mifare read status %d" % st)
     code = bytes(data[0:4])
     if empty(code):
-        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+        return deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
     door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

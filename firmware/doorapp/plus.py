@@ -37,7 +37,7 @@ from cryptolib import aes
 
 import cardfmt
 from keyedhash import equal
-from pn532 import PN532Error
+from doorapp.cardread import deny, exchange
 from doorapp.desfire import cmac, subkeys
 
 _KIND_CARD = const(1)  # eventcodes.KIND_CARD
@@ -64,22 +64,6 @@ def mac8(e, k1, k2, msg):
     return bytes(c[i] for i in range(1, 16, 2))
 
 
-def _deny(door, uid, reason):
-    door.deny()
-    door.record(_KIND_CARD, False, reason, uid, 0, None, ())  # fmt 0: the UID in full hex
-    door.show("Card not encoded" if reason == _REASON_CARD_BLOCK_EMPTY else "Card not accepted")
-
-
-async def _x(chip, data):
-    """One InDataExchange: (card status, card data); the PN532's own errors raise."""
-    st, r = await chip.in_data_exchange(data)
-    if st:
-        raise PN532Error("plus status %d" % st)
-    if not r:
-        return -1, r
-    return r[0], r[1:]
-
-
 async def read(door, chip, uid, atqa, sak):
     """The card's code read and decided, or False: not a MIFARE Plus (cardkinds.py)."""
     p = door.cfg["card"]["plus"]
@@ -91,13 +75,13 @@ async def read(door, chip, uid, atqa, sak):
     first = bytes((0x70, kb & 0xFF, kb >> 8, 0))
     i = 0
     while True:
-        st, c = await _x(chip, first)
+        st, c = await exchange(chip, "plus", first)
         if st != _OK or len(c) != 16:
             if not i and not _AUTH_ERR <= st <= _ERR_LAST:  # (1C: a DESFire; 6x xx: an ISO error)
                 return False
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         if not n:  # (not provisioned: `doorctl provision --new-plus-key`)
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
         key = keys[i]
         rndb = aes(key, _ECB).decrypt(c)
         rnda = urandom(16)
@@ -105,15 +89,15 @@ async def read(door, chip, uid, atqa, sak):
         m[0:16] = rnda
         m[16:31] = rndb[1:16]
         m[31] = rndb[0]
-        st, c = await _x(chip, b"\x72" + aes(key, _CBC, bytes(16)).encrypt(m))
+        st, c = await exchange(chip, "plus", b"\x72" + aes(key, _CBC, bytes(16)).encrypt(m))
         if st == _OK and len(c) == 32:
             break
         i += 1
         if st != _AUTH_ERR or i >= n:  # the card refused every key choice
-            return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+            return deny(door, uid, _REASON_CARD_KEY_WRONG)
     a = aes(key, _CBC, bytes(16)).decrypt(c)
     if not equal(a[4:20], rnda[1:16] + rnda[0:1]):  # the card does not hold the key
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     sv = bytearray(16)
     sv[0:5] = rnda[7:12]
     sv[5:10] = rndb[7:12]
@@ -126,13 +110,13 @@ async def read(door, chip, uid, atqa, sak):
     arg = bytes((blk & 0xFF, blk >> 8, 1))
     ti = a[0:4]
     cmd = bytes((_READ,)) + arg
-    st, r = await _x(chip, cmd + mac8(e, k1, k2, cmd[0:1] + b"\x00\x00" + ti + arg))
+    st, r = await exchange(chip, "plus", cmd + mac8(e, k1, k2, cmd[0:1] + b"\x00\x00" + ti + arg))
     if st == _AUTH_ERR:  # the block's access conditions keep this key from it
-        return _deny(door, uid, _REASON_CARD_KEY_WRONG)
+        return deny(door, uid, _REASON_CARD_KEY_WRONG)
     if st != _OK or len(r) != 24 or not equal(r[16:24], mac8(e, k1, k2, b"\x90\x01\x00" + ti + arg + r[0:16])):
-        return _deny(door, uid, _REASON_CARD_INTEGRITY)
+        return deny(door, uid, _REASON_CARD_INTEGRITY)
     code = bytes(r[0:4])
     if code == b"\x00\x00\x00\x00" or code == b"\xff\xff\xff\xff":
-        return _deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
+        return deny(door, uid, _REASON_CARD_BLOCK_EMPTY)
     fmt = door.card_format
     door.decide(_KIND_CARD, cardfmt.format_uid(code, fmt), code, cardfmt.format_id(fmt))

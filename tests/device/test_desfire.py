@@ -7,6 +7,7 @@ Runs under CPython (pytest; cryptolib from host_tools/doorctl/_shims) and MicroP
 """
 import asyncio
 
+from carddoor import CardDoor, Watcher
 from pn532 import PN532Error
 from pn532.hsu import PN532_HSU
 from pn532emu import PN532Emulator
@@ -19,38 +20,15 @@ KEY = bytes(range(0x10, 0x20))
 CODE = b"\x00\x00\x30\x39"
 
 
-class Door:
+class Door(CardDoor):
     """What doorapp/desfire.py uses of the door."""
 
     def __init__(self, **over):
         d = {"enabled": True, "aid": "F51230", "file": 2, "crypto": "aes", "key_index": 1, "comm": "enc",
              "offset": 0, "length": 4, "diversify": False, "uid_fallback": False}
         d.update(over)
-        self.cfg = {"card": {"enabled": True, "format": "10D", "desfire": d,
-                             "mifare": {"enabled": False, "sector": 1, "block": 0, "key_type": "A",
-                                        "uid_fallback": False}}}
-        self.secrets = {"desfire_key": KEY}
-        self.card_format = "10D"
-        self.out = []
-
-    def on_card(self, uid, atqa, sak):
-        self.out.append(("uid", bytes(uid)))
-
-    def deny(self):
-        pass
-
-    def record(self, kind, granted, reason, value, fmt, user, relays):
-        self.out.append(("deny", reason, bytes(value)))
-
-    def show(self, text):
-        pass
-
-    def decide(self, kind, code, value, fmt):
-        self.out.append(("code", code, bytes(value)))
-
-
-class Watcher:
-    read_card = None
+        CardDoor.__init__(self, {"desfire": d, "mifare": {"enabled": False, "sector": 1, "block": 0, "key_type": "A",
+                                                          "uid_fallback": False}}, {"desfire_key": KEY})
 
 
 def rig():

@@ -4,6 +4,7 @@ each denial's reason, and the order with DESFire and MIFARE Plus on; under CPyth
 MicroPython."""
 import asyncio
 
+from carddoor import CardDoor, Watcher
 from pn532 import PN532Error
 from pn532.hsu import PN532_HSU
 from pn532emu import PN532Emulator
@@ -14,36 +15,14 @@ AID = "F0646F6F7263746C"
 CODE = b"\x00\x00\x30\x39"
 
 
-class Door:
+class Door(CardDoor):
     """What doorapp/nfc.py and cardkinds.py use of the door."""
 
     def __init__(self, **over):
         n = {"enabled": True, "aid": AID, "uid_fallback": False}
         n.update(over)
-        self.cfg = {"card": {"enabled": True, "format": "10D", "nfc": n, "mifare": {"enabled": False},
-                             "desfire": {"enabled": False}, "plus": {"enabled": False}}}
-        self.secrets = {}
-        self.card_format = "10D"
-        self.out = []
-
-    def on_card(self, uid, atqa, sak):
-        self.out.append(("uid", bytes(uid)))
-
-    def deny(self):
-        pass
-
-    def record(self, kind, granted, reason, value, fmt, user, relays):
-        self.out.append(("deny", reason, bytes(value)))
-
-    def show(self, text):
-        pass
-
-    def decide(self, kind, code, value, fmt):
-        self.out.append(("code", code, bytes(value)))
-
-
-class Watcher:
-    read_card = None
+        CardDoor.__init__(self, {"nfc": n, "mifare": {"enabled": False}, "desfire": {"enabled": False},
+                                 "plus": {"enabled": False}}, {})
 
 
 def phone(response="00003039", **over):

@@ -4,6 +4,7 @@ key choices, each denial's reason, a card leaving mid-authentication; under CPyt
 MicroPython (tests/test_plus_crypto.py checks both sides against host code on `cryptography`)."""
 import asyncio
 
+from carddoor import CardDoor, Watcher
 from pn532 import PN532Error
 from pn532.hsu import PN532_HSU
 from pn532emu import PN532Emulator
@@ -17,36 +18,14 @@ KEY3 = bytes(range(0x70, 0x80))
 CODE = b"\x00\x00\x30\x39"
 
 
-class Door:
+class Door(CardDoor):
     """What doorapp/plus.py and cardkinds.py use of the door."""
 
     def __init__(self, plus_keys=(KEY1,), **over):
         p = {"enabled": True, "sector": 2, "block": 1, "key_type": "A", "keys": 3, "uid_fallback": False}
         p.update(over)
-        self.cfg = {"card": {"enabled": True, "format": "10D", "plus": p,
-                             "mifare": {"enabled": False}, "desfire": {"enabled": False}}}
-        self.secrets = {"plus_keys": list(plus_keys)}
-        self.card_format = "10D"
-        self.out = []
-
-    def on_card(self, uid, atqa, sak):
-        self.out.append(("uid", bytes(uid)))
-
-    def deny(self):
-        pass
-
-    def record(self, kind, granted, reason, value, fmt, user, relays):
-        self.out.append(("deny", reason, bytes(value)))
-
-    def show(self, text):
-        pass
-
-    def decide(self, kind, code, value, fmt):
-        self.out.append(("code", code, bytes(value)))
-
-
-class Watcher:
-    read_card = None
+        CardDoor.__init__(self, {"plus": p, "mifare": {"enabled": False}, "desfire": {"enabled": False}},
+                          {"plus_keys": list(plus_keys)})
 
 
 def card(key=KEY1, data="00003039", block=9, **over):
