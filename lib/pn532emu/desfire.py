@@ -38,6 +38,8 @@ refused there) when the emulator runs inside the simulator.
 """
 import os
 
+from .hexdesc import hex_bytes
+
 _OK = 0x00
 _MORE = 0xAF
 _AUTH_ERR = 0xAE
@@ -643,21 +645,9 @@ def exchange(card, data):
 
 
 # -- a card described in JSON terms (the simulator's `tap` with "desfire") --------------------
-def _hex(text, what, lens):
-    h = str(text).replace(":", "").replace(" ", "")
-    try:
-        b = bytes(int(h[i:i + 2], 16) for i in range(0, len(h), 2))
-    except ValueError:
-        b = None
-    if b is None or len(h) % 2 or (lens and len(b) not in lens):
-        raise ValueError("desfire %s must be %s bytes of hex, got %r" % (
-            what, "/".join(str(n) for n in lens) if lens else "some", text))
-    return b
-
-
 def aid_int(text):
     """'F51230' (6 hex digits, most significant first, as written) -> the AID as a number."""
-    b = _hex(text, "aid", (3,))
+    b = hex_bytes(text, "desfire aid", (3,))
     return (b[0] << 16) | (b[1] << 8) | b[2]
 
 
@@ -695,8 +685,8 @@ def card_from(uid, desc):
     fid = int(desc.get("file", 1))
     if not 0 <= fid <= 31:
         raise ValueError("desfire file must be 0-31, got %r" % fid)
-    key = _hex(desc.get("key", "00" * KEY_LEN[crypto][0]), "key", KEY_LEN[crypto])
+    key = hex_bytes(desc.get("key", "00" * KEY_LEN[crypto][0]), "desfire key", KEY_LEN[crypto])
     app = App(crypto, max(2, ki + 1), {ki: key})
-    app.files[fid] = File(_hex(desc.get("data", ""), "data", ()), COMM[comm], read=ki, write=0, rw=0, change=0)
+    app.files[fid] = File(hex_bytes(desc.get("data", ""), "desfire data"), COMM[comm], read=ki, write=0, rw=0, change=0)
     card.apps[aid] = app
     return card

@@ -11,19 +11,8 @@ Every field is optional: sectors not named keep FF..FF keys and the transport ac
 hex fills it from its first byte (up to 16 bytes), the rest stays zero. ValueError names what
 is wrong.
 """
+from .hexdesc import hex_bytes
 from .mifare import DEFAULT_KEY, classic_memory, conditions
-
-
-def _hex(text, what, lo, hi):
-    h = str(text).replace(":", "").replace(" ", "")
-    try:
-        b = bytes(int(h[i : i + 2], 16) for i in range(0, len(h), 2))
-    except ValueError:
-        b = None
-    if b is None or len(h) % 2 or not lo <= len(b) <= hi:
-        n = "%d" % lo if lo == hi else "%d-%d" % (lo, hi)
-        raise ValueError("mifare %s must be %s bytes of hex, got %r" % (what, n, text))
-    return b
 
 
 def memory(uid, desc):
@@ -40,10 +29,10 @@ def memory(uid, desc):
         if not 0 <= n <= 15:
             raise ValueError("mifare sector must be 0-15, got %r" % s)
         sec = sectors[s]
-        keys[n] = (_hex(sec.get("key_a", "FF" * 6), "sectors.%d.key_a" % n, 6, 6),
-                   _hex(sec.get("key_b", "FF" * 6), "sectors.%d.key_b" % n, 6, 6))
+        keys[n] = (hex_bytes(sec.get("key_a", "FF" * 6), "mifare sectors.%d.key_a" % n, range(6, 7)),
+                   hex_bytes(sec.get("key_b", "FF" * 6), "mifare sectors.%d.key_b" % n, range(6, 7)))
         if "access" in sec:
-            acc = _hex(sec["access"], "sectors.%d.access" % n, 3, 4)
+            acc = hex_bytes(sec["access"], "mifare sectors.%d.access" % n, range(3, 5))
             if conditions(acc) is None:
                 raise ValueError("mifare sectors.%d.access: the inverted copies of the access bits disagree" % n)
             access[n] = acc
@@ -53,5 +42,5 @@ def memory(uid, desc):
         n = int(b)
         if not 1 <= n <= 63 or n & 3 == 3:
             raise ValueError("mifare block must be a data block 1-62 (not a sector trailer 3, 7, ...), got %r" % b)
-        data[n] = _hex(blocks[b], "blocks.%d" % n, 1, 16)
+        data[n] = hex_bytes(blocks[b], "mifare blocks.%d" % n, range(1, 17))
     return classic_memory(bytes(uid), DEFAULT_KEY, DEFAULT_KEY, 64, data, keys, access)

@@ -17,6 +17,8 @@ tests: `leave_after` (the phone leaves after that many exchanges).
 """
 import os
 
+from .hexdesc import hex_bytes
+
 ATS = b"\x05\x78\x80\x70\x02"  # TL T0 TA TB TC (no historical bytes), as Android phones answer
 
 
@@ -54,18 +56,6 @@ class Phone:
         return self.response + self.status
 
 
-def _hex(text, what, lens=None):
-    h = str(text).replace(":", "").replace(" ", "")
-    try:
-        b = bytes(int(h[i:i + 2], 16) for i in range(0, len(h), 2))
-    except ValueError:
-        b = None
-    if b is None or len(h) % 2 or (lens and not lens[0] <= len(b) <= lens[1]):
-        raise ValueError("hce %s must be %s bytes of hex, got %r" % (
-            what, "%d-%d" % lens if lens else "some", text))
-    return b
-
-
 def phone_from(desc):
     """A phone from its description: {"aid": "F0646F6F7263746C", "response": "00003039",
     "status": "9000", "installed": true, "leave_after": N}."""
@@ -77,6 +67,6 @@ def phone_from(desc):
             raise ValueError("hce: unknown field %r (known: %s)" % (k, ", ".join(known)))
     if "aid" not in desc:
         raise ValueError("hce needs an aid (5-16 bytes of hex)")
-    return Phone(_hex(desc["aid"], "aid", (5, 16)), _hex(desc.get("response", ""), "response"),
-                 _hex(desc.get("status", "9000"), "status", (2, 2)), bool(desc.get("installed", True)),
+    return Phone(hex_bytes(desc["aid"], "hce aid", range(5, 17)), hex_bytes(desc.get("response", ""), "hce response"),
+                 hex_bytes(desc.get("status", "9000"), "hce status", range(2, 3)), bool(desc.get("installed", True)),
                  int(desc.get("leave_after", 0)))

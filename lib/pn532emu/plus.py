@@ -34,6 +34,7 @@ the field after that many exchanges: the PN532 reports a timeout from then on).
 import os
 
 from .desfire import Block, cbc_dec, cbc_enc, cmac
+from .hexdesc import hex_bytes
 
 OK = 0x90
 AUTH_ERR = 0x06
@@ -177,18 +178,6 @@ class Plus:
 
 
 # -- a card described in JSON terms (the simulator's `tap` with "plus") -----------------------
-def _hex(text, what, lens):
-    h = str(text).replace(":", "").replace(" ", "")
-    try:
-        b = bytes(int(h[i:i + 2], 16) for i in range(0, len(h), 2))
-    except ValueError:
-        b = None
-    if b is None or len(h) % 2 or (lens and len(b) not in lens):
-        raise ValueError("plus %s must be %s bytes of hex, got %r" % (
-            what, "/".join(str(n) for n in lens) if lens else "some", text))
-    return b
-
-
 def card_from(uid, desc):
     """A MIFARE Plus SL3 from its description:
         {"blocks": {"4": "<hex, up to 16 bytes>"}, "keys": {"4002": "<32 hex>"} | "key": "<32 hex>",
@@ -202,7 +191,7 @@ def card_from(uid, desc):
             raise ValueError("plus: unknown field %r (known: %s)" % (k, ", ".join(known)))
     keys = {}
     if "key" in desc:
-        k = _hex(desc["key"], "key", (16,))
+        k = hex_bytes(desc["key"], "plus key", (16,))
         for bnr in range(0x4000, 0x4000 + 80):
             keys[bnr] = k
     for name, v in (desc.get("keys") or {}).items():
@@ -212,12 +201,12 @@ def card_from(uid, desc):
             bnr = -1
         if not 0x4000 <= bnr < 0x4000 + 80:
             raise ValueError("plus keys: %r is not a sector key's block number (4000-404F)" % (name,))
-        keys[bnr] = _hex(v, "key", (16,))
+        keys[bnr] = hex_bytes(v, "plus key", (16,))
     blocks = {}
     for name, v in (desc.get("blocks") or {}).items():
         if not str(name).isdigit() or not 0 <= int(name) < 256:
             raise ValueError("plus blocks: %r is not a block number (0-255)" % (name,))
-        b = _hex(v, "block", ())
+        b = hex_bytes(v, "plus block")
         if len(b) > 16:
             raise ValueError("plus block %s: at most 16 bytes" % name)
         blocks[int(name)] = b + bytes(16 - len(b))
