@@ -101,6 +101,35 @@ def test_esp32_board_file_needs_a_sim_board(images, tmp_path):
     assert "is for the esp32 backend: add --board boards/sim.json" in r.stdout
 
 
+def output_until(proc, prefix, timeout=15):
+    """The simulator's output up to (and with) its first line starting with `prefix`."""
+    out = ""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out += line
+        if line.startswith(prefix):
+            break
+    return out
+
+
+def tap_until_on(c, uid, relay):
+    """Once the reader is up, tap `uid`; the state once `relay` is on (or after 5 s)."""
+    deadline = time.time() + 10
+    while c.call("state")["state"]["reader"]["status"] != "ok" and time.time() < deadline:
+        time.sleep(0.05)
+    c.call("tap", uid=uid, ms=200)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        st = c.call("state")["state"]
+        if st["relays"][relay]["on"]:
+            break
+        time.sleep(0.02)
+    return st
+
+
 def test_doorctl_sim_image_uses_the_images_board_file(images, tmp_path):
     """`doorctl sim-image door.bin`: cut at the offset the image's own table gives, /flash/board.json."""
     control = "127.0.0.1:%d" % free_port()
@@ -109,27 +138,11 @@ def test_doorctl_sim_image_uses_the_images_board_file(images, tmp_path):
                              "--http", "off", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = ""
     try:
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
-            if line.startswith("control channel:"):
-                break
+        out = output_until(proc, "control channel:")
         assert "cut from the merged image at 0x200000 (4MB flash)" in out, out
         assert "app from flash: /flash/doorapp/app.mpy" in out and "board sim" in out, out
         with SimClient(control) as c:
-            deadline = time.time() + 10
-            while c.call("state")["state"]["reader"]["status"] != "ok" and time.time() < deadline:
-                time.sleep(0.05)
-            c.call("tap", uid="DEADBEEF", ms=200)
-            deadline = time.time() + 5
-            while time.time() < deadline:
-                st = c.call("state")["state"]
-                if st["relays"]["2"]["on"]:
-                    break
-                time.sleep(0.02)
+            st = tap_until_on(c, "DEADBEEF", "2")
             assert st["relays"]["1"]["on"] and st["relays"]["2"]["on"] and st["version"] == VERSION
         # the build output itself is untouched: the simulator ran on a copy
         fs = open(images["sim"][:-4] + ".fs.img", "rb").read()
@@ -151,27 +164,11 @@ def test_doorctl_sim_image_of_a_lean_image_runs_with_the_emulator_outside_its_he
                             env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "host_tools")))  # (this checkout's)
     out = ""
     try:
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
-            if line.startswith("PN532:"):
-                break
+        out = output_until(proc, "PN532:")
         assert "board sim-lean (lean profile)" in out, out
         assert "PN532: emu:127.0.0.1:" in out, out  # the emulator's own process, not "emulator"
         with SimClient(control) as c:
-            deadline = time.time() + 10
-            while c.call("state")["state"]["reader"]["status"] != "ok" and time.time() < deadline:
-                time.sleep(0.05)
-            c.call("tap", uid="04A1B2C3", ms=200)
-            deadline = time.time() + 5
-            while time.time() < deadline:
-                st = c.call("state")["state"]
-                if st["relays"]["1"]["on"]:
-                    break
-                time.sleep(0.02)
+            st = tap_until_on(c, "04A1B2C3", "1")
             assert st["relays"]["1"]["on"] and st["version"] == VERSION and st["profile"] == "lean"
             assert st["reader"]["errors"] == 0
     finally:
