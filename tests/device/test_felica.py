@@ -4,7 +4,8 @@ alternating type A and FeliCa polls only while card.felica is on (no extra frame
 the IDm decided as the card number; under CPython and MicroPython (docs/cards-felica.md)."""
 import asyncio
 
-from compat import ticks_ms, ticks_diff, sleep_ms
+from compat import ticks_ms, ticks_diff
+from test_pn532_driver import run, until  # (the driver tests' loop helpers)
 from pn532 import frames
 from pn532.frames import FrameParser
 from pn532.hsu import PN532_HSU
@@ -44,18 +45,6 @@ def rig():
     st = Counting(emu)
     pn = PN532_HSU(st, ack_timeout_ms=30, timeout_ms=80, poll_timeout_ms=150)
     return emu, st, pn
-
-
-def run(coro, limit_s=20):
-    return asyncio.run(asyncio.wait_for(coro, limit_s))
-
-
-async def until(cond, limit_ms=4000):
-    t0 = ticks_ms()
-    while not cond():
-        if ticks_diff(ticks_ms(), t0) > limit_ms:
-            raise AssertionError("condition not met in time")
-        await sleep_ms(2)
 
 
 def test_the_felica_poll_and_the_pn532_answer():
